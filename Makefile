@@ -1,0 +1,49 @@
+# The operator's and developer's entry points. `make demo` and `make test` are the two
+# commands a fresh clone needs; everything they depend on is installed by `make setup`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-unit test-integration test-e2e lint bench clean
+
+setup: $(STAMP) node_modules/.installed
+
+# Re-installs only when a pin changes, so repeated `make setup` is quick.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/payout demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: setup
+	$(BIN)/python -m pytest -q tests/e2e
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Benchmark figures: `make bench ROWS=1000000 LEADS=4000000`
+ROWS ?= 1000000
+LEADS ?= 4000000
+bench: setup
+	$(BIN)/payout bench --rows $(ROWS) --leads $(LEADS)
+
+clean:
+	rm -rf .state bench/out

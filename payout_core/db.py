@@ -1,0 +1,107 @@
+"""PostgreSQL connections and migrations.
+
+One pool per process, created on first use and reused across function invocations:
+Functions keep a worker process warm, and a fresh TLS connection per file would cost more
+than the work. The pool is small because Consumption scales out by instances, not threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from payout_core.errors import TransientError
+from payout_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_pool: ConnectionPool | None = None
+_pool_lock = threading.Lock()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """PAYOUT_DATABASE_URL when set, else the embedded server under the state folder."""
+    if settings.database_url:
+        return settings.database_url
+    from payout_core import embedded
+
+    return embedded.postgres_url(settings.state_dir)
+
+
+def connection_kwargs(settings: Settings) -> dict[str, object]:
+    return {
+        "connect_timeout": settings.db_connect_timeout_seconds,
+        "options": f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000}",
+        "application_name": "shiftpay-payout",
+    }
+
+
+def get_pool(settings: Settings | None = None) -> ConnectionPool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            settings = settings or get_settings()
+            _pool = ConnectionPool(
+                resolve_database_url(settings),
+                kwargs=connection_kwargs(settings),
+                min_size=0,
+                max_size=settings.db_pool_max_size,
+                timeout=settings.db_connect_timeout_seconds,
+                open=True,
+                check=ConnectionPool.check_connection,
+            )
+        return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+@contextmanager
+def connection() -> Iterator[psycopg.Connection]:
+    """A pooled connection; a database that cannot be reached is a TransientError."""
+    try:
+        with get_pool().connection() as conn:
+            yield conn
+    except (psycopg.OperationalError, TimeoutError) as error:
+        if isinstance(error, psycopg.errors.QueryCanceled):
+            raise
+        raise TransientError(f"database unavailable: {error}") from error
+
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply the migrations not yet recorded, in order, in one transaction: a failing
+    script leaves none of them half-applied. An advisory lock serialises concurrent
+    callers (two instances starting at once)."""
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('payout.migrate'))")
+        conn.execute(MIGRATIONS_TABLE)
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        folder = resources.files("payout_core") / "migrations"
+        for script in sorted(folder.iterdir(), key=lambda path: path.name):
+            if not script.name.endswith(".sql") or script.name in done:
+                continue
+            conn.execute(script.read_text())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (script.name,))
+            applied_now.append(script.name)
+            log.info("applied migration %s", script.name)
+    return applied_now

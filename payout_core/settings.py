@@ -1,0 +1,75 @@
+"""Every setting the app reads, typed and documented in one place, read once per process.
+
+Names are the app-setting names an operator types in the Azure portal or
+local.settings.json; the README explains each one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def azurite_connection_string(blob_port: int = 10000, queue_port: int = 10001) -> str:
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_ACCOUNT_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{blob_port}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{queue_port}/devstoreaccount1;"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    # --- PostgreSQL -------------------------------------------------------------
+    database_url: str | None = Field(None, alias="PAYOUT_DATABASE_URL")
+    """libpq URL of the ledger database; unset means the embedded server under state_dir."""
+    db_pool_max_size: int = Field(4, alias="PAYOUT_DB_POOL_MAX_SIZE", ge=1, le=50)
+    db_statement_timeout_seconds: int = Field(900, alias="PAYOUT_DB_STATEMENT_TIMEOUT_SECONDS", ge=1)
+    db_connect_timeout_seconds: int = Field(10, alias="PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", ge=1)
+    state_dir: Path = Field(PROJECT_ROOT / ".state", alias="PAYOUT_STATE_DIR")
+    """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure."""
+
+    # --- Blob Storage -----------------------------------------------------------
+    storage_connection_string: str = Field(azurite_connection_string(), alias="MisStorage")
+    mis_container: str = Field("mis-inbox", alias="MIS_CONTAINER")
+    output_container: str = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")
+    quarantine_container: str = Field("mis-quarantine", alias="PAYOUT_QUARANTINE_CONTAINER")
+
+    # --- MIS processing limits --------------------------------------------------
+    banks_file: Path = Field(PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE")
+    mis_max_file_bytes: int = Field(2 * 1024**3, alias="PAYOUT_MIS_MAX_FILE_BYTES", ge=1)
+    mis_batch_rows: int = Field(1_000_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
+
+    # --- Iteration summary email ------------------------------------------------
+    summary_schedule: str = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")
+    email_sender: Literal["outbox", "acs"] = Field("outbox", alias="PAYOUT_EMAIL_SENDER")
+    outbox_dir: Path = Field(PROJECT_ROOT / ".state" / "outbox", alias="PAYOUT_OUTBOX_DIR")
+    email_from: str = Field("DoNotReply@shiftpay.example", alias="PAYOUT_EMAIL_FROM")
+    email_to: str = Field("finance@shiftpay.example", alias="PAYOUT_EMAIL_TO")
+    """Comma-separated recipient addresses."""
+    acs_connection_string: str | None = Field(None, alias="ACS_CONNECTION_STRING")
+    acs_endpoint: str | None = Field(None, alias="ACS_ENDPOINT")
+    """ACS endpoint for managed identity (DefaultAzureCredential) when no connection string."""
+    email_send_timeout_seconds: int = Field(120, alias="PAYOUT_EMAIL_SEND_TIMEOUT_SECONDS", ge=1)
+
+    @property
+    def email_recipients(self) -> list[str]:
+        return [address.strip() for address in self.email_to.split(",") if address.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -53,7 +53,7 @@ def _process(args: argparse.Namespace) -> int:
             result = pipeline.process_mis_file(path, path.name, outputs=sink)
         except PayoutError as error:
             exit_code = EXIT_FAILED
-            outputs.record_failure(path.name, error)
+            outputs.record_failure(path.name, error, sink)
             if args.json:
                 print(json.dumps({"file": path.name, "error": str(error)}), flush=True)
             else:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from importlib import resources
 
 import psycopg
+import psycopg_pool
 from psycopg_pool import ConnectionPool
 
 from payout_core.errors import TransientError
@@ -37,7 +38,10 @@ def resolve_database_url(settings: Settings) -> str:
 def connection_kwargs(settings: Settings) -> dict[str, object]:
     return {
         "connect_timeout": settings.db_connect_timeout_seconds,
-        "options": f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000}",
+        # UTC so timestamps in the ledger and the email never depend on a server's locale.
+        "options": (
+            f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000} -c timezone=UTC"
+        ),
         "application_name": "shiftpay-payout",
     }
 
@@ -67,15 +71,20 @@ def close_pool() -> None:
             _pool = None
 
 
+class ConflictError(TransientError):
+    """Two units of work collided (deadlock, serialisation): retrying is safe and expected."""
+
+
 @contextmanager
 def connection() -> Iterator[psycopg.Connection]:
-    """A pooled connection; a database that cannot be reached is a TransientError."""
+    """A pooled connection. Failures of the database itself (unreachable, restarted,
+    timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
     try:
         with get_pool().connection() as conn:
             yield conn
-    except (psycopg.OperationalError, TimeoutError) as error:
-        if isinstance(error, psycopg.errors.QueryCanceled):
-            raise
+    except psycopg.errors.TransactionRollback as error:
+        raise ConflictError(f"database conflict, rolled back: {error}") from error
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
         raise TransientError(f"database unavailable: {error}") from error
 
 

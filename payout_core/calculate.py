@@ -1,0 +1,219 @@
+"""The calculation: typed MIS rows + leads + rules -> one outcome per row and exact amounts.
+
+Pure Polars, no I/O: every input is a frame, every output a frame, so it runs the same in
+a unit test, the blob trigger and the benchmark. SPEC §4 is the contract: for each row the
+first failing test decides its outcome, and every row lands in exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from payout_core.products import ProductHandler
+
+OUTCOMES = (
+    "invalid",
+    "duplicate",
+    "not_shiftpay_lead",
+    "already_paid",
+    "not_payable",
+    "no_active_rule",
+    "paid",
+)
+KEY_COLUMNS = ["source_type", "medium_type", "product_type"]
+KPI_COLUMNS = [
+    "kpi1_payin_amount_minor",
+    "kpi1_payout_amount_minor",
+    "kpi2_payin_amount_minor",
+    "kpi2_payout_amount_minor",
+]
+
+# What the ledger returns for the LeadIds of a batch: one row per known lead.
+LEADS_SCHEMA = {
+    "lead_id": pl.String,
+    "sp_id": pl.String,
+    "lead_source_type": pl.String,
+    "lead_medium_type": pl.String,
+    "lead_product_type": pl.String,
+    "lead_status": pl.String,
+}
+
+
+class InvariantViolation(RuntimeError):
+    """The calculation broke its own contract: a bug, never bad input. Nothing is written."""
+
+
+def classify(
+    rows: pl.DataFrame,
+    *,
+    earlier_lead_ids: pl.Series,
+    leads: pl.DataFrame,
+    rules: pl.DataFrame,
+    handler: ProductHandler,
+) -> pl.DataFrame:
+    """Each typed MIS row (see mis.py) with its outcome, reason, SP, rule and KPI amounts.
+
+    `earlier_lead_ids` are the LeadIds of the file's earlier batches (for `duplicate`);
+    `leads` holds at least the leads of this batch's LeadIds (LEADS_SCHEMA); `rules` the
+    rules in force for the product (rules.RULE_FRAME_SCHEMA).
+    """
+    joined = (
+        rows.with_columns(_is_duplicate(earlier_lead_ids).alias("is_duplicate"))
+        .join(leads, on="lead_id", how="left", maintain_order="left")
+        .join(
+            _rule_matches(rows, rules),
+            on=[*KEY_COLUMNS, "event_date"],
+            how="left",
+            maintain_order="left",
+        )
+    )
+    outcome = _outcome()
+    paid = outcome == "paid"
+    kpi = handler.kpi_amounts(pl.col("amount_minor"))
+    amounts = {
+        "kpi1_payin_amount_minor": kpi.kpi1_payin,
+        "kpi1_payout_amount_minor": kpi.kpi1_payout,
+        "kpi2_payin_amount_minor": kpi.kpi2_payin,
+        "kpi2_payout_amount_minor": kpi.kpi2_payout,
+    }
+    classified = joined.with_columns(
+        outcome.alias("outcome"),
+        _reason(outcome).alias("reason"),
+        *(
+            pl.when(paid).then(amount.cast(pl.Int64)).alias(name)
+            for name, amount in amounts.items()
+        ),
+    ).with_columns(
+        (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
+            "total_payin_minor"
+        ),
+        (pl.col("kpi1_payout_amount_minor") + pl.col("kpi2_payout_amount_minor")).alias(
+            "total_payout_minor"
+        ),
+    )
+    _check_invariants(rows, classified)
+    return classified
+
+
+def _is_duplicate(earlier_lead_ids: pl.Series) -> pl.Expr:
+    lead_id = pl.col("lead_id")
+    seen_earlier = lead_id.is_in(earlier_lead_ids.implode()) | ~lead_id.is_first_distinct()
+    return lead_id.is_not_null() & seen_earlier
+
+
+def _rule_matches(rows: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
+    """The rule in force per (key, event date). Joined on the few distinct pairs rather than
+    on every row, so a million-row file costs one small join, not a million-row fan-out."""
+    pairs = rows.select(*KEY_COLUMNS, "event_date").drop_nulls().unique()
+    return (
+        pairs.join(rules, on=KEY_COLUMNS, how="inner")
+        .filter(pl.col("event_date").is_between("kpi_start_date", "kpi_end_date"))
+        .drop("kpi_start_date", "kpi_end_date")
+    )
+
+
+def _keys_differ() -> pl.Expr:
+    return pl.any_horizontal(
+        pl.col(column).ne_missing(pl.col(f"lead_{column}")) for column in KEY_COLUMNS
+    )
+
+
+def _outcome() -> pl.Expr:
+    """SPEC §4, in order: the first failing test decides."""
+    return (
+        pl.when(pl.col("invalid_reason").is_not_null())
+        .then(pl.lit("invalid"))
+        .when(pl.col("is_duplicate"))
+        .then(pl.lit("duplicate"))
+        .when(pl.col("sp_id").is_null())
+        .then(pl.lit("not_shiftpay_lead"))
+        .when(pl.col("lead_status") == "Success")
+        .then(pl.lit("already_paid"))
+        .when((pl.col("lead_status") != "Pending") | _keys_differ())
+        .then(pl.lit("not_payable"))
+        .when(pl.col("rule_id").is_null())
+        .then(pl.lit("no_active_rule"))
+        .otherwise(pl.lit("paid"))
+    )
+
+
+def _keys_text(prefix: str = "") -> pl.Expr:
+    return pl.concat_str(
+        [pl.col(f"{prefix}{column}").fill_null("(blank)") for column in KEY_COLUMNS],
+        separator=" / ",
+    )
+
+
+def _reason(outcome: pl.Expr) -> pl.Expr:
+    """Why a row was not paid, in words finance can act on."""
+    return (
+        pl.when(outcome == "invalid")
+        .then(pl.col("invalid_reason"))
+        .when(outcome == "duplicate")
+        .then(pl.format("LeadId {} already appeared earlier in this file", pl.col("lead_id")))
+        .when(outcome == "not_shiftpay_lead")
+        .then(pl.format("LeadId {} is not a ShiftPay lead", pl.col("lead_id")))
+        .when(outcome == "already_paid")
+        .then(pl.format("lead {} was already paid", pl.col("lead_id")))
+        .when((outcome == "not_payable") & (pl.col("lead_status") != "Pending"))
+        .then(pl.format("lead status is {}, not Pending", pl.col("lead_status")))
+        .when(outcome == "not_payable")
+        .then(pl.format("lead is {} but the MIS row says {}", _keys_text("lead_"), _keys_text()))
+        .when(outcome == "no_active_rule")
+        .then(
+            pl.format(
+                "no rule for {} on {}", _keys_text(), pl.col("event_date").dt.strftime("%d %m %Y")
+            )
+        )
+    )
+
+
+def _check_invariants(rows: pl.DataFrame, classified: pl.DataFrame) -> None:
+    if classified.height != rows.height:
+        raise InvariantViolation(f"{rows.height} rows in, {classified.height} classified")
+    unclassified = classified["outcome"].null_count()
+    if unclassified:
+        raise InvariantViolation(f"{unclassified} rows without an outcome")
+
+
+def outcome_counts(classified: pl.DataFrame) -> dict[str, int]:
+    """Every outcome, zero included, in SPEC order."""
+    counted = dict(classified.group_by("outcome").len().iter_rows())
+    return {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+    """The rows to record: SPEC §5 facts of each paid lead, amounts in minor units."""
+    return classified.filter(pl.col("outcome") == "paid").select(
+        "lead_id",
+        "sp_id",
+        *KEY_COLUMNS,
+        pl.lit(handler.success_sub_status).alias("sub_status"),
+        pl.col("event_date").alias("date_of_sale"),
+        *KPI_COLUMNS,
+        "total_payin_minor",
+        "total_payout_minor",
+        "rule_id",
+        "row_number",
+    )
+
+
+def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """Every row not paid, with its outcome and reason, as read (for people)."""
+    return classified.filter(pl.col("outcome") != "paid").select(
+        "row_number",
+        "tracking_id",
+        "lead_id",
+        *KEY_COLUMNS,
+        "event_date_text",
+        "amount_text",
+        "outcome",
+        "reason",
+    )
+
+
+def date_of_revenue(processed_at: dt.datetime) -> dt.date:
+    """SPEC §5: DateOfRevenue is the processing date."""
+    return processed_at.date()

@@ -1,0 +1,59 @@
+"""Outputs of `payout process` on an operator's machine: a local folder instead of Blob
+Storage, and the same error record the blob trigger writes."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from payout_core import ledger
+from payout_core.errors import PayoutError, TerminalError
+from payout_core.pipeline import MisRunResult
+
+ERROR_LOG_HEADER = ["CreatedAt", "MIS", "ErrorType"]
+
+
+class LocalOutputs:
+    """Implements pipeline.OutputSink with a folder: success/ and rejected/ as in storage."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def publish_outputs(self, mis_file: str, success_csv: Path, rejected_csv: Path) -> None:
+        for kind, produced in (("success", success_csv), ("rejected", rejected_csv)):
+            target = self.folder / kind / produced.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(produced, target)
+
+    def append_error_log(self, record: ledger.ErrorLogRecord) -> None:
+        path = self.folder / "error_logs.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new_file = not path.exists()
+        with path.open("a", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            if new_file:
+                writer.writerow(ERROR_LOG_HEADER)
+            writer.writerow([record.created_at.isoformat(), record.mis, record.error_type])
+
+
+def record_failure(
+    mis_file: str, error: PayoutError, outputs: LocalOutputs | None = None
+) -> ledger.ErrorLogRecord | None:
+    """A terminal failure is kept (error_logs, and the local error log when there is one);
+    a transient one is not an error of the file, so it is only reported to the caller."""
+    if not isinstance(error, TerminalError):
+        return None
+    cause = getattr(error, "cause", None) or str(error)
+    record = ledger.record_error(mis_file, cause)
+    if outputs is not None:
+        outputs.append_error_log(record)
+    return record
+
+
+def describe_run(result: MisRunResult) -> str:
+    outcomes = ", ".join(f"{name} {count}" for name, count in result.outcome_counts.items())
+    return (
+        f"{result.mis_file}: {result.rows_read} rows ({outcomes}); "
+        f"payin {result.total_payin}, payout {result.total_payout}"
+    )

@@ -1,0 +1,184 @@
+"""`payout demo` (`make demo`): the whole chain on embedded services, from nothing running.
+
+Starts Azurite and an embedded PostgreSQL under `<state_dir>/demo`, loads the sample rules
+and leads, drops the sample MIS files (and one broken file) into the inbox container, lets
+the local Functions host process them through function_app.py, sends the iteration email
+to the local outbox, prints what happened, and stops everything it started.
+
+The demo folder is wiped first, so two runs in a row print the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from payout_core import db, embedded
+from payout_core.settings import PROJECT_ROOT, get_settings
+
+log = logging.getLogger(__name__)
+
+SAMPLES_DIR = PROJECT_ROOT / "samples"
+DEMO_FOLDER_NAME = "demo"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set variables for the duration, then put back what was there (the demo may run
+    inside a longer process, such as a test session)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+def _reset(demo_dir: Path) -> None:
+    # A previous run's PostgreSQL is stopped by pgserver when it initialises a fresh data
+    # folder at the same path; Azurite dies with the process that started it.
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(header) for header in headers]] + [
+        ["" if value is None else str(value) for value in row] for row in rows
+    ]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
+             for row in cells]  # fmt: skip
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _upload_samples(samples_dir: Path) -> list[str]:
+    from azure.storage.blob import BlobServiceClient
+
+    from payout_core import storage
+
+    settings = get_settings()
+    client = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    storage.ensure_containers(client, [settings.mis_container])
+    container = client.get_container_client(settings.mis_container)
+    uploaded = []
+    for path in sorted((samples_dir / "mis").glob("*.csv")) + sorted(
+        (samples_dir / "mis_broken").glob("*.csv")
+    ):
+        with path.open("rb") as data:
+            container.upload_blob(path.name, data, overwrite=True)
+        uploaded.append(path.name)
+    return uploaded
+
+
+def describe_ledger() -> str:
+    """The per-file accounting, the success summary and the errors, as printable tables."""
+    with db.connection() as conn:
+        runs = conn.execute(
+            "SELECT mis_file, rows_read, outcome_counts, total_payin, total_payout"
+            " FROM mis_runs ORDER BY mis_file, mis_run_id"
+        ).fetchall()
+        summary = conn.execute(
+            "SELECT date_of_revenue, source_type, medium_type, product_type,"
+            " count(DISTINCT sp_id), count(*), sum(total_payin), sum(total_payout),"
+            " sum(total_payin) - sum(total_payout)"
+            " FROM payout_calculations GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+        errors = conn.execute(
+            "SELECT created_at, mis, error_type FROM error_logs ORDER BY error_log_id"
+        ).fetchall()
+    outcome_names = sorted({name for _, _, counts, _, _ in runs for name in counts})
+    accounting = _table(
+        ["MIS", "rows", *outcome_names, "TotalPayin", "TotalPayout"],
+        [(mis_file, rows_read, *(counts.get(name, 0) for name in outcome_names), payin, payout)
+         for mis_file, rows_read, counts, payin, payout in runs],
+    )  # fmt: skip
+    success = _table(
+        ["DateOfRevenue", "SourceType", "MediumType", "ProductType", "UniqueSP", "TotalLeads",
+         "TotalPayin", "TotalPayout", "Revenue"],
+        summary,
+    )  # fmt: skip
+    error_rows = [(created.isoformat(timespec="seconds"), mis, cause)
+                  for created, mis, cause in errors]  # fmt: skip
+    error_lines = (
+        _table(["CreatedAt", "MIS", "ErrorType"], error_rows)
+        if errors
+        else "No errors were detected."
+    )
+    return (
+        f"Per-file accounting\n{accounting}\n\n"
+        f"Success summary\n{success}\n\n"
+        f"Errors\n{error_lines}"
+    )
+
+
+def _run_chain(samples_dir: Path) -> int:
+    from payout_core import devhost, ledger, summary
+
+    with db.connection() as conn:
+        applied = db.migrate(conn)
+    print(f"database: applied {len(applied)} migration(s)")
+    print(ledger.load_rules_file(samples_dir / "payin_payout_rules.csv"))
+    print(ledger.load_leads_file(samples_dir / "leads.csv"))
+    uploaded = _upload_samples(samples_dir)
+    print(f"uploaded to {get_settings().mis_container}: {', '.join(uploaded)}")
+
+    # None: a developer's local.settings.json must not redirect the demo's services.
+    host_exit_code = devhost.run_host(once=True, local_settings_path=None)
+    print(f"local Functions host processed the inbox (exit code {host_exit_code})")
+    print(summary.run_summary())
+    print()
+    print(describe_ledger())
+    print()
+    emails = sorted(get_settings().outbox_dir.glob("**/*.eml"))
+    for email in emails:
+        print(f"email: {email}")
+    if not emails:
+        print("email: none written (see the summary line above)")
+    return EXIT_OK if host_exit_code == 0 else EXIT_FAILED
+
+
+def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> int:
+    """Run the demo under `<state_dir>/demo` (default PAYOUT_STATE_DIR) and return an exit
+    code: 0 when every file was handled (processed, or refused with an error record)."""
+    demo_dir = (state_dir or get_settings().state_dir).resolve() / DEMO_FOLDER_NAME
+    _reset(demo_dir)
+    print(f"demo state: {demo_dir}")
+    azurite = embedded.Azurite(demo_dir / "azurite")
+    try:
+        azurite.start()
+        print(f"Azurite: blob port {azurite.blob_port}, queue port {azurite.queue_port}")
+        database_url = embedded.postgres_url(demo_dir)
+        print(f"PostgreSQL (embedded): {database_url}")
+        environment = {
+            "MisStorage": azurite.connection_string,
+            "AzureWebJobsStorage": azurite.connection_string,
+            "PAYOUT_DATABASE_URL": database_url,
+            "PAYOUT_STATE_DIR": str(demo_dir),
+            "PAYOUT_OUTBOX_DIR": str(demo_dir / "outbox"),
+            "PAYOUT_EMAIL_SENDER": "outbox",
+        }
+        with _environment(environment):
+            db.close_pool()  # a pool built from earlier settings must not be reused
+            try:
+                return _run_chain(samples_dir)
+            finally:
+                db.close_pool()
+    finally:
+        azurite.stop()
+        embedded.stop_postgres(demo_dir)
+        print("stopped Azurite and PostgreSQL")

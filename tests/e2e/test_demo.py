@@ -1,0 +1,48 @@
+"""`payout demo` runs the whole chain on its own services, twice in a row, and cleans up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from payout_core import demo
+from payout_core.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = json.loads((PROJECT_ROOT / "samples" / "expected_outcomes.json").read_text())
+
+
+def _children() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)
+            if child.status() != psutil.STATUS_ZOMBIE}  # fmt: skip
+
+
+def _accounting_line(output: str, mis_file: str) -> list[str]:
+    return next(line.split() for line in output.splitlines() if line.startswith(mis_file))
+
+
+def test_demo_processes_the_samples_and_stops_what_it_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    children_before = _children()
+    outputs = []
+    for _ in range(2):
+        assert demo.run_demo(state_dir=tmp_path) == 0
+        outputs.append(capsys.readouterr().out)
+
+    first, second = outputs
+    for mis_file, expected in EXPECTED.items():
+        line = _accounting_line(first, mis_file)
+        assert line[1] == str(expected["rows_read"])
+        assert line[-2:] == [f"{expected['total_payin']}.00", f"{expected['total_payout']}.00"]
+        assert _accounting_line(second, mis_file) == line
+    assert "bank_a_unknown_product.csv" in first.split("Errors", 1)[1]
+    assert "Credit Card" in first
+    emails = list((tmp_path / "demo" / "outbox").glob("**/*.eml"))
+    assert len(emails) == 1  # the second run started from a clean folder
+    assert f"email: {emails[0]}" in second
+    assert _children() <= children_before

@@ -1,0 +1,1 @@
+"""Helpers behind the shared fixtures in tests/conftest.py."""

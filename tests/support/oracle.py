@@ -1,0 +1,120 @@
+"""A deliberately plain, row-by-row restatement of SPEC §4, used to check test data.
+
+It is the independent second opinion on the sample files' README numbers and on the
+generator's expected_outcomes.json; it is not how the engine works (that is vectorised).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+SPEC_DATE_FORMAT = "%d %m %Y"
+_AMOUNT = re.compile(r"^\d+(\.\d+)?$")
+PRODUCT_COLUMNS = {
+    "Savings Account": ("AccountOpeningDate", "InvestedAmount"),
+    "Personal Loan": ("LoanDisbursedDate", "DisbursedAmount"),
+}
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    outcome_counts: Counter[str]
+    total_payin: Decimal
+    total_payout: Decimal
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _decimal(text: str) -> Decimal:
+    return Decimal(text) if text.strip() else Decimal(0)
+
+
+def _spec_date(text: str) -> date:
+    return datetime.strptime(text, SPEC_DATE_FORMAT).date()
+
+
+def _parse_date(text: str, date_format: str) -> date | None:
+    text = text.strip()
+    if date_format == SPEC_DATE_FORMAT and not re.fullmatch(r"\d{1,2} \d{2} \d{4}", text):
+        return None
+    try:
+        return datetime.strptime(text, date_format).date()
+    except ValueError:
+        return None
+
+
+def _round_units(value: Decimal) -> Decimal:
+    return value.quantize(Decimal(1), rounding=ROUND_HALF_UP)  # half away from zero
+
+
+def classify_file(
+    mis_path: Path,
+    leads_path: Path,
+    rules_path: Path,
+    *,
+    tracking_column: str = "TrackingId",
+    date_format: str = SPEC_DATE_FORMAT,
+) -> OracleResult:
+    leads = {row["LeadId"]: row for row in _read(leads_path)}
+    rules = _read(rules_path)
+    counts: Counter[str] = Counter()
+    payin_total = payout_total = Decimal(0)
+    seen: set[str] = set()
+    for row in _read(mis_path):
+        date_column, amount_column = PRODUCT_COLUMNS[row["ProductType"]]
+        tracking_id = (row[tracking_column] or "").strip()
+        event_date = _parse_date(row[date_column] or "", date_format)
+        amount_text = (row[amount_column] or "").strip()
+        key = (row["SourceType"], row["MediumType"], row["ProductType"])
+        lead_id = tracking_id[-8:]
+        lead = leads.get(lead_id)
+        if not tracking_id or event_date is None or not _AMOUNT.match(amount_text):
+            counts["invalid"] += 1
+            continue
+        if lead_id in seen:
+            counts["duplicate"] += 1
+            continue
+        seen.add(lead_id)
+        if lead is None:
+            counts["not_shiftpay_lead"] += 1
+            continue
+        if lead["Status"] == "Success":
+            counts["already_paid"] += 1
+            continue
+        if lead["Status"] != "Pending" or (
+            lead["SourceType"], lead["MediumType"], lead["ProductType"]
+        ) != key:
+            counts["not_payable"] += 1
+            continue
+        rule = next(
+            (r for r in rules
+             if (r["SourceType"], r["MediumType"], r["ProductType"]) == key
+             and _spec_date(r["KPIStartDate"]) <= event_date <= _spec_date(r["KPIEndDate"])),
+            None,
+        )  # fmt: skip
+        if rule is None:
+            counts["no_active_rule"] += 1
+            continue
+        counts["paid"] += 1
+        amount = Decimal(amount_text)
+        if row["ProductType"] == "Personal Loan":
+            payin_total += _round_units(_decimal(rule["KPI1PayinPercentage"]) * amount / 100)
+            payout_total += _round_units(_decimal(rule["KPI1PayoutPercentage"]) * amount / 100)
+        else:
+            enough = amount >= _decimal(rule["MinInvestedAmountBound"])
+            payin_total += _decimal(rule["KPI1PayinAmount"]) + (
+                _decimal(rule["KPI2PayinAmount"]) if enough else 0
+            )
+            payout_total += _decimal(rule["KPI1PayoutAmount"]) + (
+                _decimal(rule["KPI2PayoutAmount"]) if enough else 0
+            )
+    return OracleResult(counts, payin_total, payout_total)

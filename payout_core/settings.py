@@ -31,13 +31,18 @@ def azurite_connection_string(blob_port: int = 10000, queue_port: int = 10001) -
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # env_ignore_empty: an empty value (as in local.settings.example.json) means "the default".
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
+    )
 
     # --- PostgreSQL -------------------------------------------------------------
     database_url: str | None = Field(None, alias="PAYOUT_DATABASE_URL")
     """libpq URL of the ledger database; unset means the embedded server under state_dir."""
     db_pool_max_size: int = Field(4, alias="PAYOUT_DB_POOL_MAX_SIZE", ge=1, le=50)
-    db_statement_timeout_seconds: int = Field(900, alias="PAYOUT_DB_STATEMENT_TIMEOUT_SECONDS", ge=1)
+    db_statement_timeout_seconds: int = Field(
+        900, alias="PAYOUT_DB_STATEMENT_TIMEOUT_SECONDS", ge=1
+    )
     db_connect_timeout_seconds: int = Field(10, alias="PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", ge=1)
     state_dir: Path = Field(PROJECT_ROOT / ".state", alias="PAYOUT_STATE_DIR")
     """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure."""
@@ -47,6 +52,22 @@ class Settings(BaseSettings):
     mis_container: str = Field("mis-inbox", alias="MIS_CONTAINER")
     output_container: str = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")
     quarantine_container: str = Field("mis-quarantine", alias="PAYOUT_QUARANTINE_CONTAINER")
+    storage_connect_timeout_seconds: int = Field(
+        10, alias="PAYOUT_STORAGE_CONNECT_TIMEOUT_SECONDS", ge=1
+    )
+    storage_read_timeout_seconds: int = Field(
+        120, alias="PAYOUT_STORAGE_READ_TIMEOUT_SECONDS", ge=1
+    )
+    """Per request (one chunk of a download or upload), not per file."""
+    storage_retry_total: int = Field(3, alias="PAYOUT_STORAGE_RETRY_TOTAL", ge=0, le=10)
+    """Retries of one Storage request inside the SDK before the failure reaches our code."""
+
+    # --- Local Functions host (`payout host`; never used in Azure) --------------
+    webjobs_storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
+    """Where the host keeps blob receipts, timer status and the poison queue; unset = MisStorage."""
+    host_poll_interval_seconds: float = Field(2.0, alias="PAYOUT_HOST_POLL_INTERVAL_SECONDS", gt=0)
+    host_retry_delay_seconds: float = Field(2.0, alias="PAYOUT_HOST_RETRY_DELAY_SECONDS", ge=0)
+    """Wait before retrying a blob whose function failed (the real host backs off too)."""
 
     # --- MIS processing limits --------------------------------------------------
     banks_file: Path = Field(PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE")
@@ -64,6 +85,9 @@ class Settings(BaseSettings):
     acs_endpoint: str | None = Field(None, alias="ACS_ENDPOINT")
     """ACS endpoint for managed identity (DefaultAzureCredential) when no connection string."""
     email_send_timeout_seconds: int = Field(120, alias="PAYOUT_EMAIL_SEND_TIMEOUT_SECONDS", ge=1)
+    email_attachment_max_rows: int = Field(40_000, alias="PAYOUT_EMAIL_ATTACHMENT_MAX_ROWS", ge=1)
+    """Rows per CSV attachment. ACS refuses messages over 10 MB (base64 adds a third), so a
+    larger iteration's attachment holds the first rows and the email says where the rest are."""
 
     @property
     def email_recipients(self) -> list[str]:

@@ -1,0 +1,235 @@
+"""The function app end to end on real Azurite and real PostgreSQL.
+
+Files are uploaded to the inbox and `payout host --once` (devhost.run_host) processes
+them through function_app.app exactly as the blob trigger would; the functions are also
+called directly with func.InputStream / func.TimerRequest, as the Functions docs do.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
+
+import function_app
+from payout_core import db, devhost, ledger, storage
+from payout_core.settings import PROJECT_ROOT, Settings, get_settings
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = PROJECT_ROOT / "samples"
+GOOD_FILES = sorted((SAMPLES / "mis").glob("*.csv"))
+UNKNOWN_PRODUCT = SAMPLES / "mis_broken" / "bank_a_unknown_product.csv"
+EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())
+SUCCESS_HEADER = [
+    "CreatedAt", "SourceType", "MediumType", "ProductType", "SPId", "LeadId", "Status",
+    "SubStatus", "DateOfSale", "DateOfRevenue", "KPI1PayinAmount", "KPI1PayoutAmount",
+    "KPI2PayinAmount", "KPI2PayoutAmount", "TotalPayin", "TotalPayout",
+]  # fmt: skip
+
+
+@dataclass
+class Services:
+    settings: Settings
+    client: BlobServiceClient
+    connection_string: str
+
+    def upload(self, name: str, data: bytes) -> str:
+        blob = self.client.get_blob_client(self.settings.mis_container, name)
+        return blob.upload_blob(data, overwrite=True)["etag"]
+
+    def read(self, container: str, name: str) -> bytes:
+        return self.client.get_blob_client(container, name).download_blob().readall()
+
+    def exists(self, container: str, name: str) -> bool:
+        return self.client.get_blob_client(container, name).exists()
+
+    def csv_rows(self, container: str, name: str) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(self.read(container, name).decode("utf-8"))))
+
+
+@pytest.fixture
+def services(
+    database_url: str,
+    storage_env: Settings,
+    tmp_state: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Services]:
+    monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
+    get_settings.cache_clear()
+    settings = get_settings()
+    ledger.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    ledger.load_leads_file(SAMPLES / "leads.csv")
+    client = storage.service_client(settings=settings)
+    storage.ensure_containers(client, (settings.mis_container,))
+    yield Services(settings, client, settings.storage_connection_string)
+
+
+def run_host_once(host_json: Path = devhost.HOST_JSON_PATH) -> int:
+    # No local.settings.json: the test's environment is the whole configuration.
+    return devhost.run_host(once=True, local_settings_path=None, host_json_path=host_json)
+
+
+def count(query: str) -> int:
+    with db.connection() as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+def runs_by_file() -> dict[str, list[dict]]:
+    with db.connection() as conn:
+        rows = conn.execute(
+            "SELECT mis_file, rows_read, outcome_counts FROM mis_runs ORDER BY mis_run_id"
+        ).fetchall()
+    runs: dict[str, list[dict]] = {}
+    for mis_file, rows_read, outcome_counts in rows:
+        runs.setdefault(mis_file, []).append({"rows_read": rows_read, "outcomes": outcome_counts})
+    return runs
+
+
+def test_uploaded_files_are_processed_by_the_local_host(services: Services) -> None:
+    settings = services.settings
+    for path in [*GOOD_FILES, UNKNOWN_PRODUCT]:
+        services.upload(path.name, path.read_bytes())
+
+    assert run_host_once() == devhost.EXIT_OK
+
+    runs = runs_by_file()
+    for path in GOOD_FILES:
+        expected = EXPECTED[path.name]
+        (run,) = runs[path.name]
+        assert run["rows_read"] == expected["rows_read"]
+        assert {k: v for k, v in run["outcomes"].items() if v} == {
+            k: v for k, v in expected["outcome_counts"].items() if v
+        }
+        stem = path.name.removesuffix(".csv")
+        success = services.csv_rows(settings.output_container, f"success/{stem}.success.csv")
+        assert success[0] == SUCCESS_HEADER
+        assert len(success) - 1 == expected["outcome_counts"]["paid"]
+        rejected = services.csv_rows(settings.output_container, f"rejected/{stem}.rejected.csv")
+        assert len(rejected) - 1 == expected["rows_read"] - expected["outcome_counts"]["paid"]
+    paid_total = sum(EXPECTED[path.name]["outcome_counts"]["paid"] for path in GOOD_FILES)
+    assert count("SELECT count(*) FROM payout_calculations") == paid_total
+    assert count("SELECT count(*) FROM payout_events") == paid_total
+
+    # The unknown product: refused as a whole, recorded twice over, moved aside.
+    assert UNKNOWN_PRODUCT.name not in runs
+    assert not services.exists(settings.mis_container, UNKNOWN_PRODUCT.name)
+    assert services.read(settings.quarantine_container, UNKNOWN_PRODUCT.name) == (
+        UNKNOWN_PRODUCT.read_bytes()
+    )
+    header, *error_rows = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert header == ["CreatedAt", "MIS", "ErrorType"]
+    assert [row[1] for row in error_rows] == [UNKNOWN_PRODUCT.name]
+    assert "Credit Card" in error_rows[0][2]
+    with db.connection() as conn:
+        assert conn.execute("SELECT mis, error_type FROM error_logs").fetchall() == [
+            (UNKNOWN_PRODUCT.name, error_rows[0][2])
+        ]
+
+    # Receipts: a restarted host finds nothing new to do.
+    assert run_host_once() == devhost.EXIT_OK
+    assert count("SELECT count(*) FROM mis_runs") == len(GOOD_FILES)
+
+
+def test_a_file_with_missing_columns_is_quarantined(services: Services) -> None:
+    services.upload(
+        "bank_b_truncated.csv",
+        b"SourceType,MediumType,ProductType\nBank_B,Medium_A,Personal Loan\n",
+    )
+    assert run_host_once() == devhost.EXIT_OK
+    settings = services.settings
+    assert services.exists(settings.quarantine_container, "bank_b_truncated.csv")
+    assert not services.exists(settings.mis_container, "bank_b_truncated.csv")
+    _, (_created_at, mis, error_type) = services.csv_rows(
+        settings.output_container, "error_logs.csv"
+    )
+    assert mis == "bank_b_truncated.csv"
+    assert "TrackingId" in error_type
+    assert count("SELECT count(*) FROM error_logs") == 1
+
+
+def test_re_uploading_the_same_file_pays_nothing_twice(services: Services) -> None:
+    bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
+    first_etag = services.upload(bank_a.name, bank_a.read_bytes())
+    assert run_host_once() == devhost.EXIT_OK
+    events_after_first = count("SELECT count(*) FROM payout_events")
+    assert events_after_first == EXPECTED[bank_a.name]["outcome_counts"]["paid"]
+
+    second_etag = services.upload(bank_a.name, bank_a.read_bytes())  # same bytes, new ETag
+    assert second_etag != first_etag
+    assert run_host_once() == devhost.EXIT_OK
+
+    assert count("SELECT count(*) FROM payout_events") == events_after_first
+    first, second = runs_by_file()[bank_a.name]
+    expected = EXPECTED[bank_a.name]["outcome_counts"]
+    assert second["outcomes"].get("paid", 0) == 0
+    assert second["outcomes"]["already_paid"] == expected["already_paid"] + expected["paid"]
+    assert sum(second["outcomes"].values()) == second["rows_read"] == first["rows_read"]
+
+
+def test_a_blob_that_keeps_failing_is_poisoned_and_reported(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
+    etag = services.upload(bank_b.name, bank_b.read_bytes())
+    host_json = tmp_path / "host.json"
+    host_json.write_text(
+        json.dumps({"version": "2.0", "extensions": {"blobs": {"poisonBlobThreshold": 2}}})
+    )
+    # The database goes away: every attempt is a TransientError, raised for the host.
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    db.close_pool()
+
+    assert run_host_once(host_json) == devhost.EXIT_POISONED
+
+    settings = services.settings
+    assert services.exists(settings.mis_container, bank_b.name)  # like Azure: left in place
+    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert mis == bank_b.name
+    assert "gave up after 2 attempts" in error_type
+    assert "database unavailable" in error_type
+    queue = QueueClient.from_connection_string(services.connection_string, devhost.POISON_QUEUE)
+    messages = [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(32)]
+    ours = [m for m in messages if m["ContainerName"] == settings.mis_container]
+    assert len(ours) == 1
+    assert ours[0]["ETag"].strip('"') == etag.strip('"')
+    assert {key: value for key, value in ours[0].items() if key != "ETag"} == {
+        "Type": "BlobTrigger",
+        "FunctionId": "Host.Functions.mis_uploaded",
+        "BlobType": "BlockBlob",
+        "ContainerName": settings.mis_container,
+        "BlobName": bank_b.name,
+    }
+    # Poisoned means done: the next host run leaves it alone.
+    assert run_host_once(host_json) == devhost.EXIT_OK
+
+
+def test_functions_called_directly(services: Services) -> None:
+    settings = services.settings
+    bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
+    etag = services.upload(bank_b.name, bank_b.read_bytes())
+
+    function_app.mis_uploaded(
+        func.blob.InputStream(
+            data=b"",  # the function streams the blob itself; this is never read
+            name=f"{settings.mis_container}/{bank_b.name}",
+            blob_properties={"ETag": etag},
+        )
+    )
+    expected_paid = EXPECTED[bank_b.name]["outcome_counts"]["paid"]
+    assert count("SELECT count(*) FROM payout_calculations") == expected_paid
+
+    function_app.iteration_summary(func.timer.TimerRequest(past_due=True))
+    assert count("SELECT count(*) FROM iterations") == 1
+    assert any(settings.outbox_dir.rglob("*.eml"))

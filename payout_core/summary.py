@@ -1,0 +1,150 @@
+"""The summary job: report every processed file and error not yet reported, exactly once.
+
+The body of the timer-triggered function and of `payout summary`. One database
+transaction does all of it:
+
+1. `pg_advisory_xact_lock`: two instances firing at once queue here; the second one runs
+   only after the first committed (or rolled back), so it sees the rows as already
+   reported (or still unreported) and never reports them twice.
+2. Lock the unreported runs and errors (FOR UPDATE) — the iteration is exactly these ids;
+   files finishing meanwhile are left for the next iteration.
+3. Number the iteration, build the report, send it.
+4. Record the iteration and mark exactly those runs and errors reported; commit.
+
+A failed send raises before step 4, the transaction rolls back, and the next tick reports
+the same rows again. The one window left is a send that succeeds followed by a commit that
+fails (database lost in the milliseconds between): then the email goes out twice, which is
+why nothing slow happens after the send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from payout_core import db, report
+from payout_core.mail import EmailSender, sender_from_settings
+from payout_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Any fixed key works as long as every reporter uses the same one; hashtext keeps it readable.
+SUMMARY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.summary'))"
+
+
+@dataclass(frozen=True)
+class SummaryOutcome:
+    """What one run of the summary job did; `str()` is the operator's one-line answer."""
+
+    iteration_number: int | None
+    mis_file_count: int = 0
+    paid_lead_count: int = 0
+    error_count: int = 0
+    message_id: str | None = None
+    """Where the email went: the ACS operation id, or the .eml path of the outbox."""
+
+    @property
+    def email_sent(self) -> bool:
+        return self.iteration_number is not None
+
+    def __str__(self) -> str:
+        if not self.email_sent:
+            return "nothing new since the last report: no email sent"
+        files = f"{self.mis_file_count} file" + ("" if self.mis_file_count == 1 else "s")
+        errors = (
+            "no errors"
+            if self.error_count == 0
+            else f"{self.error_count} error" + ("" if self.error_count == 1 else "s")
+        )
+        return (
+            f"iteration {self.iteration_number} reported: {files}, "
+            f"{self.paid_lead_count} paid, {errors}; email: {self.message_id}"
+        )
+
+
+NOTHING_NEW = SummaryOutcome(iteration_number=None)
+
+
+def run_summary(
+    sender: EmailSender | None = None,
+    *,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> SummaryOutcome:
+    """Report the current iteration if there is anything to report.
+
+    Raises EmailSendError (transient) when the send fails; nothing is marked reported then.
+    """
+    settings = settings or get_settings()
+    with db.connection() as conn, conn.transaction():
+        # READ COMMITTED (the default) matters: the statements after the lock take a fresh
+        # snapshot, so a reporter that waited sees what the previous one committed.
+        conn.execute(SUMMARY_LOCK_SQL)
+        unreported = report.select_unreported(conn)
+        if unreported.is_empty:
+            log.info("nothing new since the last report: no email sent")
+            return NOTHING_NEW
+        iteration_number = _next_iteration_number(conn)
+        iteration_report = report.gather_report(
+            conn,
+            unreported,
+            iteration_number=iteration_number,
+            report_date=clock().date(),
+            attachment_max_rows=settings.email_attachment_max_rows,
+        )
+        message = iteration_report.to_email()
+        # Built only now: with nothing to report, a misconfigured sender costs nothing.
+        message_id = (sender or sender_from_settings(settings)).send(message)
+        _record_iteration(conn, unreported, iteration_report, message_id, settings)
+    outcome = SummaryOutcome(
+        iteration_number=iteration_number,
+        mis_file_count=len(iteration_report.runs),
+        paid_lead_count=iteration_report.paid_lead_count,
+        error_count=len(iteration_report.errors),
+        message_id=message_id,
+    )
+    log.info("%s", outcome)
+    return outcome
+
+
+def _next_iteration_number(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(iteration_number), 0) + 1 FROM iterations").fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0])
+
+
+def _record_iteration(
+    conn: psycopg.Connection,
+    unreported: report.Unreported,
+    iteration_report: report.IterationReport,
+    message_id: str,
+    settings: Settings,
+) -> None:
+    number = iteration_report.iteration_number
+    conn.execute(
+        "INSERT INTO iterations (iteration_number, subject, recipients, message_id,"
+        " mis_run_count, error_count) VALUES (%s, %s, %s, %s, %s, %s)",
+        (
+            number,
+            iteration_report.subject(),
+            ", ".join(settings.email_recipients),
+            message_id,
+            len(unreported.mis_run_ids),
+            len(unreported.error_log_ids),
+        ),
+    )
+    # By id, not "WHERE reported_at IS NULL": a file that finished after the report was
+    # built is not in it, so it must stay unreported.
+    conn.execute(
+        "UPDATE mis_runs SET reported_at = now(), iteration_number = %s WHERE mis_run_id = ANY(%s)",
+        (number, list(unreported.mis_run_ids)),
+    )
+    conn.execute(
+        "UPDATE error_logs SET reported_at = now(), iteration_number = %s"
+        " WHERE error_log_id = ANY(%s)",
+        (number, list(unreported.error_log_ids)),
+    )

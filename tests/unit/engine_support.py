@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -75,3 +76,81 @@ def classify_file(
 
 def savings_handler():
     return handler_for("Savings Account")
+
+
+# --- MIS rows and small helpers (tests of the engine) -----------------------------------
+
+SAVINGS = "Savings Account"
+LOAN = "Personal Loan"
+
+
+def savings_row(
+    lead_id: str | None,
+    date: str = "2 10 2023",
+    invested: str = "2616",
+    *,
+    source: str = "Bank_A",
+    medium: str = "Medium_A",
+    product: str = SAVINGS,
+    tracking_id: str | None = None,
+) -> str:
+    """One Savings Account MIS line; tracking_id overrides the KYC_new_<lead_id> default."""
+    tracking = tracking_id if tracking_id is not None else f"KYC_new_{lead_id or ''}"
+    return ",".join([source, medium, product, tracking, date, invested])
+
+
+def loan_row(
+    lead_id: str | None,
+    disbursed: str = "43850",
+    date: str = "2 10 2023",
+    *,
+    source: str = "Bank_B",
+    medium: str = "Medium_A",
+    product: str = LOAN,
+    tracking_id: str | None = None,
+) -> str:
+    tracking = tracking_id if tracking_id is not None else f"KYC_new_{lead_id or ''}"
+    return ",".join([source, medium, product, tracking, "50000", "45000", disbursed, date])
+
+
+def mis_text(header: str, *rows: str) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def lead(
+    lead_id: str,
+    status: str = "Pending",
+    *,
+    source: str = "Bank_A",
+    medium: str = "Medium_A",
+    product: str = SAVINGS,
+    sp_id: str = "SP-1",
+) -> tuple[str, str, str, str, str, str]:
+    return (lead_id, sp_id, source, medium, product, status)
+
+
+def by_row(classified: pl.DataFrame) -> dict[int, dict]:
+    """row_number -> the classified row as a dict."""
+    return {row["row_number"]: row for row in classified.iter_rows(named=True)}
+
+
+def outcomes(classified: pl.DataFrame) -> list[str]:
+    return classified.sort("row_number")["outcome"].to_list()
+
+
+AMOUNT_COLUMNS = (
+    "kpi1_payin_amount_minor",
+    "kpi1_payout_amount_minor",
+    "kpi2_payin_amount_minor",
+    "kpi2_payout_amount_minor",
+    "total_payin_minor",
+    "total_payout_minor",
+)
+
+
+def amounts(row: dict) -> tuple[Decimal | None, ...]:
+    """(KPI1 payin, KPI1 payout, KPI2 payin, KPI2 payout, total payin, total payout) in
+    whole currency units, exact: minor units / 100 as Decimal."""
+    return tuple(
+        None if row[column] is None else Decimal(row[column]) / 100 for column in AMOUNT_COLUMNS
+    )

@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     from payout_core.errors import PayoutError
 
     try:

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from payout_core import db, rules
 from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA
-from payout_core.errors import InputFileError
+from payout_core.errors import InputFileError, TerminalError
 from payout_core.products import MINOR_UNITS_PER_UNIT
 
 COPY_CHUNK_ROWS = 250_000  # bounds the text buffer of one COPY write
@@ -288,16 +288,16 @@ STAGED_COLUMNS = [
     "total_payin", "total_payout", "rule_id", "row_number",
 ]  # fmt: skip
 
-# The only statement that moves money. The transition is conditional (only from Pending,
-# only with no payout event yet), so two files racing for one lead pay it once: the
-# loser's UPDATE waits on the row lock, then sees Success and skips it.
+# The only statement that moves money. The transition is conditional (only from Pending),
+# so two files racing for one lead pay it once: the loser's UPDATE waits on the row lock,
+# then sees Success and skips it. The payout_events primary key is the last line of
+# defence: a lead someone set back to Pending by hand fails the file instead of paying twice.
 RECORD_PAID = """
 WITH transitioned AS (
     UPDATE leads l
     SET status = 'Success', sub_status = s.sub_status, updated_at = now()
     FROM paid_staging s
     WHERE l.lead_id = s.lead_id AND l.status = 'Pending'
-      AND NOT EXISTS (SELECT 1 FROM payout_events e WHERE e.lead_id = l.lead_id)
     RETURNING l.lead_id
 ), calculated AS (
     INSERT INTO payout_calculations AS c (
@@ -339,35 +339,9 @@ WHERE NOT EXISTS (SELECT 1 FROM payout_calculations c
 ORDER BY s.row_number
 """
 
-# SPEC §5 business names, in order, for the per-file success CSV.
-SUCCESS_EXPORT_COLUMNS = {
-    "CreatedAt": "created_at",
-    "SourceType": "source_type",
-    "MediumType": "medium_type",
-    "ProductType": "product_type",
-    "SPId": "sp_id",
-    "LeadId": "lead_id",
-    "Status": "status",
-    "SubStatus": "sub_status",
-    "DateOfSale": "date_of_sale",
-    "DateOfRevenue": "date_of_revenue",
-    "KPI1PayinAmount": "kpi1_payin_amount",
-    "KPI1PayoutAmount": "kpi1_payout_amount",
-    "KPI2PayinAmount": "kpi2_payin_amount",
-    "KPI2PayoutAmount": "kpi2_payout_amount",
-    "TotalPayin": "total_payin",
-    "TotalPayout": "total_payout",
-}
-TEXT_EXPORT_COLUMNS = {"source_type", "medium_type", "product_type", "sp_id", "lead_id",
-                       "status", "sub_status"}  # fmt: skip
 
-
-def _spreadsheet_safe_sql(column: str) -> sql.Composable:
-    """A text cell starting like a formula gets a leading quote (CSV injection)."""
-    identifier = sql.Identifier(column)
-    return sql.SQL("CASE WHEN {0} ~ '^[=+@\\t\\r-]' THEN '''' || {0} ELSE {0} END").format(
-        identifier
-    )
+class LedgerConflict(TerminalError):
+    """The ledger contradicts itself; a person must look before any money moves."""
 
 
 @dataclass(frozen=True)
@@ -454,9 +428,15 @@ class MisRunLedger:
                 "date_of_revenue": processed_at.date(),
                 "mis_run_id": self.mis_run_id,
             }
-            paid_count, total_payin, total_payout, event_count = cursor.execute(
-                RECORD_PAID, parameters
-            ).fetchone()
+            try:
+                paid_count, total_payin, total_payout, event_count = cursor.execute(
+                    RECORD_PAID, parameters
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as error:
+                raise LedgerConflict(
+                    "a Pending lead already has a payout event (was it reset by hand?); "
+                    f"refusing to pay it twice: {error.diag.message_detail}"
+                ) from error
             if event_count != paid_count:
                 raise RuntimeError(f"{paid_count} leads paid but {event_count} payout events")
             lost = pl.DataFrame(
@@ -487,24 +467,3 @@ class MisRunLedger:
             "total_payout = %s, finished_at = clock_timestamp() WHERE mis_run_id = %s",
             (rows_read, json.dumps(outcome_counts), total_payin, total_payout, self.mis_run_id),
         )
-
-    def export_success_rows(self, path: Path) -> Path:
-        """This run's SPEC §5 rows as CSV with business headers, streamed from the ledger."""
-        selected = sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(
-                _spreadsheet_safe_sql(column)
-                if column in TEXT_EXPORT_COLUMNS
-                else sql.Identifier(column),
-                sql.Identifier(header),
-            )
-            for header, column in SUCCESS_EXPORT_COLUMNS.items()
-        )
-        query = sql.SQL(
-            "COPY (SELECT {} FROM payout_calculations WHERE mis_run_id = {} ORDER BY lead_id) "
-            "TO STDOUT (FORMAT csv, HEADER)"
-        ).format(selected, sql.Literal(self.mis_run_id))
-        with path.open("wb") as output, self.conn.cursor() as cursor, cursor.copy(query) as copy:
-            for data in copy:
-                output.write(data)
-        return path
-

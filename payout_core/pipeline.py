@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +43,24 @@ REJECTED_CSV_HEADER = {
     "reason": "Reason",
 }
 LOST_REASON = "another MIS file paid this lead first"
+
+
+class StageClock:
+    """Seconds spent per stage of one file, logged with the result: where the time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
 
 
 class OutputSink(Protocol):
@@ -125,32 +146,51 @@ def _process_once(
         rules_in_force = ledger.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
         rejected_csv = Path(work_folder) / f"{stem}.rejected.csv"
+        success_csv = Path(work_folder) / f"{stem}.success.csv"
         counts: Counter[str] = Counter()
         rows_read = 0
         earlier_lead_ids = pl.Series("lead_id", [], dtype=pl.String)
-        with rejected_csv.open("wb") as rejected_stream:
+        clock = StageClock()
+        with rejected_csv.open("wb") as rejected_stream, success_csv.open("wb") as success_stream:
             _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
-            for batch in mis.read_batches(path, layout, settings.mis_batch_rows):
+            success_stream.write((",".join(SUCCESS_CSV_HEADER) + "\n").encode())
+            batches = mis.read_batches(path, layout, settings.mis_batch_rows)
+            while True:
+                with clock.stage("read"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
                 batch_lead_ids = batch["lead_id"].drop_nulls().unique()
-                classified = calculate.classify(
-                    batch,
-                    earlier_lead_ids=earlier_lead_ids,
-                    leads=run.fetch_leads(batch_lead_ids),
-                    rules=rules_in_force,
-                    handler=handler,
-                )
-                rows_read += batch.height
-                counts.update(calculate.outcome_counts(classified))
-                run.stage_paid(calculate.paid_rows(classified, handler))
-                _write_rejected(rejected_stream, calculate.rejected_rows(classified))
-                earlier_lead_ids = pl.concat([earlier_lead_ids, batch_lead_ids])
-                del classified
-            written = run.record_paid(started_at)
+                with clock.stage("lookup"):
+                    leads = run.fetch_leads(batch_lead_ids)
+                with clock.stage("calculate"):
+                    classified = calculate.classify(
+                        batch,
+                        earlier_lead_ids=earlier_lead_ids,
+                        leads=leads,
+                        rules=rules_in_force,
+                        handler=handler,
+                    )
+                    counts.update(calculate.outcome_counts(classified))
+                    rows_read += batch.height
+                    earlier_lead_ids = pl.concat([earlier_lead_ids, batch_lead_ids])
+                with clock.stage("stage"):
+                    paid = calculate.paid_rows(classified, handler)
+                    run.stage_paid(paid)
+                with clock.stage("success_csv"):
+                    _write_success(success_stream, paid, started_at)
+                with clock.stage("rejected_csv"):
+                    _write_rejected(rejected_stream, calculate.rejected_rows(classified))
+                del classified, leads, paid
+            with clock.stage("record"):
+                written = run.record_paid(started_at)
             lost = written.lost_to_another_file
             if not lost.is_empty():
                 counts["paid"] -= lost.height
                 counts["already_paid"] += lost.height
                 _write_rejected(rejected_stream, _lost_as_rejected(lost))
+        if not lost.is_empty():
+            _drop_from_success_csv(success_csv, lost)
         outcome_counts = {outcome: counts[outcome] for outcome in calculate.OUTCOMES}
         _check_accounting(layout.mis_file, rows_read, outcome_counts, written.paid_count)
         run.finish(
@@ -159,11 +199,13 @@ def _process_once(
             total_payin=written.total_payin,
             total_payout=written.total_payout,
         )
-        success_csv = run.export_success_rows(Path(work_folder) / f"{stem}.success.csv")
         # Published before commit: if publishing fails, nothing is committed and a retry
         # redoes both; a commit that fails afterwards is retried and republished.
         if outputs is not None:
-            outputs.publish_outputs(layout.mis_file, success_csv, rejected_csv)
+            with clock.stage("publish"):
+                outputs.publish_outputs(layout.mis_file, success_csv, rejected_csv)
+        clock_started = time.perf_counter()
+    clock.seconds["commit"] += time.perf_counter() - clock_started
     result = MisRunResult(
         mis_file=layout.mis_file,
         mis_run_id=run.mis_run_id,
@@ -173,7 +215,7 @@ def _process_once(
         total_payin=written.total_payin,
         total_payout=written.total_payout,
     )
-    log.info("%s: %s", layout.mis_file, result.to_json())
+    log.info("%s: %s; time: %s", layout.mis_file, result.to_json(), clock)
     return result
 
 
@@ -204,6 +246,51 @@ def spreadsheet_safe(column: str) -> pl.Expr:
     cannot run in finance's spreadsheet."""
     value = pl.col(column).cast(pl.String)
     return pl.when(value.str.contains(r"^[=+\-@\t\r]")).then("'" + value).otherwise(value)
+
+
+# SPEC §5 business names, in order.
+SUCCESS_CSV_HEADER = [
+    "CreatedAt", "SourceType", "MediumType", "ProductType", "SPId", "LeadId", "Status",
+    "SubStatus", "DateOfSale", "DateOfRevenue", "KPI1PayinAmount", "KPI1PayoutAmount",
+    "KPI2PayinAmount", "KPI2PayoutAmount", "TotalPayin", "TotalPayout",
+]  # fmt: skip
+
+
+def _write_success(stream: BinaryIO, paid: pl.DataFrame, processed_at: dt.datetime) -> None:
+    """The rows the ledger records for this batch, as finance reads them: the same values
+    RECORD_PAID writes (processing timestamp, processing date, exact amounts)."""
+    text_columns = {
+        "source_type": "SourceType", "medium_type": "MediumType",
+        "product_type": "ProductType", "sp_id": "SPId", "lead_id": "LeadId",
+    }  # fmt: skip
+    money_columns = {
+        "kpi1_payin_amount_minor": "KPI1PayinAmount",
+        "kpi1_payout_amount_minor": "KPI1PayoutAmount",
+        "kpi2_payin_amount_minor": "KPI2PayinAmount",
+        "kpi2_payout_amount_minor": "KPI2PayoutAmount",
+        "total_payin_minor": "TotalPayin",
+        "total_payout_minor": "TotalPayout",
+    }
+    paid.select(
+        pl.lit(processed_at.isoformat(sep=" ")).alias("CreatedAt"),
+        *(spreadsheet_safe(column).alias(header) for column, header in text_columns.items()),
+        pl.lit("Success").alias("Status"),
+        spreadsheet_safe("sub_status").alias("SubStatus"),
+        pl.col("date_of_sale").alias("DateOfSale"),
+        pl.lit(processed_at.date()).alias("DateOfRevenue"),
+        *(
+            ledger.minor_to_decimal_text(column).alias(header)
+            for column, header in money_columns.items()
+        ),
+    ).write_csv(stream, include_header=False)
+
+
+def _drop_from_success_csv(success_csv: Path, lost: pl.DataFrame) -> None:
+    """Leads another file paid first are not this file's successes (rare: a race)."""
+    kept = pl.read_csv(success_csv, infer_schema=False).filter(
+        ~pl.col("LeadId").is_in(lost["lead_id"].implode())
+    )
+    kept.write_csv(success_csv)
 
 
 def _write_rejected(stream: BinaryIO, rows: pl.DataFrame, include_header: bool = False) -> None:

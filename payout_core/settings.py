@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # --- MIS processing limits --------------------------------------------------
     banks_file: Path = Field(PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE")
     mis_max_file_bytes: int = Field(2 * 1024**3, alias="PAYOUT_MIS_MAX_FILE_BYTES", ge=1)
-    mis_batch_rows: int = Field(1_000_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
+    mis_batch_rows: int = Field(250_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
 
     # --- Iteration summary email ------------------------------------------------
     summary_schedule: str = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")

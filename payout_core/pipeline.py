@@ -22,7 +22,7 @@ from typing import BinaryIO, Protocol
 
 import polars as pl
 
-from payout_core import calculate, db, ledger, mis
+from payout_core import calculate, db, ledger, mis, report
 from payout_core.banks import load_bank_profiles
 from payout_core.errors import MisFileError
 from payout_core.settings import get_settings
@@ -153,7 +153,7 @@ def _process_once(
         clock = StageClock()
         with rejected_csv.open("wb") as rejected_stream, success_csv.open("wb") as success_stream:
             _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
-            success_stream.write((",".join(SUCCESS_CSV_HEADER) + "\n").encode())
+            success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
             batches = mis.read_batches(path, layout, settings.mis_batch_rows)
             while True:
                 with clock.stage("read"):
@@ -246,14 +246,6 @@ def spreadsheet_safe(column: str) -> pl.Expr:
     cannot run in finance's spreadsheet."""
     value = pl.col(column).cast(pl.String)
     return pl.when(value.str.contains(r"^[=+\-@\t\r]")).then("'" + value).otherwise(value)
-
-
-# SPEC §5 business names, in order.
-SUCCESS_CSV_HEADER = [
-    "CreatedAt", "SourceType", "MediumType", "ProductType", "SPId", "LeadId", "Status",
-    "SubStatus", "DateOfSale", "DateOfRevenue", "KPI1PayinAmount", "KPI1PayoutAmount",
-    "KPI2PayinAmount", "KPI2PayoutAmount", "TotalPayin", "TotalPayout",
-]  # fmt: skip
 
 
 def _write_success(stream: BinaryIO, paid: pl.DataFrame, processed_at: dt.datetime) -> None:

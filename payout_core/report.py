@@ -30,18 +30,8 @@ from decimal import Decimal
 
 import psycopg
 
+from payout_core.calculate import OUTCOMES  # SPEC §4 order, as the accounting shows them
 from payout_core.mail import Attachment, EmailMessage
-
-# SPEC §4, in the order the per-file accounting shows them.
-OUTCOMES = (
-    "invalid",
-    "duplicate",
-    "not_shiftpay_lead",
-    "already_paid",
-    "not_payable",
-    "no_active_rule",
-    "paid",
-)
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (

@@ -151,7 +151,7 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
         target=lambda: results.append(pipeline.process_mis_file(SAVINGS_MIS, outputs=outputs))
     )
     worker.start()
-    time.sleep(1.5)  # the file has read AT-91961 as Pending and now waits on its row lock
+    _wait_until_blocked_on_a_lock(loaded)  # it read AT-91961 as Pending; now it waits
     racing.commit()
     racing.close()
     worker.join(timeout=60)
@@ -164,6 +164,16 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     assert (
         "AT-91961" in rejected_csv.read_text() and pipeline.LOST_REASON in rejected_csv.read_text()
     )
+
+
+def _wait_until_blocked_on_a_lock(url: str, timeout_seconds: float = 60) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        waiting = query(url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        if waiting[0][0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the file never waited on the racing transaction's row lock")
 
 
 def _overlapping_mis(path: Path, lead_numbers: range) -> Path:

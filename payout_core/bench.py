@@ -10,7 +10,6 @@ Each child's peak RSS comes from the kernel (wait4), not from sampling.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -126,21 +125,14 @@ FLOOR_RESULT_COLUMNS = [
 ]  # fmt: skip
 
 
-def _copy_csv(cursor, table: str, frame) -> None:
-    statement = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)"
-    with cursor.copy(statement) as copy:
-        for offset in range(0, frame.height, 250_000):
-            buffer = io.BytesIO()
-            frame.slice(offset, 250_000).write_csv(buffer, include_header=False)
-            copy.write(buffer.getvalue())
-
-
 def floor(mis_file: Path, paid_rows: int) -> None:
     """What any implementation must do: parse the file, write `paid_rows` result rows into
     a table with payout_calculations' columns and indexes, and update as many lead
     statuses, committed. No lookups, no calculation, no validation."""
     import polars as pl
     import psycopg
+
+    from payout_core import ledger
 
     frame = pl.read_csv(mis_file, infer_schema=False)
     lead_ids = (
@@ -167,8 +159,12 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         conn.execute("CREATE TABLE floor_calculations (LIKE payout_calculations INCLUDING INDEXES)")
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        _copy_csv(cursor, "floor_calculations", result.select(FLOOR_RESULT_COLUMNS))
-        _copy_csv(cursor, "floor_leads", lead_ids)
+        for table, frame in (
+            ("floor_calculations", result.select(FLOOR_RESULT_COLUMNS)),
+            ("floor_leads", lead_ids),
+        ):
+            statement = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)"
+            ledger.copy_frame(cursor, statement, frame)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "
             "updated_at = now() FROM floor_leads f WHERE l.lead_id = f.lead_id"

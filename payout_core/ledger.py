@@ -35,7 +35,7 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_frame(cursor: psycopg.Cursor, statement: sql.Composable, frame: pl.DataFrame) -> None:
+def copy_frame(cursor: psycopg.Cursor, statement: sql.Composable, frame: pl.DataFrame) -> None:
     """COPY a frame in bounded CSV chunks (columns in the statement's order)."""
     with cursor.copy(statement) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
@@ -168,7 +168,7 @@ def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> tuple[int, int]
             "CREATE TEMP TABLE leads_incoming (LIKE leads INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         columns = leads.columns
-        _copy_frame(
+        copy_frame(
             cursor,
             sql.SQL("COPY leads_incoming ({}) FROM STDIN (FORMAT csv)").format(
                 sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -188,7 +188,7 @@ def load_leads_file(path: Path) -> str:
 
 # --- rules ------------------------------------------------------------------------------
 
-RULE_FIELDS = [name for name in rules.RULE_COLUMNS.values()]
+RULE_FIELDS = list(rules.RULE_COLUMNS.values())
 
 
 def load_rules(
@@ -388,7 +388,7 @@ class MisRunLedger:
         """The leads of these LeadIds only: the table may hold millions."""
         with self.conn.cursor() as cursor:
             cursor.execute("TRUNCATE batch_lead_ids")
-            _copy_frame(
+            copy_frame(
                 cursor,
                 sql.SQL("COPY batch_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
                 lead_ids.to_frame("lead_id"),
@@ -411,7 +411,7 @@ class MisRunLedger:
             minor_to_decimal_text(column).alias(column) for column in money
         ).rename({column: column.removesuffix("_minor") for column in money})
         with self.conn.cursor() as cursor:
-            _copy_frame(
+            copy_frame(
                 cursor,
                 sql.SQL("COPY paid_staging ({}) FROM STDIN (FORMAT csv)").format(
                     sql.SQL(", ").join(map(sql.Identifier, STAGED_COLUMNS))

@@ -3,15 +3,13 @@ Storage, and the same error record the blob trigger writes."""
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 from payout_core import ledger
 from payout_core.errors import PayoutError, TerminalError
 from payout_core.pipeline import MisRunResult
-
-ERROR_LOG_HEADER = ["CreatedAt", "MIS", "ErrorType"]
+from payout_core.storage import ERROR_LOG_HEADER, csv_line, error_log_line
 
 
 class LocalOutputs:
@@ -30,11 +28,10 @@ class LocalOutputs:
         path = self.folder / "error_logs.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists()
-        with path.open("a", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
+        with path.open("ab") as stream:
             if new_file:
-                writer.writerow(ERROR_LOG_HEADER)
-            writer.writerow([record.created_at.isoformat(), record.mis, record.error_type])
+                stream.write(csv_line(ERROR_LOG_HEADER))
+            stream.write(error_log_line(record))
 
 
 def record_failure(

@@ -206,9 +206,14 @@ def append_error_log(client: BlobServiceClient, container: str, record: ErrorRec
     except HttpResponseError as error:
         if error.status_code != 412:  # the blob already has its header (and maybe rows)
             raise
+    blob.append_block(error_log_line(record))
+
+
+def error_log_line(record: ErrorRecord) -> bytes:
+    """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder."""
     created_at = record.created_at
     created_text = created_at.isoformat() if hasattr(created_at, "isoformat") else created_at
-    blob.append_block(csv_line((created_text, record.mis, record.error_type)))
+    return csv_line((created_text, record.mis, record.error_type))
 
 
 def quarantine(

@@ -3,10 +3,14 @@ one MisFileError naming the file and the cause (issue 3, "Bad input")."""
 
 from __future__ import annotations
 
+import csv
+import tempfile
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payout_core import calculate, mis
 from payout_core.errors import MisFileError
@@ -342,3 +346,55 @@ def test_read_batches_respects_batch_size_and_row_numbers(tmp_path):
     batches = list(mis.read_batches(path, layout, 3))
     assert all(batch.height <= 3 for batch in batches)
     assert pl.concat(batches)["row_number"].to_list() == list(range(1, 8))
+
+
+# --- reading in chunks: a record is never cut, whatever the chunk size --------------------
+
+cell_text = st.one_of(
+    st.text(alphabet='ab ,"\n\r\t-é', max_size=12),
+    st.sampled_from(["KYC_new_AT-91961", "2 10 2023", "2616"]),
+)
+
+
+def _csv_file(path: Path, header: list[str], rows: list[list[str]], line_end: str) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(cell_text, min_size=6, max_size=6), min_size=0, max_size=12),
+    chunk_bytes=st.integers(1, 120),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_any_chunk_size_reads_the_same_rows_as_one_chunk(rows, chunk_bytes, line_end):
+    """Quoted commas, quotes and line breaks inside cells stay inside their record when the
+    file is read in pieces smaller than a record."""
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [["Bank_A", "Medium_A", "Savings Account", *row[3:]] for row in rows]
+        path = _csv_file(Path(folder) / "mis.csv", SAVINGS_HEADER.split(","), rows, line_end)
+        layout = mis.inspect_layout(path, path.name, STANDARD_BANKS) if rows else None
+        if layout is None:
+            return
+        whole = pl.concat(list(mis.read_batches(path, layout, 1_000, chunk_bytes=1 << 20)))
+        pieces = list(mis.read_batches(path, layout, 1_000, chunk_bytes=chunk_bytes))
+        assert pl.concat(pieces).equals(whole)
+        assert whole["row_number"].to_list() == list(range(1, len(rows) + 1))
+
+
+def test_a_record_longer_than_a_chunk_is_read_whole(tmp_path):
+    long_tracking_id = "KYC_new_" + "x" * 500 + "AT-91961"
+    text = mis_text(
+        SAVINGS_HEADER,
+        savings_row("AT-00001"),
+        f'Bank_A,Medium_A,Savings Account,"{long_tracking_id}",2 10 2023,2616',
+    )
+    path = write(tmp_path, text.rstrip("\n"))  # the last record has no final newline
+    layout = mis.inspect_layout(path, path.name, STANDARD_BANKS)
+    [*batches] = mis.read_batches(path, layout, 10, chunk_bytes=16)
+    rows = pl.concat(batches)
+    assert rows["lead_id"].to_list() == ["AT-00001", "AT-91961"]
+    assert rows["row_number"].to_list() == [1, 2]

@@ -45,22 +45,78 @@ class InvariantViolation(RuntimeError):
     """The calculation broke its own contract: a bug, never bad input. Nothing is written."""
 
 
+class SeenLeadIds:
+    """The LeadIds of a file's earlier batches, for SPEC §4 `duplicate`.
+
+    Ten million of them must fit beside a batch: a LeadId of 8 ASCII bytes (the norm) is
+    packed exactly into a UInt64 and kept in one sorted array probed by binary search, 8
+    bytes per LeadId and no hash table rebuilt per batch. Any other LeadId (non-ASCII
+    characters) is kept as text. Exact either way: no hashing, no false duplicates.
+    """
+
+    def __init__(self) -> None:
+        self._packed = pl.Series("packed", [], dtype=pl.UInt64)  # sorted, no repeats
+        self._text = pl.Series("lead_id", [], dtype=pl.String)
+
+    def __len__(self) -> int:
+        return self._packed.len() + self._text.len()
+
+    def contains(self, lead_ids: pl.Series) -> pl.Series:
+        """True where the LeadId was added before (null LeadIds: False)."""
+        packed = _packed(lead_ids)
+        found = pl.Series(values=[False] * lead_ids.len(), dtype=pl.Boolean)
+        if self._packed.len():
+            positions = self._packed.search_sorted(packed.fill_null(0), side="left")
+            nearest = self._packed.gather(positions.clip(upper_bound=self._packed.len() - 1))
+            found = (nearest == packed).fill_null(False)
+        if self._text.len():
+            found = found | lead_ids.is_in(self._text.implode()).fill_null(False)
+        return found
+
+    def add(self, lead_ids: pl.Series) -> None:
+        new = lead_ids.drop_nulls().unique()
+        new = new.filter(~self.contains(new))
+        packed = _packed(new)
+        additions = packed.drop_nulls().sort()
+        if additions.len():
+            self._packed = (
+                self._packed.to_frame().merge_sorted(additions.to_frame(), key="packed").to_series()
+            )
+        if packed.null_count():
+            self._text = pl.concat([self._text, new.filter(packed.is_null())])
+
+
+def _packed(lead_ids: pl.Series) -> pl.Series:
+    """A LeadId of exactly 8 bytes as the big-endian UInt64 of its bytes; otherwise null."""
+    return (
+        pl.select(
+            pl.when(lead_ids.str.len_bytes() == 8)
+            .then(lead_ids)
+            .cast(pl.Binary)
+            .bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        )
+        .to_series()
+        .alias("packed")
+    )
+
+
 def classify(
     rows: pl.DataFrame,
     *,
-    earlier_lead_ids: pl.Series,
     leads: pl.DataFrame,
     rules: pl.DataFrame,
     handler: ProductHandler,
+    seen: SeenLeadIds | None = None,
 ) -> pl.DataFrame:
     """Each typed MIS row (see mis.py) with its outcome, reason, SP, rule and KPI amounts.
 
-    `earlier_lead_ids` are the LeadIds of the file's earlier batches (for `duplicate`);
-    `leads` holds at least the leads of this batch's LeadIds (LEADS_SCHEMA); `rules` the
-    rules in force for the product (rules.RULE_FRAME_SCHEMA).
+    `seen` holds the LeadIds of the file's earlier batches (for `duplicate`); `leads` at
+    least the leads of this batch's LeadIds (LEADS_SCHEMA); `rules` the rules in force for
+    the product (rules.RULE_FRAME_SCHEMA).
     """
+    earlier = seen.contains(rows["lead_id"]) if seen is not None and len(seen) else None
     joined = (
-        rows.with_columns(_is_duplicate(earlier_lead_ids).alias("is_duplicate"))
+        rows.with_columns(_is_duplicate(earlier).alias("is_duplicate"))
         .join(leads, on="lead_id", how="left", maintain_order="left")
         .join(
             _rule_matches(rows, rules),
@@ -69,8 +125,7 @@ def classify(
             maintain_order="left",
         )
     )
-    outcome = _outcome()
-    paid = outcome == "paid"
+    paid = pl.col("outcome") == "paid"
     kpi = handler.kpi_amounts(pl.col("amount_minor"))
     amounts = {
         "kpi1_payin_amount_minor": kpi.kpi1_payin,
@@ -78,28 +133,33 @@ def classify(
         "kpi2_payin_amount_minor": kpi.kpi2_payin,
         "kpi2_payout_amount_minor": kpi.kpi2_payout,
     }
-    classified = joined.with_columns(
-        outcome.alias("outcome"),
-        _reason(outcome).alias("reason"),
-        *(
+    classified = (
+        joined.with_columns(_outcome().alias("outcome"))
+        .with_columns(
             pl.when(paid).then(amount.cast(pl.Int64)).alias(name)
             for name, amount in amounts.items()
-        ),
-    ).with_columns(
-        (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
-            "total_payin_minor"
-        ),
-        (pl.col("kpi1_payout_amount_minor") + pl.col("kpi2_payout_amount_minor")).alias(
-            "total_payout_minor"
-        ),
+        )
+        .with_columns(
+            (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
+                "total_payin_minor"
+            ),
+            (pl.col("kpi1_payout_amount_minor") + pl.col("kpi2_payout_amount_minor")).alias(
+                "total_payout_minor"
+            ),
+        )
     )
+    # Reasons are sentences: written for the rows not paid only, not for every row.
+    reasons = classified.filter(~paid).select("row_number", _reason().alias("reason"))
+    classified = classified.join(reasons, on="row_number", how="left", maintain_order="left")
     _check_invariants(rows, classified)
     return classified
 
 
-def _is_duplicate(earlier_lead_ids: pl.Series) -> pl.Expr:
+def _is_duplicate(earlier: pl.Series | None) -> pl.Expr:
     lead_id = pl.col("lead_id")
-    seen_earlier = lead_id.is_in(earlier_lead_ids.implode()) | ~lead_id.is_first_distinct()
+    seen_earlier = ~lead_id.is_first_distinct()
+    if earlier is not None:
+        seen_earlier = seen_earlier | pl.lit(earlier)
     return lead_id.is_not_null() & seen_earlier
 
 
@@ -146,8 +206,9 @@ def _keys_text(prefix: str = "") -> pl.Expr:
     )
 
 
-def _reason(outcome: pl.Expr) -> pl.Expr:
+def _reason() -> pl.Expr:
     """Why a row was not paid, in words finance can act on."""
+    outcome = pl.col("outcome")
     return (
         pl.when(outcome == "invalid")
         .then(pl.col("invalid_reason"))
@@ -198,6 +259,12 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         "rule_id",
         "row_number",
     )
+
+
+def paid_totals_minor(paid: pl.DataFrame) -> dict[str, int]:
+    """Sums of a batch's paid rows, in minor units (exact)."""
+    sums = paid.select(pl.col("total_payin_minor", "total_payout_minor").sum())
+    return {name: int(value or 0) for name, value in sums.row(0, named=True).items()}
 
 
 def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:

@@ -17,13 +17,14 @@ from pathlib import Path
 import polars as pl
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from payout_core import db, rules
 from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA
 from payout_core.errors import InputFileError, TerminalError
 from payout_core.products import MINOR_UNITS_PER_UNIT
 
-COPY_CHUNK_ROWS = 250_000  # bounds the text buffer of one COPY write
+COPY_CHUNK_ROWS = 50_000  # one COPY write: small enough that formatting and sending overlap
 MAX_PROBLEMS_LISTED = 50
 
 
@@ -36,8 +37,12 @@ def sha256_of_file(path: Path) -> str:
 
 
 def copy_frame(cursor: psycopg.Cursor, statement: sql.Composable, frame: pl.DataFrame) -> None:
-    """COPY a frame in bounded CSV chunks (columns in the statement's order)."""
-    with cursor.copy(statement) as copy:
+    """COPY a frame in bounded CSV chunks (columns in the statement's order).
+
+    A psycopg thread sends each chunk while Polars formats the next one, so the server
+    parses rows instead of waiting for them.
+    """
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
             buffer = io.BytesIO()
             frame.slice(offset, COPY_CHUNK_ROWS).write_csv(buffer, include_header=False)
@@ -272,71 +277,61 @@ def record_error(mis_file: str, error_type: str) -> ErrorLogRecord:
 
 # --- one MIS file: the unit of work -----------------------------------------------------
 
-STAGING_TABLES = """
-CREATE TEMP TABLE batch_lead_ids (lead_id text) ON COMMIT DROP;
-CREATE TEMP TABLE paid_staging (
-    lead_id text, sp_id text, source_type text, medium_type text, product_type text,
-    sub_status text, date_of_sale date,
-    kpi1_payin_amount numeric, kpi1_payout_amount numeric,
-    kpi2_payin_amount numeric, kpi2_payout_amount numeric,
-    total_payin numeric, total_payout numeric, rule_id bigint, row_number bigint
-) ON COMMIT DROP;
+# A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
+# server's usual default) both spill to disk.
+HASH_WORK_MEM = "64MB"
+LEADS_OF_BATCH = """
+SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status
+FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
 """
-STAGED_COLUMNS = [
-    "lead_id", "sp_id", "source_type", "medium_type", "product_type", "sub_status",
-    "date_of_sale", *(column.removesuffix("_minor") for column in KPI_COLUMNS),
-    "total_payin", "total_payout", "rule_id", "row_number",
+
+
+def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
+    """The leads of these LeadIds only (the table may hold millions), in a short read-only
+    transaction of its own: see pipeline.py for why it is not the file's transaction."""
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS batch_lead_ids (lead_id text) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE batch_lead_ids")
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
+        copy_frame(
+            cursor,
+            sql.SQL("COPY batch_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
+            lead_ids.to_frame("lead_id"),
+        )
+        cursor.execute("ANALYZE batch_lead_ids")
+        return _copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
+
+
+SPEC_COLUMNS = [  # SPEC §5, in its order
+    "created_at", "source_type", "medium_type", "product_type", "sp_id", "lead_id", "status",
+    "sub_status", "date_of_sale", "date_of_revenue",
+    *(column.removesuffix("_minor") for column in KPI_COLUMNS),
+    "total_payin", "total_payout",
 ]  # fmt: skip
+CALCULATION_COLUMNS = [*SPEC_COLUMNS, "rule_id", "mis_run_id"]
+EVENT_COLUMNS = {"lead_id": "lead_id", "sp_id": "sp_id", "total_payout": "payout_amount",
+                 "mis_run_id": "mis_run_id"}  # fmt: skip
 
-# The only statement that moves money. The transition is conditional (only from Pending),
-# so two files racing for one lead pay it once: the loser's UPDATE waits on the row lock,
-# then sees Success and skips it. The payout_events primary key is the last line of
-# defence: a lead someone set back to Pending by hand fails the file instead of paying twice.
-RECORD_PAID = """
-WITH transitioned AS (
-    UPDATE leads l
-    SET status = 'Success', sub_status = s.sub_status, updated_at = now()
-    FROM paid_staging s
-    WHERE l.lead_id = s.lead_id AND l.status = 'Pending'
-    RETURNING l.lead_id
-), calculated AS (
-    INSERT INTO payout_calculations AS c (
-        created_at, source_type, medium_type, product_type, sp_id, lead_id, status,
-        sub_status, date_of_sale, date_of_revenue, kpi1_payin_amount, kpi1_payout_amount,
-        kpi2_payin_amount, kpi2_payout_amount, total_payin, total_payout, rule_id, mis_run_id)
-    SELECT %(created_at)s, s.source_type, s.medium_type, s.product_type, s.sp_id, s.lead_id,
-           'Success', s.sub_status, s.date_of_sale, %(date_of_revenue)s, s.kpi1_payin_amount,
-           s.kpi1_payout_amount, s.kpi2_payin_amount, s.kpi2_payout_amount, s.total_payin,
-           s.total_payout, s.rule_id, %(mis_run_id)s
-    FROM paid_staging s JOIN transitioned t ON t.lead_id = s.lead_id
-    ON CONFLICT (lead_id) DO UPDATE SET
-        created_at = EXCLUDED.created_at, source_type = EXCLUDED.source_type,
-        medium_type = EXCLUDED.medium_type, product_type = EXCLUDED.product_type,
-        sp_id = EXCLUDED.sp_id, status = EXCLUDED.status, sub_status = EXCLUDED.sub_status,
-        date_of_sale = EXCLUDED.date_of_sale, date_of_revenue = EXCLUDED.date_of_revenue,
-        kpi1_payin_amount = EXCLUDED.kpi1_payin_amount,
-        kpi1_payout_amount = EXCLUDED.kpi1_payout_amount,
-        kpi2_payin_amount = EXCLUDED.kpi2_payin_amount,
-        kpi2_payout_amount = EXCLUDED.kpi2_payout_amount,
-        total_payin = EXCLUDED.total_payin, total_payout = EXCLUDED.total_payout,
-        rule_id = EXCLUDED.rule_id, mis_run_id = EXCLUDED.mis_run_id
-    RETURNING c.lead_id, c.sp_id, c.total_payin, c.total_payout
-), events AS (
-    INSERT INTO payout_events (lead_id, sp_id, payout_amount, mis_run_id)
-    SELECT lead_id, sp_id, total_payout, %(mis_run_id)s FROM calculated
-    RETURNING 1
-)
-SELECT count(*), coalesce(sum(total_payin), 0.00), coalesce(sum(total_payout), 0.00),
-       (SELECT count(*) FROM events)
-FROM calculated
+# The only statement that moves a lead to Success. Conditional (only from Pending), so a
+# lead that changed under this file (a racing file, a leads reload) is not counted, and
+# the caller starts the file over with fresh facts.
+MARK_LEADS_PAID = """
+UPDATE leads l
+SET status = 'Success', sub_status = %(sub_status)s, updated_at = now()
+FROM paid_lead_ids p
+WHERE l.lead_id = p.lead_id AND l.status = 'Pending'
 """
 
-LOST_TO_ANOTHER_FILE = """
-SELECT s.row_number, s.lead_id, s.source_type, s.medium_type, s.product_type
-FROM paid_staging s
-WHERE NOT EXISTS (SELECT 1 FROM payout_calculations c
-                  WHERE c.lead_id = s.lead_id AND c.mis_run_id = %(mis_run_id)s)
-ORDER BY s.row_number
+# Who holds the calculation rows this file could not write (after a unique violation).
+ALREADY_RECORDED = """
+SELECT l.lead_id, l.status
+FROM paid_lead_ids p
+JOIN payout_calculations c ON c.lead_id = p.lead_id AND c.mis_run_id <> %(mis_run_id)s
+JOIN leads l ON l.lead_id = p.lead_id
+ORDER BY l.status = 'Pending' DESC, l.lead_id
+LIMIT 10
 """
 
 
@@ -344,13 +339,19 @@ class LedgerConflict(TerminalError):
     """The ledger contradicts itself; a person must look before any money moves."""
 
 
-@dataclass(frozen=True)
-class PaidWritten:
-    paid_count: int
-    total_payin: Decimal
-    total_payout: Decimal
-    lost_to_another_file: pl.DataFrame
-    """Rows that were paid in the calculation but whose lead another file paid first."""
+def calculation_rows(
+    paid: pl.DataFrame, processed_at: dt.datetime, mis_run_id: int
+) -> pl.DataFrame:
+    """SPEC §5 rows of paid leads (calculate.paid_rows) as the ledger stores them: exact
+    decimal text for money, the processing timestamp and date, the run that wrote them."""
+    money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor"]
+    return paid.with_columns(
+        pl.lit(processed_at.isoformat(sep=" ")).alias("created_at"),
+        pl.lit("Success").alias("status"),
+        pl.lit(processed_at.date()).alias("date_of_revenue"),
+        pl.lit(mis_run_id).alias("mis_run_id"),
+        *(minor_to_decimal_text(column).alias(column.removesuffix("_minor")) for column in money),
+    ).select(CALCULATION_COLUMNS)
 
 
 class MisRunLedger:
@@ -358,6 +359,8 @@ class MisRunLedger:
 
     Nothing here commits: the caller's transaction is the unit of work, so a failure at
     any point leaves no calculation, no status change, no payout event and no run row.
+    Paid rows are written batch by batch (COPY straight into the ledger tables, whose
+    primary keys say "once per lead"); the leads move to Success in one statement at the end.
     """
 
     def __init__(self, conn: psycopg.Connection, mis_run_id: int) -> None:
@@ -381,78 +384,63 @@ class MisRunLedger:
             "VALUES (%s, %s, %s, %s, %s, 0, '{}', 0, 0) RETURNING mis_run_id",
             (mis_file, content_sha256, etag, product_type, started_at),
         ).fetchone()[0]
-        conn.execute(STAGING_TABLES)
+        conn.execute("CREATE TEMP TABLE paid_lead_ids (lead_id text) ON COMMIT DROP")
+        conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
         return cls(conn, mis_run_id)
 
-    def fetch_leads(self, lead_ids: pl.Series) -> pl.DataFrame:
-        """The leads of these LeadIds only: the table may hold millions."""
-        with self.conn.cursor() as cursor:
-            cursor.execute("TRUNCATE batch_lead_ids")
-            copy_frame(
-                cursor,
-                sql.SQL("COPY batch_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
-                lead_ids.to_frame("lead_id"),
-            )
-            cursor.execute("ANALYZE batch_lead_ids")
-            return _copy_out(
-                cursor,
-                sql.SQL(
-                    "SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, "
-                    "l.status FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id"
-                ),
-                LEADS_SCHEMA,
-            )
+    def write_paid(self, recorded: pl.DataFrame) -> None:
+        """COPY one batch of calculation rows (`calculation_rows`) and their payout events.
 
-    def stage_paid(self, paid: pl.DataFrame) -> None:
-        if paid.is_empty():
+        A lead that already has a calculation row raises: ConflictError when another file
+        paid it meanwhile (a retry sees it as already paid), LedgerConflict when the lead is
+        still Pending (someone reset it by hand: paying again would pay twice).
+        """
+        if recorded.is_empty():
             return
-        money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor"]
-        staged = paid.with_columns(
-            minor_to_decimal_text(column).alias(column) for column in money
-        ).rename({column: column.removesuffix("_minor") for column in money})
         with self.conn.cursor() as cursor:
             copy_frame(
                 cursor,
-                sql.SQL("COPY paid_staging ({}) FROM STDIN (FORMAT csv)").format(
-                    sql.SQL(", ").join(map(sql.Identifier, STAGED_COLUMNS))
-                ),
-                staged.select(STAGED_COLUMNS),
+                sql.SQL("COPY paid_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
+                recorded.select("lead_id"),
             )
-
-    def record_paid(self, processed_at: dt.datetime) -> PaidWritten:
-        with self.conn.cursor() as cursor:
-            cursor.execute("ANALYZE paid_staging")
-            staged_count = cursor.execute("SELECT count(*) FROM paid_staging").fetchone()[0]
-            parameters = {
-                "created_at": processed_at,
-                "date_of_revenue": processed_at.date(),
-                "mis_run_id": self.mis_run_id,
-            }
             try:
-                paid_count, total_payin, total_payout, event_count = cursor.execute(
-                    RECORD_PAID, parameters
-                ).fetchone()
+                with self.conn.transaction():  # a savepoint: the conflict can be explained
+                    copy_frame(cursor, _copy_into("payout_calculations", CALCULATION_COLUMNS),
+                               recorded)  # fmt: skip
+                    copy_frame(cursor, _copy_into("payout_events", list(EVENT_COLUMNS.values())),
+                               recorded.select(EVENT_COLUMNS.keys()))  # fmt: skip
             except psycopg.errors.UniqueViolation as error:
-                raise LedgerConflict(
-                    "a Pending lead already has a payout event (was it reset by hand?); "
-                    f"refusing to pay it twice: {error.diag.message_detail}"
-                ) from error
-            if event_count != paid_count:
-                raise RuntimeError(f"{paid_count} leads paid but {event_count} payout events")
-            lost = pl.DataFrame(
-                cursor.execute(LOST_TO_ANOTHER_FILE, parameters).fetchall()
-                if paid_count < staged_count
-                else [],
-                schema={
-                    "row_number": pl.Int64,
-                    "lead_id": pl.String,
-                    "source_type": pl.String,
-                    "medium_type": pl.String,
-                    "product_type": pl.String,
-                },
-                orient="row",
+                raise self._explain_conflict(cursor, error) from error
+
+    def _explain_conflict(
+        self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation
+    ) -> Exception:
+        holders = cursor.execute(ALREADY_RECORDED, {"mis_run_id": self.mis_run_id}).fetchall()
+        pending = [lead_id for lead_id, status in holders if status == "Pending"]
+        if pending:
+            return LedgerConflict(
+                f"lead(s) {', '.join(pending)} are Pending but already have a payout "
+                "calculation (were they reset by hand?); refusing to pay them twice"
             )
-        return PaidWritten(int(paid_count), total_payin, total_payout, lost)
+        if holders:
+            return db.ConflictError(
+                f"lead(s) {', '.join(lead_id for lead_id, _ in holders)} were paid by another "
+                "MIS file while this one was processed"
+            )
+        return LedgerConflict(
+            f"a payout event exists without its calculation: {error.diag.message_detail}"
+        )
+
+    def mark_leads_paid(self, sub_status: str, paid_count: int) -> None:
+        """Every lead written as paid moves Pending -> Success, or the file starts over."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("ANALYZE paid_lead_ids")
+            updated = cursor.execute(MARK_LEADS_PAID, {"sub_status": sub_status}).rowcount
+        if updated != paid_count:
+            raise db.ConflictError(
+                f"{paid_count - updated} of {paid_count} lead(s) stopped being Pending while "
+                "this file was processed (another file or a leads reload)"
+            )
 
     def finish(
         self,
@@ -467,3 +455,9 @@ class MisRunLedger:
             "total_payout = %s, finished_at = clock_timestamp() WHERE mis_run_id = %s",
             (rows_read, json.dumps(outcome_counts), total_payin, total_payout, self.mis_run_id),
         )
+
+
+def _copy_into(table: str, columns: list[str]) -> sql.Composable:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import polars as pl
 
@@ -28,6 +30,7 @@ from payout_core.errors import MisFileError
 from payout_core.settings import get_settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONFLICT_ATTEMPTS = 3  # a deadlock with a racing file is retried here before the host's retry
 REJECTED_CSV_HEADER = {
@@ -42,7 +45,6 @@ REJECTED_CSV_HEADER = {
     "outcome": "Outcome",
     "reason": "Reason",
 }
-LOST_REASON = "another MIS file paid this lead first"
 
 
 class StageClock:
@@ -113,10 +115,10 @@ def process_mis_file(
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _process_once(path, layout, content_sha256, etag, outputs)
-        except db.ConflictError:
+        except db.ConflictError as error:
             if attempt == CONFLICT_ATTEMPTS:
                 raise
-            log.warning("%s: collided with another file, retrying (%d)", mis_file, attempt)
+            log.warning("%s: %s; starting over (attempt %d)", mis_file, error, attempt + 1)
     raise AssertionError("unreachable")
 
 
@@ -148,56 +150,47 @@ def _process_once(
         rejected_csv = Path(work_folder) / f"{stem}.rejected.csv"
         success_csv = Path(work_folder) / f"{stem}.success.csv"
         counts: Counter[str] = Counter()
+        totals_minor: Counter[str] = Counter()
         rows_read = 0
-        earlier_lead_ids = pl.Series("lead_id", [], dtype=pl.String)
+        seen = calculate.SeenLeadIds()
         clock = StageClock()
-        with rejected_csv.open("wb") as rejected_stream, success_csv.open("wb") as success_stream:
+        batches = _batches_with_leads(path, layout, settings.mis_batch_rows, clock)
+        with (
+            rejected_csv.open("wb") as rejected_stream,
+            success_csv.open("wb") as success_stream,
+            _read_ahead(batches) as ready_batches,
+        ):
             _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
             success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
-            batches = mis.read_batches(path, layout, settings.mis_batch_rows)
-            while True:
-                with clock.stage("read"):
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                batch_lead_ids = batch["lead_id"].drop_nulls().unique()
-                with clock.stage("lookup"):
-                    leads = run.fetch_leads(batch_lead_ids)
+            for batch, leads in ready_batches:
                 with clock.stage("calculate"):
                     classified = calculate.classify(
-                        batch,
-                        earlier_lead_ids=earlier_lead_ids,
-                        leads=leads,
-                        rules=rules_in_force,
-                        handler=handler,
+                        batch, seen=seen, leads=leads, rules=rules_in_force, handler=handler
                     )
+                    seen.add(batch["lead_id"])
                     counts.update(calculate.outcome_counts(classified))
                     rows_read += batch.height
-                    earlier_lead_ids = pl.concat([earlier_lead_ids, batch_lead_ids])
-                with clock.stage("stage"):
                     paid = calculate.paid_rows(classified, handler)
-                    run.stage_paid(paid)
+                    totals_minor.update(calculate.paid_totals_minor(paid))
+                    recorded = ledger.calculation_rows(paid, started_at, run.mis_run_id)
+                with clock.stage("write"):
+                    run.write_paid(recorded)
                 with clock.stage("success_csv"):
-                    _write_success(success_stream, paid, started_at)
+                    _write_success(success_stream, recorded)
                 with clock.stage("rejected_csv"):
                     _write_rejected(rejected_stream, calculate.rejected_rows(classified))
-                del classified, leads, paid
-            with clock.stage("record"):
-                written = run.record_paid(started_at)
-            lost = written.lost_to_another_file
-            if not lost.is_empty():
-                counts["paid"] -= lost.height
-                counts["already_paid"] += lost.height
-                _write_rejected(rejected_stream, _lost_as_rejected(lost))
-        if not lost.is_empty():
-            _drop_from_success_csv(success_csv, lost)
+                del batch, classified, leads, paid, recorded  # before the next batch arrives
+        with clock.stage("mark_paid"):
+            run.mark_leads_paid(handler.success_sub_status, counts["paid"])
         outcome_counts = {outcome: counts[outcome] for outcome in calculate.OUTCOMES}
-        _check_accounting(layout.mis_file, rows_read, outcome_counts, written.paid_count)
+        _check_accounting(layout.mis_file, rows_read, outcome_counts)
+        total_payin = _minor_to_decimal(totals_minor["total_payin_minor"])
+        total_payout = _minor_to_decimal(totals_minor["total_payout_minor"])
         run.finish(
             rows_read=rows_read,
             outcome_counts=outcome_counts,
-            total_payin=written.total_payin,
-            total_payout=written.total_payout,
+            total_payin=total_payin,
+            total_payout=total_payout,
         )
         # Published before commit: if publishing fails, nothing is committed and a retry
         # redoes both; a commit that fails afterwards is retried and republished.
@@ -212,33 +205,99 @@ def _process_once(
         product_type=handler.product_type,
         rows_read=rows_read,
         outcome_counts=outcome_counts,
-        total_payin=written.total_payin,
-        total_payout=written.total_payout,
+        total_payin=total_payin,
+        total_payout=total_payout,
     )
     log.info("%s: %s; time: %s", layout.mis_file, result.to_json(), clock)
     return result
 
 
-def _check_accounting(mis_file: str, rows_read: int, counts: dict[str, int], paid: int) -> None:
-    """Rows in = sum of outcomes, and the ledger wrote exactly the rows counted paid."""
-    if sum(counts.values()) != rows_read or counts["paid"] != paid:
+def _batches_with_leads(
+    path: Path, layout: mis.MisLayout, batch_rows: int, clock: StageClock
+) -> Generator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Each batch with the leads of its LeadIds, looked up on a connection of its own.
+
+    Not the file's transaction, and that is safe: the file changes leads only in its last
+    statement (mark_leads_paid), which re-checks every status; until then, the committed
+    leads are exactly what the file's own transaction would read.
+    """
+    with db.connection() as lookup_conn:
+        batches = mis.read_batches(path, layout, batch_rows)
+        while True:
+            with clock.stage("read"):
+                batch = next(batches, None)
+            if batch is None:
+                return
+            with clock.stage("lookup"):
+                leads = ledger.fetch_leads(lookup_conn, batch["lead_id"].drop_nulls().unique())
+            yield batch, leads
+
+
+@contextmanager
+def _read_ahead(items: Generator[T]) -> Iterator[Iterator[T]]:
+    """`items` produced on a worker thread, at most one ahead of the consumer.
+
+    Reading and looking up the next batch then overlap with writing this one: the database
+    does both at once (two sessions), and Polars and psycopg release the GIL while they
+    work. An error on the worker is raised to the consumer; a consumer that stops early
+    stops the worker, whose generator is closed (and its connection returned).
+    """
+    handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    stopping = threading.Event()
+
+    def offer(kind: str, value: object) -> bool:
+        while not stopping.is_set():
+            try:
+                handoff.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer("item", item):
+                    return
+            offer("end", None)
+        except BaseException as error:  # handed to the consumer, raised there
+            offer("error", error)
+        finally:
+            items.close()
+
+    def consume() -> Iterator[T]:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    worker = threading.Thread(target=produce, name="payout-read-ahead", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stopping.set()
+        worker.join()
+
+
+def _check_accounting(mis_file: str, rows_read: int, counts: dict[str, int]) -> None:
+    """Rows in = sum of outcomes (the ledger's side, paid = leads moved, is checked by
+    MisRunLedger.mark_leads_paid)."""
+    if sum(counts.values()) != rows_read:
         raise calculate.InvariantViolation(
-            f"{mis_file}: {rows_read} rows read, outcomes {counts}, {paid} written as paid"
+            f"{mis_file}: {rows_read} rows read, but outcomes {counts}"
         )
+
+
+def _minor_to_decimal(minor: int) -> Decimal:
+    return Decimal(minor).scaleb(-2)
 
 
 def _empty_rejected() -> pl.DataFrame:
     return pl.DataFrame(schema=dict.fromkeys(REJECTED_CSV_HEADER, pl.String))
-
-
-def _lost_as_rejected(lost: pl.DataFrame) -> pl.DataFrame:
-    return lost.with_columns(
-        pl.lit(None, pl.String).alias("tracking_id"),
-        pl.lit(None, pl.String).alias("event_date_text"),
-        pl.lit(None, pl.String).alias("amount_text"),
-        pl.lit("already_paid").alias("outcome"),
-        pl.lit(LOST_REASON).alias("reason"),
-    )
 
 
 def spreadsheet_safe(column: str) -> pl.Expr:
@@ -248,41 +307,14 @@ def spreadsheet_safe(column: str) -> pl.Expr:
     return pl.when(value.str.contains(r"^[=+\-@\t\r]")).then("'" + value).otherwise(value)
 
 
-def _write_success(stream: BinaryIO, paid: pl.DataFrame, processed_at: dt.datetime) -> None:
-    """The rows the ledger records for this batch, as finance reads them: the same values
-    RECORD_PAID writes (processing timestamp, processing date, exact amounts)."""
-    text_columns = {
-        "source_type": "SourceType", "medium_type": "MediumType",
-        "product_type": "ProductType", "sp_id": "SPId", "lead_id": "LeadId",
-    }  # fmt: skip
-    money_columns = {
-        "kpi1_payin_amount_minor": "KPI1PayinAmount",
-        "kpi1_payout_amount_minor": "KPI1PayoutAmount",
-        "kpi2_payin_amount_minor": "KPI2PayinAmount",
-        "kpi2_payout_amount_minor": "KPI2PayoutAmount",
-        "total_payin_minor": "TotalPayin",
-        "total_payout_minor": "TotalPayout",
-    }
-    paid.select(
-        pl.lit(processed_at.isoformat(sep=" ")).alias("CreatedAt"),
-        *(spreadsheet_safe(column).alias(header) for column, header in text_columns.items()),
-        pl.lit("Success").alias("Status"),
-        spreadsheet_safe("sub_status").alias("SubStatus"),
-        pl.col("date_of_sale").alias("DateOfSale"),
-        pl.lit(processed_at.date()).alias("DateOfRevenue"),
-        *(
-            ledger.minor_to_decimal_text(column).alias(header)
-            for column, header in money_columns.items()
-        ),
+def _write_success(stream: BinaryIO, recorded: pl.DataFrame) -> None:
+    """The rows the ledger recorded for this batch, as finance reads them (SPEC §5 names)."""
+    text_columns = {"source_type", "medium_type", "product_type", "sp_id", "lead_id",
+                    "sub_status"}  # fmt: skip
+    recorded.select(
+        (spreadsheet_safe(column) if column in text_columns else pl.col(column)).alias(header)
+        for column, header in zip(ledger.SPEC_COLUMNS, report.SUCCESS_CSV_HEADERS, strict=True)
     ).write_csv(stream, include_header=False)
-
-
-def _drop_from_success_csv(success_csv: Path, lost: pl.DataFrame) -> None:
-    """Leads another file paid first are not this file's successes (rare: a race)."""
-    kept = pl.read_csv(success_csv, infer_schema=False).filter(
-        ~pl.col("LeadId").is_in(lost["lead_id"].implode())
-    )
-    kept.write_csv(success_csv)
 
 
 def _write_rejected(stream: BinaryIO, rows: pl.DataFrame, include_header: bool = False) -> None:

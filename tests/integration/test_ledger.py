@@ -11,11 +11,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import psycopg
 import pytest
 
 from payout_core import cli, ledger, pipeline
-from payout_core.errors import InputFileError, TransientError
+from payout_core.errors import InputFileError, TerminalError, TransientError
 from payout_core.outputs import LocalOutputs
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -122,27 +123,28 @@ def test_a_batched_file_is_still_one_unit_of_work(
     monkeypatch.setenv("PAYOUT_MIS_BATCH_ROWS", "4")
     get_settings.cache_clear()
     before = ledger_snapshot(loaded)
-    original_fetch = ledger.MisRunLedger.fetch_leads
+    original_fetch = ledger.fetch_leads
     calls = {"count": 0}
 
-    def fail_on_third_batch(self, lead_ids):
+    def fail_on_third_batch(conn, lead_ids):
         calls["count"] += 1
         if calls["count"] == 3:
             raise psycopg.OperationalError("terminating connection due to administrator command")
-        return original_fetch(self, lead_ids)
+        return original_fetch(conn, lead_ids)
 
-    monkeypatch.setattr(ledger.MisRunLedger, "fetch_leads", fail_on_third_batch)
+    monkeypatch.setattr(ledger, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
         pipeline.process_mis_file(SAVINGS_MIS)
     assert ledger_snapshot(loaded) == before
 
-    monkeypatch.setattr(ledger.MisRunLedger, "fetch_leads", original_fetch)
+    monkeypatch.setattr(ledger, "fetch_leads", original_fetch)
     result = pipeline.process_mis_file(SAVINGS_MIS)
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
 def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_path: Path) -> None:
-    """Another transaction pays AT-91961 while this file is between lookup and write."""
+    """Another transaction pays AT-91961 while this file is between lookup and write: the
+    file starts over with fresh facts and reports the lead as already paid."""
     racing = psycopg.connect(loaded)
     racing.execute("UPDATE leads SET status = 'Success' WHERE lead_id = 'AT-91961'")
     results: list[pipeline.MisRunResult] = []
@@ -160,10 +162,23 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     assert result.outcome_counts["paid"] == expected["paid"] - 1
     assert result.outcome_counts["already_paid"] == expected["already_paid"] + 1
     assert query(loaded, "SELECT count(*) FROM payout_events WHERE lead_id = 'AT-91961'") == [(0,)]
-    [rejected_csv] = (tmp_path / "out" / "rejected").glob("*.csv")
-    assert (
-        "AT-91961" in rejected_csv.read_text() and pipeline.LOST_REASON in rejected_csv.read_text()
-    )
+    [rejected_csv] = (tmp_path / "out" / "rejected").glob("*.csv")  # the retry's only
+    rejected = pl.read_csv(rejected_csv, infer_schema=False)
+    lost = rejected.filter((pl.col("LeadId") == "AT-91961") & (pl.col("Outcome") == "already_paid"))
+    assert lost.height == 1
+
+
+def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: str) -> None:
+    pipeline.process_mis_file(SAVINGS_MIS)
+    with psycopg.connect(loaded) as conn:
+        conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
+    before = ledger_snapshot(loaded)
+    with pytest.raises(ledger.LedgerConflict, match="AT-91961") as caught:
+        pipeline.process_mis_file(SAVINGS_MIS)
+    assert isinstance(caught.value, TerminalError)  # quarantined, never retried
+    assert ledger_snapshot(loaded) == before
+    assert query(loaded, "SELECT count(*) FROM mis_runs") == [(1,)]
+    assert query(loaded, "SELECT count(*) FROM payout_events WHERE lead_id = 'AT-91961'") == [(1,)]
 
 
 def _wait_until_blocked_on_a_lock(url: str, timeout_seconds: float = 60) -> None:

@@ -58,19 +58,15 @@ def classify_file(
     """The whole read -> calculate chain for one file, batches included, without a database."""
     layout = mis.inspect_layout(path, path.name, profiles)
     rules_frame = spec_rules_frame() if rules_frame is None else rules_frame
-    earlier = pl.Series("lead_id", [], dtype=pl.String)
+    seen = calculate.SeenLeadIds()
     classified = []
     for batch in mis.read_batches(path, layout, batch_rows):
         classified.append(
             calculate.classify(
-                batch,
-                earlier_lead_ids=earlier,
-                leads=leads,
-                rules=rules_frame,
-                handler=layout.handler,
+                batch, seen=seen, leads=leads, rules=rules_frame, handler=layout.handler
             )
         )
-        earlier = pl.concat([earlier, batch["lead_id"].drop_nulls()])
+        seen.add(batch["lead_id"])
     return pl.concat(classified)
 
 

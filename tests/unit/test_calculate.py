@@ -519,6 +519,24 @@ MIXED_LEADS = leads_frame(
 )
 
 
+def test_seen_lead_ids_are_exact_for_ascii_and_non_ascii_lead_ids():
+    seen = calculate.SeenLeadIds()
+    seen.add(pl.Series(["AT-00001", "ÅT-00001", None, "AT-00001"]))
+    seen.add(pl.Series(["AT-00000", "AT-00002"]))  # merged into the sorted packed array
+    asked = pl.Series(
+        ["AT-00001", "AT-00002", "AT-00000", "AT-00003", "ÅT-00001", "ÄT-00001", None]
+    )
+    assert seen.contains(asked).to_list() == [True, True, True, False, True, False, False]
+    assert len(seen) == 4
+
+
+def test_a_duplicate_of_a_non_ascii_lead_id_in_a_later_batch_is_found(tmp_path):
+    rows = [savings_row("ÅT-00001"), savings_row("AT-00001"), savings_row("ÅT-00001")]
+    leads = leads_frame(pending("ÅT-00001"), pending("AT-00001"))
+    batched = classify_rows(tmp_path, SAVINGS_HEADER, rows, leads, batch_rows=1)
+    assert outcomes(batched) == ["paid", "paid", "duplicate"]
+
+
 @pytest.mark.parametrize("batch_rows", [1, 2, 3, 5])
 def test_batches_give_the_same_outcomes_and_amounts_as_one_batch(tmp_path, batch_rows):
     whole = classify_rows(tmp_path, SAVINGS_HEADER, MIXED_ROWS, MIXED_LEADS)

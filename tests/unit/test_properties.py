@@ -158,16 +158,14 @@ def leads_of(table) -> pl.DataFrame:
 
 
 def classify_in_batches(typed: pl.DataFrame, leads, rules_frame, handler, size: int):
-    earlier = pl.Series("lead_id", [], dtype=pl.String)
+    seen = calculate.SeenLeadIds()
     parts = []
     for start in range(0, typed.height, size):
         batch = typed.slice(start, size)
         parts.append(
-            calculate.classify(
-                batch, earlier_lead_ids=earlier, leads=leads, rules=rules_frame, handler=handler
-            )
+            calculate.classify(batch, seen=seen, leads=leads, rules=rules_frame, handler=handler)
         )
-        earlier = pl.concat([earlier, batch["lead_id"].drop_nulls()])
+        seen.add(batch["lead_id"])
     return pl.concat(parts)
 
 
@@ -248,7 +246,6 @@ def test_every_row_gets_exactly_the_spec_outcome_and_exact_amounts(
     leads = leads_of(table)
     classified = calculate.classify(
         typed,
-        earlier_lead_ids=pl.Series("lead_id", [], dtype=pl.String),
         leads=leads,
         rules=SPEC_RULE_FRAME,
         handler=layout.handler,
@@ -327,7 +324,6 @@ def test_loan_amounts_through_rules_and_mis_equal_decimal_round_half_up(amount, 
     layout = layout_for("Personal Loan")
     classified = calculate.classify(
         type_rows(raw_frame(rows, "Personal Loan"), layout),
-        earlier_lead_ids=pl.Series("lead_id", [], dtype=pl.String),
         leads=leads_of({"AT-00001": ("Pending", ("Bank_B", "Medium_A"), "Personal Loan")}),
         rules=rules_frame,
         handler=layout.handler,

@@ -1,11 +1,13 @@
 """`payout bench`: how fast is processing, against the floor, on this machine?
 
-One run, one database, the same data:
+The same data, and for every measured run a fresh copy of one loaded database:
   (a) `payout process FILE` end to end, committed, in its own process;
   (b) the floor: read the same CSV with Polars, COPY the same number of result rows into
       a table with payout_calculations' columns and indexes, and the same leads status
       update, committed, in its own process.
-Each child's peak RSS comes from the kernel (wait4), not from sampling.
+Each child's peak RSS comes from the kernel (wait4), not from sampling. With --repeat N,
+(a) and (b) alternate N times and the pair with the median ratio is reported: on a shared
+machine one pair can be off by 15 %.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 
 from payout_core.settings import PROJECT_ROOT, get_settings
 
-BENCH_DATABASE = "payout_bench"
+TEMPLATE_DATABASE = "payout_bench_template"  # leads and rules loaded once
+RUN_DATABASE = "payout_bench_run"  # a fresh copy of the template for every measured run
+PAYOUT = [sys.executable, "-m", "payout_core"]
 WORKLOAD_ROOT = PROJECT_ROOT / "bench" / "out"
 
 
@@ -61,56 +65,95 @@ def _workload(rows: int, leads: int) -> Path:
     return folder
 
 
-def _bench_database_url() -> str:
-    """A fresh database on the configured (or embedded) server, migrated."""
+def _server_url() -> str:
+    from payout_core import db
+
+    return db.resolve_database_url(get_settings())
+
+
+def _database_url(server_url: str, name: str) -> str:
+    import psycopg
+
+    return psycopg.conninfo.make_conninfo(server_url, dbname=name)
+
+
+def _recreate_database(server_url: str, name: str, template: str | None = None) -> str:
+    """A fresh database (a copy of `template` if given), checkpointed: every measured run
+    starts from the same pages and pays for none of the previous run's writes."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            print("(no CHECKPOINT privilege: a run may pay for the previous run's writes)")
+    return _database_url(server_url, name)
+
+
+def _load_template(server_url: str, folder: Path, leads: int) -> None:
+    """Migrated, rules and leads loaded, then VACUUM ANALYZE as autovacuum would have done
+    to a leads table in use (else the first run sets the hint bits of every lead)."""
     import psycopg
 
     from payout_core import db
 
-    server_url = db.resolve_database_url(get_settings())
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=BENCH_DATABASE)
+    url = _recreate_database(server_url, TEMPLATE_DATABASE)
     with psycopg.connect(url) as conn:
         db.migrate(conn)
-    return url
-
-
-def run_bench(rows: int, leads: int, batch_rows: int | None = None) -> int:
-    folder = _workload(rows, leads)
-    [mis_file] = sorted(folder.glob("mis_*.csv"))
-    url = _bench_database_url()
     environment = {**os.environ, "PAYOUT_DATABASE_URL": url}
-    if batch_rows:
-        environment["PAYOUT_MIS_BATCH_ROWS"] = str(batch_rows)
-    payout = [sys.executable, "-m", "payout_core"]
     for setup in (["rules", "load", str(folder / "payin_payout_rules.csv")],
                   ["leads", "load", str(folder / "leads.csv")]):  # fmt: skip
-        loaded = run_measured(" ".join(setup[:2]), payout + setup, environment)
+        loaded = run_measured(" ".join(setup[:2]), [*PAYOUT, *setup], environment)
         print(loaded.line(leads), flush=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE leads")
 
-    processed = run_measured("(a) payout process", [*payout, "process", "--json", str(mis_file)],
-                             environment)  # fmt: skip
-    result = json.loads(processed.output.strip().splitlines()[-1])
-    floor = run_measured(
-        "(b) floor: read + COPY + update",
-        [sys.executable, "-m", "payout_core.bench", "floor", str(mis_file),
-         str(result["outcomes"]["paid"])],
-        environment,
-    )  # fmt: skip
+
+def run_bench(rows: int, leads: int, batch_rows: int | None = None, repeat: int = 1) -> int:
+    folder = _workload(rows, leads)
+    [mis_file] = sorted(folder.glob("mis_*.csv"))
+    server_url = _server_url()
+    _load_template(server_url, folder, leads)
+    extra = {"PAYOUT_MIS_BATCH_ROWS": str(batch_rows)} if batch_rows else {}
+    pairs: list[tuple[Measured, Measured]] = []
+    for _ in range(repeat):
+        url = _recreate_database(server_url, RUN_DATABASE, template=TEMPLATE_DATABASE)
+        environment = {**os.environ, **extra, "PAYOUT_DATABASE_URL": url}
+        processed = run_measured(
+            "(a) payout process", [*PAYOUT, "process", "--json", str(mis_file)], environment
+        )
+        result = json.loads(processed.output.strip().splitlines()[-1])
+        url = _recreate_database(server_url, RUN_DATABASE, template=TEMPLATE_DATABASE)
+        floor = run_measured(
+            "(b) floor: read + COPY + update",
+            [sys.executable, "-m", "payout_core.bench", "floor", str(mis_file),
+             str(result["outcomes"]["paid"])],
+            {**environment, "PAYOUT_DATABASE_URL": url},
+        )  # fmt: skip
+        print(f"{processed.line(rows)}\n{floor.line(rows)}", flush=True)
+        pairs.append((processed, floor))
     cold_start = run_measured(
         "import function_app",
         [sys.executable, "-c", "import time; t = time.perf_counter(); import function_app; "
          "print(time.perf_counter() - t)"],
-        {**environment, "PYTHONPATH": str(PROJECT_ROOT)},
+        {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )  # fmt: skip
     size_mib = mis_file.stat().st_size / 1024**2
     print(f"\nworkload: {rows:,} MIS rows ({size_mib:,.0f} MiB CSV), {leads:,} leads")
     print(f"outcomes: {result['outcomes']}")
+    processed, floor = sorted(pairs, key=lambda pair: pair[0].seconds / pair[1].seconds)[
+        len(pairs) // 2
+    ]
+    if repeat > 1:
+        ratios = ", ".join(f"{a.seconds / b.seconds:.2f}" for a, b in pairs)
+        print(f"ratios of the {repeat} pairs: {ratios}; the median pair:")
     print(processed.line(rows))
     print(floor.line(rows))
     print(f"ratio (a)/(b): {processed.seconds / floor.seconds:.2f}")
+    peak_rss_mib = max(a.peak_rss_bytes for a, _ in pairs) / 1024**2
+    print(f"peak RSS of (a) over all runs: {peak_rss_mib:.1f} MiB")
     print(f"cold start: import function_app {float(cold_start.output.strip()):.3f} s")
     return 0
 
@@ -134,9 +177,9 @@ def floor(mis_file: Path, paid_rows: int) -> None:
 
     from payout_core import ledger
 
-    frame = pl.read_csv(mis_file, infer_schema=False)
+    mis_rows = pl.read_csv(mis_file, infer_schema=False)
     lead_ids = (
-        frame.select(pl.col("TrackingId").str.slice(-8).alias("lead_id"))
+        mis_rows.select(pl.col("TrackingId").str.slice(-8).alias("lead_id"))
         .drop_nulls()
         .unique(maintain_order=True)
         .head(paid_rows)
@@ -158,6 +201,8 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         conn.execute("DROP TABLE IF EXISTS floor_calculations")
         conn.execute("CREATE TABLE floor_calculations (LIKE payout_calculations INCLUDING INDEXES)")
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        # The same session setting as `payout process`, so the UPDATE runs the same plan.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (ledger.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
         for table, frame in (
             ("floor_calculations", result.select(FLOOR_RESULT_COLUMNS)),
@@ -169,7 +214,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "
             "updated_at = now() FROM floor_leads f WHERE l.lead_id = f.lead_id"
         )
-    print(json.dumps({"rows": frame.height, "result_rows": result.height}))
+    print(json.dumps({"rows": mis_rows.height, "result_rows": result.height}))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,9 @@ def _demo(_: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from payout_core import bench
 
-    return bench.run_bench(rows=args.rows, leads=args.leads, batch_rows=args.batch_rows)
+    return bench.run_bench(
+        rows=args.rows, leads=args.leads, batch_rows=args.batch_rows, repeat=args.repeat
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rows", type=int, default=1_000_000)
     bench.add_argument("--leads", type=int, default=4_000_000)
     bench.add_argument("--batch-rows", type=int, default=None)
+    bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
     bench.set_defaults(run=_bench)
     return parser
 

@@ -129,7 +129,6 @@ def _process_once(
     etag: str | None,
     outputs: OutputSink | None,
 ) -> MisRunResult:
-    settings = get_settings()
     handler = layout.handler
     started_at = dt.datetime.now(dt.UTC)
     with (
@@ -149,45 +148,27 @@ def _process_once(
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
         rejected_csv = Path(work_folder) / f"{stem}.rejected.csv"
         success_csv = Path(work_folder) / f"{stem}.success.csv"
-        counts: Counter[str] = Counter()
-        totals_minor: Counter[str] = Counter()
-        rows_read = 0
-        seen = calculate.SeenLeadIds()
+        tally = FileTally()
         clock = StageClock()
-        batches = _batches_with_leads(path, layout, settings.mis_batch_rows, clock)
+        file_run = FileRun(layout, rules_in_force, run.mis_run_id, started_at, tally, clock)
         with (
             rejected_csv.open("wb") as rejected_stream,
             success_csv.open("wb") as success_stream,
-            _read_ahead(batches) as ready_batches,
         ):
-            _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
-            success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
-            for batch, leads in ready_batches:
-                with clock.stage("calculate"):
-                    classified = calculate.classify(
-                        batch, seen=seen, leads=leads, rules=rules_in_force, handler=handler
-                    )
-                    seen.add(batch["lead_id"])
-                    counts.update(calculate.outcome_counts(classified))
-                    rows_read += batch.height
-                    paid = calculate.paid_rows(classified, handler)
-                    totals_minor.update(calculate.paid_totals_minor(paid))
-                    recorded = ledger.calculation_rows(paid, started_at, run.mis_run_id)
-                with clock.stage("write"):
-                    run.write_paid(recorded)
-                with clock.stage("success_csv"):
-                    _write_success(success_stream, recorded)
-                with clock.stage("rejected_csv"):
-                    _write_rejected(rejected_stream, calculate.rejected_rows(classified))
-                del batch, classified, leads, paid, recorded  # before the next batch arrives
+            prepared = _prepared_batches(path, file_run, success_stream, rejected_stream)
+            with _read_ahead(prepared) as ready_to_record:
+                for recorded in ready_to_record:
+                    with clock.stage("write"):
+                        run.write_paid(recorded)
+                    del recorded  # before the next batch arrives
         with clock.stage("mark_paid"):
-            run.mark_leads_paid(handler.success_sub_status, counts["paid"])
-        outcome_counts = {outcome: counts[outcome] for outcome in calculate.OUTCOMES}
-        _check_accounting(layout.mis_file, rows_read, outcome_counts)
-        total_payin = _minor_to_decimal(totals_minor["total_payin_minor"])
-        total_payout = _minor_to_decimal(totals_minor["total_payout_minor"])
+            run.mark_leads_paid(handler.success_sub_status, tally.counts["paid"])
+        outcome_counts = {outcome: tally.counts[outcome] for outcome in calculate.OUTCOMES}
+        _check_accounting(layout.mis_file, tally.rows_read, outcome_counts)
+        total_payin = _minor_to_decimal(tally.totals_minor["total_payin_minor"])
+        total_payout = _minor_to_decimal(tally.totals_minor["total_payout_minor"])
         run.finish(
-            rows_read=rows_read,
+            rows_read=tally.rows_read,
             outcome_counts=outcome_counts,
             total_payin=total_payin,
             total_payout=total_payout,
@@ -203,7 +184,7 @@ def _process_once(
         mis_file=layout.mis_file,
         mis_run_id=run.mis_run_id,
         product_type=handler.product_type,
-        rows_read=rows_read,
+        rows_read=tally.rows_read,
         outcome_counts=outcome_counts,
         total_payin=total_payin,
         total_payout=total_payout,
@@ -212,17 +193,45 @@ def _process_once(
     return result
 
 
-def _batches_with_leads(
-    path: Path, layout: mis.MisLayout, batch_rows: int, clock: StageClock
-) -> Generator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """Each batch with the leads of its LeadIds, looked up on a connection of its own.
+@dataclass
+class FileTally:
+    """What the batches of one file add up to (kept by the thread that prepares them)."""
 
-    Not the file's transaction, and that is safe: the file changes leads only in its last
-    statement (mark_leads_paid), which re-checks every status; until then, the committed
-    leads are exactly what the file's own transaction would read.
+    rows_read: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    totals_minor: Counter[str] = field(default_factory=Counter)
+    seen: calculate.SeenLeadIds = field(default_factory=calculate.SeenLeadIds)
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """What every batch of one file shares."""
+
+    layout: mis.MisLayout
+    rules_in_force: pl.DataFrame
+    mis_run_id: int
+    processed_at: dt.datetime
+    tally: FileTally
+    clock: StageClock
+
+
+def _prepared_batches(
+    path: Path, file_run: FileRun, success_stream: BinaryIO, rejected_stream: BinaryIO
+) -> Generator[pl.DataFrame]:
+    """read -> lookup -> calculate -> per-file CSVs, one batch at a time; yields the rows
+    to record (ledger.calculation_rows).
+
+    The leads are looked up on a connection of their own, not in the file's transaction,
+    and that is safe: the file changes leads only in its last statement (mark_leads_paid),
+    which re-checks every status; until then the committed leads are exactly what the
+    file's own transaction would read.
     """
+    layout, tally, clock = file_run.layout, file_run.tally, file_run.clock
+    handler = layout.handler
+    _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
+    success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
     with db.connection() as lookup_conn:
-        batches = mis.read_batches(path, layout, batch_rows)
+        batches = mis.read_batches(path, layout, get_settings().mis_batch_rows)
         while True:
             with clock.stage("read"):
                 batch = next(batches, None)
@@ -230,17 +239,35 @@ def _batches_with_leads(
                 return
             with clock.stage("lookup"):
                 leads = ledger.fetch_leads(lookup_conn, batch["lead_id"].drop_nulls().unique())
-            yield batch, leads
+            with clock.stage("calculate"):
+                classified = calculate.classify(
+                    batch,
+                    seen=tally.seen,
+                    leads=leads,
+                    rules=file_run.rules_in_force,
+                    handler=handler,
+                )
+                tally.seen.add(batch["lead_id"])
+                tally.rows_read += batch.height
+                tally.counts.update(calculate.outcome_counts(classified))
+                paid = calculate.paid_rows(classified, handler)
+                tally.totals_minor.update(calculate.paid_totals_minor(paid))
+                recorded = ledger.calculation_rows(paid, file_run.processed_at, file_run.mis_run_id)
+            with clock.stage("csv"):
+                _write_success(success_stream, recorded)
+                _write_rejected(rejected_stream, calculate.rejected_rows(classified))
+            del batch, leads, classified, paid
+            yield recorded
 
 
 @contextmanager
 def _read_ahead(items: Generator[T]) -> Iterator[Iterator[T]]:
     """`items` produced on a worker thread, at most one ahead of the consumer.
 
-    Reading and looking up the next batch then overlap with writing this one: the database
-    does both at once (two sessions), and Polars and psycopg release the GIL while they
-    work. An error on the worker is raised to the consumer; a consumer that stops early
-    stops the worker, whose generator is closed (and its connection returned).
+    Preparing the next batch then overlaps with recording this one: the database serves
+    both sessions at once, and Polars and psycopg release the GIL while they work. An
+    error on the worker is raised to the consumer; a consumer that stops early stops the
+    worker, whose generator is closed (and its connection returned).
     """
     handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
     stopping = threading.Event()

@@ -11,4 +11,4 @@ import os
 # memory a 1.5 GB Consumption instance allows; returning them at once costs no measurable
 # time (see README, Benchmark). Read when Polars loads, hence here, before any stage
 # imports it; a value the operator sets wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:300,muzzy_decay_ms:0")

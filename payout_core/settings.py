@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     # --- PostgreSQL -------------------------------------------------------------
     database_url: str | None = Field(None, alias="PAYOUT_DATABASE_URL")
     """libpq URL of the ledger database; unset means the embedded server under state_dir."""
-    db_pool_max_size: int = Field(4, alias="PAYOUT_DB_POOL_MAX_SIZE", ge=1, le=50)
+    db_pool_max_size: int = Field(4, alias="PAYOUT_DB_POOL_MAX_SIZE", ge=2, le=50)
+    """A file being processed holds two: its transaction, and its lookups."""
     db_statement_timeout_seconds: int = Field(
         900, alias="PAYOUT_DB_STATEMENT_TIMEOUT_SECONDS", ge=1
     )

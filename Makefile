@@ -39,11 +39,12 @@ test-e2e: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Benchmark figures: `make bench ROWS=1000000 LEADS=4000000`
+# Benchmark figures: `make bench ROWS=1000000 LEADS=4000000 REPEAT=3`
 ROWS ?= 1000000
 LEADS ?= 4000000
+REPEAT ?= 1
 bench: setup
-	$(BIN)/payout bench --rows $(ROWS) --leads $(LEADS)
+	$(BIN)/payout bench --rows $(ROWS) --leads $(LEADS) --repeat $(REPEAT)
 
 clean:
 	rm -rf .state bench/out

@@ -35,9 +35,10 @@ class Measured:
     peak_rss_bytes: int
     output: str
 
-    def line(self, rows: int) -> str:
+    def line(self, rows: int | None = None) -> str:
+        rate = f"{rows / self.seconds:>12,.0f} rows/s" if rows else " " * 19
         return (
-            f"{self.label:<34} {self.seconds:8.2f} s  {rows / self.seconds:>12,.0f} rows/s  "
+            f"{self.label:<34} {self.seconds:8.2f} s  {rate}  "
             f"peak RSS {self.peak_rss_bytes / 1024**2:8.1f} MiB"
         )
 
@@ -103,10 +104,10 @@ def _load_template(server_url: str, folder: Path, leads: int) -> None:
     with psycopg.connect(url) as conn:
         db.migrate(conn)
     environment = {**os.environ, "PAYOUT_DATABASE_URL": url}
-    for setup in (["rules", "load", str(folder / "payin_payout_rules.csv")],
-                  ["leads", "load", str(folder / "leads.csv")]):  # fmt: skip
+    for setup, rows in ((["rules", "load", str(folder / "payin_payout_rules.csv")], None),
+                        (["leads", "load", str(folder / "leads.csv")], leads)):  # fmt: skip
         loaded = run_measured(" ".join(setup[:2]), [*PAYOUT, *setup], environment)
-        print(loaded.line(leads), flush=True)
+        print(loaded.line(rows), flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE leads")
 

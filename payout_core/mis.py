@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -86,7 +87,7 @@ def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayo
     # The first MiB of records is plenty for the sample; Polars given the whole file of a
     # 650 MB MIS would parse far more than the rows asked for.
     first_records = next(_record_chunks(path, LAYOUT_SAMPLE_BYTES), None)
-    sample = _read_text(first_records or path, mis_file, LAYOUT_SAMPLE_ROWS)
+    sample = _read_text(first_records[0] if first_records else path, mis_file, LAYOUT_SAMPLE_ROWS)
     profile = _choose_profile(sample, profiles)
     product_header = profile.header_for("ProductType")
     if product_header not in sample.columns:
@@ -114,60 +115,146 @@ def _missing_columns_message(missing: list[str], present: list[str]) -> str:
     )
 
 
-def read_batches(
-    path: Path, layout: MisLayout, batch_rows: int, chunk_bytes: int = READ_CHUNK_BYTES
-) -> Iterator[pl.DataFrame]:
-    """Typed frames of at most `batch_rows` rows, in file order, streamed from disk.
+@dataclass(frozen=True)
+class Span:
+    """A run of whole records of a file, and the LeadIds they hold (unique, no nulls)."""
 
-    The file is parsed a chunk of whole records at a time, so memory stays bounded however
+    start_offset: int
+    """Byte offset of its first record."""
+    end_offset: int
+    """Byte offset just past its last record."""
+    first_row_number: int
+    lead_ids: pl.Series
+
+
+def read_spans(
+    path: Path, layout: MisLayout, span_rows: int, chunk_bytes: int | None = None
+) -> Iterator[Span]:
+    """The file cut into spans of whole pieces, each at least `span_rows` rows (but the
+    last), with their LeadIds: a cheap pass (one column parsed) so that the leads of a
+    whole span can be looked up at once, then its batches read with `read_batches`."""
+    tracking_id_header = layout.headers["TrackingId"]
+    chunk_bytes = chunk_bytes or READ_CHUNK_BYTES
+    start_offset = None
+    first_row_number = 1
+    rows = 0
+    lead_ids: list[pl.Series] = []
+    for piece, piece_start, piece_end in _record_chunks(path, chunk_bytes):
+        if start_offset is None:
+            start_offset = piece_start
+        tracking_ids = _read_text(piece, layout.mis_file, columns=[tracking_id_header])
+        del piece
+        rows += tracking_ids.height
+        lead_ids.append(
+            tracking_ids.select(_lead_id(_trimmed(tracking_id_header)))
+            .to_series()
+            .drop_nulls()
+            .unique()
+        )
+        if rows >= span_rows:
+            yield Span(start_offset, piece_end, first_row_number, _unique(lead_ids))
+            start_offset, first_row_number, rows, lead_ids = None, first_row_number + rows, 0, []
+    if start_offset is not None:
+        yield Span(start_offset, piece_end, first_row_number, _unique(lead_ids))
+
+
+def _unique(parts: list[pl.Series]) -> pl.Series:
+    return pl.concat(parts).unique().alias("lead_id")
+
+
+def read_batches(
+    path: Path,
+    layout: MisLayout,
+    batch_rows: int,
+    chunk_bytes: int | None = None,
+    span: Span | None = None,
+) -> Iterator[pl.DataFrame]:
+    """Typed frames of at most `batch_rows` rows, in file order, streamed from disk: of
+    the whole file, or of one span of it (`read_spans`, same `chunk_bytes`).
+
+    The file is parsed a piece of whole records at a time, so memory stays bounded however
     large the file is. (Polars' streaming scan was tried: it reads hundreds of MB ahead of
     a consumer that waits on the database.)
     """
     columns = list(dict.fromkeys(layout.headers.values()))
-    rows_before = 0
-    for chunk in _record_chunks(path, chunk_bytes):
-        parsed = _read_text(chunk, layout.mis_file, columns=columns)
-        del chunk
-        for offset in range(0, parsed.height, batch_rows):
-            first_row_number = rows_before + offset + 1
-            raw = parsed.slice(offset, batch_rows).select(
-                (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
-                *(pl.col(header).alias(column) for column, header in layout.headers.items()),
-            )
-            typed = type_rows(raw, layout)
-            _refuse_mixed_products(typed, layout)
-            yield typed
+    chunk_bytes = chunk_bytes or READ_CHUNK_BYTES
+    rows_before = span.first_row_number - 1 if span else 0
+    pieces = (
+        _record_chunks(path, chunk_bytes, span.start_offset, span.end_offset)
+        if span
+        else _record_chunks(path, chunk_bytes)
+    )
+    for piece, _, _ in pieces:
+        parsed = _read_text(piece, layout.mis_file, columns=columns)
+        del piece
+        # Batches of even size: a piece of 258k rows is two of 129k, not 250k and a
+        # straggler of 8k (the read-ahead pairs batches one to one, so sizes should match).
+        batch_count = max(1, -(-parsed.height // batch_rows))
+        size = -(-parsed.height // batch_count)
+        for offset in range(0, parsed.height, size):
+            yield _typed_batch(parsed.slice(offset, size), layout, rows_before + offset + 1)
         rows_before += parsed.height
 
 
-def _record_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
-    """The file as pieces of about `chunk_bytes`, each the header line plus whole records.
+def _typed_batch(parsed: pl.DataFrame, layout: MisLayout, first_row_number: int) -> pl.DataFrame:
+    raw = parsed.select(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
+        *(pl.col(header).alias(column) for column, header in layout.headers.items()),
+    )
+    typed = type_rows(raw, layout)
+    _refuse_mixed_products(typed, layout)
+    return typed
+
+
+def _header(stream: BinaryIO, chunk_bytes: int) -> bytes:
+    """The header record (its line break included), read from the start of `stream`."""
+    buffer = bytearray()
+    while more := stream.read(chunk_bytes):
+        buffer += more
+        header_end = _end_of_records(buffer, first_only=True)
+        if header_end:
+            return bytes(buffer[:header_end])
+    return bytes(buffer)  # a header and nothing else, without a final newline
+
+
+def _record_chunks(
+    path: Path, chunk_bytes: int, start_offset: int | None = None, end_offset: int | None = None
+) -> Iterator[tuple[bytes, int, int]]:
+    """The file (or its records from `start_offset` to `end_offset`) as pieces of about
+    `chunk_bytes`: (the header line plus whole records, first byte offset, end offset).
 
     A record ends at a newline outside double quotes (a quoted field may hold newlines,
     RFC 4180), so no record is cut in two; a record longer than a chunk makes its piece
     longer instead. (A stray quote inside an unquoted field only delays the cut, unless a
     multi-line quoted field follows it: then the piece fails to parse and the file is
-    refused, never misread.)
+    refused, never misread.) Pieces depend only on where reading starts, so the pieces of
+    a span are the pieces the whole file had there.
     """
-    header = b""
-    pending = bytearray()
     with path.open("rb") as stream:
-        while more := stream.read(chunk_bytes):
+        header = _header(stream, chunk_bytes)
+        position = len(header) if start_offset is None else start_offset
+        stream.seek(position)
+        pending = bytearray()
+        while True:
+            to_read = (
+                chunk_bytes
+                if end_offset is None
+                else min(chunk_bytes, end_offset - position - len(pending))
+            )
+            more = stream.read(to_read) if to_read > 0 else b""
+            if not more:
+                break
             pending += more
             del more
-            if not header:
-                header_end = _end_of_records(pending, first_only=True)
-                if not header_end:
-                    continue
-                header, pending = bytes(pending[:header_end]), pending[header_end:]
             cut = _end_of_records(pending)
             if cut:
                 piece = b"".join((header, memoryview(pending)[:cut]))  # the one copy
                 pending = pending[cut:]
-                yield piece
+                yield piece, position, position + cut
+                position += cut
                 del piece
-    if header and pending:
-        yield header + pending  # the last record, without a final newline
+    if pending:  # the last record, without a final newline
+        yield header + pending, position, position + len(pending)
 
 
 def _end_of_records(data: bytes | bytearray, first_only: bool = False) -> int:
@@ -212,9 +299,7 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
     typed = raw.select(
         pl.col("row_number"),
         tracking_id.alias("tracking_id"),
-        pl.when(tracking_id.str.len_chars() >= LEAD_ID_LENGTH)
-        .then(tracking_id.str.slice(-LEAD_ID_LENGTH))
-        .alias("lead_id"),
+        _lead_id(tracking_id).alias("lead_id"),
         text["SourceType"].alias("source_type"),
         text["MediumType"].alias("medium_type"),
         text["ProductType"].alias("product_type"),
@@ -248,6 +333,15 @@ def _invalid_reason(layout: MisLayout) -> pl.Expr:
         .when(pl.col("event_date").is_null())
         .then(pl.format(f"{date_column} '{{}}' is not a date like '{date_example}'", date_text))
         .otherwise(_amount_problem(pl.col("amount_text"), layout.handler.amount_column))
+    )
+
+
+def _lead_id(tracking_id: pl.Expr) -> pl.Expr:
+    """SPEC §3.1: the last 8 characters of the (trimmed) TrackingId; null when shorter."""
+    return (
+        pl.when(tracking_id.str.len_chars() >= LEAD_ID_LENGTH)
+        .then(tracking_id.str.slice(-LEAD_ID_LENGTH))
+        .alias("lead_id")
     )
 
 

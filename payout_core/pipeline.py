@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
 
 import polars as pl
+import psycopg
 
 from payout_core import calculate, db, ledger, mis, report
 from payout_core.banks import load_bank_profiles
@@ -31,6 +32,7 @@ from payout_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_END = object()
 
 CONFLICT_ATTEMPTS = 3  # a deadlock with a racing file is retried here before the host's retry
 REJECTED_CSV_HEADER = {
@@ -60,6 +62,11 @@ class StageClock:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - started
+
+    def next(self, name: str, items: Iterator[T]) -> T | None:
+        """The next of `items` (None when there is none), its time counted as `name`."""
+        with self.stage(name):
+            return next(items, None)
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
@@ -218,8 +225,9 @@ class FileRun:
 def _prepared_batches(
     path: Path, file_run: FileRun, success_stream: BinaryIO, rejected_stream: BinaryIO
 ) -> Generator[pl.DataFrame]:
-    """read -> lookup -> calculate -> per-file CSVs, one batch at a time; yields the rows
-    to record (ledger.calculation_rows).
+    """read -> lookup -> calculate -> per-file CSVs; yields each batch's rows to record
+    (ledger.calculation_rows). Leads are fetched once per span of the file (one scan of the
+    leads table per PAYOUT_MIS_LOOKUP_ROWS rows), then its batches are classified.
 
     The leads are looked up on a connection of their own, not in the file's transaction,
     and that is safe: the file changes leads only in its last statement (mark_leads_paid),
@@ -231,14 +239,7 @@ def _prepared_batches(
     _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
     success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
     with db.connection() as lookup_conn:
-        batches = mis.read_batches(path, layout, get_settings().mis_batch_rows)
-        while True:
-            with clock.stage("read"):
-                batch = next(batches, None)
-            if batch is None:
-                return
-            with clock.stage("lookup"):
-                leads = ledger.fetch_leads(lookup_conn, batch["lead_id"].drop_nulls().unique())
+        for batch, leads in _batches_with_leads(path, layout, lookup_conn, clock):
             with clock.stage("calculate"):
                 classified = calculate.classify(
                     batch,
@@ -260,41 +261,60 @@ def _prepared_batches(
             yield recorded
 
 
+def _batches_with_leads(
+    path: Path, layout: mis.MisLayout, lookup_conn: psycopg.Connection, clock: StageClock
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Each batch with (at least) the leads of its LeadIds, fetched once per span."""
+    settings = get_settings()
+    spans = mis.read_spans(path, layout, settings.mis_lookup_rows)
+    while (span := clock.next("read", spans)) is not None:
+        with clock.stage("lookup"):
+            leads = ledger.fetch_leads(lookup_conn, span.lead_ids)
+        batches = mis.read_batches(path, layout, settings.mis_batch_rows, span=span)
+        while (batch := clock.next("read", batches)) is not None:
+            # The batch's own leads only: joining the whole span's leads would hash them
+            # all again for every batch (about 100 MB more at the peak).
+            batch_lead_ids = batch["lead_id"].drop_nulls().implode()
+            yield batch, leads.filter(pl.col("lead_id").is_in(batch_lead_ids))
+
+
 @contextmanager
 def _read_ahead(items: Generator[T]) -> Iterator[Iterator[T]]:
-    """`items` produced on a worker thread, at most one ahead of the consumer.
+    """`items` produced on a worker thread, ahead of the consumer.
 
     Preparing the next batch then overlaps with recording this one: the database serves
     both sessions at once, and Polars and psycopg release the GIL while they work. An
     error on the worker is raised to the consumer; a consumer that stops early stops the
     worker, whose generator is closed (and its connection returned).
     """
-    handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    handoff: queue.Queue[tuple[str, object]] = queue.Queue()
+    # The worker starts on item N+1 only once the consumer has taken item N: in memory at
+    # once are the item being consumed and the one being prepared, never a third.
+    may_prepare = threading.Semaphore(2)
     stopping = threading.Event()
 
-    def offer(kind: str, value: object) -> bool:
+    def wait_for_turn() -> bool:
         while not stopping.is_set():
-            try:
-                handoff.put((kind, value), timeout=0.1)
+            if may_prepare.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def produce() -> None:
         try:
-            for item in items:
-                if not offer("item", item):
+            while wait_for_turn():
+                item = next(items, _END)
+                handoff.put(("end", None) if item is _END else ("item", item))
+                if item is _END:
                     return
-            offer("end", None)
         except BaseException as error:  # handed to the consumer, raised there
-            offer("error", error)
+            handoff.put(("error", error))
         finally:
             items.close()
 
     def consume() -> Iterator[T]:
         while True:
             kind, value = handoff.get()
+            may_prepare.release()
             if kind == "end":
                 return
             if kind == "error":

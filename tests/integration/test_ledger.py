@@ -15,7 +15,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from payout_core import cli, ledger, pipeline
+from payout_core import cli, ledger, mis, pipeline
 from payout_core.errors import InputFileError, TerminalError, TransientError
 from payout_core.outputs import LocalOutputs
 from payout_core.settings import PROJECT_ROOT, get_settings
@@ -121,6 +121,8 @@ def test_a_batched_file_is_still_one_unit_of_work(
     """Batches bound memory, not atomicity: a failure in a late batch undoes the early ones,
     and the batched result equals the one-batch result (duplicates across batches too)."""
     monkeypatch.setenv("PAYOUT_MIS_BATCH_ROWS", "4")
+    monkeypatch.setenv("PAYOUT_MIS_LOOKUP_ROWS", "4")  # one lookup per piece of the file
+    monkeypatch.setattr(mis, "READ_CHUNK_BYTES", 200)  # pieces of a few rows
     get_settings.cache_clear()
     before = ledger_snapshot(loaded)
     original_fetch = ledger.fetch_leads

@@ -398,3 +398,25 @@ def test_a_record_longer_than_a_chunk_is_read_whole(tmp_path):
     rows = pl.concat(batches)
     assert rows["lead_id"].to_list() == ["AT-00001", "AT-91961"]
     assert rows["row_number"].to_list() == [1, 2]
+
+
+@pytest.mark.parametrize(("span_rows", "chunk_bytes"), [(1, 40), (3, 100), (1_000, 1 << 20)])
+def test_spans_cover_the_file_and_their_batches_are_the_files_batches(
+    tmp_path, span_rows, chunk_bytes
+):
+    rows = [savings_row(f"AT-{n % 7:05d}") for n in range(20)] + [savings_row(None, tracking_id="")]
+    path = write(tmp_path, mis_text(SAVINGS_HEADER, *rows))
+    layout = mis.inspect_layout(path, path.name, STANDARD_BANKS)
+    whole = pl.concat(list(mis.read_batches(path, layout, 4, chunk_bytes=chunk_bytes)))
+    spans = list(mis.read_spans(path, layout, span_rows, chunk_bytes=chunk_bytes))
+    by_span = [
+        pl.concat(list(mis.read_batches(path, layout, 4, chunk_bytes=chunk_bytes, span=span)))
+        for span in spans
+    ]
+    assert pl.concat(by_span).equals(whole)
+    for span, batches in zip(spans, by_span, strict=True):
+        assert span.first_row_number == batches["row_number"][0]
+        assert sorted(span.lead_ids.to_list()) == sorted(batches["lead_id"].drop_nulls().unique())
+    assert len(spans) == (1 if span_rows == 1_000 else len(spans))
+    if span_rows < 1_000:
+        assert len(spans) > 1

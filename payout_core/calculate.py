@@ -64,7 +64,7 @@ class SeenLeadIds:
     def contains(self, lead_ids: pl.Series) -> pl.Series:
         """True where the LeadId was added before (null LeadIds: False)."""
         packed = _packed(lead_ids)
-        found = pl.Series(values=[False] * lead_ids.len(), dtype=pl.Boolean)
+        found = pl.repeat(False, lead_ids.len(), eager=True)
         if self._packed.len():
             positions = self._packed.search_sorted(packed.fill_null(0), side="left")
             nearest = self._packed.gather(positions.clip(upper_bound=self._packed.len() - 1))
@@ -108,7 +108,8 @@ def classify(
     handler: ProductHandler,
     seen: SeenLeadIds | None = None,
 ) -> pl.DataFrame:
-    """Each typed MIS row (see mis.py) with its outcome, reason, SP, rule and KPI amounts.
+    """Each typed MIS row (see mis.py) with its outcome, SP, rule and KPI amounts (the
+    reason of a row not paid is written by `rejected_rows`, for those rows only).
 
     `seen` holds the LeadIds of the file's earlier batches (for `duplicate`); `leads` at
     least the leads of this batch's LeadIds (LEADS_SCHEMA); `rules` the rules in force for
@@ -148,9 +149,6 @@ def classify(
             ),
         )
     )
-    # Reasons are sentences: written for the rows not paid only, not for every row.
-    reasons = classified.filter(~paid).select("row_number", _reason().alias("reason"))
-    classified = classified.join(reasons, on="row_number", how="left", maintain_order="left")
     _check_invariants(rows, classified)
     return classified
 
@@ -268,7 +266,8 @@ def paid_totals_minor(paid: pl.DataFrame) -> dict[str, int]:
 
 
 def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
-    """Every row not paid, with its outcome and reason, as read (for people)."""
+    """Every row not paid, with its outcome and reason, as read (for people). Reasons are
+    sentences: formatted here, for these rows only, not for every row classified."""
     return classified.filter(pl.col("outcome") != "paid").select(
         "row_number",
         "tracking_id",
@@ -277,7 +276,7 @@ def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
         "event_date_text",
         "amount_text",
         "outcome",
-        "reason",
+        _reason().alias("reason"),
     )
 
 

@@ -17,14 +17,13 @@ from pathlib import Path
 import polars as pl
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from payout_core import db, rules
 from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA
 from payout_core.errors import InputFileError, TerminalError
 from payout_core.products import MINOR_UNITS_PER_UNIT
 
-COPY_CHUNK_ROWS = 50_000  # one COPY write: small enough that formatting and sending overlap
+COPY_CHUNK_ROWS = 50_000  # bounds the CSV text of one COPY write
 MAX_PROBLEMS_LISTED = 50
 
 
@@ -37,12 +36,8 @@ def sha256_of_file(path: Path) -> str:
 
 
 def copy_frame(cursor: psycopg.Cursor, statement: sql.Composable, frame: pl.DataFrame) -> None:
-    """COPY a frame in bounded CSV chunks (columns in the statement's order).
-
-    A psycopg thread sends each chunk while Polars formats the next one, so the server
-    parses rows instead of waiting for them.
-    """
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+    """COPY a frame in bounded CSV chunks (columns in the statement's order)."""
+    with cursor.copy(statement) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
             buffer = io.BytesIO()
             frame.slice(offset, COPY_CHUNK_ROWS).write_csv(buffer, include_header=False)

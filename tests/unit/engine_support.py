@@ -62,12 +62,20 @@ def classify_file(
     classified = []
     for batch in mis.read_batches(path, layout, batch_rows):
         classified.append(
-            calculate.classify(
-                batch, seen=seen, leads=leads, rules=rules_frame, handler=layout.handler
+            with_reasons(
+                calculate.classify(
+                    batch, seen=seen, leads=leads, rules=rules_frame, handler=layout.handler
+                )
             )
         )
         seen.add(batch["lead_id"])
     return pl.concat(classified)
+
+
+def with_reasons(classified: pl.DataFrame) -> pl.DataFrame:
+    """The classified rows with the reason `rejected_rows` gives each row not paid."""
+    reasons = calculate.rejected_rows(classified).select("row_number", "reason")
+    return classified.join(reasons, on="row_number", how="left", maintain_order="left")
 
 
 def savings_handler():

@@ -20,7 +20,7 @@ from payout_core.products import (
     handler_for,
     percentage_of,
 )
-from tests.unit.engine_support import RULES_HEADER, SPEC_RULES, spec_rules_frame
+from tests.unit.engine_support import RULES_HEADER, SPEC_RULES, spec_rules_frame, with_reasons
 
 SETTINGS = settings(max_examples=100, deadline=None)
 PRODUCTS = ("Savings Account", "Personal Loan")
@@ -163,7 +163,11 @@ def classify_in_batches(typed: pl.DataFrame, leads, rules_frame, handler, size: 
     for start in range(0, typed.height, size):
         batch = typed.slice(start, size)
         parts.append(
-            calculate.classify(batch, seen=seen, leads=leads, rules=rules_frame, handler=handler)
+            with_reasons(
+                calculate.classify(
+                    batch, seen=seen, leads=leads, rules=rules_frame, handler=handler
+                )
+            )
         )
         seen.add(batch["lead_id"])
     return pl.concat(parts)
@@ -244,11 +248,8 @@ def test_every_row_gets_exactly_the_spec_outcome_and_exact_amounts(
     layout = layout_for(product)
     typed = type_rows(raw_frame(rows, product), layout)
     leads = leads_of(table)
-    classified = calculate.classify(
-        typed,
-        leads=leads,
-        rules=SPEC_RULE_FRAME,
-        handler=layout.handler,
+    classified = with_reasons(
+        calculate.classify(typed, leads=leads, rules=SPEC_RULE_FRAME, handler=layout.handler)
     ).sort("row_number")
 
     # one outcome per row, counts add up to the rows read

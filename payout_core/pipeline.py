@@ -288,8 +288,8 @@ def _read_ahead(items: Generator[T]) -> Iterator[Iterator[T]]:
     worker, whose generator is closed (and its connection returned).
     """
     handoff: queue.Queue[tuple[str, object]] = queue.Queue()
-    # The worker starts on item N+1 only once the consumer has taken item N: in memory at
-    # once are the item being consumed and the one being prepared, never a third.
+    # The worker is at most two items ahead of the consumer: one was not enough to ride out
+    # a slow batch (measured), and every item ahead is a batch held in memory.
     may_prepare = threading.Semaphore(2)
     stopping = threading.Event()
 

@@ -187,9 +187,11 @@ def read_batches(
     for piece, _, _ in pieces:
         parsed = _read_text(piece, layout.mis_file, columns=columns)
         del piece
+        if parsed.is_empty():  # a piece of blank lines only
+            continue
         # Batches of even size: a piece of 258k rows is two of 129k, not 250k and a
-        # straggler of 8k (the read-ahead pairs batches one to one, so sizes should match).
-        batch_count = max(1, -(-parsed.height // batch_rows))
+        # straggler of 8k (the writer then waits on the straggler's preparation).
+        batch_count = -(-parsed.height // batch_rows)
         size = -(-parsed.height // batch_count)
         for offset in range(0, parsed.height, size):
             yield _typed_batch(parsed.slice(offset, size), layout, rows_before + offset + 1)

@@ -161,13 +161,6 @@ def run_bench(rows: int, leads: int, batch_rows: int | None = None, repeat: int 
 
 # --- the floor, run as its own process --------------------------------------------------
 
-FLOOR_RESULT_COLUMNS = [
-    "created_at", "source_type", "medium_type", "product_type", "sp_id", "lead_id", "status",
-    "sub_status", "date_of_sale", "date_of_revenue", "kpi1_payin_amount", "kpi1_payout_amount",
-    "kpi2_payin_amount", "kpi2_payout_amount", "total_payin", "total_payout", "rule_id",
-    "mis_run_id",
-]  # fmt: skip
-
 
 def floor(mis_file: Path, paid_rows: int) -> None:
     """What any implementation must do: parse the file, write `paid_rows` result rows into
@@ -205,12 +198,8 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         # The same session setting as `payout process`, so the UPDATE runs the same plan.
         cursor.execute("SELECT set_config('work_mem', %s, true)", (ledger.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        for table, frame in (
-            ("floor_calculations", result.select(FLOOR_RESULT_COLUMNS)),
-            ("floor_leads", lead_ids),
-        ):
-            statement = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)"
-            ledger.copy_frame(cursor, statement, frame)
+        ledger.copy_frame(cursor, "floor_calculations", result.select(ledger.CALCULATION_COLUMNS))
+        ledger.copy_frame(cursor, "floor_leads", lead_ids)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "
             "updated_at = now() FROM floor_leads f WHERE l.lead_id = f.lead_id"

@@ -30,6 +30,23 @@ KPI_COLUMNS = [
     "kpi2_payout_amount_minor",
 ]
 
+# SPEC §5, the final calculation table: its columns in order, as named in the database.
+SUCCESS_COLUMNS = (
+    "created_at",
+    "source_type",
+    "medium_type",
+    "product_type",
+    "sp_id",
+    "lead_id",
+    "status",
+    "sub_status",
+    "date_of_sale",
+    "date_of_revenue",
+    *(column.removesuffix("_minor") for column in KPI_COLUMNS),
+    "total_payin",
+    "total_payout",
+)
+
 # What the ledger returns for the LeadIds of a batch: one row per known lead.
 LEADS_SCHEMA = {
     "lead_id": pl.String,

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from payout_core import db, embedded
+from payout_core import db, embedded, report
 from payout_core.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,14 @@ def _reset(demo_dir: Path) -> None:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(header) for header in headers]] + [
-        ["" if value is None else str(value) for value in row] for row in rows
-    ]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
-             for row in cells]  # fmt: skip
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    return report.text_table(
+        report.Table(
+            headers=tuple(headers),
+            rows=tuple(tuple("" if value is None else str(value) for value in row) for row in rows),
+            total=None,
+            right_aligned=frozenset(),
+        )
+    )
 
 
 def _upload_samples(samples_dir: Path) -> list[str]:

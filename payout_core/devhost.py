@@ -51,6 +51,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from payout_core import ncrontab, storage
+from payout_core.errors import describe_error
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("payout.host")
@@ -474,8 +475,6 @@ class LocalHost:
         return RECEIPT_PENDING
 
     def _poison(self, candidate: BlobCandidate, attempts: int, error: BaseException) -> None:
-        from payout_core.functions import describe_error
-
         function, item = candidate.function, candidate.item
         log.error(
             "%s/%s: failed %d times (poisonBlobThreshold); poisoning it",

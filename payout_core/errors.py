@@ -7,6 +7,10 @@ retries, and rely on exactly-once bookkeeping to make the retry safe.
 
 from __future__ import annotations
 
+# SPEC §6: one error record, as a table row, a CSV row (storage, local folder) and an
+# email attachment row alike.
+ERROR_LOG_HEADERS = ("CreatedAt", "MIS", "ErrorType")
+
 
 class PayoutError(Exception):
     """Base of the app's own errors."""
@@ -37,3 +41,10 @@ class InputFileError(TerminalError):
         self.problems = problems
         listing = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"{input_file}: refused, nothing loaded:\n{listing}")
+
+
+def describe_error(error: BaseException) -> str:
+    """The ErrorType text: the real cause in plain words, without repeating the file name."""
+    if isinstance(error, MisFileError):
+        return error.cause
+    return str(error) or type(error).__name__

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from payout_core import storage
-from payout_core.errors import MisFileError, TerminalError, TransientError
+from payout_core.errors import MisFileError, TerminalError, TransientError, describe_error
 from payout_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -124,13 +124,6 @@ def _download_and_process(
         result.total_payout,
     )
     return result
-
-
-def describe_error(error: BaseException) -> str:
-    """The ErrorType text: the real cause in plain words, without repeating the file name."""
-    if isinstance(error, MisFileError):
-        return error.cause
-    return str(error) or type(error).__name__
 
 
 def record_file_error(

@@ -19,9 +19,9 @@ import psycopg
 from psycopg import sql
 
 from payout_core import db, rules
-from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA
+from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.errors import InputFileError, TerminalError
-from payout_core.products import MINOR_UNITS_PER_UNIT
+from payout_core.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE
 
 COPY_CHUNK_ROWS = 50_000  # bounds the CSV text of one COPY write
 MAX_PROBLEMS_LISTED = 50
@@ -35,8 +35,11 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_frame(cursor: psycopg.Cursor, statement: sql.Composable, frame: pl.DataFrame) -> None:
-    """COPY a frame in bounded CSV chunks (columns in the statement's order)."""
+def copy_frame(cursor: psycopg.Cursor, table: str, frame: pl.DataFrame) -> None:
+    """COPY a frame into the table's columns of the same names, in bounded CSV chunks."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
     with cursor.copy(statement) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
             buffer = io.BytesIO()
@@ -167,12 +170,9 @@ def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> tuple[int, int]
         cursor.execute(
             "CREATE TEMP TABLE leads_incoming (LIKE leads INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        columns = leads.columns
         copy_frame(
             cursor,
-            sql.SQL("COPY leads_incoming ({}) FROM STDIN (FORMAT csv)").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns))
-            ),
+            "leads_incoming",
             leads.with_columns(pl.col("lead_created_at").dt.strftime("%Y-%m-%d %H:%M:%S+00")),
         )
         inserted, updated = cursor.execute(UPSERT_LEADS).fetchone()
@@ -231,21 +231,25 @@ def load_rules_file(path: Path) -> str:
         return load_rules(conn, loaded, str(path), sha256_of_file(path))
 
 
+# In the calculation's integer units (products.py): the same scales as rules.rules_frame.
 ACTIVE_RULES = """
 SELECT rule_id, source_type, medium_type, product_type, kpi_start_date, kpi_end_date,
-       (kpi1_payin_percentage * 10000)::bigint, (kpi1_payout_percentage * 10000)::bigint,
-       (kpi1_payin_amount * 100)::bigint, (kpi1_payout_amount * 100)::bigint,
-       (min_invested_amount_bound * 100)::bigint,
-       (kpi2_payin_amount * 100)::bigint, (kpi2_payout_amount * 100)::bigint
+       (kpi1_payin_percentage * %(pct)s)::bigint, (kpi1_payout_percentage * %(pct)s)::bigint,
+       (kpi1_payin_amount * %(minor)s)::bigint, (kpi1_payout_amount * %(minor)s)::bigint,
+       (min_invested_amount_bound * %(minor)s)::bigint,
+       (kpi2_payin_amount * %(minor)s)::bigint, (kpi2_payout_amount * %(minor)s)::bigint
 FROM payin_payout_rules
 WHERE rule_set_version = (SELECT max(rule_set_version) FROM rule_sets)
-  AND product_type = %s
+  AND product_type = %(product_type)s
 """
 
 
 def active_rules(conn: psycopg.Connection, product_type: str) -> pl.DataFrame:
     """The product's rules in force, in the calculation's integer units."""
-    rows = conn.execute(ACTIVE_RULES, (product_type,)).fetchall()
+    rows = conn.execute(
+        ACTIVE_RULES,
+        {"product_type": product_type, "pct": PERCENTAGE_SCALE, "minor": MINOR_UNITS_PER_UNIT},
+    ).fetchall()
     return pl.DataFrame(rows, schema=rules.RULE_FRAME_SCHEMA, orient="row")
 
 
@@ -290,24 +294,19 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
         )
         cursor.execute("TRUNCATE batch_lead_ids")
         cursor.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        copy_frame(
-            cursor,
-            sql.SQL("COPY batch_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
-            lead_ids.to_frame("lead_id"),
-        )
+        copy_frame(cursor, "batch_lead_ids", lead_ids.to_frame("lead_id"))
         cursor.execute("ANALYZE batch_lead_ids")
         return _copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
 
 
-SPEC_COLUMNS = [  # SPEC §5, in its order
-    "created_at", "source_type", "medium_type", "product_type", "sp_id", "lead_id", "status",
-    "sub_status", "date_of_sale", "date_of_revenue",
-    *(column.removesuffix("_minor") for column in KPI_COLUMNS),
-    "total_payin", "total_payout",
-]  # fmt: skip
-CALCULATION_COLUMNS = [*SPEC_COLUMNS, "rule_id", "mis_run_id"]
-EVENT_COLUMNS = {"lead_id": "lead_id", "sp_id": "sp_id", "total_payout": "payout_amount",
-                 "mis_run_id": "mis_run_id"}  # fmt: skip
+CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "rule_id", "mis_run_id"]  # payout_calculations
+# payout_events, from a batch's calculation rows.
+EVENT_COLUMNS = [
+    pl.col("lead_id"),
+    pl.col("sp_id"),
+    pl.col("total_payout").alias("payout_amount"),
+    pl.col("mis_run_id"),
+]
 
 # The only statement that moves a lead to Success. Conditional (only from Pending), so a
 # lead that changed under this file (a racing file, a leads reload) is not counted, and
@@ -393,17 +392,11 @@ class MisRunLedger:
         if recorded.is_empty():
             return
         with self.conn.cursor() as cursor:
-            copy_frame(
-                cursor,
-                sql.SQL("COPY paid_lead_ids (lead_id) FROM STDIN (FORMAT csv)"),
-                recorded.select("lead_id"),
-            )
+            copy_frame(cursor, "paid_lead_ids", recorded.select("lead_id"))
             try:
                 with self.conn.transaction():  # a savepoint: the conflict can be explained
-                    copy_frame(cursor, _copy_into("payout_calculations", CALCULATION_COLUMNS),
-                               recorded)  # fmt: skip
-                    copy_frame(cursor, _copy_into("payout_events", list(EVENT_COLUMNS.values())),
-                               recorded.select(EVENT_COLUMNS.keys()))  # fmt: skip
+                    copy_frame(cursor, "payout_calculations", recorded)
+                    copy_frame(cursor, "payout_events", recorded.select(EVENT_COLUMNS))
             except psycopg.errors.UniqueViolation as error:
                 raise self._explain_conflict(cursor, error) from error
 
@@ -450,9 +443,3 @@ class MisRunLedger:
             "total_payout = %s, finished_at = clock_timestamp() WHERE mis_run_id = %s",
             (rows_read, json.dumps(outcome_counts), total_payin, total_payout, self.mis_run_id),
         )
-
-
-def _copy_into(table: str, columns: list[str]) -> sql.Composable:
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )

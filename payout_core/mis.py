@@ -23,6 +23,7 @@ from payout_core.products import (
     MINOR_UNITS_PER_UNIT,
     ProductHandler,
     all_handlers,
+    handler_for,
 )
 
 LEAD_ID_LENGTH = 8  # SPEC §3.1: the LeadId is the last 8 characters of TrackingId
@@ -97,7 +98,7 @@ def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayo
     if products.is_empty():
         raise MisFileError(mis_file, "no row says which product it is (ProductType is blank)")
     product_type = products[0]
-    handler = all_handlers().get(product_type)
+    handler = handler_for(product_type)
     if handler is None:
         known = ", ".join(sorted(all_handlers()))
         raise MisFileError(mis_file, f"unknown product {product_type!r} (known: {known})")

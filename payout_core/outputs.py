@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from payout_core import ledger
-from payout_core.errors import PayoutError, TerminalError
+from payout_core.errors import ERROR_LOG_HEADERS, PayoutError, TerminalError, describe_error
 from payout_core.pipeline import MisRunResult
-from payout_core.storage import ERROR_LOG_HEADER, csv_line, error_log_line
+from payout_core.storage import csv_line, error_log_line
 
 
 class LocalOutputs:
@@ -30,7 +30,7 @@ class LocalOutputs:
         new_file = not path.exists()
         with path.open("ab") as stream:
             if new_file:
-                stream.write(csv_line(ERROR_LOG_HEADER))
+                stream.write(csv_line(ERROR_LOG_HEADERS))
             stream.write(error_log_line(record))
 
 
@@ -41,8 +41,7 @@ def record_failure(
     a transient one is not an error of the file, so it is only reported to the caller."""
     if not isinstance(error, TerminalError):
         return None
-    cause = getattr(error, "cause", None) or str(error)
-    record = ledger.record_error(mis_file, cause)
+    record = ledger.record_error(mis_file, describe_error(error))
     if outputs is not None:
         outputs.append_error_log(record)
     return record

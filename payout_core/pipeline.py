@@ -35,6 +35,7 @@ T = TypeVar("T")
 _END = object()
 
 CONFLICT_ATTEMPTS = 3  # a deadlock with a racing file is retried here before the host's retry
+SUCCESS_CSV_HEADER = dict(zip(calculate.SUCCESS_COLUMNS, report.SUCCESS_CSV_HEADERS, strict=True))
 REJECTED_CSV_HEADER = {
     "row_number": "RowNumber",
     "tracking_id": "TrackingId",
@@ -236,8 +237,8 @@ def _prepared_batches(
     """
     layout, tally, clock = file_run.layout, file_run.tally, file_run.clock
     handler = layout.handler
-    _write_rejected(rejected_stream, _empty_rejected(), include_header=True)
-    success_stream.write((",".join(report.SUCCESS_CSV_HEADERS) + "\n").encode())
+    _write_header(success_stream, SUCCESS_CSV_HEADER)
+    _write_header(rejected_stream, REJECTED_CSV_HEADER)
     with db.connection() as lookup_conn:
         for batch, leads in _batches_with_leads(path, layout, lookup_conn, clock):
             with clock.stage("calculate"):
@@ -255,8 +256,10 @@ def _prepared_batches(
                 tally.totals_minor.update(calculate.paid_totals_minor(paid))
                 recorded = ledger.calculation_rows(paid, file_run.processed_at, file_run.mis_run_id)
             with clock.stage("csv"):
-                _write_success(success_stream, recorded)
-                _write_rejected(rejected_stream, calculate.rejected_rows(classified))
+                _write_rows(success_stream, recorded, SUCCESS_CSV_HEADER)
+                _write_rows(
+                    rejected_stream, calculate.rejected_rows(classified), REJECTED_CSV_HEADER
+                )
             del batch, leads, classified, paid
             yield recorded
 
@@ -343,28 +346,13 @@ def _minor_to_decimal(minor: int) -> Decimal:
     return Decimal(minor).scaleb(-2)
 
 
-def _empty_rejected() -> pl.DataFrame:
-    return pl.DataFrame(schema=dict.fromkeys(REJECTED_CSV_HEADER, pl.String))
+def _write_header(stream: BinaryIO, header: dict[str, str]) -> None:
+    stream.write((",".join(header.values()) + "\n").encode())
 
 
-def spreadsheet_safe(column: str) -> pl.Expr:
-    """A cell that starts like a formula gets a leading quote, so a crafted MIS value
-    cannot run in finance's spreadsheet."""
-    value = pl.col(column).cast(pl.String)
-    return pl.when(value.str.contains(r"^[=+\-@\t\r]")).then("'" + value).otherwise(value)
-
-
-def _write_success(stream: BinaryIO, recorded: pl.DataFrame) -> None:
-    """The rows the ledger recorded for this batch, as finance reads them (SPEC §5 names)."""
-    text_columns = {"source_type", "medium_type", "product_type", "sp_id", "lead_id",
-                    "sub_status"}  # fmt: skip
-    recorded.select(
-        (spreadsheet_safe(column) if column in text_columns else pl.col(column)).alias(header)
-        for column, header in zip(ledger.SPEC_COLUMNS, report.SUCCESS_CSV_HEADERS, strict=True)
-    ).write_csv(stream, include_header=False)
-
-
-def _write_rejected(stream: BinaryIO, rows: pl.DataFrame, include_header: bool = False) -> None:
+def _write_rows(stream: BinaryIO, rows: pl.DataFrame, header: dict[str, str]) -> None:
+    """Rows for people: business headers, cells that look like formulas neutralised
+    (amounts are never negative and dates start with a digit, so only text can)."""
     rows.select(
-        spreadsheet_safe(column).alias(header) for column, header in REJECTED_CSV_HEADER.items()
-    ).write_csv(stream, include_header=include_header)
+        report.spreadsheet_safe(column).alias(name) for column, name in header.items()
+    ).write_csv(stream, include_header=False)

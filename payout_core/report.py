@@ -23,14 +23,18 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import polars as pl
 import psycopg
 
-from payout_core.calculate import OUTCOMES  # SPEC §4 order, as the accounting shows them
+# SPEC §4 outcomes in order (as the accounting shows them); SPEC §5 database columns.
+from payout_core.calculate import OUTCOMES, SUCCESS_COLUMNS
+from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.mail import Attachment, EmailMessage
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
@@ -52,25 +56,6 @@ SUCCESS_CSV_HEADERS = (
     "TotalPayin",
     "TotalPayout",
 )
-SUCCESS_COLUMNS = (
-    "created_at",
-    "source_type",
-    "medium_type",
-    "product_type",
-    "sp_id",
-    "lead_id",
-    "status",
-    "sub_status",
-    "date_of_sale",
-    "date_of_revenue",
-    "kpi1_payin_amount",
-    "kpi1_payout_amount",
-    "kpi2_payin_amount",
-    "kpi2_payout_amount",
-    "total_payin",
-    "total_payout",
-)
-ERROR_CSV_HEADERS = ("CreatedAt", "MIS", "ErrorType")
 
 NO_ERRORS_SENTENCE = "No errors were detected in this iteration."
 NO_PAID_LEADS_SENTENCE = "No leads were paid in this iteration."
@@ -250,7 +235,7 @@ def build_report(
         SUCCESS_CSV_HEADERS, success_rows, attachment_max_rows
     )
     error_csv, error_rows_attached = csv_bytes(
-        ERROR_CSV_HEADERS,
+        ERROR_LOG_HEADERS,
         ((error.created_at, error.mis, error.error_type) for error in errors),
         attachment_max_rows,
     )
@@ -382,6 +367,13 @@ def neutralise_formula(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
+def spreadsheet_safe(column: str) -> pl.Expr:
+    """`neutralise_formula` for a Polars column (the per-file CSVs are written by Polars)."""
+    value = pl.col(column).cast(pl.String)
+    starts_like_formula = "^[" + "".join(re.escape(trigger) for trigger in FORMULA_TRIGGERS) + "]"
+    return pl.when(value.str.contains(starts_like_formula)).then("'" + value).otherwise(value)
+
+
 def csv_cell(value: object) -> str:
     """Numbers and dates plain (machine-readable), text neutralised."""
     if value is None:
@@ -504,7 +496,7 @@ def accounting_table(report: IterationReport) -> Table:
 
 def errors_table(report: IterationReport) -> Table:
     return Table(
-        headers=ERROR_CSV_HEADERS,
+        headers=ERROR_LOG_HEADERS,
         rows=tuple(
             (timestamp_text(error.created_at), error.mis, error.error_type)
             for error in report.errors[:BODY_ERRORS_MAX]

@@ -22,6 +22,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
+from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 # One HTTP request moves at most this much; it bounds the SDK's buffers per transfer.
 TRANSFER_CHUNK_BYTES = 4 * 1024 * 1024
 ERROR_LOG_BLOB = "error_logs.csv"
-ERROR_LOG_HEADER = ("CreatedAt", "MIS", "ErrorType")
 CSV_CONTENT = ContentSettings(content_type="text/csv; charset=utf-8")
 # Same-account copies are usually done when the request returns; large ones are not.
 COPY_WAIT_SECONDS_MAX = 600
@@ -202,7 +202,7 @@ def append_error_log(client: BlobServiceClient, container: str, record: ErrorRec
         if not _is_exists_or_precondition(error):
             raise
     try:
-        blob.append_block(csv_line(ERROR_LOG_HEADER), appendpos_condition=0)
+        blob.append_block(csv_line(ERROR_LOG_HEADERS), appendpos_condition=0)
     except HttpResponseError as error:
         if error.status_code != 412:  # the blob already has its header (and maybe rows)
             raise

@@ -1,4 +1,4 @@
-"""`python -m payout_core` is the same as the `payout` command."""
+"""`python -m payout_core`: the operator's commands only (no local-development ones)."""
 
 import sys
 

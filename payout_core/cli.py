@@ -1,4 +1,7 @@
-"""`payout`: the operator's way in. Each command calls the same code the functions call.
+"""`payout`: the operator's commands. Each calls the same code the functions call.
+
+The `payout` program adds the local-development commands (host, demo, bench) on top of
+these, in localdev/cli.py; this module knows nothing of them.
 
 Heavy modules are imported inside each command so `payout --help` stays instant.
 """
@@ -17,7 +20,7 @@ EXIT_USAGE = 2
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from payout_core import db
+    from payout_core.ledger import db
 
     with db.connection() as conn:
         applied = db.migrate(conn)
@@ -26,17 +29,17 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _load_rules(args: argparse.Namespace) -> int:
-    from payout_core import ledger
+    from payout_core.ledger import store
 
-    summary = ledger.load_rules_file(Path(args.path))
+    summary = store.load_rules_file(Path(args.path))
     print(summary)
     return EXIT_OK
 
 
 def _load_leads(args: argparse.Namespace) -> int:
-    from payout_core import ledger
+    from payout_core.ledger import store
 
-    summary = ledger.load_leads_file(Path(args.path))
+    summary = store.load_leads_file(Path(args.path))
     print(summary)
     return EXIT_OK
 
@@ -74,26 +77,6 @@ def _summary(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _host(args: argparse.Namespace) -> int:
-    from payout_core import devhost
-
-    return devhost.run_host(once=args.once)
-
-
-def _demo(_: argparse.Namespace) -> int:
-    from payout_core import demo
-
-    return demo.run_demo()
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from payout_core import bench
-
-    return bench.run_bench(
-        rows=args.rows, leads=args.leads, batch_rows=args.batch_rows, repeat=args.repeat
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payout", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -122,26 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     process.set_defaults(run=_process)
 
     commands.add_parser("summary", help="send the iteration email now").set_defaults(run=_summary)
-
-    host = commands.add_parser("host", help="local Functions host for the blob and timer triggers")
-    host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
-    host.set_defaults(run=_host)
-
-    commands.add_parser("demo", help="the whole chain on embedded services").set_defaults(
-        run=_demo
-    )
-
-    bench = commands.add_parser("bench", help="time processing against the floor")
-    bench.add_argument("--rows", type=int, default=1_000_000)
-    bench.add_argument("--leads", type=int, default=4_000_000)
-    bench.add_argument("--batch-rows", type=int, default=None)
-    bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
-    bench.set_defaults(run=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command: logging set up, the app's own errors as one line, not a
+    traceback."""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,4 +1,4 @@
-"""The two kinds of failure the app distinguishes, and the typed errors behind them.
+"""The kinds of failure the app distinguishes, and the typed errors behind them.
 
 Terminal: the input is wrong (bad file, bad rules); record it, report it, move the file
 aside, never retry. Transient: the world is wrong (database down); raise so the host
@@ -22,6 +22,11 @@ class TerminalError(PayoutError):
 
 class TransientError(PayoutError):
     """Retrying may help: nothing of the file was written."""
+
+
+class ConfigurationError(PayoutError):
+    """The deployment is wrong (a setting missing, a broken bank profile): no input file is
+    to blame, so none is moved aside; fix the configuration and the files run again."""
 
 
 class MisFileError(TerminalError):

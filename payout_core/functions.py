@@ -134,9 +134,9 @@ def record_file_error(
     The table comes first: if the database is down this raises TransientError before
     anything is written, and the retry records the error once.
     """
-    from payout_core import ledger
+    from payout_core.ledger import store
 
-    record = ledger.record_error(mis_file, error_type)
+    record = store.record_error(mis_file, error_type)
     storage.append_error_log(client, settings.output_container, record)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from payout_core import ledger
 from payout_core.errors import ERROR_LOG_HEADERS, PayoutError, TerminalError, describe_error
+from payout_core.ledger import store
 from payout_core.pipeline import MisRunResult
 from payout_core.storage import csv_line, error_log_line
 
@@ -24,7 +24,7 @@ class LocalOutputs:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(produced, target)
 
-    def append_error_log(self, record: ledger.ErrorLogRecord) -> None:
+    def append_error_log(self, record: store.ErrorLogRecord) -> None:
         path = self.folder / "error_logs.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists()
@@ -36,12 +36,12 @@ class LocalOutputs:
 
 def record_failure(
     mis_file: str, error: PayoutError, outputs: LocalOutputs | None = None
-) -> ledger.ErrorLogRecord | None:
+) -> store.ErrorLogRecord | None:
     """A terminal failure is kept (error_logs, and the local error log when there is one);
     a transient one is not an error of the file, so it is only reported to the caller."""
     if not isinstance(error, TerminalError):
         return None
-    record = ledger.record_error(mis_file, describe_error(error))
+    record = store.record_error(mis_file, describe_error(error))
     if outputs is not None:
         outputs.append_error_log(record)
     return record

@@ -25,9 +25,11 @@ from typing import BinaryIO, Protocol, TypeVar
 import polars as pl
 import psycopg
 
-from payout_core import calculate, db, ledger, mis, report
-from payout_core.banks import load_bank_profiles
+from payout_core import report
+from payout_core.engine import calculate, mis
+from payout_core.engine.banks import load_bank_profiles
 from payout_core.errors import MisFileError
+from payout_core.ledger import db, store
 from payout_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ def process_mis_file(
             mis_file, f"{size_bytes} bytes is over the {settings.mis_max_file_bytes}-byte limit"
         )
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
-    content_sha256 = ledger.sha256_of_file(path)
+    content_sha256 = store.sha256_of_file(path)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _process_once(path, layout, content_sha256, etag, outputs)
@@ -144,7 +146,7 @@ def _process_once(
         db.connection() as conn,
         conn.transaction(),
     ):
-        run = ledger.MisRunLedger.begin(
+        run = store.MisRunLedger.begin(
             conn,
             mis_file=layout.mis_file,
             content_sha256=content_sha256,
@@ -152,7 +154,7 @@ def _process_once(
             product_type=handler.product_type,
             started_at=started_at,
         )
-        rules_in_force = ledger.active_rules(conn, handler.product_type)
+        rules_in_force = store.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
         rejected_csv = Path(work_folder) / f"{stem}.rejected.csv"
         success_csv = Path(work_folder) / f"{stem}.success.csv"
@@ -227,7 +229,7 @@ def _prepared_batches(
     path: Path, file_run: FileRun, success_stream: BinaryIO, rejected_stream: BinaryIO
 ) -> Generator[pl.DataFrame]:
     """read -> lookup -> calculate -> per-file CSVs; yields each batch's rows to record
-    (ledger.calculation_rows). Leads are fetched once per span of the file (one scan of the
+    (store.calculation_rows). Leads are fetched once per span of the file (one scan of the
     leads table per PAYOUT_MIS_LOOKUP_ROWS rows), then its batches are classified.
 
     The leads are looked up on a connection of their own, not in the file's transaction,
@@ -254,7 +256,7 @@ def _prepared_batches(
                 tally.counts.update(calculate.outcome_counts(classified))
                 paid = calculate.paid_rows(classified, handler)
                 tally.totals_minor.update(calculate.paid_totals_minor(paid))
-                recorded = ledger.calculation_rows(paid, file_run.processed_at, file_run.mis_run_id)
+                recorded = store.calculation_rows(paid, file_run.processed_at, file_run.mis_run_id)
             with clock.stage("csv"):
                 _write_rows(success_stream, recorded, SUCCESS_CSV_HEADER)
                 _write_rows(
@@ -272,7 +274,7 @@ def _batches_with_leads(
     spans = mis.read_spans(path, layout, settings.mis_lookup_rows)
     while (span := clock.next("read", spans)) is not None:
         with clock.stage("lookup"):
-            leads = ledger.fetch_leads(lookup_conn, span.lead_ids)
+            leads = store.fetch_leads(lookup_conn, span.lead_ids)
         batches = mis.read_batches(path, layout, settings.mis_batch_rows, span=span)
         while (batch := clock.next("read", batches)) is not None:
             # The batch's own leads only: joining the whole span's leads would hash them

@@ -38,7 +38,7 @@ METADATA_VALUE_CHARS_MAX = 1024
 
 
 class ErrorRecord(Protocol):
-    """What `payout_core.ledger.record_error` returns; only these fields are written."""
+    """What `payout_core.ledger.store.record_error` returns; only these fields are written."""
 
     @property
     def created_at(self) -> object: ...

@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from payout_core import db, report
-from payout_core.mail import EmailSender, sender_from_settings
+from payout_core import report
+from payout_core.ledger import db, iteration_reads
+from payout_core.mail import Attachment, EmailMessage, EmailSender, sender_from_settings
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -84,19 +85,19 @@ def run_summary(
         # READ COMMITTED (the default) matters: the statements after the lock take a fresh
         # snapshot, so a reporter that waited sees what the previous one committed.
         conn.execute(SUMMARY_LOCK_SQL)
-        unreported = report.select_unreported(conn)
+        unreported = iteration_reads.select_unreported(conn)
         if unreported.is_empty:
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
         iteration_number = _next_iteration_number(conn)
-        iteration_report = report.gather_report(
+        iteration_report = iteration_reads.gather_report(
             conn,
             unreported,
             iteration_number=iteration_number,
             report_date=clock().date(),
             attachment_max_rows=settings.email_attachment_max_rows,
         )
-        message = iteration_report.to_email()
+        message = iteration_email(iteration_report)
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
         _record_iteration(conn, unreported, iteration_report, message_id, settings)
@@ -109,6 +110,22 @@ def run_summary(
     )
     log.info("%s", outcome)
     return outcome
+
+
+def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
+    """The report as the message finance receives: both bodies, both CSV attachments."""
+    return EmailMessage(
+        subject=iteration_report.subject(),
+        text_body=iteration_report.text_body(),
+        html_body=iteration_report.html_body(),
+        attachments=(
+            Attachment(
+                iteration_report.success_file_name, "text/csv", iteration_report.success_csv
+            ),
+            Attachment(iteration_report.error_file_name, "text/csv", iteration_report.error_csv),
+        ),
+        iteration_number=iteration_report.iteration_number,
+    )
 
 
 def _next_iteration_number(conn: psycopg.Connection) -> int:

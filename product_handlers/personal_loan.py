@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from payout_core.products import ZERO, KpiAmounts, ProductHandler, percentage_of, rule
+from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, percentage_of, rule
 
 
 def kpi_amounts(disbursed_amount_minor: pl.Expr) -> KpiAmounts:

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from payout_core.products import ZERO, KpiAmounts, ProductHandler, rule
+from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, rule
 
 
 def kpi_amounts(invested_amount_minor: pl.Expr) -> KpiAmounts:

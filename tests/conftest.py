@@ -6,7 +6,7 @@ The contract other test modules rely on (names are stable):
   else an embedded PostgreSQL (pgserver) in a temporary folder, deleted afterwards.
 - `database_url` (function): a fresh, migrated database for this test only, cloned from a
   template migrated once per session. PAYOUT_DATABASE_URL points at it and the settings
-  cache and the connection pool are reset, so `payout_core.db.connection()` uses it.
+  cache and the connection pool are reset, so `payout_core.ledger.db.connection()` uses it.
 - `azurite` (session): running Azurite blob + queue; `.connection_string`, `.blob_port`,
   `.queue_port`.
 - `storage_env` (function): MisStorage -> Azurite, and container names unique to this
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import db, embedded
+from localdev import embedded
+from payout_core.ledger import db
 from payout_core.settings import Settings, get_settings
 from tests.support import postgres
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from payout_core import demo
+from localdev import demo
 from payout_core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e

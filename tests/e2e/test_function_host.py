@@ -21,7 +21,9 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 import function_app
-from payout_core import db, devhost, ledger, storage
+from localdev import devhost
+from payout_core import storage
+from payout_core.ledger import db, store
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
 pytestmark = pytest.mark.e2e
@@ -67,8 +69,8 @@ def services(
     monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
     get_settings.cache_clear()
     settings = get_settings()
-    ledger.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    ledger.load_leads_file(SAMPLES / "leads.csv")
+    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    store.load_leads_file(SAMPLES / "leads.csv")
     client = storage.service_client(settings=settings)
     storage.ensure_containers(client, (settings.mis_container,))
     yield Services(settings, client, settings.storage_connection_string)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from payout_core import report
+from payout_core import report, summary
 from payout_core.mail import (
     AcsEmailSender,
     EmailConfigurationError,
@@ -89,7 +89,7 @@ def iteration_email() -> EmailMessage:
         success_rows=[success_row],
         attachment_max_rows=100,
     )
-    return built.to_email()
+    return summary.iteration_email(built)
 
 
 def send_posts(server: FakeAcsEmailServer) -> list[int]:

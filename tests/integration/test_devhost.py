@@ -9,7 +9,8 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from payout_core import devhost, storage
+from localdev import devhost
+from payout_core import storage
 from payout_core.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration

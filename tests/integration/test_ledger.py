@@ -15,8 +15,10 @@ import polars as pl
 import psycopg
 import pytest
 
-from payout_core import cli, ledger, mis, pipeline
+from payout_core import cli, pipeline
+from payout_core.engine import mis
 from payout_core.errors import InputFileError, TerminalError, TransientError
+from payout_core.ledger import store
 from payout_core.outputs import LocalOutputs
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -27,8 +29,8 @@ EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())
 
 @pytest.fixture
 def loaded(database_url: str, tmp_state: Path) -> str:
-    ledger.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    ledger.load_leads_file(SAMPLES / "leads.csv")
+    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    store.load_leads_file(SAMPLES / "leads.csv")
     return database_url
 
 
@@ -99,18 +101,18 @@ def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
     loaded: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = ledger_snapshot(loaded)
-    original_finish = ledger.MisRunLedger.finish
+    original_finish = store.MisRunLedger.finish
 
     def connection_lost(self, **kwargs):
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(ledger.MisRunLedger, "finish", connection_lost)
+    monkeypatch.setattr(store.MisRunLedger, "finish", connection_lost)
     with pytest.raises(TransientError, match="database unavailable"):
         pipeline.process_mis_file(SAVINGS_MIS)
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(0,)]
 
-    monkeypatch.setattr(ledger.MisRunLedger, "finish", original_finish)
+    monkeypatch.setattr(store.MisRunLedger, "finish", original_finish)
     retried = pipeline.process_mis_file(SAVINGS_MIS)
     assert retried.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
@@ -125,7 +127,7 @@ def test_a_batched_file_is_still_one_unit_of_work(
     monkeypatch.setattr(mis, "READ_CHUNK_BYTES", 200)  # pieces of a few rows
     get_settings.cache_clear()
     before = ledger_snapshot(loaded)
-    original_fetch = ledger.fetch_leads
+    original_fetch = store.fetch_leads
     calls = {"count": 0}
 
     def fail_on_third_batch(conn, lead_ids):
@@ -134,12 +136,12 @@ def test_a_batched_file_is_still_one_unit_of_work(
             raise psycopg.OperationalError("terminating connection due to administrator command")
         return original_fetch(conn, lead_ids)
 
-    monkeypatch.setattr(ledger, "fetch_leads", fail_on_third_batch)
+    monkeypatch.setattr(store, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
         pipeline.process_mis_file(SAVINGS_MIS)
     assert ledger_snapshot(loaded) == before
 
-    monkeypatch.setattr(ledger, "fetch_leads", original_fetch)
+    monkeypatch.setattr(store, "fetch_leads", original_fetch)
     result = pipeline.process_mis_file(SAVINGS_MIS)
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
@@ -175,7 +177,7 @@ def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: 
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
     before = ledger_snapshot(loaded)
-    with pytest.raises(ledger.LedgerConflict, match="AT-91961") as caught:
+    with pytest.raises(store.LedgerConflict, match="AT-91961") as caught:
         pipeline.process_mis_file(SAVINGS_MIS)
     assert isinstance(caught.value, TerminalError)  # quarantined, never retried
     assert ledger_snapshot(loaded) == before
@@ -211,13 +213,13 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
             for n in range(3000)
         )
     )
-    ledger.load_leads_file(leads_csv)
+    store.load_leads_file(leads_csv)
     first = _overlapping_mis(tmp_path / "first.csv", range(0, 2000))
     second = _overlapping_mis(tmp_path / "second.csv", range(1000, 3000))
     environment = {**os.environ, "PAYOUT_DATABASE_URL": loaded}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "payout_core", "process", "--json", str(mis_file)],
+            [sys.executable, "-m", "localdev", "process", "--json", str(mis_file)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=environment,
@@ -241,7 +243,7 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
 def test_a_stale_leads_export_never_unpays_a_lead(loaded: str) -> None:
     pipeline.process_mis_file(SAVINGS_MIS)
     before = ledger_snapshot(loaded)
-    ledger.load_leads_file(SAMPLES / "leads.csv")  # still says Pending for the paid leads
+    store.load_leads_file(SAMPLES / "leads.csv")  # still says Pending for the paid leads
     assert ledger_snapshot(loaded)["leads"] == before["leads"]
     again = pipeline.process_mis_file(SAVINGS_MIS)
     assert again.outcome_counts["paid"] == 0
@@ -261,7 +263,7 @@ def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
     )
     before = ledger_snapshot(loaded)
     with pytest.raises(InputFileError) as refused:
-        ledger.load_leads_file(bad)
+        store.load_leads_file(bad)
     message = str(refused.value)
     assert "row 2 (LeadId AT-NEW02): SPId is blank" in message
     assert "row 3 (LeadId AT-NEW03): LeadCreatedAt" in message
@@ -273,19 +275,19 @@ def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
     loaded: str, tmp_path: Path
 ) -> None:
     result = pipeline.process_mis_file(SAVINGS_MIS)
-    unchanged = ledger.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    unchanged = store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
     assert "unchanged, version 1" in unchanged
     changed = tmp_path / "rules.csv"
     changed.write_text(
         (SAMPLES / "payin_payout_rules.csv").read_text().replace("1500,1000,2000", "1700,1200,2000")
     )
-    assert "version 2 in force" in ledger.load_rules_file(changed)
+    assert "version 2 in force" in store.load_rules_file(changed)
     overlapping = tmp_path / "overlapping.csv"
     overlapping.write_text(
         changed.read_text() + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,,,,x\n"
     )
     with pytest.raises(InputFileError, match=r"rows 1 and 6: windows overlap"):
-        ledger.load_rules_file(overlapping)
+        store.load_rules_file(overlapping)
     assert query(loaded, "SELECT max(rule_set_version), count(*) FROM rule_sets") == [(2, 2)]
     paid_by = query(
         loaded,

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from payout_core import db
+from payout_core.ledger import db
 from payout_core.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ EXPECTED_TABLES = {
 
 
 def _migration_files() -> list[str]:
-    folder = resources.files("payout_core") / "migrations"
+    folder = resources.files("payout_core.ledger") / "migrations"
     return sorted(path.name for path in folder.iterdir() if path.name.endswith(".sql"))
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import db, report, summary
+from payout_core import report, summary
+from payout_core.ledger import db, iteration_reads
 from payout_core.mail import EmailMessage, EmailSendError
 from payout_core.report import SummaryLine
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
@@ -134,8 +135,8 @@ def read_csv(content: bytes) -> list[list[str]]:
 
 def test_report_numbers_match_the_ledger(ledger: str):
     with db.connection() as conn, conn.transaction():
-        unreported = report.select_unreported(conn)
-        built = report.gather_report(
+        unreported = iteration_reads.select_unreported(conn)
+        built = iteration_reads.gather_report(
             conn,
             unreported,
             iteration_number=5,

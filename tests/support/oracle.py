@@ -90,9 +90,10 @@ def classify_file(
         if lead["Status"] == "Success":
             counts["already_paid"] += 1
             continue
-        if lead["Status"] != "Pending" or (
-            lead["SourceType"], lead["MediumType"], lead["ProductType"]
-        ) != key:
+        if (
+            lead["Status"] != "Pending"
+            or (lead["SourceType"], lead["MediumType"], lead["ProductType"]) != key
+        ):
             counts["not_payable"] += 1
             continue
         rule = next(

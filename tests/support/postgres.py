@@ -37,9 +37,7 @@ def create_database(server_url: str, database: str, template: str | None = None)
 
 def drop_database(server_url: str, database: str) -> None:
     # FORCE: a connection the code under test forgot to close must not fail the teardown.
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-        sql.Identifier(database)
-    )
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
     with admin_connection(server_url) as conn:
         conn.execute(statement)
 
@@ -47,10 +45,14 @@ def drop_database(server_url: str, database: str) -> None:
 def tune_for_tests(server_url: str) -> None:
     """Durability is worthless for a throw-away test server and costs an fsync per commit."""
     with admin_connection(server_url) as conn:
-        for setting, value in (("fsync", "off"), ("synchronous_commit", "off"),
-                               ("full_page_writes", "off")):
+        for setting, value in (
+            ("fsync", "off"),
+            ("synchronous_commit", "off"),
+            ("full_page_writes", "off"),
+        ):
             conn.execute(
-                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(setting),
-                                                            sql.Literal(value))
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                    sql.Identifier(setting), sql.Literal(value)
+                )
             )
         conn.execute("SELECT pg_reload_conf()")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_core import calculate, mis, rules
-from payout_core.banks import BankProfile, BankProfiles
-from payout_core.products import handler_for
+from payout_core.engine import calculate, mis, rules
+from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine.products import handler_for
 
 RULES_HEADER = ",".join(rules.RULE_COLUMNS)
 SAVINGS_HEADER = "SourceType,MediumType,ProductType,TrackingId,AccountOpeningDate,InvestedAmount"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import calculate, rules
-from payout_core.banks import STANDARD_DATE_FORMAT, load_bank_profiles
+from payout_core.engine import calculate, rules
+from payout_core.engine.banks import STANDARD_DATE_FORMAT, load_bank_profiles
 from payout_core.errors import InputFileError, MisFileError
 from tests.unit.engine_support import (
     RULES_HEADER,

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from payout_core import calculate, rules
-from payout_core.banks import load_bank_profiles
+from payout_core.engine import calculate, rules
+from payout_core.engine.banks import load_bank_profiles
 from tests.unit.engine_support import (
     LOAN,
     LOAN_HEADER,

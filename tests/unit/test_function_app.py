@@ -16,7 +16,8 @@ import azure.functions as func
 import pytest
 
 import function_app
-from payout_core import devhost, functions
+from localdev import devhost
+from payout_core import functions
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
 COLD_START_SECONDS_MAX = 2.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import generate
+from localdev import generate
 from tests.support.oracle import classify_file
 
 

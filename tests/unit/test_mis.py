@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payout_core import calculate, mis
+from payout_core.engine import calculate, mis
 from payout_core.errors import MisFileError
 from tests.unit.engine_support import (
     LOAN,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from payout_core import ncrontab
+from localdev import ncrontab
 
 
 def at(text: str) -> datetime:

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 
 import product_handlers
-from payout_core import calculate, mis, products, rules
-from payout_core.banks import load_bank_profiles
+from payout_core.engine import calculate, mis, products, rules
+from payout_core.engine.banks import load_bank_profiles
+from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, rule
 from payout_core.errors import InputFileError, MisFileError
-from payout_core.products import ZERO, KpiAmounts, ProductHandler, rule
 from tests.unit.engine_support import (
     RULES_HEADER,
     amounts,

@@ -11,10 +11,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payout_core import calculate, rules
-from payout_core.banks import BankProfile
-from payout_core.mis import MisLayout, type_rows
-from payout_core.products import (
+from payout_core.engine import calculate, rules
+from payout_core.engine.banks import BankProfile
+from payout_core.engine.mis import MisLayout, type_rows
+from payout_core.engine.products import (
     MINOR_UNITS_PER_UNIT,
     PERCENTAGE_SCALE,
     handler_for,

@@ -7,7 +7,8 @@ import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from payout_core import report
+from payout_core import report, summary
+from payout_core.engine.calculate import OUTCOMES
 from payout_core.report import (
     ErrorRecord,
     MisRunAccounting,
@@ -140,13 +141,13 @@ def test_text_tables_are_aligned_with_right_aligned_amounts():
 def test_per_file_accounting_shows_all_seven_outcomes_in_order_with_zeros():
     text = make_report().text_body()
     header = next(line for line in text.splitlines() if line.startswith("MIS "))
-    assert header.split() == ["MIS", "Rows", "read", *report.OUTCOMES]
+    assert header.split() == ["MIS", "Rows", "read", *OUTCOMES]
     first_file = next(line for line in text.splitlines() if line.startswith("bank_a_"))
     assert first_file.split()[1:] == ["10", "1", "1", "2", "0", "0", "0", "6"]
     total = [line for line in text.splitlines() if line.startswith("Total")][-1]
     assert total.split()[1:] == ["13", "1", "1", "2", "1", "0", "0", "8"]
     html = make_report().html_body()
-    positions = [html.index(f">{outcome}</th>") for outcome in report.OUTCOMES]
+    positions = [html.index(f">{outcome}</th>") for outcome in OUTCOMES]
     assert positions == sorted(positions)
 
 
@@ -212,7 +213,7 @@ def test_success_csv_has_spec_headers_in_order_and_plain_amounts():
 
 def test_attachments_and_email_message():
     built = make_report()
-    message = built.to_email()
+    message = summary.iteration_email(built)
     assert message.subject == built.subject()
     assert message.iteration_number == 7
     names = [(a.file_name, a.content_type) for a in message.attachments]

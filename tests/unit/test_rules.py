@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import rules
+from payout_core.engine import rules
 from payout_core.errors import InputFileError
 from tests.unit.engine_support import RULES_HEADER, SPEC_RULES
 

@@ -191,9 +191,12 @@ class Azurite:
 
     def _wait_until_ready(self) -> None:
         deadline_seconds = time.monotonic() + self.start_timeout_seconds
-        waiting = {port: (process, log_path) for (process, log_path), port in zip(
-            self._processes, (self.blob_port, self.queue_port), strict=True
-        )}
+        waiting = {
+            port: (process, log_path)
+            for (process, log_path), port in zip(
+                self._processes, (self.blob_port, self.queue_port), strict=True
+            )
+        }
         while waiting:
             for port, (process, log_path) in list(waiting.items()):
                 if process.poll() is not None:

@@ -11,7 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from payout_core.products import ProductHandler
+from payout_core.engine.products import ProductHandler
 
 OUTCOMES = (
     "invalid",

@@ -18,10 +18,11 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from payout_core import db, rules
-from payout_core.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
+from payout_core.engine import rules
+from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE
 from payout_core.errors import InputFileError, TerminalError
-from payout_core.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE
+from payout_core.ledger import db
 
 COPY_CHUNK_ROWS = 50_000  # bounds the CSV text of one COPY write
 MAX_PROBLEMS_LISTED = 50

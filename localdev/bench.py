@@ -24,7 +24,7 @@ from payout_core.settings import PROJECT_ROOT, get_settings
 
 TEMPLATE_DATABASE = "payout_bench_template"  # leads and rules loaded once
 RUN_DATABASE = "payout_bench_run"  # a fresh copy of the template for every measured run
-PAYOUT = [sys.executable, "-m", "payout_core"]
+PAYOUT = [sys.executable, "-m", "localdev"]
 WORKLOAD_ROOT = PROJECT_ROOT / "bench" / "out"
 
 
@@ -59,7 +59,7 @@ def _workload(rows: int, leads: int) -> Path:
     folder = WORKLOAD_ROOT / f"rows-{rows}-leads-{leads}"
     if not (folder / "leads.csv").exists():
         subprocess.run(
-            [sys.executable, "-m", "payout_core.generate", str(folder),
+            [sys.executable, "-m", "localdev.generate", str(folder),
              "--rows", str(rows), "--leads", str(leads)],
             check=True,
         )  # fmt: skip
@@ -67,7 +67,7 @@ def _workload(rows: int, leads: int) -> Path:
 
 
 def _server_url() -> str:
-    from payout_core import db
+    from payout_core.ledger import db
 
     return db.resolve_database_url(get_settings())
 
@@ -98,7 +98,7 @@ def _load_template(server_url: str, folder: Path, leads: int) -> None:
     to a leads table in use (else the first run sets the hint bits of every lead)."""
     import psycopg
 
-    from payout_core import db
+    from payout_core.ledger import db
 
     url = _recreate_database(server_url, TEMPLATE_DATABASE)
     with psycopg.connect(url) as conn:
@@ -129,7 +129,7 @@ def run_bench(rows: int, leads: int, batch_rows: int | None = None, repeat: int 
         url = _recreate_database(server_url, RUN_DATABASE, template=TEMPLATE_DATABASE)
         floor = run_measured(
             "(b) floor: read + COPY + update",
-            [sys.executable, "-m", "payout_core.bench", "floor", str(mis_file),
+            [sys.executable, "-m", "localdev.bench", "floor", str(mis_file),
              str(result["outcomes"]["paid"])],
             {**environment, "PAYOUT_DATABASE_URL": url},
         )  # fmt: skip
@@ -169,7 +169,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
     import polars as pl
     import psycopg
 
-    from payout_core import ledger
+    from payout_core.ledger import store
 
     mis_rows = pl.read_csv(mis_file, infer_schema=False)
     lead_ids = (
@@ -196,10 +196,10 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         conn.execute("CREATE TABLE floor_calculations (LIKE payout_calculations INCLUDING INDEXES)")
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         # The same session setting as `payout process`, so the UPDATE runs the same plan.
-        cursor.execute("SELECT set_config('work_mem', %s, true)", (ledger.HASH_WORK_MEM,))
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (store.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        ledger.copy_frame(cursor, "floor_calculations", result.select(ledger.CALCULATION_COLUMNS))
-        ledger.copy_frame(cursor, "floor_leads", lead_ids)
+        store.copy_frame(cursor, "floor_calculations", result.select(store.CALCULATION_COLUMNS))
+        store.copy_frame(cursor, "floor_leads", lead_ids)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "
             "updated_at = now() FROM floor_leads f WHERE l.lead_id = f.lead_id"

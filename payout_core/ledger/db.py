@@ -17,7 +17,7 @@ import psycopg
 import psycopg_pool
 from psycopg_pool import ConnectionPool
 
-from payout_core.errors import TransientError
+from payout_core.errors import ConfigurationError, TransientError
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,11 @@ _pool_lock = threading.Lock()
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """PAYOUT_DATABASE_URL when set, else the embedded server under the state folder."""
+    """PAYOUT_DATABASE_URL. Required: the deployed app never falls back to a local server
+    (`payout` on a developer's machine points it at the embedded one before it gets here)."""
     if settings.database_url:
         return settings.database_url
-    from payout_core import embedded
-
-    return embedded.postgres_url(settings.state_dir)
+    raise ConfigurationError("PAYOUT_DATABASE_URL is not set: the ledger database has no address")
 
 
 def connection_kwargs(settings: Settings) -> dict[str, object]:
@@ -105,7 +104,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('payout.migrate'))")
         conn.execute(MIGRATIONS_TABLE)
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        folder = resources.files("payout_core") / "migrations"
+        folder = resources.files("payout_core.ledger") / "migrations"
         for script in sorted(folder.iterdir(), key=lambda path: path.name):
             if not script.name.endswith(".sql") or script.name in done:
                 continue

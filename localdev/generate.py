@@ -1,6 +1,6 @@
 """Synthetic workloads of any size, in the formats of SPEC §3, for benchmarks and load tests.
 
-    python -m payout_core.generate OUT --rows N --leads L [--product P] [--seed S]
+    python -m localdev.generate OUT --rows N --leads L [--product P] [--seed S]
 
 writes OUT/leads.csv, OUT/payin_payout_rules.csv, OUT/mis_<product>.csv and
 OUT/expected_outcomes.json (the exact outcome counts and totals the engine must report).
@@ -171,9 +171,7 @@ def plan_outcomes(rows: int, leads: int, seed: int) -> tuple[Plan, list[str]]:
     notes: list[str] = []
     counts = {name: rows * share // 100 for name, share in OUTCOME_SHARES_PERCENT.items()}
     counts["paid"] = rows - sum(v for k, v in counts.items() if k != "paid")
-    others_needing_leads = counts["already_paid"] + counts["not_payable"] + counts[
-        "no_active_rule"
-    ]
+    others_needing_leads = counts["already_paid"] + counts["not_payable"] + counts["no_active_rule"]
     if others_needing_leads > leads:
         raise ValueError(f"--leads {leads} is too small for {rows} rows: need at least "
                          f"{others_needing_leads} leads")  # fmt: skip
@@ -296,8 +294,10 @@ def _mis_chunk(plan: Plan, layout: ProductLayout, first: int, stop: int) -> pl.D
     )
     medium_is_b = _lead_medium_is_b(h) ^ is_medium_mismatch
     day = _bits(h, 8, 31) + 1
-    month = pl.when(is_no_rule).then(pl.lit(f"{NO_RULE_MONTH:02d}")).otherwise(
-        pl.lit(f"{RULE_MONTH:02d}")
+    month = (
+        pl.when(is_no_rule)
+        .then(pl.lit(f"{NO_RULE_MONTH:02d}"))
+        .otherwise(pl.lit(f"{RULE_MONTH:02d}"))
     )
     day = pl.when(is_no_rule).then(day.clip(upper_bound=30)).otherwise(day)
     date_text = pl.format("{} {} {}", day, month, pl.lit(str(YEAR)))
@@ -473,9 +473,7 @@ def write_mis(path: Path, plan: Plan, layout: ProductLayout, chunk_rows: int) ->
             chunk = _mis_chunk(plan, layout, first, stop)
             payin_total += int(chunk["_paid_payin"].sum())
             payout_total += int(chunk["_paid_payout"].sum())
-            chunk.drop("_paid_payin", "_paid_payout").write_csv(
-                handle, include_header=index == 0
-            )
+            chunk.drop("_paid_payin", "_paid_payout").write_csv(handle, include_header=index == 0)
     return payin_total, payout_total
 
 
@@ -529,7 +527,7 @@ def generate(
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m payout_core.generate", description=__doc__.split("\n\n")[0]
+        prog="python -m localdev.generate", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("out", type=Path, help="output folder (created if missing)")
     parser.add_argument("--rows", type=int, required=True, help="MIS rows to write")

@@ -19,9 +19,9 @@ from typing import Annotated
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
-from payout_core.banks import STANDARD_DATE_FORMAT
+from payout_core.engine.banks import STANDARD_DATE_FORMAT
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE, all_handlers
 from payout_core.errors import InputFileError
-from payout_core.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE, all_handlers
 
 # Business header -> field name. Order is the file's documented order (SPEC §3.2).
 RULE_COLUMNS = {

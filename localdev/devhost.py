@@ -50,7 +50,8 @@ import azure.functions as func
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
-from payout_core import ncrontab, storage
+from localdev import ncrontab
+from payout_core import storage
 from payout_core.errors import describe_error
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -511,9 +512,9 @@ class LocalHost:
     def _record_poison(self, mis_file: str, error_type: str) -> None:
         record: Any
         try:
-            from payout_core import ledger
+            from payout_core.ledger import store
 
-            record = ledger.record_error(mis_file, error_type)
+            record = store.record_error(mis_file, error_type)
         except Exception:
             log.exception("%s: error_logs table not written; error_logs.csv still is", mis_file)
             record = PoisonRecord(mis_file, error_type)

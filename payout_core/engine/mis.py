@@ -16,15 +16,15 @@ from typing import BinaryIO
 
 import polars as pl
 
-from payout_core.banks import BankProfile, BankProfiles
-from payout_core.errors import MisFileError
-from payout_core.products import (
+from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine.products import (
     COMMON_MIS_COLUMNS,
     MINOR_UNITS_PER_UNIT,
     ProductHandler,
     all_handlers,
     handler_for,
 )
+from payout_core.errors import MisFileError
 
 LEAD_ID_LENGTH = 8  # SPEC §3.1: the LeadId is the last 8 characters of TrackingId
 LAYOUT_SAMPLE_ROWS = 1_000  # rows read to tell the bank and product of a file

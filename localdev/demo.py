@@ -17,7 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from payout_core import db, embedded, report
+from localdev import embedded
+from payout_core import report
+from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger(__name__)
@@ -120,20 +122,20 @@ def describe_ledger() -> str:
         else "No errors were detected."
     )
     return (
-        f"Per-file accounting\n{accounting}\n\n"
-        f"Success summary\n{success}\n\n"
-        f"Errors\n{error_lines}"
+        f"Per-file accounting\n{accounting}\n\nSuccess summary\n{success}\n\nErrors\n{error_lines}"
     )
 
 
 def _run_chain(samples_dir: Path) -> int:
-    from payout_core import devhost, ledger, summary
+    from localdev import devhost
+    from payout_core import summary
+    from payout_core.ledger import store
 
     with db.connection() as conn:
         applied = db.migrate(conn)
     print(f"database: applied {len(applied)} migration(s)")
-    print(ledger.load_rules_file(samples_dir / "payin_payout_rules.csv"))
-    print(ledger.load_leads_file(samples_dir / "leads.csv"))
+    print(store.load_rules_file(samples_dir / "payin_payout_rules.csv"))
+    print(store.load_leads_file(samples_dir / "leads.csv"))
     uploaded = _upload_samples(samples_dir)
     print(f"uploaded to {get_settings().mis_container}: {', '.join(uploaded)}")
 

@@ -1,0 +1,78 @@
+"""`payout` on a developer's machine: the operator's commands plus host, demo and bench.
+
+Where PAYOUT_DATABASE_URL is unset, the commands use the embedded PostgreSQL under the
+state folder: the one place that default lives (the deployed app refuses to start
+without the setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from payout_core import cli
+from payout_core.settings import get_settings
+
+
+def _host(args: argparse.Namespace) -> int:
+    from localdev import devhost
+
+    return devhost.run_host(once=args.once)
+
+
+def _demo(_: argparse.Namespace) -> int:
+    from localdev import demo
+
+    return demo.run_demo()
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from localdev import bench
+
+    return bench.run_bench(
+        rows=args.rows, leads=args.leads, batch_rows=args.batch_rows, repeat=args.repeat
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.build_parser()
+    commands = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    host = commands.add_parser("host", help="local Functions host for the blob and timer triggers")
+    host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    host.set_defaults(run=_host)
+
+    commands.add_parser("demo", help="the whole chain on embedded services").set_defaults(run=_demo)
+
+    bench = commands.add_parser("bench", help="time processing against the floor")
+    bench.add_argument("--rows", type=int, default=1_000_000)
+    bench.add_argument("--leads", type=int, default=4_000_000)
+    bench.add_argument("--batch-rows", type=int, default=None)
+    bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def use_embedded_database_when_unset() -> None:
+    """Point PAYOUT_DATABASE_URL at the embedded server (started on first use) if unset."""
+    settings = get_settings()
+    if settings.database_url:
+        return
+    from localdev import embedded
+
+    os.environ["PAYOUT_DATABASE_URL"] = embedded.postgres_url(settings.state_dir)
+    get_settings.cache_clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # demo and bench start services of their own; every other command may need the ledger.
+    if args.run not in (_demo, _bench):
+        use_embedded_database_when_unset()
+    return cli.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Reads of one iteration's rows from the ledger, inside the summary job's transaction,
+so the report shows exactly the rows that the same transaction then marks reported."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+
+from payout_core.engine.calculate import SUCCESS_COLUMNS
+from payout_core.report.model import (
+    ErrorRecord,
+    IterationReport,
+    MisRunAccounting,
+    SummaryLine,
+    Unreported,
+    build_report,
+)
+
+# --- gathering from the ledger ------------------------------------------------------------
+
+
+def select_unreported(conn: psycopg.Connection) -> Unreported:
+    """Lock and return the ids of the runs and errors no iteration has reported yet.
+
+    FOR UPDATE: a concurrent reporter (which the caller's advisory lock should already
+    exclude) would block here instead of reporting the same rows.
+    """
+    mis_run_ids = conn.execute(
+        "SELECT mis_run_id FROM mis_runs WHERE reported_at IS NULL ORDER BY mis_run_id FOR UPDATE"
+    ).fetchall()
+    error_log_ids = conn.execute(
+        "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
+        " ORDER BY error_log_id FOR UPDATE"
+    ).fetchall()
+    return Unreported(
+        mis_run_ids=tuple(row[0] for row in mis_run_ids),
+        error_log_ids=tuple(row[0] for row in error_log_ids),
+    )
+
+
+def gather_report(
+    conn: psycopg.Connection,
+    unreported: Unreported,
+    *,
+    iteration_number: int,
+    report_date: date,
+    attachment_max_rows: int,
+) -> IterationReport:
+    """The report of exactly the runs and errors in `unreported`; must run inside a
+    transaction (the success rows come through a server-side cursor)."""
+    run_ids = list(unreported.mis_run_ids)
+    summary_lines, summary_total = _summary_lines(conn, run_ids)
+    with conn.cursor(name="iteration_success_rows") as cursor:
+        # Server-side cursor: at most `itersize` rows in memory, and no more than the
+        # attachment holds are ever fetched.
+        cursor.itersize = min(attachment_max_rows, 2_000)
+        cursor.execute(
+            f"SELECT {', '.join(SUCCESS_COLUMNS)} FROM payout_calculations"
+            " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id LIMIT %s",
+            (run_ids, attachment_max_rows),
+        )
+        return build_report(
+            iteration_number=iteration_number,
+            report_date=report_date,
+            runs=_runs(conn, run_ids),
+            errors=_errors(conn, list(unreported.error_log_ids)),
+            summary_lines=summary_lines,
+            summary_total=summary_total,
+            success_rows=cursor,
+            attachment_max_rows=attachment_max_rows,
+        )
+
+
+def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting]:
+    rows = conn.execute(
+        "SELECT mis_run_id, mis_file, finished_at, rows_read, outcome_counts"
+        " FROM mis_runs WHERE mis_run_id = ANY(%s) ORDER BY mis_run_id",
+        (run_ids,),
+    ).fetchall()
+    return [
+        MisRunAccounting(
+            mis_run_id=row[0],
+            mis_file=row[1],
+            finished_at=row[2],
+            rows_read=row[3],
+            outcome_counts={str(key): int(value) for key, value in (row[4] or {}).items()},
+        )
+        for row in rows
+    ]
+
+
+def _errors(conn: psycopg.Connection, error_log_ids: list[int]) -> list[ErrorRecord]:
+    rows = conn.execute(
+        "SELECT error_log_id, created_at, mis, error_type FROM error_logs"
+        " WHERE error_log_id = ANY(%s) ORDER BY created_at, error_log_id",
+        (error_log_ids,),
+    ).fetchall()
+    return [ErrorRecord(*row) for row in rows]
+
+
+def _summary_lines(
+    conn: psycopg.Connection, run_ids: list[int]
+) -> tuple[list[SummaryLine], SummaryLine]:
+    # GROUPING SETS gives the groups and the total in one pass; the total's UniqueSP counts
+    # each SP once across groups, which summing the groups would not.
+    rows = conn.execute(
+        """
+        SELECT date_of_revenue, source_type, medium_type, product_type,
+               count(DISTINCT sp_id), count(*),
+               coalesce(sum(total_payin), 0), coalesce(sum(total_payout), 0),
+               GROUPING(date_of_revenue) = 1 AS is_total
+        FROM payout_calculations
+        WHERE mis_run_id = ANY(%s)
+        GROUP BY GROUPING SETS ((date_of_revenue, source_type, medium_type, product_type), ())
+        ORDER BY is_total, date_of_revenue, source_type, medium_type, product_type
+        """,
+        (run_ids,),
+    ).fetchall()
+    lines = [SummaryLine(*row[:8]) for row in rows if not row[8]]
+    total = next(SummaryLine(*row[:8]) for row in rows if row[8])
+    return lines, total

@@ -1,0 +1,47 @@
+"""The iteration report (SPEC §7), rendered for people: pure, no database, no sender.
+
+`model` holds the content (rows in, one IterationReport out), `tables` the tables both
+renderers draw, `text` and `html` the two bodies, `people_csv` the CSV attachments and
+their formula safety. The rows come from the ledger (ledger/iteration_reads.py); the
+summary job turns the report into an email.
+
+Hostile input is expected: MIS file names, SP ids and error texts come from outside. Every
+value is HTML-escaped, and CSV text cells that a spreadsheet would run as a formula are
+prefixed with `'`.
+"""
+
+from payout_core.report.formats import money
+from payout_core.report.model import (
+    SUCCESS_CSV_HEADERS,
+    ErrorRecord,
+    IterationReport,
+    MisRunAccounting,
+    SummaryLine,
+    Unreported,
+    build_report,
+)
+from payout_core.report.people_csv import csv_bytes, csv_cell, spreadsheet_safe
+from payout_core.report.tables import (
+    NO_ERRORS_SENTENCE,
+    NO_PAID_LEADS_SENTENCE,
+    Table,
+)
+from payout_core.report.text import text_table
+
+__all__ = [
+    "NO_ERRORS_SENTENCE",
+    "NO_PAID_LEADS_SENTENCE",
+    "SUCCESS_CSV_HEADERS",
+    "ErrorRecord",
+    "IterationReport",
+    "MisRunAccounting",
+    "SummaryLine",
+    "Table",
+    "Unreported",
+    "build_report",
+    "csv_bytes",
+    "csv_cell",
+    "money",
+    "spreadsheet_safe",
+    "text_table",
+]

@@ -1,0 +1,25 @@
+"""How numbers, money and moments read in everything finance sees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def count_text(count: int) -> str:
+    return f"{count:,}"
+
+
+def timestamp_text(moment: datetime) -> str:
+    """UTC, whatever the session time zone: finance compares times across reports."""
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def plural(count: int, singular: str, plural: str) -> str:
+    return f"{count:,} {singular if count == 1 else plural}"

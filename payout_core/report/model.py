@@ -1,0 +1,214 @@
+"""The iteration report's content (SPEC §7): rows in, one IterationReport out. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from payout_core.engine.calculate import OUTCOMES
+from payout_core.errors import ERROR_LOG_HEADERS
+from payout_core.report.formats import plural
+from payout_core.report.people_csv import csv_bytes
+
+# SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
+SUCCESS_CSV_HEADERS = (
+    "CreatedAt",
+    "SourceType",
+    "MediumType",
+    "ProductType",
+    "SPId",
+    "LeadId",
+    "Status",
+    "SubStatus",
+    "DateOfSale",
+    "DateOfRevenue",
+    "KPI1PayinAmount",
+    "KPI1PayoutAmount",
+    "KPI2PayinAmount",
+    "KPI2PayoutAmount",
+    "TotalPayin",
+    "TotalPayout",
+)
+
+
+# --- rows ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MisRunAccounting:
+    """One processed MIS file: rows read and how many rows got each outcome."""
+
+    mis_run_id: int
+    mis_file: str
+    finished_at: datetime
+    rows_read: int
+    outcome_counts: Mapping[str, int]
+
+    def count(self, outcome: str) -> int:
+        return int(self.outcome_counts.get(outcome, 0))
+
+    @property
+    def counts_add_up(self) -> bool:
+        """SPEC §4 invariant: every row lands in exactly one outcome."""
+        return sum(self.count(outcome) for outcome in OUTCOMES) == self.rows_read and set(
+            self.outcome_counts
+        ) <= set(OUTCOMES)
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    error_log_id: int
+    created_at: datetime
+    mis: str
+    error_type: str
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    """One (date, SourceType, MediumType, ProductType) group, or the total when they are None."""
+
+    date_of_revenue: date | None
+    source_type: str | None
+    medium_type: str | None
+    product_type: str | None
+    unique_sp_count: int
+    lead_count: int
+    total_payin: Decimal
+    total_payout: Decimal
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.total_payin - self.total_payout
+
+
+@dataclass(frozen=True)
+class Unreported:
+    """The ids one iteration covers, locked by `select_unreported`."""
+
+    mis_run_ids: tuple[int, ...]
+    error_log_ids: tuple[int, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.mis_run_ids and not self.error_log_ids
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IterationReport:
+    iteration_number: int
+    report_date: date
+    runs: tuple[MisRunAccounting, ...]
+    errors: tuple[ErrorRecord, ...]
+    summary_lines: tuple[SummaryLine, ...]
+    summary_total: SummaryLine
+    success_csv: bytes
+    success_rows_attached: int
+    error_csv: bytes
+    error_rows_attached: int
+    attachment_max_rows: int
+
+    @property
+    def paid_lead_count(self) -> int:
+        return self.summary_total.lead_count
+
+    @property
+    def success_file_name(self) -> str:
+        return f"payout_calculations_iteration_{self.iteration_number}.csv"
+
+    @property
+    def error_file_name(self) -> str:
+        return f"error_logs_iteration_{self.iteration_number}.csv"
+
+    @property
+    def runs_not_adding_up(self) -> tuple[MisRunAccounting, ...]:
+        return tuple(run for run in self.runs if not run.counts_add_up)
+
+    def subject(self) -> str:
+        errors = "no errors" if not self.errors else plural(len(self.errors), "error", "errors")
+        return (
+            f"ShiftPay payouts — iteration {self.iteration_number} "
+            f"({self.report_date.isoformat()}): {plural(len(self.runs), 'file', 'files')}, "
+            f"{self.paid_lead_count:,} paid, {errors}"
+        )
+
+    def attachment_notes(self) -> list[str]:
+        notes = [
+            f"{self.success_file_name}: {plural(self.success_rows_attached, 'row', 'rows')}"
+            " (the success rows).",
+            f"{self.error_file_name}: {plural(self.error_rows_attached, 'row', 'rows')}"
+            " (the error log).",
+        ]
+        if (
+            self.success_rows_attached == self.attachment_max_rows
+            and self.paid_lead_count > self.success_rows_attached
+        ):
+            notes.append(
+                f"The success attachment is capped: it holds the first "
+                f"{self.success_rows_attached:,} of {self.paid_lead_count:,} rows; the full "
+                "list is in the payout_calculations table and the per-file success CSVs."
+            )
+        if len(self.errors) > self.error_rows_attached:
+            notes.append(
+                f"The error attachment is capped: it holds the first "
+                f"{self.error_rows_attached:,} of {len(self.errors):,} errors; all are in "
+                "the error_logs table and error_logs.csv in storage."
+            )
+        return notes
+
+    def warnings(self) -> list[str]:
+        """Ledger inconsistencies worth a human's eye; reported, not hidden, never fatal."""
+        return [
+            f"{run.mis_file}: the outcome counts do not add up to the {run.rows_read:,} rows read."
+            for run in self.runs_not_adding_up
+        ]
+
+    def text_body(self) -> str:
+        from payout_core.report.text import render_text
+
+        return render_text(self)
+
+    def html_body(self) -> str:
+        from payout_core.report.html import render_html
+
+        return render_html(self)
+
+
+def build_report(
+    *,
+    iteration_number: int,
+    report_date: date,
+    runs: Sequence[MisRunAccounting],
+    errors: Sequence[ErrorRecord],
+    summary_lines: Sequence[SummaryLine],
+    summary_total: SummaryLine,
+    success_rows: Iterable[Sequence[object]],
+    attachment_max_rows: int,
+) -> IterationReport:
+    """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
+    and only up to `attachment_max_rows`."""
+    success_csv, success_rows_attached = csv_bytes(
+        SUCCESS_CSV_HEADERS, success_rows, attachment_max_rows
+    )
+    error_csv, error_rows_attached = csv_bytes(
+        ERROR_LOG_HEADERS,
+        ((error.created_at, error.mis, error.error_type) for error in errors),
+        attachment_max_rows,
+    )
+    return IterationReport(
+        iteration_number=iteration_number,
+        report_date=report_date,
+        runs=tuple(runs),
+        errors=tuple(errors),
+        summary_lines=tuple(summary_lines),
+        summary_total=summary_total,
+        success_csv=success_csv,
+        success_rows_attached=success_rows_attached,
+        error_csv=error_csv,
+        error_rows_attached=error_rows_attached,
+        attachment_max_rows=attachment_max_rows,
+    )

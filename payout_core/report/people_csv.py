@@ -1,0 +1,58 @@
+"""CSV for people: business headers, and cells a spreadsheet would run as a formula
+neutralised (OWASP "CSV injection"): file names and SP ids come from outside."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+import polars as pl
+
+# What a spreadsheet treats as the start of a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """A cell a spreadsheet would evaluate (`=HYPERLINK(...)`, `+1`, `@SUM`) becomes text."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def spreadsheet_safe(column: str) -> pl.Expr:
+    """`neutralise_formula` for a Polars column (the per-file CSVs are written by Polars)."""
+    value = pl.col(column).cast(pl.String)
+    starts_like_formula = "^[" + "".join(re.escape(trigger) for trigger in FORMULA_TRIGGERS) + "]"
+    return pl.when(value.str.contains(starts_like_formula)).then("'" + value).otherwise(value)
+
+
+def csv_cell(value: object) -> str:
+    """Numbers and dates plain (machine-readable), text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    return neutralise_formula(str(value))
+
+
+def csv_bytes(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], max_rows: int
+) -> tuple[bytes, int]:
+    """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of at most `max_rows`
+    rows; returns the bytes and the number of rows written."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(headers)
+    rows_written = 0
+    for row in rows:
+        if rows_written == max_rows:
+            break
+        writer.writerow([csv_cell(value) for value in row])
+        rows_written += 1
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8"), rows_written

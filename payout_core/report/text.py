@@ -1,0 +1,64 @@
+"""The plain-text alternative of the iteration email."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from payout_core.report.model import IterationReport
+from payout_core.report.tables import (
+    NO_ERRORS_SENTENCE,
+    NO_PAID_LEADS_SENTENCE,
+    Table,
+    accounting_table,
+    errors_left_out_note,
+    errors_table,
+    headline,
+    summary_table,
+)
+
+# --- plain text ---------------------------------------------------------------------------
+
+
+def text_table(table: Table) -> str:
+    all_rows = [table.headers, *table.rows, *([table.total] if table.total else [])]
+    widths = [max(len(row[column]) for row in all_rows) for column in range(len(table.headers))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(width) if column in table.right_aligned else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    lines = [line(table.headers), rule, *(line(row) for row in table.rows)]
+    if table.total:
+        lines += [rule, line(table.total)]
+    return "\n".join(lines)
+
+
+def render_text(report: IterationReport) -> str:
+    parts = [f"ShiftPay payouts — iteration {report.iteration_number}", "", headline(report)]
+    for warning in report.warnings():
+        parts += ["", f"WARNING: {warning}"]
+    parts += ["", "Success summary", ""]
+    parts.append(
+        text_table(summary_table(report)) if report.summary_lines else NO_PAID_LEADS_SENTENCE
+    )
+    parts += ["", "Per-file accounting", ""]
+    parts.append(
+        text_table(accounting_table(report))
+        if report.runs
+        else "No MIS files were processed in this iteration."
+    )
+    parts += ["", "Errors", ""]
+    if report.errors:
+        parts.append(text_table(errors_table(report)))
+        note = errors_left_out_note(report)
+        if note:
+            parts.append(note)
+    else:
+        parts.append(NO_ERRORS_SENTENCE)
+    parts += ["", "Attachments", ""]
+    parts += [f"- {note}" for note in report.attachment_notes()]
+    return "\n".join(parts) + "\n"

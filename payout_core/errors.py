@@ -58,11 +58,14 @@ _LINE_BREAKS = re.compile(r"[\t\n\r]")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def clean_error_text(text: str, max_chars: int = ERROR_TEXT_MAX_CHARS) -> str:
+def clean_error_text(
+    text: str, max_chars: int = ERROR_TEXT_MAX_CHARS, total_chars: int | None = None
+) -> str:
     """Text any error record can hold and a person can read (SPEC §6): control characters
     (NUL included) replaced, at most `max_chars`, with a note saying what was cut.
-    Cleaning clean text changes nothing, so callers may clean again to be safe."""
-    total_chars = len(text)
+    Cleaning clean text changes nothing, so callers may clean again to be safe.
+    `total_chars`: the length of the whole text when `text` is only its start."""
+    total_chars = max(total_chars or 0, len(text))
     if total_chars > max_chars:
         note = f" [… cut: {total_chars:,} characters in all, the first {{kept:,}} kept]"
         kept = max(max_chars - len(note.format(kept=max_chars)), 0)

@@ -70,6 +70,12 @@ def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayo
     sample = parse_piece(piece, mis_file, 1, header_bytes).drop(CELLS_COLUMN)
     del piece
     _refuse_headerless(sample, profiles, mis_file)
+    if sample.select(pl.all().str.strip_chars().replace("", None).is_null().all()).row(0) == (
+        (True,) * sample.width
+    ):
+        raise MisFileError(
+            mis_file, "the file has a header row and no data rows (blank lines only)"
+        )
     attempts: list[MisFileError] = []
     for profile in _candidate_profiles(sample, profiles):
         try:
@@ -310,8 +316,14 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         | pl.col("cells_in_row").is_not_null()
         | _foreign_source_type(layout).is_not_null()
     ).select("row_number", _invalid_reason(layout).alias("invalid_reason"))
-    return typed.drop("cells_in_row").join(
-        unreadable, on="row_number", how="left", maintain_order="left"
+    readable = pl.col("invalid_reason").is_null()
+    return (
+        typed.drop("cells_in_row")
+        .join(unreadable, on="row_number", how="left", maintain_order="left")
+        .with_columns(  # an invalid row carries no value to compute with
+            pl.when(readable).then(pl.col("event_date")).alias("event_date"),
+            pl.when(readable).then(pl.col("amount_minor")).alias("amount_minor"),
+        )
     )
 
 

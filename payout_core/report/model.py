@@ -12,6 +12,11 @@ from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import csv_bytes
 
+# ACS refuses an email over 10 MB, attachments counted base64-encoded (a third more). Each
+# error is at most about 2 KB (its ErrorType and file name are capped at 1,000 characters),
+# but there may be any number of them: the error attachment stops at this size and says so.
+ERROR_ATTACHMENT_MAX_BYTES = 1024**2
+
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
     "CreatedAt",
@@ -198,6 +203,7 @@ def build_report(
         ERROR_LOG_HEADERS,
         ((error.created_at, error.mis, error.error_type) for error in errors),
         attachment_max_rows,
+        ERROR_ATTACHMENT_MAX_BYTES,
     )
     return IterationReport(
         iteration_number=iteration_number,

@@ -42,17 +42,30 @@ def csv_cell(value: object) -> str:
 
 
 def csv_bytes(
-    headers: Sequence[str], rows: Iterable[Sequence[object]], max_rows: int
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    max_rows: int,
+    max_bytes: int | None = None,
 ) -> tuple[bytes, int]:
     """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of at most `max_rows`
-    rows; returns the bytes and the number of rows written."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    rows and `max_bytes` bytes (whole rows only); returns the bytes and the number of rows
+    written."""
+    line = io.StringIO()
+    writer = csv.writer(line, lineterminator="\r\n")
     writer.writerow(headers)
+    parts = [("\ufeff" + line.getvalue()).encode("utf-8")]
+    size_bytes = len(parts[0])
     rows_written = 0
     for row in rows:
         if rows_written == max_rows:
             break
+        line.seek(0)
+        line.truncate()
         writer.writerow([csv_cell(value) for value in row])
+        encoded = line.getvalue().encode("utf-8")
+        if max_bytes is not None and size_bytes + len(encoded) > max_bytes:
+            break
+        parts.append(encoded)
+        size_bytes += len(encoded)
         rows_written += 1
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8"), rows_written
+    return b"".join(parts), rows_written

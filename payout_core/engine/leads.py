@@ -59,6 +59,8 @@ def read_leads_file(path: Path) -> pl.DataFrame:
         )
     except (OSError, pl.exceptions.PolarsError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "more fields than defined" in first_line:
+            first_line = "a row has more cells than the header (a comma in an unquoted cell?)"
         raise InputFileError(source, [f"not a readable CSV file: {first_line[:200]}"]) from error
     return parse_leads(raw, source)
 

@@ -307,6 +307,14 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         ),
         text[amount_column].alias("amount_text"),
         cells_in_row.alias("cells_in_row"),
+        # A line break inside a cell the row is read by: legal CSV, but no TrackingId,
+        # date or amount holds one; it is a quote opened on one line and closed on another,
+        # which merged rows into one.
+        pl.any_horizontal(
+            expression.str.contains("\n", literal=True) for expression in text.values()
+        )
+        .fill_null(False)
+        .alias("spans_lines"),
     )
     # A row is readable when all three parsed and it is of this layout; only the few that
     # are not get their reason spelled out (formatting a sentence for every row was most
@@ -314,11 +322,12 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
     unreadable = typed.filter(
         pl.any_horizontal(pl.col("lead_id", "event_date", "amount_minor").is_null())
         | pl.col("cells_in_row").is_not_null()
+        | pl.col("spans_lines")
         | _foreign_source_type(layout).is_not_null()
     ).select("row_number", _invalid_reason(layout).alias("invalid_reason"))
     readable = pl.col("invalid_reason").is_null()
     return (
-        typed.drop("cells_in_row")
+        typed.drop("cells_in_row", "spans_lines")
         .join(unreadable, on="row_number", how="left", maintain_order="left")
         .with_columns(  # an invalid row carries no value to compute with
             pl.when(readable).then(pl.col("event_date")).alias("event_date"),
@@ -341,6 +350,13 @@ def _invalid_reason(layout: MisLayout) -> pl.Expr:
                 "unquoted cell? (an amount like 2,616 is refused unless quoted and its bank "
                 "declares a thousands separator)",
                 pl.col("cells_in_row"),
+            )
+        )
+        .when(pl.col("spans_lines"))
+        .then(
+            pl.lit(
+                "a cell of this row spans several lines: a double quote opened on one line "
+                "and closed on another merged rows into one; quote each cell on its own line"
             )
         )
         .when(_foreign_source_type(layout).is_not_null())

@@ -145,6 +145,15 @@ def test_trailing_blank_cells_lose_nothing_and_are_read(tmp_path):
     assert classified["outcome"].to_list() == ["paid"]
 
 
+def test_a_quote_closed_on_the_next_line_never_pays_the_merged_row():
+    """Legal CSV (a quoted cell may span lines), but it merged two rows: the TrackingId
+    holds a line break and the amount of the next row; paying it would be silently wrong."""
+    rows = classify_corpus("quote_closed_on_the_next_line.csv")
+    assert len(rows) == 2
+    assert rows[1]["outcome"] == "invalid" and "several lines" in rows[1]["reason"]
+    assert rows[2]["outcome"] == "paid"
+
+
 @pytest.mark.parametrize(
     ("name", "row", "words"),
     [

@@ -81,6 +81,8 @@ def parse_date(text: str, date_format: str = STANDARD_DATE_FORMAT) -> dt.date | 
 
 
 def example(date_format: str) -> str:
-    """How 2 October 2023 is written in `date_format`, for messages (`%d` as the SPEC
-    writes it: `2 10 2023`, a one-digit day being allowed)."""
-    return _EXAMPLE_DAY.strftime(date_format.replace("%d", "2"))
+    """How 2 October 2023 is written in `date_format`, for messages (the standard one as
+    SPEC §3.1 writes it: `2 10 2023`)."""
+    if date_format == STANDARD_DATE_FORMAT:
+        return "2 10 2023"
+    return _EXAMPLE_DAY.strftime(date_format)

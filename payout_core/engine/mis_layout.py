@@ -77,6 +77,13 @@ def _refuse_headerless(sample: pl.DataFrame, profiles: BankProfiles, mis_file: s
     for profile in profiles.by_source_type.values():
         known.update(profile.columns.values())
     if not known & set(sample.columns):
+        for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sample.width == 1 and separator in sample.columns[0]:
+                raise MisFileError(
+                    mis_file,
+                    f"cells are separated by {name}, not commas; save it as 'CSV UTF-8 "
+                    "(comma delimited)'",
+                )
         raise MisFileError(
             mis_file,
             "the first line is not a header row of MIS column names (it reads: "

@@ -71,6 +71,7 @@ def refused_cause(name: str) -> str:
         ("cr_only.csv", ["carriage return"]),
         ("stray_quote.csv", ["row 1", "double quote", "never closed"]),
         ("no_header.csv", ["not a header row", "Bank_A"]),
+        ("semicolon_separated.csv", ["semicolons"]),
     ],
 )
 def test_a_file_that_is_not_an_mis_csv_is_refused_with_a_plain_reason(name, words):

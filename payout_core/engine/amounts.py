@@ -18,6 +18,10 @@ AMOUNT_MAX_INTEGER_DIGITS = 10  # keeps amount × percentage inside Int64 (see p
 # grouped by threes, or the Indian way (1,00,000); the separators are then dropped.
 _PLAIN_AMOUNT = r"^(?:[0-9]+(?:\.[0-9]{0,2})?|\.[0-9]{1,2})$"
 _DIGITS_LIMIT = rf"^[0-9]{{0,{AMOUNT_MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{0,2}})?$"
+# Both at once, for the usual case of no separator (one regex per row on the hot path).
+_PLAIN_AMOUNT_WITHIN_LIMIT = (
+    rf"^(?:[0-9]{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}(?:\.[0-9]{{0,2}})?|\.[0-9]{{1,2}})$"
+)
 
 
 def _grouped_amount(separator: str) -> str:
@@ -91,5 +95,8 @@ def amount_minor(amount_text: pl.Expr, separator: str | None = None) -> pl.Expr:
     units = parts.struct.field("field_0").replace("", "0").cast(pl.Int64, strict=False)
     fraction = parts.struct.field("field_1").fill_null("").str.pad_end(2, "0")
     minor = units * MINOR_UNITS_PER_UNIT + fraction.cast(pl.Int64, strict=False)
-    usable = _amount_grammar(amount_text, separator) & digits.str.contains(_DIGITS_LIMIT)
+    if separator is None:
+        usable = amount_text.str.contains(_PLAIN_AMOUNT_WITHIN_LIMIT)
+    else:
+        usable = _amount_grammar(amount_text, separator) & digits.str.contains(_DIGITS_LIMIT)
     return pl.when(usable).then(minor)

@@ -119,6 +119,8 @@ def read_batches(
         # Every column is read, not only the layout's: a row longer than the header is
         # found only so (see csv_records).
         parsed = parse_piece(piece, layout.mis_file, rows_before + 1, header_bytes)
+        # Only a quoted cell can hold a line break: without a quote, no row to look at.
+        quoted = piece.find(b'"', header_bytes) >= 0
         del piece
         if parsed.is_empty():  # a piece of blank lines only
             continue
@@ -127,17 +129,20 @@ def read_batches(
         batch_count = -(-parsed.height // batch_rows)
         size = -(-parsed.height // batch_count)
         for offset in range(0, parsed.height, size):
-            yield _typed_batch(parsed.slice(offset, size), layout, rows_before + offset + 1)
+            batch = parsed.slice(offset, size)
+            yield _typed_batch(batch, layout, rows_before + offset + 1, quoted)
         rows_before += parsed.height
 
 
-def _typed_batch(parsed: pl.DataFrame, layout: MisLayout, first_row_number: int) -> pl.DataFrame:
+def _typed_batch(
+    parsed: pl.DataFrame, layout: MisLayout, first_row_number: int, quoted: bool
+) -> pl.DataFrame:
     raw = parsed.select(
         (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
         *(pl.col(header).alias(column) for column, header in layout.headers.items()),
         pl.col(CELLS_COLUMN).alias("cells_in_row"),
     )
-    typed = type_rows(raw, layout)
+    typed = type_rows(raw, layout, cells_may_span_lines=quoted)
     _refuse_mixed_products(typed, layout)
     return typed
 
@@ -157,8 +162,11 @@ def _refuse_mixed_products(typed: pl.DataFrame, layout: MisLayout) -> None:
         )
 
 
-def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
-    """Raw text columns (standard names) -> the typed frame described at the top."""
+def type_rows(
+    raw: pl.DataFrame, layout: MisLayout, cells_may_span_lines: bool = True
+) -> pl.DataFrame:
+    """Raw text columns (standard names) -> the typed frame described at the top.
+    `cells_may_span_lines=False` (no quote in the text) skips looking for line breaks."""
     handler = layout.handler
     date_column, amount_column = handler.event_date_column, handler.amount_column
     text = {
@@ -185,11 +193,13 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         # A line break inside a cell the row is read by: legal CSV, but no TrackingId,
         # date or amount holds one; it is a quote opened on one line and closed on another,
         # which merged rows into one.
-        pl.any_horizontal(
-            expression.str.contains("\n", literal=True) for expression in text.values()
-        )
-        .fill_null(False)
-        .alias("spans_lines"),
+        (
+            pl.any_horizontal(
+                expression.str.contains("\n", literal=True) for expression in text.values()
+            ).fill_null(False)
+            if cells_may_span_lines
+            else pl.lit(False)
+        ).alias("spans_lines"),
     )
     # A row is readable when all three parsed and it is of this layout; only the few that
     # are not get their reason spelled out (formatting a sentence for every row was most

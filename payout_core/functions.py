@@ -211,7 +211,10 @@ def _note_failed_attempt(
     kind: str,
     error: BaseException,
 ) -> None:
-    note = FailedAttempt(kind, describe_error(error), datetime.now(UTC).isoformat())
+    cause = describe_error(error)
+    if kind == FAILURE_UNEXPECTED:
+        cause = f"unexpected {type(error).__name__}: {cause}"
+    note = FailedAttempt(kind, cause, datetime.now(UTC).isoformat())
     try:
         storage.ensure_containers(client, (settings.output_container,))
         client.get_blob_client(

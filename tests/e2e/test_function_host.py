@@ -306,3 +306,55 @@ def test_functions_called_directly(services: Services) -> None:
     function_app.iteration_summary(func.timer.TimerRequest(past_due=True))
     assert count("SELECT count(*) FROM iterations") == 1
     assert any(settings.outbox_dir.rglob("*.eml"))
+
+
+def test_a_configuration_error_is_recorded_but_the_file_stays_for_a_rerun(
+    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment is wrong, not the file: it is never moved aside."""
+    settings = services.settings
+    bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
+    services.upload(bank_a.name, bank_a.read_bytes())
+    host_json = host_json_with(tmp_path, poison_blob_threshold=2, max_dequeue_count=5)
+    host = devhost.build_host(local_settings_path=None, host_json_path=host_json)
+
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", "")  # a setting missing: ConfigurationError
+    get_settings.cache_clear()
+    db.close_pool()
+    assert host.drain_blobs() == devhost.EXIT_POISONED
+    database_comes_back(monkeypatch, database_url)  # the operator fixes it
+    host.queue_triggers.drain(lambda _: None)
+
+    assert services.exists(settings.mis_container, bank_a.name)
+    assert not services.exists(settings.quarantine_container, bank_a.name)
+    with db.connection() as conn:
+        ((mis, error_type),) = conn.execute("SELECT mis, error_type FROM error_logs").fetchall()
+    assert mis == bank_a.name
+    assert "configuration" in error_type and "PAYOUT_DATABASE_URL" in error_type
+
+    services.upload(bank_a.name, bank_a.read_bytes())  # uploaded again: it runs
+    assert run_host_once(host_json) == devhost.EXIT_OK
+    assert count("SELECT count(*) FROM mis_runs") == 1
+
+
+def test_a_failure_nobody_foresaw_is_recorded_with_its_cause_and_moved_aside(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payout_core import pipeline
+
+    def bug(*_: object, **__: object) -> None:
+        raise KeyError("surprise")  # stands for any bug: neither terminal nor transient
+
+    monkeypatch.setattr(pipeline, "process_mis_file", bug)
+    settings = services.settings
+    bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
+    services.upload(bank_a.name, bank_a.read_bytes())
+
+    assert run_host_once(host_json_with(tmp_path, poison_blob_threshold=3, max_dequeue_count=5))
+
+    assert services.read(settings.quarantine_container, bank_a.name) == bank_a.read_bytes()
+    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert mis == bank_a.name
+    assert "unexpected KeyError" in error_type and "surprise" in error_type
+    assert count("SELECT count(*) FROM error_logs") == 1
+    assert poison_messages(services) == []

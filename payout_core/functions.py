@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
@@ -156,19 +156,32 @@ def _process_blob(
 # --- the one path that records an error --------------------------------------------------
 
 
-def record_file_error(
-    client: BlobServiceClient, settings: Settings, mis_file: str, error_type: str
-) -> None:
-    """The same error record in the `error_logs` table and in `error_logs.csv`.
+class ErrorLog(Protocol):
+    """Where `error_logs.csv` is kept: the output container, or `payout process`'s folder."""
+
+    def append_error_log(self, record: storage.ErrorRecord) -> None: ...
+
+
+def record_error(mis_file: str, error_type: str, error_log: ErrorLog | None) -> object:
+    """The one path that records an error: the `error_logs` table, then `error_logs.csv`.
 
     The table comes first: if the database is down this raises TransientError before
-    anything is written, and the retry records the error once.
+    anything is written, and the retry records the error once. Returns the table's record.
     """
     from payout_core.ledger import store
 
     record = store.record_error(mis_file, error_type)
+    if error_log is not None:
+        error_log.append_error_log(record)
+    return record
+
+
+def record_file_error(
+    client: BlobServiceClient, settings: Settings, mis_file: str, error_type: str
+) -> None:
+    """`record_error` with the output container's `error_logs.csv`."""
     storage.ensure_containers(client, (settings.output_container,))
-    storage.append_error_log(client, settings.output_container, record)
+    record_error(mis_file, error_type, storage.BlobErrorLog(client, settings.output_container))
 
 
 def _refuse_file(

@@ -224,6 +224,17 @@ def append_error_log(client: BlobServiceClient, container: str, record: ErrorRec
     blob.append_block(error_log_line(record))
 
 
+class BlobErrorLog:
+    """`error_logs.csv` in a container (functions.ErrorLog)."""
+
+    def __init__(self, client: BlobServiceClient, container: str) -> None:
+        self._client = client
+        self._container = container
+
+    def append_error_log(self, record: ErrorRecord) -> None:
+        append_error_log(self._client, self._container, record)
+
+
 def error_log_line(record: ErrorRecord) -> bytes:
     """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder."""
     created_at = record.created_at

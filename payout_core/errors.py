@@ -79,3 +79,23 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, MisFileError):
         return clean_error_text(error.cause)
     return clean_error_text(str(error) or type(error).__name__)
+
+
+class MisFileTooLargeError(MisFileError):
+    """An MIS file over PAYOUT_MIS_MAX_FILE_BYTES: the one size check, whichever way the file
+    came in (a blob's stated size, the bytes actually downloaded, a local file)."""
+
+    def __init__(self, mis_file: str, size_bytes: int, max_bytes: int) -> None:
+        self.size_bytes = size_bytes
+        self.max_bytes = max_bytes
+        super().__init__(
+            mis_file,
+            f"file is over the limit of {max_bytes:,} bytes (PAYOUT_MIS_MAX_FILE_BYTES): "
+            f"{size_bytes:,} bytes or more",
+        )
+
+
+def check_mis_file_size(mis_file: str, size_bytes: int, max_bytes: int) -> None:
+    """Raise MisFileTooLargeError when `size_bytes` is over `max_bytes`."""
+    if size_bytes > max_bytes:
+        raise MisFileTooLargeError(mis_file, size_bytes, max_bytes)

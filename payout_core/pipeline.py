@@ -28,7 +28,7 @@ import psycopg
 from payout_core import report
 from payout_core.engine import calculate, mis
 from payout_core.engine.banks import load_bank_profiles
-from payout_core.errors import MisFileError
+from payout_core.errors import check_mis_file_size
 from payout_core.ledger import db, store
 from payout_core.settings import get_settings
 
@@ -115,11 +115,7 @@ def process_mis_file(
     """
     settings = get_settings()
     mis_file = mis_file or path.name
-    size_bytes = path.stat().st_size
-    if size_bytes > settings.mis_max_file_bytes:
-        raise MisFileError(
-            mis_file, f"{size_bytes} bytes is over the {settings.mis_max_file_bytes}-byte limit"
-        )
+    check_mis_file_size(mis_file, path.stat().st_size, settings.mis_max_file_bytes)
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
     content_sha256 = store.sha256_of_file(path)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):

@@ -20,21 +20,32 @@ why nothing slow happens after the send.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import psycopg
 
 from payout_core import report
 from payout_core.ledger import db, iteration_reads
-from payout_core.mail import Attachment, EmailMessage, EmailSender, sender_from_settings
+from payout_core.mail import (
+    ACS_MESSAGE_MAX_BYTES,
+    Attachment,
+    EmailMessage,
+    EmailSender,
+    EmailSendError,
+    sender_from_settings,
+)
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 # Any fixed key works as long as every reporter uses the same one; hashtext keeps it readable.
 SUMMARY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.summary'))"
+IDEMPOTENCY_NAMESPACE = uuid.UUID("3f1d2c62-7a3e-5b7e-9c51-0d6a8e4b2f10")
+# Below this the attachments say almost nothing; a message still too large is the bodies'.
+ATTACHMENTS_MIN_BYTES = 64_000
 
 
 @dataclass(frozen=True)
@@ -90,14 +101,9 @@ def run_summary(
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
         iteration_number = _next_iteration_number(conn)
-        iteration_report = iteration_reads.gather_report(
-            conn,
-            unreported,
-            iteration_number=iteration_number,
-            report_date=clock().date(),
-            attachment_max_rows=settings.email_attachment_max_rows,
+        iteration_report, message = _report_and_email(
+            conn, unreported, iteration_number, clock().date(), settings
         )
-        message = iteration_email(iteration_report)
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
         _record_iteration(conn, unreported, iteration_report, message_id, settings)
@@ -112,7 +118,55 @@ def run_summary(
     return outcome
 
 
-def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
+def _report_and_email(
+    conn: psycopg.Connection,
+    unreported: report.Unreported,
+    iteration_number: int,
+    report_date: date,
+    settings: Settings,
+) -> tuple[report.IterationReport, EmailMessage]:
+    """The report and its email, under ACS's 10 MB: if the bodies leave too little room
+    for the attachments' budget, the report is gathered again with smaller attachments."""
+    attachments_max_bytes = settings.email_attachments_max_bytes
+    idempotency_key = iteration_idempotency_key(
+        iteration_reads.ledger_created_at(conn), iteration_number
+    )
+    while True:
+        iteration_report = iteration_reads.gather_report(
+            conn,
+            unreported,
+            iteration_number=iteration_number,
+            report_date=report_date,
+            attachments_max_bytes=attachments_max_bytes,
+        )
+        message = iteration_email(iteration_report, idempotency_key=idempotency_key)
+        overflow_bytes = message.size_bytes() - ACS_MESSAGE_MAX_BYTES
+        if overflow_bytes <= 0:
+            return iteration_report, message
+        if attachments_max_bytes <= ATTACHMENTS_MIN_BYTES:
+            raise EmailSendError(
+                f"the iteration email is {message.size_bytes():,} bytes even with its "
+                f"attachments cut to {attachments_max_bytes:,}; ACS takes at most "
+                f"{ACS_MESSAGE_MAX_BYTES:,}"
+            )
+        attachments_max_bytes = max(ATTACHMENTS_MIN_BYTES, attachments_max_bytes - overflow_bytes)
+        log.warning(
+            "iteration %d: email over %d bytes; attachments cut to %d bytes",
+            iteration_number,
+            ACS_MESSAGE_MAX_BYTES,
+            attachments_max_bytes,
+        )
+
+
+def iteration_idempotency_key(ledger_created_at: str, iteration_number: int) -> str:
+    """The ACS operation id of an iteration's email: the same on every retry of that
+    iteration, different for every iteration of every ledger."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{ledger_created_at}/{iteration_number}"))
+
+
+def iteration_email(
+    iteration_report: report.IterationReport, *, idempotency_key: str | None = None
+) -> EmailMessage:
     """The report as the message finance receives: both bodies, both CSV attachments."""
     return EmailMessage(
         subject=iteration_report.subject(),
@@ -125,6 +179,7 @@ def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
             Attachment(iteration_report.error_file_name, "text/csv", iteration_report.error_csv),
         ),
         iteration_number=iteration_report.iteration_number,
+        idempotency_key=idempotency_key,
     )
 
 

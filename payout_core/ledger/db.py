@@ -3,6 +3,16 @@
 One pool per process, created on first use and reused across function invocations:
 Functions keep a worker process warm, and a fresh TLS connection per file would cost more
 than the work. The pool is small because Consumption scales out by instances, not threads.
+
+Passwordless (PAYOUT_DATABASE_AUTH=entra): Azure Database for PostgreSQL takes a Microsoft
+Entra access token as the password. The pool asks the credential for one each time it
+opens a connection (tokens expire after about an hour; an open connection stays valid).
+
+Through PgBouncer in transaction mode (PAYOUT_DB_PGBOUNCER=true): consecutive transactions
+of one client connection may run on different server connections, so nothing may rely on
+session state. The statement timeout and time zone are then set with SET LOCAL at the
+start of the one transaction a `connection()` block is, instead of as startup `options`
+(which PgBouncer refuses), and psycopg's automatic prepared statements are off.
 """
 
 from __future__ import annotations
@@ -12,17 +22,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg_pool
 from psycopg_pool import ConnectionPool
 
+from payout_core import identity
 from payout_core.errors import ConfigurationError, TransientError
 from payout_core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
 
 _pool: ConnectionPool | None = None
+_per_transaction_sql: str | None = None  # PgBouncer mode: run first in every block
 _pool_lock = threading.Lock()
 
 
@@ -34,25 +50,60 @@ def resolve_database_url(settings: Settings) -> str:
     raise ConfigurationError("PAYOUT_DATABASE_URL is not set: the ledger database has no address")
 
 
+def session_settings_sql(settings: Settings) -> str:
+    """The per-transaction form of the startup options, for PgBouncer."""
+    timeout_ms = settings.db_statement_timeout_seconds * 1000
+    return f"SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL timezone = 'UTC'"
+
+
 def connection_kwargs(settings: Settings) -> dict[str, object]:
-    return {
+    kwargs: dict[str, object] = {
         "connect_timeout": settings.db_connect_timeout_seconds,
-        # UTC so timestamps in the ledger and the email never depend on a server's locale.
-        "options": (
-            f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000} -c timezone=UTC"
-        ),
         "application_name": "shiftpay-payout",
     }
+    if settings.db_pgbouncer:
+        # Server-side prepared statements live in one server session; PgBouncer in
+        # transaction mode hands the next transaction to another one.
+        kwargs["prepare_threshold"] = None
+    else:
+        # UTC so timestamps in the ledger and the email never depend on a server's locale.
+        kwargs["options"] = (
+            f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000} -c timezone=UTC"
+        )
+    return kwargs
 
 
-def get_pool(settings: Settings | None = None) -> ConnectionPool:
-    global _pool
+def connection_kwargs_factory(settings: Settings, credential: TokenCredential | None = None) -> Any:
+    """The pool's `kwargs`: a dict, or with Entra auth a callable the pool calls for each
+    new connection, so every connection gets a token that is valid now."""
+    kwargs = connection_kwargs(settings)
+    if settings.database_auth != "entra":
+        return kwargs
+    token_source = credential or identity.token_credential(settings.database_client_id)
+
+    def kwargs_with_fresh_token() -> dict[str, object]:
+        try:
+            token = token_source.get_token(identity.POSTGRES_TOKEN_SCOPE).token
+        except Exception as error:  # azure.identity's errors share no base worth naming
+            raise TransientError(f"no Entra token for the database: {error}") from error
+        return {**kwargs, "password": token}
+
+    return kwargs_with_fresh_token
+
+
+def get_pool(
+    settings: Settings | None = None, *, credential: TokenCredential | None = None
+) -> ConnectionPool:
+    """The process's pool, created on first use from `settings` (and, with Entra auth,
+    `credential`, default: the managed identity)."""
+    global _pool, _per_transaction_sql
     with _pool_lock:
         if _pool is None:
             settings = settings or get_settings()
+            _per_transaction_sql = session_settings_sql(settings) if settings.db_pgbouncer else None
             _pool = ConnectionPool(
                 resolve_database_url(settings),
-                kwargs=connection_kwargs(settings),
+                kwargs=connection_kwargs_factory(settings, credential),
                 min_size=0,
                 max_size=settings.db_pool_max_size,
                 timeout=settings.db_connect_timeout_seconds,
@@ -80,6 +131,10 @@ def connection() -> Iterator[psycopg.Connection]:
     timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
     try:
         with get_pool().connection() as conn:
+            if _per_transaction_sql:
+                # Opens the block's transaction; `conn.transaction()` inside becomes a
+                # savepoint of it, and the pool commits it when the block ends.
+                conn.execute(_per_transaction_sql)
             yield conn
     except psycopg.errors.UndefinedTable as error:
         raise ConfigurationError(

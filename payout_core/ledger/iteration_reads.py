@@ -46,20 +46,20 @@ def gather_report(
     *,
     iteration_number: int,
     report_date: date,
-    attachment_max_rows: int,
+    attachments_max_bytes: int,
 ) -> IterationReport:
     """The report of exactly the runs and errors in `unreported`; must run inside a
     transaction (the success rows come through a server-side cursor)."""
     run_ids = list(unreported.mis_run_ids)
     summary_lines, summary_total = _summary_lines(conn, run_ids)
     with conn.cursor(name="iteration_success_rows") as cursor:
-        # Server-side cursor: at most `itersize` rows in memory, and no more than the
-        # attachment holds are ever fetched.
-        cursor.itersize = min(attachment_max_rows, 2_000)
+        # Server-side cursor: at most `itersize` rows in memory, and fetching stops where
+        # the attachment is full.
+        cursor.itersize = 2_000
         cursor.execute(
             f"SELECT {', '.join(SUCCESS_COLUMNS)} FROM payout_calculations"
-            " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id LIMIT %s",
-            (run_ids, attachment_max_rows),
+            " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id",
+            (run_ids,),
         )
         return build_report(
             iteration_number=iteration_number,
@@ -69,7 +69,7 @@ def gather_report(
             summary_lines=summary_lines,
             summary_total=summary_total,
             success_rows=cursor,
-            attachment_max_rows=attachment_max_rows,
+            attachments_max_bytes=attachments_max_bytes,
         )
 
 
@@ -132,3 +132,10 @@ def _summary_lines(
     lines = [SummaryLine(*row[:8]) for row in rows if not row[8]]
     total = next(SummaryLine(*row[:8]) for row in rows if row[8])
     return lines, total
+
+
+def ledger_created_at(conn: psycopg.Connection) -> str:
+    """When this ledger database was created (its first migration): with the iteration
+    number, it names an iteration uniquely even across a rebuilt database."""
+    row = conn.execute("SELECT min(applied_at) FROM schema_migrations").fetchone()
+    return row[0].isoformat() if row and row[0] else "unknown"

@@ -10,12 +10,7 @@ from decimal import Decimal
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.report.formats import plural
-from payout_core.report.people_csv import csv_bytes
-
-# ACS refuses an email over 10 MB, attachments counted base64-encoded (a third more). Each
-# error is at most about 2 KB (its ErrorType and file name are capped at 1,000 characters),
-# but there may be any number of them: the error attachment stops at this size and says so.
-ERROR_ATTACHMENT_MAX_BYTES = 1024**2
+from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
@@ -115,7 +110,7 @@ class IterationReport:
     success_rows_attached: int
     error_csv: bytes
     error_rows_attached: int
-    attachment_max_rows: int
+    attachments_max_bytes: int
 
     @property
     def paid_lead_count(self) -> int:
@@ -148,12 +143,10 @@ class IterationReport:
             f"{self.error_file_name}: {plural(self.error_rows_attached, 'row', 'rows')}"
             " (the error log).",
         ]
-        if (
-            self.success_rows_attached == self.attachment_max_rows
-            and self.paid_lead_count > self.success_rows_attached
-        ):
+        if self.paid_lead_count > self.success_rows_attached:
             notes.append(
-                f"The success attachment is capped: it holds the first "
+                f"The attachments are capped at {self.attachments_max_bytes:,} bytes as sent "
+                f"(ACS takes at most 10 MB): the success attachment holds the first "
                 f"{self.success_rows_attached:,} of {self.paid_lead_count:,} rows; the full "
                 "list is in the payout_calculations table and the per-file success CSVs."
             )
@@ -192,18 +185,21 @@ def build_report(
     summary_lines: Sequence[SummaryLine],
     summary_total: SummaryLine,
     success_rows: Iterable[Sequence[object]],
-    attachment_max_rows: int,
+    attachments_max_bytes: int,
 ) -> IterationReport:
     """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
-    and only up to `attachment_max_rows`."""
-    success_csv, success_rows_attached = csv_bytes(
-        SUCCESS_CSV_HEADERS, success_rows, attachment_max_rows
-    )
+    and only as far as the attachments hold: both CSVs together stay within
+    `attachments_max_bytes` once base64-encoded (the error log gets at most a quarter,
+    the success rows the rest)."""
     error_csv, error_rows_attached = csv_bytes(
         ERROR_LOG_HEADERS,
         ((error.created_at, error.mis, error.error_type) for error in errors),
-        attachment_max_rows,
-        ERROR_ATTACHMENT_MAX_BYTES,
+        attachments_max_bytes // 4,
+    )
+    success_csv, success_rows_attached = csv_bytes(
+        SUCCESS_CSV_HEADERS,
+        success_rows,
+        attachments_max_bytes - base64_size_bytes(len(error_csv)),
     )
     return IterationReport(
         iteration_number=iteration_number,
@@ -216,5 +212,5 @@ def build_report(
         success_rows_attached=success_rows_attached,
         error_csv=error_csv,
         error_rows_attached=error_rows_attached,
-        attachment_max_rows=attachment_max_rows,
+        attachments_max_bytes=attachments_max_bytes,
     )

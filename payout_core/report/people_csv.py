@@ -41,31 +41,31 @@ def csv_cell(value: object) -> str:
     return neutralise_formula(str(value))
 
 
+def base64_size_bytes(raw_size_bytes: int) -> int:
+    """How many bytes `raw_size_bytes` take once base64-encoded, as email attachments are."""
+    return 4 * ((raw_size_bytes + 2) // 3)
+
+
 def csv_bytes(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    max_rows: int,
-    max_bytes: int | None = None,
+    headers: Sequence[str], rows: Iterable[Sequence[object]], max_encoded_bytes: int
 ) -> tuple[bytes, int]:
-    """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of at most `max_rows`
-    rows and `max_bytes` bytes (whole rows only); returns the bytes and the number of rows
-    written."""
-    line = io.StringIO()
-    writer = csv.writer(line, lineterminator="\r\n")
-    writer.writerow(headers)
-    parts = [("\ufeff" + line.getvalue()).encode("utf-8")]
+    """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of as many whole rows as
+    fit in `max_encoded_bytes` once base64-encoded; returns the bytes and the rows written.
+    `rows` is consumed only as far as needed. The header always goes in."""
+    parts = [("\ufeff" + _csv_row(headers)).encode("utf-8")]
     size_bytes = len(parts[0])
     rows_written = 0
     for row in rows:
-        if rows_written == max_rows:
+        encoded_row = _csv_row([csv_cell(value) for value in row]).encode("utf-8")
+        if base64_size_bytes(size_bytes + len(encoded_row)) > max_encoded_bytes:
             break
-        line.seek(0)
-        line.truncate()
-        writer.writerow([csv_cell(value) for value in row])
-        encoded = line.getvalue().encode("utf-8")
-        if max_bytes is not None and size_bytes + len(encoded) > max_bytes:
-            break
-        parts.append(encoded)
-        size_bytes += len(encoded)
+        parts.append(encoded_row)
+        size_bytes += len(encoded_row)
         rows_written += 1
     return b"".join(parts), rows_written
+
+
+def _csv_row(values: Sequence[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()

@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from payout_core import storage
-from payout_core.errors import clean_error_text
+from payout_core.errors import MisFileTooLargeError, clean_error_text
 from payout_core.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def test_download_over_the_limit_fails_and_leaves_no_file(
 ) -> None:
     upload(client, storage_env.mis_container, "a.csv", b"x" * 1000)
     version = storage.blob_version(client, storage_env.mis_container, "a.csv")
-    with pytest.raises(storage.BlobTooLargeError, match="999"):
+    with pytest.raises(MisFileTooLargeError, match="999"):
         storage.download_to_tempfile(client, version, max_bytes=999, directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
 

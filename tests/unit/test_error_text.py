@@ -62,9 +62,9 @@ def test_the_error_attachment_stays_small_whatever_the_errors():
         summary_lines=[],
         summary_total=model.SummaryLine(None, None, None, None, 0, 0, 0, 0),
         success_rows=[],
-        attachment_max_rows=40_000,
+        attachments_max_bytes=6 * 1024**2,
     )
-    assert len(report.error_csv) <= model.ERROR_ATTACHMENT_MAX_BYTES
+    assert len(report.error_csv) * 4 / 3 <= 6 * 1024**2 / 4
     assert 0 < report.error_rows_attached < len(errors)
     assert any("capped" in note for note in report.attachment_notes())
     body_bytes = len(report.html_body().encode()) + len(report.text_body().encode())

@@ -8,8 +8,10 @@ without the setting).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import warnings
 
 from payout_core import cli
 from payout_core.settings import get_settings
@@ -21,9 +23,14 @@ def _host(args: argparse.Namespace) -> int:
     return devhost.run_host(once=args.once)
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from localdev import demo
 
+    if not args.verbose:
+        # The demo prints its own story (services up, files processed, the accounting, the
+        # email's path); the per-step log lines behind it are for `payout -v demo`.
+        for name in ("payout_core", "payout", "localdev"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return demo.run_demo()
 
 
@@ -66,10 +73,24 @@ def use_embedded_database_when_unset() -> None:
     get_settings.cache_clear()
 
 
+class _WithoutKnownNoise(logging.Filter):
+    """Drops what local development always logs and nobody can act on."""
+
+    NOISE = ("Auth level is not applied to non http function app",)  # azure-functions
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # demo and bench start services of their own; every other command may need the ledger.
-    if args.run not in (_demo, _bench):
+    # pgserver's platformdirs warns on every start where XDG_RUNTIME_DIR is unset (CI, root).
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    cli.configure_logging(args.verbose)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WithoutKnownNoise())
+    # demo starts services of its own; every other command (bench too) may need the ledger.
+    if args.run is not _demo:
         use_embedded_database_when_unset()
     return cli.run(args)
 

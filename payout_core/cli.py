@@ -13,6 +13,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from payout_core.outputs import LocalOutputs
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,28 +49,50 @@ def _load_leads(args: argparse.Namespace) -> int:
 
 
 def _process(args: argparse.Namespace) -> int:
-    from payout_core import outputs, pipeline
-    from payout_core.errors import PayoutError
+    """Each file on its own: one that fails (or is not there) does not stop the others."""
+    from payout_core import outputs
 
     sink = outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
     exit_code = EXIT_OK
     for path_text in args.paths:
-        path = Path(path_text)
-        try:
-            result = pipeline.process_mis_file(path, path.name, outputs=sink)
-        except PayoutError as error:
+        if not _process_one(Path(path_text), sink, args.json):
             exit_code = EXIT_FAILED
-            outputs.record_failure(path.name, error, sink)
-            if args.json:
-                print(json.dumps({"file": path.name, "error": str(error)}), flush=True)
-            else:
-                print(f"FAILED {error}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            print(outputs.describe_run(result), flush=True)
     return exit_code
+
+
+def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
+    from payout_core import outputs, pipeline
+    from payout_core.errors import PayoutError, TerminalError
+
+    def report_failure(message: str) -> None:
+        if as_json:
+            print(json.dumps({"file": path.name, "error": message}), flush=True)
+        else:
+            print(f"FAILED {path}: {message}", file=sys.stderr, flush=True)
+
+    # An operator's typo is not an MIS file's error: said here, recorded nowhere.
+    if not path.exists():
+        report_failure("no such file")
+        return False
+    if not path.is_file():
+        report_failure("not a file (a directory?); give the MIS files themselves")
+        return False
+    try:
+        result = pipeline.process_mis_file(path, path.name, outputs=sink)
+    except (PayoutError, OSError) as error:
+        cause = str(error.cause) if hasattr(error, "cause") else str(error)
+        report_failure(cause)
+        if isinstance(error, TerminalError):
+            try:
+                outputs.record_failure(path.name, error, sink)
+            except PayoutError as not_recorded:
+                report_failure(f"the error could not be recorded: {not_recorded}")
+        return False
+    if as_json:
+        print(json.dumps(result.to_json()), flush=True)
+    else:
+        print(outputs.describe_run(result), flush=True)
+    return True
 
 
 def _summary(_: argparse.Namespace) -> int:
@@ -112,21 +138,33 @@ def main(argv: list[str] | None = None) -> int:
     return run(build_parser().parse_args(argv))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the parsed command: logging set up, the app's own errors as one line, not a
-    traceback."""
+def configure_logging(verbose: bool) -> None:
+    """Quiet by default: the app's own lines at INFO, other libraries' at WARNING. `-v`
+    shows everything (DEBUG), the Azure SDK's HTTP requests and responses included."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it.
+    # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it. The
+    # Azure SDK logs every HTTP request with its headers at INFO (its HttpLoggingPolicy):
+    # a wall of headers for each blob touched.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command: logging set up, the app's own errors (and files that are not
+    there) as one line, not a traceback."""
+    configure_logging(args.verbose)
     from payout_core.errors import PayoutError
 
     try:
         return args.run(args)
     except PayoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
 

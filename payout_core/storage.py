@@ -24,7 +24,13 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from payout_core import identity
-from payout_core.errors import ERROR_LOG_HEADERS, ConfigurationError, check_mis_file_size
+from payout_core.errors import (
+    ERROR_LOG_HEADERS,
+    ConfigurationError,
+    check_mis_file_size,
+    clean_error_text,
+)
+from payout_core.report.people_csv import neutralise_formula
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -236,10 +242,15 @@ class BlobErrorLog:
 
 
 def error_log_line(record: ErrorRecord) -> bytes:
-    """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder."""
+    """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder: the
+    texts cleaned and capped, and neutralised as the email's attachment is (a file named
+    `=cmd|...` must not run as a formula in the spreadsheet finance opens it with)."""
     created_at = record.created_at
     created_text = created_at.isoformat() if hasattr(created_at, "isoformat") else created_at
-    return csv_line((created_text, record.mis, record.error_type))
+    mis, error_type = (
+        neutralise_formula(clean_error_text(text)) for text in (record.mis, record.error_type)
+    )
+    return csv_line((created_text, mis, error_type))
 
 
 def quarantine(

@@ -136,10 +136,27 @@ def connection() -> Iterator[psycopg.Connection]:
                 # savepoint of it, and the pool commits it when the block ends.
                 conn.execute(_per_transaction_sql)
             yield conn
-    except psycopg.errors.TransactionRollback as error:
-        raise ConflictError(f"database conflict, rolled back: {error}") from error
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+    except psycopg.errors.UndefinedTable as error:
+        raise ConfigurationError(
+            f"the ledger database is not migrated ({error.diag.message_primary}); "
+            "run `payout db migrate`"
+        ) from error
+    except psycopg.Error as error:
+        if is_conflict(error):
+            raise ConflictError(f"database conflict, rolled back: {error}") from error
+        if isinstance(error, psycopg.OperationalError):
+            raise TransientError(f"database unavailable: {error}") from error
+        raise
+    except psycopg_pool.PoolTimeout as error:
         raise TransientError(f"database unavailable: {error}") from error
+
+
+def is_conflict(error: psycopg.Error) -> bool:
+    """SQLSTATE class 40, "transaction rollback": a deadlock (40P01), a serialization
+    failure (40001), … The server rolled the transaction back; running it again is the
+    remedy. (psycopg's DeadlockDetected and SerializationFailure are not subclasses of its
+    TransactionRollback, so the class is told by the SQLSTATE.)"""
+    return (error.sqlstate or "").startswith("40")
 
 
 MIGRATIONS_TABLE = """

@@ -8,6 +8,7 @@ from datetime import date
 import psycopg
 
 from payout_core.engine.calculate import SUCCESS_COLUMNS
+from payout_core.errors import ERROR_TEXT_MAX_CHARS, clean_error_text
 from payout_core.report.model import (
     ErrorRecord,
     IterationReport,
@@ -91,12 +92,23 @@ def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting
 
 
 def _errors(conn: psycopg.Connection, error_log_ids: list[int]) -> list[ErrorRecord]:
+    """Texts cleaned and capped (SPEC §6) even when recorded before they were: one error of
+    50 MB once made an email ACS refused (over 10 MB)."""
     rows = conn.execute(
-        "SELECT error_log_id, created_at, mis, error_type FROM error_logs"
-        " WHERE error_log_id = ANY(%s) ORDER BY created_at, error_log_id",
-        (error_log_ids,),
+        "SELECT error_log_id, created_at, left(mis, %(chars)s), length(mis),"
+        " left(error_type, %(chars)s), length(error_type) FROM error_logs"
+        " WHERE error_log_id = ANY(%(ids)s) ORDER BY created_at, error_log_id",
+        {"ids": error_log_ids, "chars": ERROR_TEXT_MAX_CHARS},
     ).fetchall()
-    return [ErrorRecord(*row) for row in rows]
+    return [
+        ErrorRecord(
+            error_log_id,
+            created_at,
+            clean_error_text(mis, total_chars=mis_chars),
+            clean_error_text(error_type, total_chars=error_type_chars),
+        )
+        for error_log_id, created_at, mis, mis_chars, error_type, error_type_chars in rows
+    ]
 
 
 def _summary_lines(

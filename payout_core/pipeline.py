@@ -28,6 +28,7 @@ import psycopg
 from payout_core import report
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.banks import load_bank_profiles
+from payout_core.engine.products import KPI_NAMES, ProductHandler
 from payout_core.errors import MisFileError
 from payout_core.ledger import db, events, mis_run, store
 from payout_core.settings import get_settings
@@ -153,6 +154,7 @@ def _process_once(
             etag=etag,
             product_type=handler.product_type,
             started_at=started_at,
+            earned_reasons=earned_reasons(handler),
         )
         rules_in_force = store.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
@@ -262,7 +264,13 @@ def _prepared_batches(
                 tally.totals_minor.update(calculate.net_totals_minor(classified))
                 record = _batch_record(classified, file_run)
             with clock.stage("csv"):
-                _write_rows(success_stream, record.calculations, SUCCESS_CSV_HEADER)
+                _write_rows(
+                    success_stream,
+                    mis_run.calculation_rows(
+                        record.paid, file_run.processed_at, file_run.mis_run_id
+                    ),
+                    SUCCESS_CSV_HEADER,
+                )
                 _write_rows(
                     rejected_stream,
                     calculate.rejected_rows(classified, handler),
@@ -273,16 +281,22 @@ def _prepared_batches(
 
 
 def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:
-    handler, mis_run_id = file_run.layout.handler, file_run.mis_run_id
-    paid = calculate.paid_rows(classified, handler)
-    made = kpis.events(classified, handler)
-    is_paid = pl.col("outcome") == "paid"
+    handler = file_run.layout.handler
+    later = calculate.later_rows(classified)
     return mis_run.BatchRecord(
-        calculations=mis_run.calculation_rows(paid, file_run.processed_at, mis_run_id),
-        paid_events=events.event_rows(made.filter(is_paid), mis_run_id=mis_run_id),
-        later_events=events.event_rows(made.filter(~is_paid), mis_run_id=mis_run_id),
-        later_facts=calculate.later_facts(classified),
+        paid=calculate.paid_rows(classified, handler),
+        later_events=events.event_rows(kpis.events(later, handler), mis_run_id=file_run.mis_run_id),
+        later_facts=calculate.later_facts(later),
     )
+
+
+def earned_reasons(handler: ProductHandler) -> dict[str, str]:
+    """The reason of each KPI earned on payment (the same words for every lead)."""
+    return {
+        f"{name.lower()}_reason": f"{name} earned: {kpi.earned_when}" if kpi else ""
+        for name in KPI_NAMES
+        for kpi in [handler.kpi(name)]
+    }
 
 
 def _batches_with_leads(

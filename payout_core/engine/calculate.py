@@ -370,17 +370,23 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         "total_payin_minor",
         "total_payout_minor",
         pl.col("amount_minor").alias("basis_amount_minor"),
+        *((pl.col(f"{kpi}_event_kind") == "earned").fill_null(False).alias(f"{kpi}_earned")
+          for kpi in ("kpi1", "kpi2")),
         "rule_id",
         "row_number",
-    )
+    )  # fmt: skip
 
 
-def later_facts(classified: pl.DataFrame) -> pl.DataFrame:
-    """(lead_id, basis_amount_minor) of the rows that earned a KPI late or adjusted one:
-    the amount their KPIs are now computed from."""
-    return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"])).select(
-        "lead_id", pl.col("amount_minor").alias("basis_amount_minor")
-    )
+def later_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """The rows that earned a KPI late or adjusted one (few: filtered before their events
+    and reasons are built)."""
+    return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"]))
+
+
+def later_facts(later: pl.DataFrame) -> pl.DataFrame:
+    """(lead_id, basis_amount_minor) of `later_rows`: the amount their KPIs are now
+    computed from."""
+    return later.select("lead_id", pl.col("amount_minor").alias("basis_amount_minor"))
 
 
 def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:

@@ -46,9 +46,16 @@ def copy_frame(cursor: psycopg.Cursor, table: str, frame: pl.DataFrame) -> None:
             copy.write(buffer.getvalue())
 
 
-def copy_out(cursor: psycopg.Cursor, query: sql.Composable, schema: dict) -> pl.DataFrame:
+def copy_out(
+    cursor: psycopg.Cursor,
+    query: sql.Composable,
+    schema: dict,
+    params: dict[str, object] | None = None,
+) -> pl.DataFrame:
+    """The rows of `query` as a frame of `schema`, through COPY (CSV)."""
     buffer = io.BytesIO()
-    with cursor.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+    with cursor.copy(statement, params) as copy:
         for data in copy:
             buffer.write(data)
     if buffer.tell() == 0:

@@ -32,7 +32,7 @@ ALTER TABLE payout_events_001 RENAME CONSTRAINT payout_events_pkey TO payout_eve
 -- rule_id, mis_run_id and recalculation_id carry no foreign key, as in 001: a paid file
 -- appends one or two events per lead, and per-row FK triggers cost a third of the write.
 CREATE TABLE payout_events (
-    event_id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 100) PRIMARY KEY,
+    event_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     lead_id           text NOT NULL,
     sp_id             text NOT NULL,
     source_type       text NOT NULL,

@@ -8,6 +8,7 @@ from datetime import date
 import psycopg
 
 from payout_core.engine.calculate import SUCCESS_COLUMNS
+from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.model import (
     ErrorRecord,
     IterationReport,
@@ -33,10 +34,32 @@ def select_unreported(conn: psycopg.Connection) -> Unreported:
         "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
         " ORDER BY error_log_id FOR UPDATE"
     ).fetchall()
+    recalculation_ids = conn.execute(
+        "SELECT recalculation_id FROM recalculations WHERE reported_at IS NULL"
+        " ORDER BY recalculation_id FOR UPDATE"
+    ).fetchall()
     return Unreported(
         mis_run_ids=tuple(row[0] for row in mis_run_ids),
         error_log_ids=tuple(row[0] for row in error_log_ids),
+        recalculation_ids=tuple(row[0] for row in recalculation_ids),
     )
+
+
+def adjustment_lines(conn: psycopg.Connection, unreported: Unreported) -> list[AdjustmentLine]:
+    """The iteration's KPIs earned late and adjustments (from its MIS runs and its
+    recalculations), per product: the events that are not a lead's first payment."""
+    rows = conn.execute(
+        """
+        SELECT product_type, outcome, count(*), sum(payin_amount), sum(payout_amount)
+        FROM payout_events
+        WHERE outcome <> 'paid'
+          AND (mis_run_id = ANY(%s) OR recalculation_id = ANY(%s))
+        GROUP BY product_type, outcome
+        ORDER BY product_type, outcome DESC
+        """,
+        (list(unreported.mis_run_ids), list(unreported.recalculation_ids)),
+    ).fetchall()
+    return [AdjustmentLine(*row) for row in rows]
 
 
 def gather_report(
@@ -69,6 +92,7 @@ def gather_report(
             summary_total=summary_total,
             success_rows=cursor,
             attachment_max_rows=attachment_max_rows,
+            adjustment_lines=adjustment_lines(conn, unreported),
         )
 
 

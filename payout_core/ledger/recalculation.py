@@ -133,8 +133,10 @@ def _recalculate_once(
             found.append(recalculation.adjustments(paid_leads, rules, handler))
         adjustments = pl.concat(found) if found else pl.DataFrame()
         result = _result(examined, adjustments, dry_run)
-        if dry_run:
-            raise psycopg.Rollback()  # nothing written; returned below
+        if dry_run or not result.events:
+            # Nothing written. A run that found nothing leaves no row either: a
+            # recalculation row (reported in the next email) means money moved.
+            raise psycopg.Rollback()
         recalculation_id = cursor.execute(
             RECORD_RECALCULATION,
             (
@@ -149,17 +151,16 @@ def _recalculate_once(
                 result.total_payout,
             ),
         ).fetchone()[0]
-        if result.events:
-            events.append_events(
-                conn,
-                events.event_rows(
-                    adjustments, recalculation_id=recalculation_id, requested_by=requested_by
-                ),
-            )
-            cursor.execute("CREATE TEMP TABLE recalculated_leads (lead_id text) ON COMMIT DROP")
-            store.copy_frame(cursor, "recalculated_leads", adjustments.select("lead_id").unique())
-            events.refresh_calculations(conn, "recalculated_leads")
-    if dry_run:
+        events.append_events(
+            conn,
+            events.event_rows(
+                adjustments, recalculation_id=recalculation_id, requested_by=requested_by
+            ),
+        )
+        cursor.execute("CREATE TEMP TABLE recalculated_leads (lead_id text) ON COMMIT DROP")
+        store.copy_frame(cursor, "recalculated_leads", adjustments.select("lead_id").unique())
+        events.refresh_calculations(conn, "recalculated_leads")
+    if recalculation_id is None:
         return result
     log.info("recalculation %s: %s", recalculation_id, result.to_json())
     return dataclasses.replace(result, recalculation_id=recalculation_id)

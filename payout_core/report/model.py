@@ -6,9 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
+
+if TYPE_CHECKING:
+    from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import csv_bytes
 
@@ -89,10 +93,11 @@ class Unreported:
 
     mis_run_ids: tuple[int, ...]
     error_log_ids: tuple[int, ...]
+    recalculation_ids: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.mis_run_ids and not self.error_log_ids
+        return not self.mis_run_ids and not self.error_log_ids and not self.recalculation_ids
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -111,6 +116,7 @@ class IterationReport:
     error_csv: bytes
     error_rows_attached: int
     attachment_max_rows: int
+    adjustment_lines: tuple[AdjustmentLine, ...] = ()
 
     @property
     def paid_lead_count(self) -> int:
@@ -188,6 +194,7 @@ def build_report(
     summary_total: SummaryLine,
     success_rows: Iterable[Sequence[object]],
     attachment_max_rows: int,
+    adjustment_lines: Sequence[AdjustmentLine] = (),
 ) -> IterationReport:
     """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
     and only up to `attachment_max_rows`."""
@@ -211,4 +218,5 @@ def build_report(
         error_csv=error_csv,
         error_rows_attached=error_rows_attached,
         attachment_max_rows=attachment_max_rows,
+        adjustment_lines=tuple(adjustment_lines),
     )

@@ -13,8 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli
+from payout_core import cli, summary
 from payout_core.ledger import store
+from payout_core.report import adjustments
+from tests.fakes.email_senders import RecordingEmailSender
 
 D = Decimal
 RULES = """SourceType,MediumType,ProductType,KPIStartDate,KPIEndDate,KPI1PayinPercentage,\
@@ -277,7 +279,7 @@ def test_a_rules_correction_is_paid_by_recalculation_once(
         "total_payout": "200.00", "dry_run": True,
     }  # fmt: skip
     assert query(ledger, "SELECT count(*) FROM payout_events") == events_before
-    assert query(ledger, "SELECT count(*) FROM recalculations") == [(1,)]  # the first run
+    assert query(ledger, "SELECT count(*) FROM recalculations") == [(0,)]
 
     only_savings = recalculate(capsys, "--product", "Savings Account", "--dry-run")
     assert (only_savings["leads_examined"], only_savings["events"]) == (2, 2)
@@ -297,6 +299,9 @@ def test_a_rules_correction_is_paid_by_recalculation_once(
         ("AT-00003", "KPI1", "adjustment", "adjusted", D(220), D(0), "finance.maker", True),
     ]
     assert recalculate(capsys)["events"] == 0  # a second run finds nothing
+    assert query(ledger, "SELECT requested_by, event_count FROM recalculations") == [
+        ("finance.maker", 3)
+    ]
     assert_calculations_equal_event_sums(ledger)
 
 
@@ -312,3 +317,32 @@ def test_payout_events_are_append_only(
         with psycopg.connect(ledger) as conn, pytest.raises(psycopg.Error, match="append-only"):
             conn.execute(statement)
     assert len(events_of(ledger, "AT-00001")) == 2
+
+
+def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process(capsys, mis_file(tmp_path, "s1.csv", SAVINGS_HEADER, savings("AT-00002", "1299")))
+    process(capsys, mis_file(tmp_path, "l1.csv", LOAN_HEADER, loan("AT-00003", "43850")))
+    sender = RecordingEmailSender()
+    summary.run_summary(sender)
+    assert adjustments.NO_ADJUSTMENTS_SENTENCE in sender.messages[-1].text_body
+
+    process(capsys, mis_file(tmp_path, "s2.csv", SAVINGS_HEADER, savings("AT-00002", "2400")))
+    process(capsys, mis_file(tmp_path, "l2.csv", LOAN_HEADER, loan("AT-00003", "40000")))
+    corrected = tmp_path / "rules_v2.csv"
+    corrected.write_text(RULES.replace("2.5,1", "3,1"))
+    store.load_rules_file(corrected)
+    recalculate(capsys, "--by", "finance.maker")  # 3 % of 40000 = 1200: +200 payin
+    outcome = summary.run_summary(sender)
+    assert outcome.email_sent
+    text = sender.messages[-1].text_body
+    section = text[text.index(adjustments.SECTION_TITLE) : text.index("\nErrors\n")]
+    lines = [line.split() for line in section.splitlines()[4:] if not line.startswith("-")]
+    assert lines == [
+        ["Personal", "Loan", "Adjustments", "2", "104.00", "-39.00"],
+        ["Savings", "Account", "KPIs", "earned", "late", "1", "1,000.00", "500.00"],
+        ["Total", "3", "1,104.00", "461.00"],
+    ]
+    assert adjustments.SECTION_TITLE in sender.messages[-1].html_body
+    assert not summary.run_summary(sender).email_sent  # reported once

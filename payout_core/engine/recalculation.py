@@ -40,7 +40,8 @@ def adjustments(
     """One `adjustment` event (kpis.EVENTS_SCHEMA) per earned KPI whose worth under the
     rules in force differs from the sum of its events."""
     with_rule = (
-        paid_leads.join(rules, on=KEY_COLUMNS, how="inner")
+        paid_leads.filter(pl.col("product_type") == handler.product_type)
+        .join(rules, on=KEY_COLUMNS, how="inner")
         .filter(pl.col("date_of_sale").is_between("kpi_start_date", "kpi_end_date"))
         .with_columns(pl.col("basis_amount_minor").alias("amount_minor"))
     )

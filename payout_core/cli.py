@@ -9,6 +9,7 @@ Heavy modules are imported inside each command so `payout --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -93,6 +94,28 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
     else:
         print(outputs.describe_run(result), flush=True)
     return True
+def _recalculate(args: argparse.Namespace) -> int:
+    from payout_core.ledger import recalculation
+
+    result = recalculation.recalculate(
+        product_type=args.product,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        requested_by=args.by,
+        dry_run=args.dry_run,
+    )
+    print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
+    return EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    """A DateOfSale bound: 2023-10-01, or SPEC's `1 10 2023`."""
+    for date_format in ("%Y-%m-%d", "%d %m %Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), date_format).date()
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2023-10-01 or '1 10 2023'")
 
 
 def _summary(_: argparse.Namespace) -> int:
@@ -129,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--json", action="store_true", help="one JSON object per file")
     process.add_argument("--output-dir", help="also write the per-file CSVs here")
     process.set_defaults(run=_process)
+
+    recalculate = commands.add_parser(
+        "recalculate",
+        help="re-weigh paid leads under the rules in force now; append adjustments",
+    )
+    recalculate.add_argument("--product", help="one ProductType (default: every product)")
+    recalculate.add_argument(
+        "--from", dest="date_from", type=_date, help="first DateOfSale (inclusive)"
+    )
+    recalculate.add_argument("--to", dest="date_to", type=_date, help="last DateOfSale (inclusive)")
+    recalculate.add_argument("--by", help="who asks for it (kept on the adjustment events)")
+    recalculate.add_argument("--dry-run", action="store_true", help="show it, write nothing")
+    recalculate.add_argument("--json", action="store_true", help="one JSON object")
+    recalculate.set_defaults(run=_recalculate)
 
     commands.add_parser("summary", help="send the iteration email now").set_defaults(run=_summary)
     return parser

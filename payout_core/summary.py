@@ -220,3 +220,8 @@ def _record_iteration(
         " WHERE error_log_id = ANY(%s)",
         (number, list(unreported.error_log_ids)),
     )
+    conn.execute(
+        "UPDATE recalculations SET reported_at = now(), iteration_number = %s"
+        " WHERE recalculation_id = ANY(%s)",
+        (number, list(unreported.recalculation_ids)),
+    )

@@ -9,6 +9,7 @@ import psycopg
 
 from payout_core.engine.calculate import SUCCESS_COLUMNS
 from payout_core.errors import ERROR_TEXT_MAX_CHARS, clean_error_text
+from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.model import (
     ErrorRecord,
     IterationReport,
@@ -34,10 +35,32 @@ def select_unreported(conn: psycopg.Connection) -> Unreported:
         "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
         " ORDER BY error_log_id FOR UPDATE"
     ).fetchall()
+    recalculation_ids = conn.execute(
+        "SELECT recalculation_id FROM recalculations WHERE reported_at IS NULL"
+        " ORDER BY recalculation_id FOR UPDATE"
+    ).fetchall()
     return Unreported(
         mis_run_ids=tuple(row[0] for row in mis_run_ids),
         error_log_ids=tuple(row[0] for row in error_log_ids),
+        recalculation_ids=tuple(row[0] for row in recalculation_ids),
     )
+
+
+def adjustment_lines(conn: psycopg.Connection, unreported: Unreported) -> list[AdjustmentLine]:
+    """The iteration's KPIs earned late and adjustments (from its MIS runs and its
+    recalculations), per product: the events that are not a lead's first payment."""
+    rows = conn.execute(
+        """
+        SELECT product_type, outcome, count(*), sum(payin_amount), sum(payout_amount)
+        FROM payout_events
+        WHERE outcome <> 'paid'
+          AND (mis_run_id = ANY(%s) OR recalculation_id = ANY(%s))
+        GROUP BY product_type, outcome
+        ORDER BY product_type, outcome DESC
+        """,
+        (list(unreported.mis_run_ids), list(unreported.recalculation_ids)),
+    ).fetchall()
+    return [AdjustmentLine(*row) for row in rows]
 
 
 def gather_report(
@@ -70,6 +93,7 @@ def gather_report(
             summary_total=summary_total,
             success_rows=cursor,
             attachments_max_bytes=attachments_max_bytes,
+            adjustment_lines=adjustment_lines(conn, unreported),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from payout_core.report import adjustments
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
@@ -85,6 +86,10 @@ def render_html(report: IterationReport) -> str:
         html_table(accounting_table(report))
         if report.runs
         else _paragraph("No MIS files were processed in this iteration."),
+        _heading(adjustments.SECTION_TITLE),
+        html_table(adjustments.adjustments_table(report.adjustment_lines))
+        if report.adjustment_lines
+        else _paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE),
         _heading("Errors"),
     ]
     if report.errors:

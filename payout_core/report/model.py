@@ -6,9 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
+
+if TYPE_CHECKING:
+    from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
@@ -89,10 +93,11 @@ class Unreported:
 
     mis_run_ids: tuple[int, ...]
     error_log_ids: tuple[int, ...]
+    recalculation_ids: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.mis_run_ids and not self.error_log_ids
+        return not self.mis_run_ids and not self.error_log_ids and not self.recalculation_ids
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -111,6 +116,7 @@ class IterationReport:
     error_csv: bytes
     error_rows_attached: int
     attachments_max_bytes: int
+    adjustment_lines: tuple[AdjustmentLine, ...] = ()
 
     @property
     def paid_lead_count(self) -> int:
@@ -186,6 +192,7 @@ def build_report(
     summary_total: SummaryLine,
     success_rows: Iterable[Sequence[object]],
     attachments_max_bytes: int,
+    adjustment_lines: Sequence[AdjustmentLine] = (),
 ) -> IterationReport:
     """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
     and only as far as the attachments hold: both CSVs together stay within
@@ -213,4 +220,5 @@ def build_report(
         error_csv=error_csv,
         error_rows_attached=error_rows_attached,
         attachments_max_bytes=attachments_max_bytes,
+        adjustment_lines=tuple(adjustment_lines),
     )

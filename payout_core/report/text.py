@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from payout_core.report import adjustments
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
@@ -50,6 +51,12 @@ def render_text(report: IterationReport) -> str:
         text_table(accounting_table(report))
         if report.runs
         else "No MIS files were processed in this iteration."
+    )
+    parts += ["", adjustments.SECTION_TITLE, ""]
+    parts.append(
+        text_table(adjustments.adjustments_table(report.adjustment_lines))
+        if report.adjustment_lines
+        else adjustments.NO_ADJUSTMENTS_SENTENCE
     )
     parts += ["", "Errors", ""]
     if report.errors:

@@ -1,0 +1,314 @@
+"""The ledger side of one MIS file: the leads lookup, and the unit of work that records it.
+
+Bulk paths only: COPY in and out, set-based SQL, never a round trip per row. Money in
+the calculation is integer minor units; here it becomes `numeric` text with no float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
+from payout_core.engine.kpis import LEAD_FACTS_SCHEMA, minor_text
+from payout_core.errors import TerminalError
+from payout_core.ledger import db, events
+from payout_core.ledger.store import copy_frame, copy_out
+
+# A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
+# server's usual default) both spill to disk.
+HASH_WORK_MEM = "64MB"
+LEADS_OF_BATCH = """
+SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status
+FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
+"""
+# For the batch's Success leads only (few): their facts and what their KPIs were paid.
+FACTS_OF_PAID_LEADS = f"""
+SELECT c.lead_id, c.date_of_sale, (c.basis_amount * 100)::bigint, {events.KPI_HISTORY_COLUMNS}
+FROM batch_paid_lead_ids b JOIN payout_calculations c ON c.lead_id = b.lead_id
+{events.KPI_HISTORY_LATERAL}
+"""
+FACTS_SCHEMA = {"lead_id": pl.String, **LEAD_FACTS_SCHEMA}
+
+
+def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
+    """The leads of these LeadIds only (the table may hold millions), with the facts of
+    those paid here (LEAD_FACTS_SCHEMA), in a short read-only transaction of its own: see
+    pipeline.py for why it is not the file's transaction."""
+    with conn.transaction(), conn.cursor() as cursor:
+        for table in ("batch_lead_ids", "batch_paid_lead_ids"):
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} (lead_id text) ON COMMIT DELETE ROWS"
+            )
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
+        copy_frame(cursor, "batch_lead_ids", lead_ids.to_frame("lead_id"))
+        cursor.execute("ANALYZE batch_lead_ids")
+        leads = copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
+        paid_lead_ids = leads.filter(pl.col("lead_status") == "Success").select("lead_id")
+        if paid_lead_ids.is_empty():
+            return leads
+        copy_frame(cursor, "batch_paid_lead_ids", paid_lead_ids)
+        cursor.execute("ANALYZE batch_paid_lead_ids")
+        facts = copy_out(cursor, sql.SQL(FACTS_OF_PAID_LEADS), FACTS_SCHEMA)
+    return leads.join(facts, on="lead_id", how="left")
+
+
+CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
+
+# A batch's paid rows are COPYed once, as integers, into a temporary (unlogged, unindexed)
+# table; two set-based statements then write SPEC §5 rows and the earned KPI events from
+# it, the server turning minor units into numeric exactly (bigint / 100.0).
+PAID_STAGE_COLUMNS = {
+    "lead_id": "text", "sp_id": "text", "source_type": "text", "medium_type": "text",
+    "product_type": "text", "sub_status": "text", "date_of_sale": "date",
+    "kpi1_payin_amount_minor": "bigint", "kpi1_payout_amount_minor": "bigint",
+    "kpi2_payin_amount_minor": "bigint", "kpi2_payout_amount_minor": "bigint",
+    "basis_amount_minor": "bigint", "kpi1_earned": "boolean", "kpi2_earned": "boolean",
+    "rule_id": "bigint",
+}  # fmt: skip
+INSERT_CALCULATIONS = f"""
+INSERT INTO payout_calculations ({", ".join(CALCULATION_COLUMNS)})
+SELECT %(created_at)s, source_type, medium_type, product_type, sp_id, lead_id, 'Success',
+       sub_status, date_of_sale, %(date_of_revenue)s,
+       kpi1_payin_amount_minor / 100.0, kpi1_payout_amount_minor / 100.0,
+       kpi2_payin_amount_minor / 100.0, kpi2_payout_amount_minor / 100.0,
+       (kpi1_payin_amount_minor + kpi2_payin_amount_minor) / 100.0,
+       (kpi1_payout_amount_minor + kpi2_payout_amount_minor) / 100.0,
+       basis_amount_minor / 100.0, rule_id, %(mis_run_id)s
+FROM paid_stage
+"""
+INSERT_EARNED_EVENTS = """
+INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type, kpi, kind,
+                           outcome, kpi_sequence, payin_amount, payout_amount, reason,
+                           mis_run_id, rule_id)
+SELECT s.lead_id, s.sp_id, s.source_type, s.medium_type, s.product_type, k.kpi, 'earned',
+       'paid', 1, k.payin_minor / 100.0, k.payout_minor / 100.0, k.reason, %(mis_run_id)s,
+       s.rule_id
+FROM paid_stage s
+CROSS JOIN LATERAL (VALUES
+    ('KPI1', s.kpi1_earned, s.kpi1_payin_amount_minor, s.kpi1_payout_amount_minor,
+     %(kpi1_reason)s),
+    ('KPI2', s.kpi2_earned, s.kpi2_payin_amount_minor, s.kpi2_payout_amount_minor,
+     %(kpi2_reason)s)
+) AS k (kpi, earned, payin_minor, payout_minor, reason)
+WHERE k.earned
+"""
+
+# The only statement that moves a lead to Success. Conditional (only from Pending), so a
+# lead that changed under this file (a racing file, a leads reload) is not counted, and
+# the caller starts the file over with fresh facts.
+MARK_LEADS_PAID = """
+UPDATE leads l
+SET status = 'Success', sub_status = %(sub_status)s, updated_at = now()
+FROM paid_lead_ids p
+WHERE l.lead_id = p.lead_id AND l.status = 'Pending'
+"""
+
+# Who holds the calculation rows this file could not write (after a unique violation).
+ALREADY_RECORDED = """
+SELECT l.lead_id, l.status
+FROM paid_lead_ids p
+JOIN payout_calculations c ON c.lead_id = p.lead_id AND c.mis_run_id <> %(mis_run_id)s
+JOIN leads l ON l.lead_id = p.lead_id
+ORDER BY l.status = 'Pending' DESC, l.lead_id
+LIMIT 10
+"""
+
+# The amount a lead's KPIs are now computed from, for the leads a later row changed.
+UPDATE_LATER_FACTS = """
+UPDATE payout_calculations c
+SET basis_amount = f.basis_amount, updated_at = now()
+FROM later_facts f
+WHERE c.lead_id = f.lead_id
+"""
+
+
+class LedgerConflict(TerminalError):
+    """The ledger contradicts itself; a person must look before any money moves."""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What one batch writes: the paid rows (calculate.paid_rows: SPEC §5 rows of newly
+    paid leads and their earned KPIs), and the events and new facts of later rows for
+    leads paid before."""
+
+    paid: pl.DataFrame
+    later_events: pl.DataFrame
+    later_facts: pl.DataFrame
+
+
+def calculation_rows(
+    paid: pl.DataFrame, processed_at: dt.datetime, mis_run_id: int
+) -> pl.DataFrame:
+    """SPEC §5 rows of paid leads (calculate.paid_rows) as the ledger stores them: exact
+    decimal text for money, the processing timestamp and date, the run that wrote them,
+    and the amount the KPIs were computed from."""
+    money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor", "basis_amount_minor"]
+    return paid.with_columns(
+        pl.lit(processed_at.isoformat(sep=" ")).alias("created_at"),
+        pl.lit("Success").alias("status"),
+        pl.lit(processed_at.date()).alias("date_of_revenue"),
+        pl.lit(mis_run_id).alias("mis_run_id"),
+        *(minor_text(pl.col(column)).alias(column.removesuffix("_minor")) for column in money),
+    ).select(CALCULATION_COLUMNS)
+
+
+def later_fact_rows(later_facts: pl.DataFrame) -> pl.DataFrame:
+    """calculate.later_facts rows as text for COPY."""
+    return later_facts.select(
+        "lead_id", minor_text(pl.col("basis_amount_minor")).alias("basis_amount")
+    )
+
+
+class MisRunLedger:
+    """The ledger side of one MIS file, inside the caller's transaction.
+
+    Nothing here commits: the caller's transaction is the unit of work, so a failure at
+    any point leaves no calculation, no status change, no payout event and no run row.
+    Paid rows are written batch by batch (COPY straight into the ledger tables, whose
+    unique indexes say "once per lead" and "once per position in a KPI's history"); the
+    leads move to Success, and the calculations of leads a later row changed are
+    refreshed from their events, in one statement each at the end.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        mis_run_id: int,
+        redelivery_of_run: int | None,
+        processed_at: dt.datetime,
+        earned_reasons: dict[str, str],
+    ) -> None:
+        self.conn = conn
+        self.mis_run_id = mis_run_id
+        self.redelivery_of_run = redelivery_of_run
+        self.paid_parameters = {
+            "created_at": processed_at,
+            "date_of_revenue": processed_at.date(),
+            "mis_run_id": mis_run_id,
+            **earned_reasons,
+        }
+
+    @classmethod
+    def begin(
+        cls,
+        conn: psycopg.Connection,
+        *,
+        mis_file: str,
+        content_sha256: str,
+        etag: str | None,
+        product_type: str,
+        started_at: dt.datetime,
+        earned_reasons: dict[str, str],
+    ) -> MisRunLedger:
+        """`earned_reasons`: the reason of a KPI earned on payment, by KPI
+        (`kpi1_reason`, `kpi2_reason`)."""
+        redelivery_of_run = conn.execute(
+            "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
+        ).fetchone()[0]
+        mis_run_id = conn.execute(
+            "INSERT INTO mis_runs (mis_file, content_sha256, etag, product_type, started_at, "
+            "rows_read, outcome_counts, total_payin, total_payout) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '{}', 0, 0) RETURNING mis_run_id",
+            (mis_file, content_sha256, etag, product_type, started_at),
+        ).fetchone()[0]
+        conn.execute("CREATE TEMP TABLE paid_lead_ids (lead_id text) ON COMMIT DROP")
+        conn.execute(
+            "CREATE TEMP TABLE later_facts (lead_id text, basis_amount numeric) ON COMMIT DROP"
+        )
+        conn.execute(
+            "CREATE TEMP TABLE paid_stage ({}) ON COMMIT DROP".format(
+                ", ".join(f"{name} {kind}" for name, kind in PAID_STAGE_COLUMNS.items())
+            )
+        )
+        conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
+        return cls(conn, mis_run_id, redelivery_of_run, started_at, earned_reasons)
+
+    def write(self, batch: BatchRecord) -> None:
+        self.write_paid(batch.paid)
+        if not batch.later_facts.is_empty():
+            with self.conn.cursor() as cursor:
+                copy_frame(cursor, "later_facts", later_fact_rows(batch.later_facts))
+        events.append_events(self.conn, batch.later_events)
+
+    def write_paid(self, paid: pl.DataFrame) -> None:
+        """One batch of paid rows (calculate.paid_rows): their SPEC §5 rows and earned events.
+
+        A lead that already has a calculation row raises: ConflictError when another file
+        paid it meanwhile (a retry sees it as already paid), LedgerConflict when the lead is
+        still Pending (someone reset it by hand: paying again would pay twice).
+        """
+        if paid.is_empty():
+            return
+        with self.conn.cursor() as cursor:
+            cursor.execute("TRUNCATE paid_stage")
+            copy_frame(cursor, "paid_stage", paid.select(list(PAID_STAGE_COLUMNS)))
+            cursor.execute("INSERT INTO paid_lead_ids SELECT lead_id FROM paid_stage")
+            try:
+                with self.conn.transaction():  # a savepoint: the conflict can be explained
+                    cursor.execute(INSERT_CALCULATIONS, self.paid_parameters)
+            except psycopg.errors.UniqueViolation as error:
+                raise self._explain_conflict(cursor, error) from error
+            try:
+                with self.conn.transaction():
+                    cursor.execute(INSERT_EARNED_EVENTS, self.paid_parameters)
+            except psycopg.errors.UniqueViolation as error:
+                raise LedgerConflict(
+                    "a payout event exists for a lead without its calculation (edited by "
+                    f"hand?); refusing to pay it twice: {error.diag.message_detail}"
+                ) from error
+
+    def _explain_conflict(
+        self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation
+    ) -> Exception:
+        holders = cursor.execute(ALREADY_RECORDED, {"mis_run_id": self.mis_run_id}).fetchall()
+        pending = [lead_id for lead_id, status in holders if status == "Pending"]
+        if pending:
+            return LedgerConflict(
+                f"lead(s) {', '.join(pending)} are Pending but already have a payout "
+                "calculation (were they reset by hand?); refusing to pay them twice"
+            )
+        if holders:
+            return db.ConflictError(
+                f"lead(s) {', '.join(lead_id for lead_id, _ in holders)} were paid by another "
+                "MIS file while this one was processed"
+            )
+        return LedgerConflict(f"unexpected duplicate calculation: {error.diag.message_detail}")
+
+    def mark_leads_paid(self, sub_status: str, paid_count: int) -> None:
+        """Every lead written as paid moves Pending -> Success, or the file starts over."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("ANALYZE paid_lead_ids")
+            updated = cursor.execute(MARK_LEADS_PAID, {"sub_status": sub_status}).rowcount
+        if updated != paid_count:
+            raise db.ConflictError(
+                f"{paid_count - updated} of {paid_count} lead(s) stopped being Pending while "
+                "this file was processed (another file or a leads reload)"
+            )
+
+    def refresh_later_leads(self) -> None:
+        """The leads a later row changed: their new facts, and KPI columns = their events."""
+        with self.conn.cursor() as cursor:
+            cursor.execute(UPDATE_LATER_FACTS)
+            events.refresh_calculations(self.conn, "later_facts")
+
+    def finish(
+        self,
+        *,
+        rows_read: int,
+        outcome_counts: dict[str, int],
+        total_payin: Decimal,
+        total_payout: Decimal,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE mis_runs SET rows_read = %s, outcome_counts = %s, total_payin = %s, "
+            "total_payout = %s, finished_at = clock_timestamp() WHERE mis_run_id = %s",
+            (rows_read, json.dumps(outcome_counts), total_payin, total_payout, self.mis_run_id),
+        )

@@ -159,7 +159,7 @@ def test_limits_per_event_and_per_sp_cycle_hold_events_until_approved(
     tick()
 
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys)] == [("SP-3", "5000.00")]
-    exit_code, listed = payout(["holds", "list", "--json"], capsys)
+    _, listed = payout(["holds", "list", "--json"], capsys)
     assert sorted(line["event_id"] for line in listed) == sorted([big, also_big, *sp4, small])
     reasons = {line["event_id"]: line["hold_reason"] for line in listed}
     assert (
@@ -212,7 +212,8 @@ def test_decisions_are_all_or_nothing_and_maker_checker(
 
     exit_code, everything = payout(["holds", "list", "--all", "--json"], capsys)
     rejected = next(line for line in everything if line["event_id"] == other)
-    assert {key: rejected[key] for key in ("status", "decided_by", "decision_reason", "requested_by", "kind", "payout_amount")} == {
+    keys = ("status", "decided_by", "decision_reason", "requested_by", "kind", "payout_amount")
+    assert {key: rejected[key] for key in keys} == {
         "status": "rejected", "decided_by": "Meera", "decision_reason": "bank confirmed",
         "requested_by": "Ravi", "kind": "adjustment", "payout_amount": "-20.00",
     }  # fmt: skip

@@ -99,3 +99,13 @@ def check_mis_file_size(mis_file: str, size_bytes: int, max_bytes: int) -> None:
     """Raise MisFileTooLargeError when `size_bytes` is over `max_bytes`."""
     if size_bytes > max_bytes:
         raise MisFileTooLargeError(mis_file, size_bytes, max_bytes)
+
+
+class DecisionRefused(TerminalError):
+    """A hold decision refused as a whole (SPEC §8): nothing of it was recorded. Names every
+    event that stopped it and why (unknown, not held, already decided, maker = checker)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"decision refused, nothing decided:\n{listing}")

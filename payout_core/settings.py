@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payout_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from payout_core.engine.holds import HoldLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,6 +191,27 @@ class Settings(BaseSettings):
         if self.email_sender == "acs" and not (self.acs_connection_string or self.acs_endpoint):
             missing.append("ACS_ENDPOINT (or ACS_CONNECTION_STRING)")
         return missing
+
+    # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
+    hold_event_payout_above: Decimal | None = Field(
+        None, alias="PAYOUT_HOLD_EVENT_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
+    )
+    """An event whose payout is above this waits for approval. Blank: no limit."""
+    hold_sp_cycle_payout_above: Decimal | None = Field(
+        None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
+    )
+    """Every event of an SP whose cycle total would be above this waits. Blank: no limit."""
+    review_url: str | None = Field(None, alias="PAYOUT_REVIEW_URL")
+    """Public address of the holds review page; the email links to it when something is held."""
+
+    @property
+    def hold_limits(self) -> HoldLimits:
+        from payout_core.engine.holds import HoldLimits
+
+        return HoldLimits(
+            event_payout_above=self.hold_event_payout_above,
+            sp_cycle_payout_above=self.hold_sp_cycle_payout_above,
+        )
 
     @property
     def email_recipients(self) -> list[str]:

@@ -17,9 +17,11 @@ from psycopg import sql
 
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA, minor_text
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
+from payout_core.settings import get_settings
 
 # A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
 # server's usual default) both spill to disk.
@@ -86,10 +88,13 @@ FROM paid_stage
 INSERT_EARNED_EVENTS = """
 INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type, kpi, kind,
                            outcome, kpi_sequence, payin_amount, payout_amount, reason,
-                           mis_run_id, rule_id)
+                           mis_run_id, rule_id, status)
 SELECT s.lead_id, s.sp_id, s.source_type, s.medium_type, s.product_type, k.kpi, 'earned',
        'paid', 1, k.payin_minor / 100.0, k.payout_minor / 100.0, k.reason, %(mis_run_id)s,
-       s.rule_id
+       s.rule_id,
+       -- SPEC §8, known at creation (engine/holds.py): an earned event is never negative,
+       -- so only the per-event limit can hold it.
+       CASE WHEN k.payout_minor > %(hold_event_above_minor)s THEN 'held' ELSE 'released' END
 FROM paid_stage s
 CROSS JOIN LATERAL (VALUES
     ('KPI1', s.kpi1_earned, s.kpi1_payin_amount_minor, s.kpi1_payout_amount_minor,
@@ -99,6 +104,19 @@ CROSS JOIN LATERAL (VALUES
 ) AS k (kpi, earned, payin_minor, payout_minor, reason)
 WHERE k.earned
 """
+
+# The paid leads of this batch that have an earned event held at creation.
+REFRESH_HELD_OF_BATCH = """
+SELECT refresh_calculations(ARRAY(
+    SELECT DISTINCT e.lead_id FROM payout_events e JOIN paid_stage s USING (lead_id)
+    WHERE e.mis_run_id = %(mis_run_id)s AND e.status = 'held'
+))
+"""
+
+
+def _minor_or_none(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount * MINOR_UNITS_PER_UNIT)
+
 
 # The only statement that moves a lead to Success. Conditional (only from Pending), so a
 # lead that changed under this file (a racing file, a leads reload) is not counted, and
@@ -193,6 +211,7 @@ class MisRunLedger:
             "created_at": processed_at,
             "date_of_revenue": processed_at.date(),
             "mis_run_id": mis_run_id,
+            "hold_event_above_minor": _minor_or_none(get_settings().hold_limits.event_payout_above),
             **earned_reasons,
         }
 
@@ -264,6 +283,9 @@ class MisRunLedger:
                     "a payout event exists for a lead without its calculation (edited by "
                     f"hand?); refusing to pay it twice: {error.diag.message_detail}"
                 ) from error
+            if self.paid_parameters["hold_event_above_minor"] is not None:
+                # The rows above counted every KPI; the final table sums released events only.
+                cursor.execute(REFRESH_HELD_OF_BATCH, self.paid_parameters)
 
     def _explain_conflict(
         self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation

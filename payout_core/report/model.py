@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
+if TYPE_CHECKING:
+    from payout_core.report.cycle import CycleReport
+
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
     "CreatedAt",
@@ -117,6 +120,8 @@ class IterationReport:
     error_rows_attached: int
     attachments_max_bytes: int
     adjustment_lines: tuple[AdjustmentLine, ...] = ()
+    cycle: CycleReport | None = None
+    """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
 
     @property
     def paid_lead_count(self) -> int:
@@ -162,6 +167,8 @@ class IterationReport:
                 f"{self.error_rows_attached:,} of {len(self.errors):,} errors; all are in "
                 "the error_logs table and error_logs.csv in storage."
             )
+        if self.cycle is not None:
+            notes.append(self.cycle.attachment_note())
         return notes
 
     def warnings(self) -> list[str]:

@@ -38,6 +38,11 @@ class MisFileError(TerminalError):
         super().__init__(f"{mis_file}: {cause}")
 
 
+class ReconciliationFileError(MisFileError):
+    """A remittance or wallet confirmation file that cannot be processed at all (SPEC §9);
+    recorded and moved aside exactly like an MIS file."""
+
+
 class InputFileError(TerminalError):
     """A rules or leads file refused as a whole, with every offending row."""
 

@@ -1,0 +1,339 @@
+"""Money in (SPEC §9): read a bank's remittance file and match each row to what is owed.
+
+Pure Polars, no I/O beyond reading the file. A remittance file has one row per payment:
+`TrackingId, Amount, PaidOn, Reference` (a bank names them its own way in its profile,
+config/banks.toml, as for MIS). Cells are read by the MIS reader's rules (engine/mis.py):
+the LeadId is the last 8 characters of TrackingId, an amount is exact decimal text.
+
+Each row gets exactly one outcome, the first test that decides:
+
+1. invalid    -- TrackingId, Amount, PaidOn or Reference missing or unreadable;
+2. duplicate  -- its Reference is already recorded for the bank (a re-delivered file),
+                 or appeared earlier in this file (the first one counts);
+3. unexpected -- the lead is not ShiftPay's (or another bank's), or nothing is owed for it;
+4. matched / short / over -- the amount equals / is less than / is more than what is
+                 owed: the lead's payin (sum of its events) minus what was received before,
+                 earlier rows of the same file included.
+
+The bank of a row is the SourceType the file states (a SourceType column, or a bank
+profile its headers match), else the SourceType of the row's lead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from payout_core.engine import mis
+from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
+from payout_core.errors import MisFileError, ReconciliationFileError
+
+REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
+OUTCOMES = ("invalid", "duplicate", "unexpected", "short", "over", "matched")
+RECEIVED_OUTCOMES = ("unexpected", "short", "over", "matched")  # kept as receipts
+ISO_DATE_FORMAT = "%Y-%m-%d"  # PaidOn is also read in ISO 8601, whatever the bank's format
+REFERENCE_MAX_CHARS = 200
+
+# What the ledger returns for the LeadIds of a file: one row per known lead.
+OWED_SCHEMA = {
+    "lead_id": pl.String,
+    "lead_source_type": pl.String,
+    "expected_payin_minor": pl.Int64,
+    "received_minor": pl.Int64,
+}
+# References of the file already recorded as receipts (bank may be null: unknown bank).
+RECORDED_SCHEMA = {"source_type": pl.String, "reference": pl.String}
+
+
+@dataclass(frozen=True)
+class RemittanceLayout:
+    """Which bank's naming a file uses, and which headers to read."""
+
+    remittance_file: str
+    profile: BankProfile
+    headers: dict[str, str]
+    """Standard column name -> the header this file uses for it."""
+    source_type_header: str | None
+    """The file's SourceType column, if it has one (the bank of each row)."""
+
+
+def inspect_layout(path: Path, remittance_file: str, profiles: BankProfiles) -> RemittanceLayout:
+    first_records = next(mis._record_chunks(path, mis.LAYOUT_SAMPLE_BYTES), None)
+    sample = _read_text(
+        first_records[0] if first_records else path, remittance_file, mis.LAYOUT_SAMPLE_ROWS
+    )
+    source_type_headers = profiles.source_type_headers() & set(sample.columns)
+    if source_type_headers:
+        profile = mis._choose_profile(sample, profiles)
+    else:
+        profile = _profile_by_headers(sample.columns, profiles, remittance_file)
+    headers = {column: profile.header_for(column) for column in REMITTANCE_COLUMNS}
+    missing = [header for header in headers.values() if header not in sample.columns]
+    if missing:
+        raise ReconciliationFileError(
+            remittance_file, mis._missing_columns_message(missing, sample.columns)
+        )
+    source_type_header = profile.header_for("SourceType")
+    return RemittanceLayout(
+        remittance_file,
+        profile,
+        headers,
+        source_type_header if source_type_header in sample.columns else None,
+    )
+
+
+def _profile_by_headers(
+    present: list[str], profiles: BankProfiles, remittance_file: str
+) -> BankProfile:
+    """Without a SourceType column, a bank whose own names for the remittance columns are
+    all in the header (e.g. `ApplicationRef`) is the sender; otherwise the standard layout."""
+    own_names = [
+        profile
+        for profile in profiles.by_source_type.values()
+        if any(profile.header_for(column) != column for column in REMITTANCE_COLUMNS)
+        and all(profile.header_for(column) in present for column in REMITTANCE_COLUMNS)
+    ]
+    if len(own_names) > 1:
+        banks = ", ".join(sorted(str(profile.source_type) for profile in own_names))
+        raise ReconciliationFileError(
+            remittance_file,
+            f"the header fits the layouts of several banks ({banks}); "
+            "add a SourceType column to say which bank sent it",
+        )
+    return own_names[0] if own_names else profiles.standard
+
+
+def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
+    """The whole file as the typed frame of `type_rows` (remittance rows are narrow: a
+    million of them is about 40 MB of CSV)."""
+    columns = list(dict.fromkeys(layout.headers.values()))
+    if layout.source_type_header:
+        columns.append(layout.source_type_header)
+    parsed = _read_text(path, layout.remittance_file, columns=columns)
+    raw = parsed.select(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"),
+        *(pl.col(header).alias(column) for column, header in layout.headers.items()),
+        (
+            pl.col(layout.source_type_header)
+            if layout.source_type_header
+            else pl.lit(layout.profile.source_type, dtype=pl.String)
+        ).alias("SourceType"),
+    )
+    return type_rows(raw, layout.profile)
+
+
+def _read_text(
+    source: Path | bytes,
+    file_name: str,
+    n_rows: int | None = None,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
+    """The MIS reader's CSV rules, its refusals named as this kind of file's."""
+    try:
+        return mis._read_text(source, file_name, n_rows, columns)
+    except MisFileError as error:
+        raise ReconciliationFileError(error.mis_file, error.cause) from error
+
+
+def type_rows(raw: pl.DataFrame, profile: BankProfile) -> pl.DataFrame:
+    """Raw text columns (standard names, `row_number`, `SourceType`) -> typed rows:
+    row_number, tracking_id, lead_id, stated_source_type, amount_minor (Int64 minor units),
+    amount_text, paid_on (Date), paid_on_text, reference, invalid_reason (null if readable).
+    """
+    text = {column: mis._trimmed(column) for column in (*REMITTANCE_COLUMNS, "SourceType")}
+    paid_on_text = text["PaidOn"]
+    typed = raw.select(
+        pl.col("row_number"),
+        text["TrackingId"].alias("tracking_id"),
+        mis._lead_id(text["TrackingId"]),
+        text["SourceType"].alias("stated_source_type"),
+        mis._amount_minor(text["Amount"]).alias("amount_minor"),
+        text["Amount"].alias("amount_text"),
+        pl.coalesce(
+            paid_on_text.str.strptime(pl.Date, profile.date_format, strict=False),
+            paid_on_text.str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False),
+        ).alias("paid_on"),
+        paid_on_text.alias("paid_on_text"),
+        text["Reference"].alias("reference"),
+    )
+    return typed.with_columns(_invalid_reason(profile).alias("invalid_reason"))
+
+
+def _invalid_reason(profile: BankProfile) -> pl.Expr:
+    date_example = dt.date(2023, 10, 2).strftime(profile.date_format)
+    tracking_id, paid_on_text, reference = (
+        pl.col("tracking_id"),
+        pl.col("paid_on_text"),
+        pl.col("reference"),
+    )
+    amount_problem = mis._amount_problem(pl.col("amount_text"), "Amount")
+    return (
+        pl.when(tracking_id.is_null())
+        .then(pl.lit("TrackingId is blank"))
+        .when(pl.col("lead_id").is_null())
+        .then(pl.format("TrackingId '{}' is shorter than a LeadId (8 characters)", tracking_id))
+        .when(amount_problem.is_not_null())
+        .then(amount_problem)
+        .when(pl.col("amount_minor") == 0)
+        .then(pl.lit("Amount is 0: not a payment"))
+        .when(paid_on_text.is_null())
+        .then(pl.lit("PaidOn is blank"))
+        .when(pl.col("paid_on").is_null())
+        .then(pl.format(f"PaidOn '{{}}' is not a date like '{date_example}'", paid_on_text))
+        .when(reference.is_null())
+        .then(pl.lit("Reference is blank"))
+        .when(reference.str.len_chars() > REFERENCE_MAX_CHARS)
+        .then(pl.lit(f"Reference is longer than {REFERENCE_MAX_CHARS} characters"))
+    )
+
+
+def reconcile(rows: pl.DataFrame, owed: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
+    """Typed rows (in file order) + what is owed per known lead (OWED_SCHEMA) + the
+    references already recorded (RECORDED_SCHEMA) -> one outcome per row.
+
+    Adds: source_type (the row's bank, may be null), owed_minor (owed when the row
+    arrived, null if no lead of that bank), outcome, reason (null for `matched`).
+    """
+    frame = rows.join(owed, on="lead_id", how="left", maintain_order="left").with_columns(
+        pl.coalesce("stated_source_type", "lead_source_type").alias("source_type")
+    )
+    readable = pl.col("invalid_reason").is_null()
+    already_recorded = (
+        frame.filter(readable)
+        .select("row_number", "source_type", "reference")
+        .join(recorded, on=["source_type", "reference"], how="semi", nulls_equal=True)
+        .get_column("row_number")
+    )
+    key = pl.struct("source_type", "reference")
+    frame = frame.with_columns(
+        pl.col("row_number").is_in(already_recorded.implode()).alias("already_recorded"),
+        # A repeat only among readable rows: an invalid row's reference is not a payment.
+        (readable & ~pl.when(readable).then(key).is_first_distinct()).alias("repeated"),
+    )
+    counted = (
+        readable
+        & ~pl.col("already_recorded")
+        & ~pl.col("repeated")
+        & pl.col("lead_source_type").is_not_null()
+        & (pl.col("source_type") == pl.col("lead_source_type"))
+    )
+    amount_counted = pl.when(counted).then(pl.col("amount_minor")).otherwise(0)
+    received_before = (
+        pl.col("received_minor") + amount_counted.cum_sum().over("lead_id") - amount_counted
+    )
+    frame = frame.with_columns(
+        counted.alias("counted"),
+        pl.when(counted).then(pl.col("expected_payin_minor") - received_before).alias("owed_minor"),
+    )
+    return frame.with_columns(_outcome()).with_columns(_reason()).select(RECONCILED_COLUMNS)
+
+
+RECONCILED_COLUMNS = [
+    "row_number",
+    "tracking_id",
+    "lead_id",
+    "source_type",
+    "reference",
+    "amount_minor",
+    "amount_text",
+    "paid_on",
+    "paid_on_text",
+    "owed_minor",
+    "outcome",
+    "reason",
+]
+
+
+def _outcome() -> pl.Expr:
+    amount, owed = pl.col("amount_minor"), pl.col("owed_minor")
+    return (
+        pl.when(pl.col("invalid_reason").is_not_null())
+        .then(pl.lit("invalid"))
+        .when(pl.col("already_recorded") | pl.col("repeated"))
+        .then(pl.lit("duplicate"))
+        .when(~pl.col("counted") | (owed <= 0))
+        .then(pl.lit("unexpected"))
+        .when(amount == owed)
+        .then(pl.lit("matched"))
+        .when(amount < owed)
+        .then(pl.lit("short"))
+        .otherwise(pl.lit("over"))
+        .alias("outcome")
+    )
+
+
+def _reason() -> pl.Expr:
+    amount, owed = money_text(pl.col("amount_minor")), money_text(pl.col("owed_minor"))
+    lead_id, reference, bank = pl.col("lead_id"), pl.col("reference"), pl.col("source_type")
+    outcome = pl.col("outcome")
+    return (
+        pl.when(outcome == "invalid")
+        .then(pl.col("invalid_reason"))
+        .when(pl.col("already_recorded"))
+        .then(
+            pl.format(
+                "Reference '{}' is already recorded for {}", reference, bank.fill_null("this bank")
+            )
+        )
+        .when(pl.col("repeated"))
+        .then(pl.format("Reference '{}' appears earlier in this file", reference))
+        .when(pl.col("lead_source_type").is_null())
+        .then(pl.format("{} is not a ShiftPay lead", lead_id))
+        .when(~pl.col("counted"))
+        .then(pl.format("{} is a lead of {}, not of {}", lead_id, pl.col("lead_source_type"), bank))
+        .when(outcome == "unexpected")
+        .then(
+            pl.format(
+                "nothing is owed for {} (payin {}, received before {})",
+                lead_id,
+                money_text(pl.col("expected_payin_minor")),
+                money_text(pl.col("expected_payin_minor") - pl.col("owed_minor")),
+            )
+        )
+        .when(outcome == "short")
+        .then(
+            pl.format(
+                "{} received of {} owed: {} short",
+                amount,
+                owed,
+                money_text(pl.col("owed_minor") - pl.col("amount_minor")),
+            )
+        )
+        .when(outcome == "over")
+        .then(
+            pl.format(
+                "{} received, {} owed: {} over",
+                amount,
+                owed,
+                money_text(pl.col("amount_minor") - pl.col("owed_minor")),
+            )
+        )
+        .alias("reason")
+    )
+
+
+def money_text(minor: pl.Expr) -> pl.Expr:
+    """Integer minor units -> exact decimal text (`-96.00`, `1234.50`), no float."""
+    magnitude = minor.abs()
+    return pl.format(
+        "{}{}.{}",
+        pl.when(minor < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        magnitude // MINOR_UNITS_PER_UNIT,
+        (magnitude % MINOR_UNITS_PER_UNIT).cast(pl.String).str.zfill(2),
+    )
+
+
+def outcome_counts(reconciled: pl.DataFrame) -> dict[str, int]:
+    """Every outcome, zeros included, in OUTCOMES order."""
+    counted = dict(reconciled.get_column("outcome").value_counts().iter_rows())
+    return {outcome: int(counted.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def received_total_minor(reconciled: pl.DataFrame) -> int:
+    """What the file's receipts add up to (every row that is money received)."""
+    receipts = reconciled.filter(pl.col("outcome").is_in(RECEIVED_OUTCOMES))
+    return int(receipts.get_column("amount_minor").sum() or 0)

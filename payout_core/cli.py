@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from payout_core import cli_reconciliation
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     process.set_defaults(run=_process)
 
     commands.add_parser("summary", help="send the iteration email now").set_defaults(run=_summary)
+    cli_reconciliation.add_commands(commands)
     return parser
 
 

@@ -1,0 +1,121 @@
+"""Reconciliation files end to end (SPEC §9), each one unit of work.
+
+Money in: a bank's remittance file -> read, matched against what its leads owe, receipts
+recorded. Shared by the blob trigger and `payout remittance`, so every way in takes the
+same path. A file is read whole (remittance rows are narrow) and recorded in one
+transaction: a failure leaves nothing, a retry starts over, and a re-delivered file
+finds its References recorded and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from payout_core.engine import remittance
+from payout_core.engine.banks import load_bank_profiles
+from payout_core.engine.calculate import InvariantViolation
+from payout_core.errors import ReconciliationFileError
+from payout_core.ledger import db, remittances, store
+from payout_core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RemittanceRunResult:
+    remittance_file: str
+    remittance_run_id: int
+    rows_read: int
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+    total_received: Decimal = Decimal(0)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.remittance_file,
+            "rows": self.rows_read,
+            "outcomes": self.outcome_counts,
+            "total_received": str(self.total_received),
+        }
+
+
+def check_file_size(path: Path, file_name: str) -> None:
+    max_bytes = get_settings().reconciliation_max_file_bytes
+    size_bytes = path.stat().st_size
+    if size_bytes > max_bytes:
+        raise ReconciliationFileError(
+            file_name,
+            f"file is {size_bytes} bytes, over the limit of {max_bytes} bytes "
+            "(PAYOUT_RECONCILIATION_MAX_FILE_BYTES)",
+        )
+
+
+def process_remittance_file(
+    path: Path, remittance_file: str | None = None, *, etag: str | None = None
+) -> RemittanceRunResult:
+    """Reconcile the remittance file at `path` (named `remittance_file` in errors and the
+    ledger). Raises ReconciliationFileError (terminal: record, quarantine, never retry) or
+    TransientError (nothing was written; retry)."""
+    remittance_file = remittance_file or path.name
+    check_file_size(path, remittance_file)
+    started = time.perf_counter()
+    profiles = load_bank_profiles(get_settings().banks_file)
+    layout = remittance.inspect_layout(path, remittance_file, profiles)
+    rows = remittance.read_rows(path, layout)
+    content_sha256 = store.sha256_of_file(path)
+    read_seconds = time.perf_counter() - started
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            result = _record_once(rows, remittance_file, content_sha256, etag)
+            break
+        except db.ConflictError as error:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            log.warning("%s: %s; starting over (attempt %d)", remittance_file, error, attempt + 1)
+    log.info(
+        "%s: %s; read %.2fs, total %.2fs",
+        remittance_file,
+        result.to_json(),
+        read_seconds,
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def _record_once(
+    rows: remittance.pl.DataFrame, remittance_file: str, content_sha256: str, etag: str | None
+) -> RemittanceRunResult:
+    started_at = dt.datetime.now(dt.UTC)
+    with db.connection() as conn, conn.transaction():
+        run = remittances.RemittanceLedger.begin(
+            conn,
+            remittance_file=remittance_file,
+            content_sha256=content_sha256,
+            etag=etag,
+            started_at=started_at,
+        )
+        owed, recorded = run.owed_and_recorded(rows)
+        reconciled = remittance.reconcile(rows, owed, recorded)
+        outcome_counts = remittance.outcome_counts(reconciled)
+        if sum(outcome_counts.values()) != rows.height:
+            raise InvariantViolation(
+                f"{remittance_file}: {rows.height} rows read, but outcomes {outcome_counts}"
+            )
+        total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
+        run.record(reconciled)
+        run.finish(
+            rows_read=rows.height, outcome_counts=outcome_counts, total_received=total_received
+        )
+    return RemittanceRunResult(
+        remittance_file=remittance_file,
+        remittance_run_id=run.remittance_run_id,
+        rows_read=rows.height,
+        outcome_counts=outcome_counts,
+        total_received=total_received,
+    )

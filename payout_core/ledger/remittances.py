@@ -167,13 +167,14 @@ class RemittanceLedger:
 
 RECEIVABLES_BY_BANK = """
 SELECT source_type,
-       sum(expected_payin),
-       sum(received),
-       sum(greatest(outstanding, 0)),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days <= 30), 0),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days BETWEEN 31 AND 60), 0),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days > 60), 0),
-       sum(greatest(-outstanding, 0)),
+       sum(expected_payin)::numeric(18, 2),
+       sum(received)::numeric(18, 2),
+       sum(greatest(outstanding, 0))::numeric(18, 2),
+       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days <= 30), 0)::numeric(18, 2),
+       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days BETWEEN 31 AND 60), 0)
+           ::numeric(18, 2),
+       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days > 60), 0)::numeric(18, 2),
+       sum(greatest(-outstanding, 0))::numeric(18, 2),
        count(*) FILTER (WHERE outstanding > 0),
        count(*) FILTER (WHERE outstanding < 0)
 FROM (

@@ -25,6 +25,14 @@ def mis_uploaded(blob: func.InputStream) -> None:
     functions.handle_mis_blob(blob.name or "", blob_properties=blob.blob_properties)
 
 
+@app.blob_trigger(arg_name="blob", path="%REMITTANCE_CONTAINER%/{name}", connection="MisStorage")
+def remittance_uploaded(blob: func.InputStream) -> None:
+    """A bank's remittance file landed (money in): match it against the payin owed."""
+    from payout_core import functions
+
+    functions.handle_remittance_blob(blob.name or "", blob_properties=blob.blob_properties)
+
+
 @app.timer_trigger(
     arg_name="timer", schedule="%SUMMARY_SCHEDULE%", run_on_startup=False, use_monitor=True
 )

@@ -12,13 +12,19 @@ Failure policy, the same for every way in (Azure, `payout host`, tests):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from payout_core import storage
-from payout_core.errors import MisFileError, TerminalError, TransientError, describe_error
+from payout_core.errors import (
+    MisFileError,
+    ReconciliationFileError,
+    TerminalError,
+    TransientError,
+    describe_error,
+)
 from payout_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -168,3 +174,57 @@ def run_summary_timer(past_due: bool) -> object:
         raise
     log.info("iteration summary: %s", outcome)
     return outcome
+
+
+# --- reconciliation files (SPEC §9): the same policy as MIS files ------------------------
+
+
+def handle_remittance_blob(
+    blob_name: str,
+    *,
+    etag: str | None = None,
+    blob_properties: Mapping[str, object] | None = None,
+) -> object | None:
+    """Reconcile one remittance blob (`container/name`), the body of its blob trigger.
+    Returns the run result, or None when the blob was refused or is gone."""
+    from payout_core import reconciliation
+
+    settings = get_settings()
+    return _handle_reconciliation_blob(
+        blob_name,
+        settings.remittance_container,
+        reconciliation.process_remittance_file,
+        etag or etag_from_properties(blob_properties),
+    )
+
+
+def _handle_reconciliation_blob(
+    blob_name: str, default_container: str, process: Callable[..., object], etag: str | None
+) -> object | None:
+    """Download, process, and on a bad file record it and move it aside (`_refuse_file`,
+    as for MIS files); transient failures raise for the host to retry."""
+    settings = get_settings()
+    container, file_name = split_blob_path(blob_name, default_container)
+    client = storage.service_client(settings=settings)
+    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
+    try:
+        version = storage.blob_version(client, container, file_name, etag)
+    except (ResourceNotFoundError, ResourceModifiedError):
+        log.info("%s/%s is gone or replaced; nothing to do for this version", container, file_name)
+        return None
+    max_bytes = settings.reconciliation_max_file_bytes
+    try:
+        downloaded = storage.download_to_tempfile(client, version, max_bytes=max_bytes)
+    except storage.BlobTooLargeError as too_large:
+        _refuse_file(client, settings, version, ReconciliationFileError(file_name, str(too_large)))
+        return None
+    try:
+        return process(downloaded.path, version.name, etag=downloaded.etag)
+    except TerminalError as error:
+        _refuse_file(client, settings, version, error)
+        return None
+    except TransientError:
+        log.exception("%s: transient failure, raising so the host retries", version.name)
+        raise
+    finally:
+        downloaded.path.unlink(missing_ok=True)

@@ -30,10 +30,13 @@ def bindings_by_function() -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_app_has_exactly_the_two_functions() -> None:
-    assert set(bindings_by_function()) == {"mis_uploaded", "iteration_summary"}
+APP_FUNCTIONS = {"mis_uploaded", "remittance_uploaded", "iteration_summary"}
+
+
+def test_the_app_has_exactly_its_functions() -> None:
+    assert set(bindings_by_function()) == APP_FUNCTIONS
     # Twice: the local host and the tests index the same app more than once per process.
-    assert set(bindings_by_function()) == {"mis_uploaded", "iteration_summary"}
+    assert set(bindings_by_function()) == APP_FUNCTIONS
 
 
 def test_blob_trigger_binding_names_settings_not_values() -> None:
@@ -42,6 +45,15 @@ def test_blob_trigger_binding_names_settings_not_values() -> None:
     assert binding["name"] == "blob"
     assert binding["path"] == "%MIS_CONTAINER%/{name}"
     assert binding["connection"] == "MisStorage"
+
+
+def test_reconciliation_triggers_watch_their_own_containers() -> None:
+    binding = bindings_by_function()["remittance_uploaded"]
+    assert (binding["type"], binding["path"], binding["connection"]) == (
+        "blobTrigger",
+        "%REMITTANCE_CONTAINER%/{name}",
+        "MisStorage",
+    )
 
 
 def test_timer_trigger_binding() -> None:
@@ -66,7 +78,7 @@ def test_local_host_resolves_the_bindings_from_settings(monkeypatch: pytest.Monk
     monkeypatch.setenv("SUMMARY_SCHEDULE", "0 */5 * * * *")
     get_settings.cache_clear()
     hosted = devhost.discover_functions(function_app.app, get_settings())
-    (blob,) = hosted.blob_functions
+    [blob] = [function for function in hosted.blob_functions if function.name == "mis_uploaded"]
     assert (blob.name, blob.container, blob.connection_setting) == (
         "mis_uploaded",
         "inbox-from-env",

@@ -66,12 +66,14 @@ CREATE TRIGGER remittance_receipts_no_truncate
     BEFORE TRUNCATE ON remittance_receipts
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();
 
--- The events whose payin a bank owes: the one place that says which count (every event;
--- the lead's KPI worth is the sum of them). Both the receivables and the matching of a
--- remittance file read it.
+-- The events whose payin a bank owes: every event of the lead but the rejected ones (a
+-- rejected KPI is worth zero for the lead, SPEC §8; the derived status comes from 003's
+-- payout_event_states, its one place). Both the receivables and the matching of a
+-- remittance file read this view.
 CREATE VIEW payin_events AS
 SELECT lead_id, payin_amount, created_at
-FROM payout_events;
+FROM payout_event_states
+WHERE effective_status <> 'rejected';
 
 -- What each lead's bank owes and has paid. expected_payin is the sum of payin_events,
 -- received what the lead's own bank remitted for it; outstanding is the difference

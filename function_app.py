@@ -33,6 +33,16 @@ def remittance_uploaded(blob: func.InputStream) -> None:
     functions.handle_remittance_blob(blob.name or "", blob_properties=blob.blob_properties)
 
 
+@app.blob_trigger(
+    arg_name="blob", path="%WALLET_CONFIRMATION_CONTAINER%/{name}", connection="MisStorage"
+)
+def wallet_confirmation_uploaded(blob: func.InputStream) -> None:
+    """The wallet team's confirmations landed (money out): record each credit's answer."""
+    from payout_core import functions
+
+    functions.handle_wallet_confirmation_blob(blob.name or "", blob_properties=blob.blob_properties)
+
+
 @app.timer_trigger(
     arg_name="timer", schedule="%SUMMARY_SCHEDULE%", run_on_startup=False, use_monitor=True
 )

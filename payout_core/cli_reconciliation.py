@@ -1,4 +1,5 @@
-"""`payout remittance`, `payout receivables`: the operator's reconciliation commands
+"""`payout remittance`, `payout receivables`, `payout confirmations`: the operator's
+reconciliation commands
 (SPEC §9). They call the same code the blob triggers call; cli.py adds them to `payout`."""
 
 from __future__ import annotations
@@ -36,6 +37,28 @@ def _remittance(args: argparse.Namespace) -> int:
                 f"received {result.total_received}",
                 flush=True,
             )
+    return exit_code
+
+
+def _confirmations(args: argparse.Namespace) -> int:
+    from payout_core import outputs, reconciliation
+    from payout_core.errors import PayoutError
+
+    exit_code = EXIT_OK
+    for path_text in args.paths:
+        path = Path(path_text)
+        try:
+            result = reconciliation.process_confirmation_file(path, path.name)
+        except PayoutError as error:
+            exit_code = EXIT_FAILED
+            outputs.record_failure(path.name, error)
+            _print_failure(path.name, error, args.json)
+            continue
+        if args.json:
+            print(json.dumps(result.to_json()), flush=True)
+        else:
+            outcomes = ", ".join(f"{name} {count}" for name, count in result.outcome_counts.items())
+            print(f"{result.confirmation_file}: {result.rows_read} rows ({outcomes})", flush=True)
     return exit_code
 
 
@@ -81,6 +104,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     remittance.add_argument("paths", nargs="+", metavar="FILE")
     remittance.add_argument("--json", action="store_true", help="one JSON object per file")
     remittance.set_defaults(run=_remittance)
+
+    confirmations = commands.add_parser(
+        "confirmations", help="record the wallet team's confirmation files (money out)"
+    )
+    confirmations.add_argument("paths", nargs="+", metavar="FILE")
+    confirmations.add_argument("--json", action="store_true", help="one JSON object per file")
+    confirmations.set_defaults(run=_confirmations)
 
     receivables = commands.add_parser(
         "receivables", help="payin owed, received and outstanding per bank, by age"

@@ -216,6 +216,24 @@ def handle_remittance_blob(
     )
 
 
+def handle_wallet_confirmation_blob(
+    blob_name: str,
+    *,
+    etag: str | None = None,
+    blob_properties: Mapping[str, object] | None = None,
+) -> object | None:
+    """Record one wallet confirmation blob, the body of its blob trigger."""
+    from payout_core import reconciliation
+
+    settings = get_settings()
+    return _handle_reconciliation_blob(
+        blob_name,
+        settings.wallet_confirmation_container,
+        reconciliation.process_confirmation_file,
+        etag or etag_from_properties(blob_properties),
+    )
+
+
 def _handle_reconciliation_blob(
     blob_name: str, default_container: str, process: Callable[..., object], etag: str | None
 ) -> object | None:

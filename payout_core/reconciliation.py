@@ -1,10 +1,13 @@
 """Reconciliation files end to end (SPEC §9), each one unit of work.
 
 Money in: a bank's remittance file -> read, matched against what its leads owe, receipts
-recorded. Shared by the blob trigger and `payout remittance`, so every way in takes the
-same path. A file is read whole (remittance rows are narrow) and recorded in one
-transaction: a failure leaves nothing, a retry starts over, and a re-delivered file
-finds its References recorded and changes nothing.
+recorded. Money out: the wallet team's confirmation file -> each credit confirmed or
+failed (the next cycle close sends a failed one again). Shared by the blob triggers and
+`payout remittance` / `payout confirmations`, so every way in takes the same path.
+
+A file is read whole (its rows are narrow) and recorded in one transaction: a failure
+leaves nothing, a retry starts over, and a re-delivered file finds its References (or
+its credits' answers) recorded and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from payout_core.engine import remittance
+from payout_core.engine import confirmations, remittance
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.errors import ReconciliationFileError
+from payout_core.ledger import confirmations as confirmation_ledger
 from payout_core.ledger import db, remittances, store
 from payout_core.settings import get_settings
 
@@ -118,4 +122,71 @@ def _record_once(
         rows_read=rows.height,
         outcome_counts=outcome_counts,
         total_received=total_received,
+    )
+
+
+# --- money out --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmationRunResult:
+    confirmation_file: str
+    confirmation_run_id: int
+    rows_read: int
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.confirmation_file,
+            "rows": self.rows_read,
+            "outcomes": self.outcome_counts,
+        }
+
+
+def process_confirmation_file(
+    path: Path, confirmation_file: str | None = None, *, etag: str | None = None
+) -> ConfirmationRunResult:
+    """Record the wallet team's confirmation file at `path`. Raises ReconciliationFileError
+    (terminal) or TransientError (nothing was written; retry)."""
+    confirmation_file = confirmation_file or path.name
+    check_file_size(path, confirmation_file)
+    read = confirmations.read_file(path, confirmation_file)
+    content_sha256 = store.sha256_of_file(path)
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            result = _record_confirmations_once(read, content_sha256, etag)
+            break
+        except db.ConflictError as error:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            log.warning("%s: %s; starting over (attempt %d)", confirmation_file, error, attempt + 1)
+    log.info("%s: %s", confirmation_file, result.to_json())
+    return result
+
+
+def _record_confirmations_once(
+    read: confirmations.ConfirmationFile, content_sha256: str, etag: str | None
+) -> ConfirmationRunResult:
+    rows = read.rows
+    with db.connection() as conn, conn.transaction():
+        run = confirmation_ledger.ConfirmationLedger.begin(
+            conn,
+            confirmation_file=read.file_name,
+            content_sha256=content_sha256,
+            etag=etag,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+        reconciled = confirmations.reconcile(rows, run.credits(rows))
+        outcome_counts = confirmations.outcome_counts(reconciled)
+        if sum(outcome_counts.values()) != rows.height:
+            raise InvariantViolation(
+                f"{read.file_name}: {rows.height} rows read, but outcomes {outcome_counts}"
+            )
+        run.record(reconciled)
+        run.finish(rows_read=rows.height, outcome_counts=outcome_counts)
+    return ConfirmationRunResult(
+        confirmation_file=read.file_name,
+        confirmation_run_id=run.confirmation_run_id,
+        rows_read=rows.height,
+        outcome_counts=outcome_counts,
     )

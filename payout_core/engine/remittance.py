@@ -33,7 +33,7 @@ from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import MisFileError, ReconciliationFileError
 
 REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
-OUTCOMES = ("invalid", "duplicate", "unexpected", "short", "over", "matched")
+OUTCOMES = ("matched", "short", "over", "unexpected", "duplicate", "invalid")
 RECEIVED_OUTCOMES = ("unexpected", "short", "over", "matched")  # kept as receipts
 ISO_DATE_FORMAT = "%Y-%m-%d"  # PaidOn is also read in ISO 8601, whatever the bank's format
 REFERENCE_MAX_CHARS = 200

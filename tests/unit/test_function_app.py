@@ -30,7 +30,12 @@ def bindings_by_function() -> dict[str, dict[str, Any]]:
     }
 
 
-APP_FUNCTIONS = {"mis_uploaded", "remittance_uploaded", "iteration_summary"}
+APP_FUNCTIONS = {
+    "mis_uploaded",
+    "remittance_uploaded",
+    "wallet_confirmation_uploaded",
+    "iteration_summary",
+}
 
 
 def test_the_app_has_exactly_its_functions() -> None:
@@ -52,6 +57,12 @@ def test_reconciliation_triggers_watch_their_own_containers() -> None:
     assert (binding["type"], binding["path"], binding["connection"]) == (
         "blobTrigger",
         "%REMITTANCE_CONTAINER%/{name}",
+        "MisStorage",
+    )
+    binding = bindings_by_function()["wallet_confirmation_uploaded"]
+    assert (binding["type"], binding["path"], binding["connection"]) == (
+        "blobTrigger",
+        "%WALLET_CONFIRMATION_CONTAINER%/{name}",
         "MisStorage",
     )
 

@@ -101,3 +101,83 @@ LEFT JOIN expected e ON e.lead_id = l.lead_id
 LEFT JOIN received rc ON rc.lead_id = l.lead_id
 LEFT JOIN payout_calculations c ON c.lead_id = l.lead_id
 WHERE e.lead_id IS NOT NULL OR rc.lead_id IS NOT NULL;
+
+-- --- Money out ------------------------------------------------------------------------
+
+-- One row per wallet confirmation file processed to completion.
+CREATE TABLE confirmation_runs (
+    confirmation_run_id  bigserial PRIMARY KEY,
+    confirmation_file    text NOT NULL,
+    content_sha256       text NOT NULL,
+    etag                 text,
+    started_at           timestamptz NOT NULL,
+    finished_at          timestamptz NOT NULL DEFAULT now(),
+    rows_read            bigint NOT NULL,
+    outcome_counts       jsonb NOT NULL,
+    reported_at          timestamptz,
+    iteration_number     integer
+);
+CREATE INDEX confirmation_runs_unreported ON confirmation_runs (confirmation_run_id)
+    WHERE reported_at IS NULL;
+
+-- What the wallet team says became of a credit: one answer per credit (a re-delivered or
+-- contradicting row is a duplicate, never a second answer). A failed credit is sent again
+-- by a later cycle close as a new credit naming it (wallet_credits.replaces_credit_id).
+CREATE TABLE wallet_confirmations (
+    confirmation_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    credit_id            text NOT NULL UNIQUE REFERENCES wallet_credits,
+    status               text NOT NULL CHECK (status IN ('success', 'failed')),
+    reference            text,
+    reason               text,
+    confirmation_run_id  bigint NOT NULL REFERENCES confirmation_runs,
+    row_number           bigint NOT NULL,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    CHECK (status = 'failed' OR reference IS NOT NULL)
+);
+CREATE TRIGGER wallet_confirmations_append_only
+    BEFORE UPDATE OR DELETE ON wallet_confirmations
+    FOR EACH ROW EXECUTE FUNCTION refuse_change_to_append_only();
+CREATE TRIGGER wallet_confirmations_no_truncate
+    BEFORE TRUNCATE ON wallet_confirmations
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();
+
+-- The rows of a confirmation file that are no answer: invalid, unknown, duplicate.
+CREATE TABLE confirmation_rejected_rows (
+    confirmation_run_id  bigint NOT NULL REFERENCES confirmation_runs,
+    row_number           bigint NOT NULL,
+    outcome              text NOT NULL CHECK (outcome IN ('invalid', 'unknown', 'duplicate')),
+    reason               text NOT NULL,
+    credit_id            text,
+    status_text          text,
+    reference            text,
+    PRIMARY KEY (confirmation_run_id, row_number)
+);
+
+-- The one place a credit's status is derived: 'sent' until the wallet team answers,
+-- then 'confirmed' or 'failed'.
+CREATE VIEW wallet_credit_states AS
+SELECT w.credit_id,
+       CASE c.status WHEN 'success' THEN 'confirmed' WHEN 'failed' THEN 'failed' ELSE 'sent' END
+           AS status,
+       c.reference, c.reason, c.created_at AS confirmed_at
+FROM wallet_credits w
+LEFT JOIN wallet_confirmations c ON c.credit_id = w.credit_id;
+
+-- Each failed credit not sent again yet, with how often its money failed so far (the
+-- credits it replaced all failed too) and the first credit of that chain, whose cycle
+-- events are the money it carries.
+CREATE VIEW failed_credit_chains AS
+WITH RECURSIVE chain AS (
+    SELECT w.credit_id AS last_credit_id, w.credit_id, w.replaces_credit_id, 1 AS depth
+    FROM wallet_credits w
+    JOIN wallet_confirmations c ON c.credit_id = w.credit_id AND c.status = 'failed'
+    WHERE NOT EXISTS (SELECT 1 FROM wallet_credits r WHERE r.replaces_credit_id = w.credit_id)
+    UNION ALL
+    SELECT chain.last_credit_id, p.credit_id, p.replaces_credit_id, chain.depth + 1
+    FROM chain JOIN wallet_credits p ON p.credit_id = chain.replaces_credit_id
+)
+SELECT last_credit_id,
+       count(*) AS failures,
+       (array_agg(credit_id ORDER BY depth DESC))[1] AS first_credit_id
+FROM chain
+GROUP BY last_credit_id;

@@ -15,6 +15,7 @@ from payout_core.report.people_csv import csv_bytes
 
 if TYPE_CHECKING:
     from payout_core.report.cycle import CycleReport
+    from payout_core.report.reconciliation import ReconciliationReport
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
@@ -117,6 +118,8 @@ class IterationReport:
     attachment_max_rows: int
     cycle: CycleReport | None = None
     """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
+    reconciliation: ReconciliationReport | None = None
+    """Money in and money out (SPEC §9); set by the summary job."""
 
     @property
     def paid_lead_count(self) -> int:
@@ -166,6 +169,8 @@ class IterationReport:
             )
         if self.cycle is not None:
             notes.append(self.cycle.attachment_note())
+        if self.reconciliation is not None and self.reconciliation.discrepancy_rows_attached:
+            notes.append(self.reconciliation.attachment_note())
         return notes
 
     def warnings(self) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,12 +15,12 @@ import pytest
 from payout_core import cli, reconciliation
 from payout_core.ledger import store
 from payout_core.settings import PROJECT_ROOT
+from tests.integration.reconciliation_rows import adjusted, paid
 
 pytestmark = pytest.mark.integration
 
 SAMPLES = PROJECT_ROOT / "samples"
 HEADER = "TrackingId,Amount,PaidOn,Reference"
-TODAY = datetime.now(UTC).date()
 
 
 @pytest.fixture
@@ -33,37 +33,6 @@ def loaded(database_url: str, tmp_state: Path) -> str:
 def query(url: str, statement: str, *parameters: object) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(statement, parameters).fetchall()
-
-
-def paid(url: str, lead_id: str, payin: str, date_of_revenue: date = TODAY) -> None:
-    """A lead paid as an MIS file would leave it: its calculation row and a KPI1 event."""
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "INSERT INTO payout_calculations (created_at, source_type, medium_type, "
-            "product_type, sp_id, lead_id, status, sub_status, date_of_sale, date_of_revenue, "
-            "kpi1_payin_amount, kpi1_payout_amount, kpi2_payin_amount, kpi2_payout_amount, "
-            "total_payin, total_payout, rule_id, mis_run_id) "
-            "SELECT now(), source_type, medium_type, product_type, sp_id, lead_id, 'Success', "
-            "'Account Opened', '2023-10-02', %s, %s, 0, 0, 0, %s, 0, 1, 1 "
-            "FROM leads WHERE lead_id = %s",
-            (date_of_revenue, payin, payin, lead_id),
-        )
-        _event(conn, lead_id, payin, kind="earned", sequence=1)
-
-
-def adjusted(url: str, lead_id: str, payin: str) -> None:
-    with psycopg.connect(url) as conn:
-        _event(conn, lead_id, payin, kind="adjustment", sequence=2)
-
-
-def _event(conn: psycopg.Connection, lead_id: str, payin: str, kind: str, sequence: int) -> None:
-    conn.execute(
-        "INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type, "
-        "kpi, kind, outcome, kpi_sequence, payin_amount, payout_amount, reason, mis_run_id, "
-        "rule_id) SELECT lead_id, sp_id, source_type, medium_type, product_type, 'KPI1', %s, "
-        "%s, %s, %s, 0, 'test', %s, 1 FROM leads WHERE lead_id = %s",
-        (kind, "paid" if kind == "earned" else "adjusted", sequence, payin, sequence, lead_id),
-    )
 
 
 def remittance_file(tmp_path: Path, name: str, *rows: str) -> Path:

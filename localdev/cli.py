@@ -68,8 +68,8 @@ def use_embedded_database_when_unset() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # demo and bench start services of their own; every other command may need the ledger.
-    if args.run not in (_demo, _bench):
+    # demo starts services of its own; every other command (bench too) may need the ledger.
+    if args.run is not _demo:
         use_embedded_database_when_unset()
     return cli.run(args)
 

@@ -3,23 +3,28 @@
 The only place that parses MIS CSV. Every cell is read as text, so junk in one row can
 only make that row `invalid` (with its reason), never fail the rest of the file. What
 makes the whole file unreadable (not CSV, columns missing, unknown product) raises one
-MisFileError naming the file and the cause.
+MisFileError naming the file and the cause. What a cell may hold is SPEC §3.1.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
-from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine import amounts, dates
+from payout_core.engine.banks import BankProfile, BankProfiles, standard_columns
+from payout_core.engine.csv_records import (
+    CELLS_COLUMN,
+    parse_piece,
+    record_chunks,
+    refuse_if_not_csv,
+)
 from payout_core.engine.products import (
     COMMON_MIS_COLUMNS,
-    MINOR_UNITS_PER_UNIT,
     ProductHandler,
     all_handlers,
     handler_for,
@@ -27,10 +32,10 @@ from payout_core.engine.products import (
 from payout_core.errors import MisFileError
 
 LEAD_ID_LENGTH = 8  # SPEC §3.1: the LeadId is the last 8 characters of TrackingId
-LAYOUT_SAMPLE_ROWS = 1_000  # rows read to tell the bank and product of a file
-LAYOUT_SAMPLE_BYTES = 1024**2
-AMOUNT_MAX_INTEGER_DIGITS = 10  # keeps amount × percentage inside Int64 (see products.py)
+LAYOUT_SAMPLE_BYTES = 1024**2  # the first records, read to tell the bank and product of a file
 READ_CHUNK_BYTES = 16 * 1024**2  # CSV parsed at a time; with the batch size, bounds memory
+QUOTED_CELL_MAX_CHARS = 60  # a cell quoted in a reason is cut after this many characters
+HEADER_NAMES_LISTED = 12
 
 # The typed frame every later stage sees (column -> meaning):
 #   row_number     1 for the first data row after the header
@@ -49,50 +54,69 @@ class MisLayout:
     profile: BankProfile
     headers: dict[str, str]
     """Standard column name -> the header this file uses for it."""
-
-
-def _normalise_header(names: list[str]) -> list[str]:
-    return [name.strip() for name in names]
-
-
-def _read_text(
-    source: Path | bytes, mis_file: str, n_rows: int | None = None, columns: list[str] | None = None
-) -> pl.DataFrame:
-    try:
-        return pl.read_csv(
-            source,
-            n_rows=n_rows,
-            columns=columns,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            with_column_names=_normalise_header,
-        )
-    except pl.exceptions.NoDataError as error:
-        raise MisFileError(mis_file, "the file is empty") from error
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise MisFileError(mis_file, f"not a readable UTF-8 CSV file ({reason})") from error
-
-
-def _choose_profile(sample: pl.DataFrame, profiles: BankProfiles) -> BankProfile:
-    """The bank is told by the SourceType its rows carry, under whichever header it uses."""
-    for header in sorted(profiles.source_type_headers() & set(sample.columns)):
-        for source_type in sample[header].drop_nulls().str.strip_chars().unique().sort():
-            profile = profiles.by_source_type.get(source_type)
-            if profile is not None and profile.header_for("SourceType") == header:
-                return profile
-    return profiles.standard
+    header_width: int | None = None
+    """Cells in the header row (rows with more are `invalid`)."""
+    foreign_source_types: frozenset[str] = field(default_factory=frozenset)
+    """SourceTypes whose rows this layout cannot read (they have a profile of their own)."""
 
 
 def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayout:
-    # The first MiB of records is plenty for the sample; Polars given the whole file of a
-    # 650 MB MIS would parse far more than the rows asked for.
-    first_records = next(_record_chunks(path, LAYOUT_SAMPLE_BYTES), None)
-    sample = _read_text(first_records[0] if first_records else path, mis_file, LAYOUT_SAMPLE_ROWS)
-    profile = _choose_profile(sample, profiles)
+    """Which bank's layout and which product the file is, from its first records."""
+    refuse_if_not_csv(path, mis_file)
+    first = next(record_chunks(path, LAYOUT_SAMPLE_BYTES), None)
+    if first is None:
+        raise MisFileError(mis_file, "the file has a header row and no data rows")
+    piece, _, _, header_bytes = first
+    sample = parse_piece(piece, mis_file, 1, header_bytes).drop(CELLS_COLUMN)
+    del piece
+    _refuse_headerless(sample, profiles, mis_file)
+    attempts: list[MisFileError] = []
+    for profile in _candidate_profiles(sample, profiles):
+        try:
+            return _layout_for(sample, profile, profiles, mis_file)
+        except MisFileError as error:
+            attempts.append(error)
+    raise attempts[0]
+
+
+def _refuse_headerless(sample: pl.DataFrame, profiles: BankProfiles, mis_file: str) -> None:
+    """A first line with no MIS column name is data, not a header."""
+    known = standard_columns()
+    for profile in profiles.by_source_type.values():
+        known.update(profile.columns.values())
+    if not known & set(sample.columns):
+        raise MisFileError(
+            mis_file,
+            "the first line is not a header row of MIS column names (it reads: "
+            f"{_listing(sample.columns)}); expected names such as "
+            f"{', '.join(COMMON_MIS_COLUMNS)}",
+        )
+
+
+def _candidate_profiles(sample: pl.DataFrame, profiles: BankProfiles) -> list[BankProfile]:
+    """The layouts the file may be in, the most likely first: the bank whose SourceType
+    most sampled rows carry (under the header that bank uses for it), then the standard."""
+    rows_by_source_type: Counter[str] = Counter()
+    for source_type, profile in profiles.by_source_type.items():
+        header = profile.header_for("SourceType")
+        if header in sample.columns:
+            rows_by_source_type[source_type] = int(
+                (sample[header].str.strip_chars() == source_type).sum()
+            )
+    banks = [
+        profiles.by_source_type[source_type]
+        for source_type, rows in rows_by_source_type.most_common()
+        if rows > 0
+    ]
+    return [*banks, profiles.standard]
+
+
+def _layout_for(
+    sample: pl.DataFrame, profile: BankProfile, profiles: BankProfiles, mis_file: str
+) -> MisLayout:
     product_header = profile.header_for("ProductType")
     if product_header not in sample.columns:
-        raise MisFileError(mis_file, _missing_columns_message([product_header], sample.columns))
+        raise MisFileError(mis_file, _missing_columns_message(profile, [product_header], sample))
     products = sample[product_header].drop_nulls().str.strip_chars()
     products = products.filter(products != "")
     if products.is_empty():
@@ -101,19 +125,39 @@ def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayo
     handler = handler_for(product_type)
     if handler is None:
         known = ", ".join(sorted(all_handlers()))
-        raise MisFileError(mis_file, f"unknown product {product_type!r} (known: {known})")
+        raise MisFileError(mis_file, f"unknown product {_cut(product_type)!r} (known: {known})")
     headers = {column: profile.header_for(column) for column in handler.required_columns}
     missing = [header for header in headers.values() if header not in sample.columns]
     if missing:
-        raise MisFileError(mis_file, _missing_columns_message(missing, sample.columns))
-    return MisLayout(mis_file, handler, profile, headers)
-
-
-def _missing_columns_message(missing: list[str], present: list[str]) -> str:
-    return (
-        f"required column(s) missing: {', '.join(missing)}; "
-        f"the header has: {', '.join(present) or 'nothing'}"
+        raise MisFileError(mis_file, _missing_columns_message(profile, missing, sample))
+    configured = set(profiles.by_source_type)
+    foreign = configured if profile.source_type is None else set()
+    return MisLayout(
+        mis_file,
+        handler,
+        profile,
+        headers,
+        header_width=sample.width,
+        foreign_source_types=frozenset(foreign),
     )
+
+
+def _missing_columns_message(profile: BankProfile, missing: list[str], sample: pl.DataFrame) -> str:
+    return (
+        f"required column(s) missing for {profile.name}: {', '.join(missing)}; "
+        f"the header has: {_listing(sample.columns) or 'nothing'}"
+    )
+
+
+def _listing(names: list[str]) -> str:
+    shown = [_cut(name, 40) for name in names[:HEADER_NAMES_LISTED]]
+    if len(names) > HEADER_NAMES_LISTED:
+        shown.append(f"… and {len(names) - HEADER_NAMES_LISTED:,} more")
+    return ", ".join(shown)
+
+
+def _cut(text: str, max_chars: int = QUOTED_CELL_MAX_CHARS) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -140,10 +184,16 @@ def read_spans(
     first_row_number = 1
     rows = 0
     lead_ids: list[pl.Series] = []
-    for piece, piece_start, piece_end in _record_chunks(path, chunk_bytes):
+    for piece, piece_start, piece_end, header_bytes in record_chunks(path, chunk_bytes):
         if start_offset is None:
             start_offset = piece_start
-        tracking_ids = _read_text(piece, layout.mis_file, columns=[tracking_id_header])
+        tracking_ids = parse_piece(
+            piece,
+            layout.mis_file,
+            first_row_number + rows,
+            header_bytes,
+            columns=[tracking_id_header],
+        )
         del piece
         rows += tracking_ids.height
         lead_ids.append(
@@ -177,16 +227,17 @@ def read_batches(
     large the file is. (Polars' streaming scan was tried: it reads hundreds of MB ahead of
     a consumer that waits on the database.)
     """
-    columns = list(dict.fromkeys(layout.headers.values()))
     chunk_bytes = chunk_bytes or READ_CHUNK_BYTES
     rows_before = span.first_row_number - 1 if span else 0
     pieces = (
-        _record_chunks(path, chunk_bytes, span.start_offset, span.end_offset)
+        record_chunks(path, chunk_bytes, span.start_offset, span.end_offset)
         if span
-        else _record_chunks(path, chunk_bytes)
+        else record_chunks(path, chunk_bytes)
     )
-    for piece, _, _ in pieces:
-        parsed = _read_text(piece, layout.mis_file, columns=columns)
+    for piece, _, _, header_bytes in pieces:
+        # Every column is read, not only the layout's: a row longer than the header is
+        # found only so (see csv_records).
+        parsed = parse_piece(piece, layout.mis_file, rows_before + 1, header_bytes)
         del piece
         if parsed.is_empty():  # a piece of blank lines only
             continue
@@ -203,77 +254,11 @@ def _typed_batch(parsed: pl.DataFrame, layout: MisLayout, first_row_number: int)
     raw = parsed.select(
         (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
         *(pl.col(header).alias(column) for column, header in layout.headers.items()),
+        pl.col(CELLS_COLUMN).alias("cells_in_row"),
     )
     typed = type_rows(raw, layout)
     _refuse_mixed_products(typed, layout)
     return typed
-
-
-def _header(stream: BinaryIO, chunk_bytes: int) -> bytes:
-    """The header record (its line break included), read from the start of `stream`."""
-    buffer = bytearray()
-    while more := stream.read(chunk_bytes):
-        buffer += more
-        header_end = _end_of_records(buffer, first_only=True)
-        if header_end:
-            return bytes(buffer[:header_end])
-    return bytes(buffer)  # a header and nothing else, without a final newline
-
-
-def _record_chunks(
-    path: Path, chunk_bytes: int, start_offset: int | None = None, end_offset: int | None = None
-) -> Iterator[tuple[bytes, int, int]]:
-    """The file (or its records from `start_offset` to `end_offset`) as pieces of about
-    `chunk_bytes`: (the header line plus whole records, first byte offset, end offset).
-
-    A record ends at a newline outside double quotes (a quoted field may hold newlines,
-    RFC 4180), so no record is cut in two; a record longer than a chunk makes its piece
-    longer instead. (A stray quote inside an unquoted field only delays the cut, unless a
-    multi-line quoted field follows it: then the piece fails to parse and the file is
-    refused, never misread.) Pieces depend only on where reading starts, so the pieces of
-    a span are the pieces the whole file had there.
-    """
-    with path.open("rb") as stream:
-        header = _header(stream, chunk_bytes)
-        position = len(header) if start_offset is None else start_offset
-        stream.seek(position)
-        pending = bytearray()
-        while True:
-            to_read = (
-                chunk_bytes
-                if end_offset is None
-                else min(chunk_bytes, end_offset - position - len(pending))
-            )
-            more = stream.read(to_read) if to_read > 0 else b""
-            if not more:
-                break
-            pending += more
-            del more
-            cut = _end_of_records(pending)
-            if cut:
-                piece = b"".join((header, memoryview(pending)[:cut]))  # the one copy
-                pending = pending[cut:]
-                yield piece, position, position + cut
-                position += cut
-                del piece
-    if pending:  # the last record, without a final newline
-        yield header + pending, position, position + len(pending)
-
-
-def _end_of_records(data: bytes | bytearray, first_only: bool = False) -> int:
-    """Offset just past the last (or the first) newline outside quotes; 0 if none."""
-    if first_only:
-        newline = data.find(b"\n")
-        while newline >= 0 and data.count(b'"', 0, newline) % 2:
-            newline = data.find(b"\n", newline + 1)
-        return newline + 1
-    newline = data.rfind(b"\n")
-    quotes_before = data.count(b'"', 0, newline) if newline >= 0 else 0
-    while newline >= 0 and quotes_before % 2:
-        previous = data.rfind(b"\n", 0, newline)
-        quotes_before -= data.count(b'"', previous + 1, newline)
-        newline = previous
-    return newline + 1
 
 
 def _refuse_mixed_products(typed: pl.DataFrame, layout: MisLayout) -> None:
@@ -299,6 +284,9 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         column: _trimmed(column) for column in (*COMMON_MIS_COLUMNS, date_column, amount_column)
     }
     tracking_id = text["TrackingId"]
+    cells_in_row = (
+        pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
+    )
     typed = raw.select(
         pl.col("row_number"),
         tracking_id.alias("tracking_id"),
@@ -306,37 +294,92 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         text["SourceType"].alias("source_type"),
         text["MediumType"].alias("medium_type"),
         text["ProductType"].alias("product_type"),
-        text[date_column]
-        .str.strptime(pl.Date, layout.profile.date_format, strict=False)
-        .alias("event_date"),
+        dates.parse_dates(text[date_column], layout.profile.date_format).alias("event_date"),
         text[date_column].alias("event_date_text"),
-        _amount_minor(text[amount_column]).alias("amount_minor"),
+        amounts.amount_minor(text[amount_column], layout.profile.thousands_separator).alias(
+            "amount_minor"
+        ),
         text[amount_column].alias("amount_text"),
+        cells_in_row.alias("cells_in_row"),
     )
-    # A row is readable when all three parsed; only the few that are not get their reason
-    # spelled out (formatting a sentence for every row was most of this function's time).
+    # A row is readable when all three parsed and it is of this layout; only the few that
+    # are not get their reason spelled out (formatting a sentence for every row was most
+    # of this function's time).
     unreadable = typed.filter(
         pl.any_horizontal(pl.col("lead_id", "event_date", "amount_minor").is_null())
+        | pl.col("cells_in_row").is_not_null()
+        | _foreign_source_type(layout).is_not_null()
     ).select("row_number", _invalid_reason(layout).alias("invalid_reason"))
-    return typed.join(unreadable, on="row_number", how="left", maintain_order="left")
+    return typed.drop("cells_in_row").join(
+        unreadable, on="row_number", how="left", maintain_order="left"
+    )
 
 
 def _invalid_reason(layout: MisLayout) -> pl.Expr:
-    """Why a row cannot be read (SPEC §4 rule 1), the first failing check first."""
+    """Why a row cannot be read (SPEC §3.1, §4 rule 1), the first failing check first."""
     date_column = layout.handler.event_date_column
-    date_example = dt.date(2023, 10, 2).strftime(layout.profile.date_format)
+    date_example = dates.example(layout.profile.date_format)
     tracking_id, date_text = pl.col("tracking_id"), pl.col("event_date_text")
+    header_width = layout.header_width or 0
     return (
-        pl.when(tracking_id.is_null())
+        pl.when(pl.col("cells_in_row").is_not_null())
+        .then(
+            pl.format(
+                f"the row has {{}} cells but the header has {header_width}: a comma in an "
+                "unquoted cell? (an amount like 2,616 is refused unless quoted and its bank "
+                "declares a thousands separator)",
+                pl.col("cells_in_row"),
+            )
+        )
+        .when(_foreign_source_type(layout).is_not_null())
+        .then(_foreign_source_type(layout))
+        .when(tracking_id.is_null())
         .then(pl.lit("TrackingId is blank"))
         .when(pl.col("lead_id").is_null())
-        .then(pl.format("TrackingId '{}' is shorter than a LeadId (8 characters)", tracking_id))
+        .then(
+            pl.format(
+                "TrackingId '{}' is shorter than a LeadId (8 characters)", _quoted(tracking_id)
+            )
+        )
         .when(date_text.is_null())
         .then(pl.lit(f"{date_column} is blank"))
         .when(pl.col("event_date").is_null())
-        .then(pl.format(f"{date_column} '{{}}' is not a date like '{date_example}'", date_text))
-        .otherwise(_amount_problem(pl.col("amount_text"), layout.handler.amount_column))
+        .then(
+            pl.format(
+                f"{date_column} '{{}}' is not a date like '{date_example}' (a day of the "
+                "calendar, written so)",
+                _quoted(date_text),
+            )
+        )
+        .otherwise(
+            amounts.amount_problem(
+                pl.col("amount_text"),
+                _quoted(pl.col("amount_text")),
+                layout.handler.amount_column,
+                layout.profile.thousands_separator,
+            )
+        )
     )
+
+
+def _foreign_source_type(layout: MisLayout) -> pl.Expr:
+    """Why a row's SourceType cannot be read in this file's layout, or null: a bank with a
+    profile of its own writes its dates and columns its own way, so its row in another
+    bank's file (or the standard layout) would be read by the wrong profile."""
+    source_type = pl.col("source_type")
+    own = layout.profile.source_type
+    if own is not None:
+        foreign = source_type.is_not_null() & (source_type != own)
+        message = f"SourceType '{{}}' in a file in {own}'s layout (config/banks.toml)"
+    elif layout.foreign_source_types:
+        foreign = source_type.is_in(sorted(layout.foreign_source_types))
+        message = (
+            "SourceType '{}' has a layout of its own (config/banks.toml), but this file is "
+            "in the standard layout; send its rows in a file of its own"
+        )
+    else:
+        return pl.lit(None, pl.String)
+    return pl.when(foreign).then(pl.format(message, _quoted(source_type)))
 
 
 def _lead_id(tracking_id: pl.Expr) -> pl.Expr:
@@ -353,30 +396,10 @@ def _trimmed(column: str) -> pl.Expr:
     return pl.when(trimmed != "").then(trimmed)
 
 
-_NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
-_AMOUNT_PATTERN = rf"^\d{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}(\.\d{{1,2}})?$"
-
-
-def _amount_problem(amount_text: pl.Expr, amount_column: str) -> pl.Expr:
-    """Why an amount cannot be used, or null when it can."""
+def _quoted(text: pl.Expr) -> pl.Expr:
+    """A cell as a reason quotes it: cut after QUOTED_CELL_MAX_CHARS."""
     return (
-        pl.when(amount_text.is_null())
-        .then(pl.lit(f"{amount_column} is blank"))
-        .when(~amount_text.str.contains(_NUMBER_PATTERN))
-        .then(pl.format(f"{amount_column} '{{}}' is not a number", amount_text))
-        .when(amount_text.str.starts_with("-"))
-        .then(pl.format(f"{amount_column} '{{}}' is negative", amount_text))
-        .when(amount_text.str.contains(r"\.\d{3,}$"))
-        .then(pl.format(f"{amount_column} '{{}}' has more than 2 decimal places", amount_text))
-        .when(~amount_text.str.contains(_AMOUNT_PATTERN))
-        .then(pl.format(f"{amount_column} '{{}}' is too large", amount_text))
+        pl.when(text.str.len_chars() > QUOTED_CELL_MAX_CHARS)
+        .then(text.str.slice(0, QUOTED_CELL_MAX_CHARS - 1) + "…")
+        .otherwise(text)
     )
-
-
-def _amount_minor(amount_text: pl.Expr) -> pl.Expr:
-    """Exact decimal text -> integer minor units, with no float on the way."""
-    parts = amount_text.str.split_exact(".", 1)
-    units = parts.struct.field("field_0").cast(pl.Int64, strict=False)
-    fraction = parts.struct.field("field_1").fill_null("").str.pad_end(2, "0")
-    minor = units * MINOR_UNITS_PER_UNIT + fraction.cast(pl.Int64, strict=False)
-    return pl.when(amount_text.str.contains(_AMOUNT_PATTERN)).then(minor)

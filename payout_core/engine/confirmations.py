@@ -20,6 +20,12 @@ from pathlib import Path
 import polars as pl
 
 from payout_core.engine import mis
+from payout_core.engine.csv_records import (
+    CELLS_COLUMN,
+    parse_piece,
+    record_chunks,
+    refuse_if_not_csv,
+)
 from payout_core.errors import MisFileError, ReconciliationFileError
 
 CONFIRMATION_COLUMNS = ("CreditId", "Status", "Reference", "Reason")
@@ -45,26 +51,46 @@ class ConfirmationFile:
 
 
 def read_file(path: Path, file_name: str) -> ConfirmationFile:
+    """The whole file, typed (the MIS reader's CSV rules: a file that is not UTF-8 CSV
+    text is refused, a ragged row is invalid)."""
+    parts: list[pl.DataFrame] = []
+    rows_before = 0
     try:
-        parsed = mis._read_text(path, file_name)
+        refuse_if_not_csv(path, file_name)
+        for piece, _, _, header_bytes in record_chunks(path, mis.READ_CHUNK_BYTES):
+            parsed = parse_piece(piece, file_name, rows_before + 1, header_bytes)
+            missing = [column for column in CONFIRMATION_COLUMNS if column not in parsed.columns]
+            if missing:
+                raise ReconciliationFileError(
+                    file_name,
+                    f"required column(s) missing: {', '.join(missing)}; "
+                    f"the header has: {mis._listing(parsed.columns) or 'nothing'}",
+                )
+            parts.append(
+                parsed.select(
+                    (pl.int_range(pl.len(), dtype=pl.Int64) + rows_before + 1).alias("row_number"),
+                    *CONFIRMATION_COLUMNS,
+                    pl.col(CELLS_COLUMN).alias("cells_in_row"),
+                )
+            )
+            rows_before += parsed.height
+    except ReconciliationFileError:
+        raise
     except MisFileError as error:
         raise ReconciliationFileError(error.mis_file, error.cause) from error
-    missing = [column for column in CONFIRMATION_COLUMNS if column not in parsed.columns]
-    if missing:
-        raise ReconciliationFileError(
-            file_name, mis._missing_columns_message(missing, parsed.columns)
-        )
-    raw = parsed.select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"),
-        *CONFIRMATION_COLUMNS,
-    )
-    return ConfirmationFile(file_name, type_rows(raw))
+    if not parts:
+        raise ReconciliationFileError(file_name, "the file has a header row and no data rows")
+    return ConfirmationFile(file_name, type_rows(pl.concat(parts)))
 
 
 def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
     status_text = mis._trimmed("Status")
+    cells_in_row = (
+        pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
+    )
     typed = raw.select(
         "row_number",
+        cells_in_row.alias("cells_in_row"),
         mis._trimmed("CreditId").alias("credit_id"),
         status_text.str.to_lowercase().alias("status"),
         status_text.alias("status_text"),
@@ -73,7 +99,9 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
     )
     credit_id, status, reference = pl.col("credit_id"), pl.col("status"), pl.col("reference")
     invalid_reason = (
-        pl.when(credit_id.is_null())
+        pl.when(pl.col("cells_in_row").is_not_null())
+        .then(pl.format("the row has {} cells, more than the header", pl.col("cells_in_row")))
+        .when(credit_id.is_null())
         .then(pl.lit("CreditId is blank"))
         .when(credit_id.str.len_chars() > TEXT_MAX_CHARS)
         .then(pl.lit(f"CreditId is longer than {TEXT_MAX_CHARS} characters"))
@@ -86,7 +114,7 @@ def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
         .when(reference.str.len_chars() > TEXT_MAX_CHARS)
         .then(pl.lit(f"Reference is longer than {TEXT_MAX_CHARS} characters"))
     )
-    return typed.with_columns(invalid_reason.alias("invalid_reason"))
+    return typed.with_columns(invalid_reason.alias("invalid_reason")).drop("cells_in_row")
 
 
 def reconcile(rows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:

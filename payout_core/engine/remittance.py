@@ -2,8 +2,10 @@
 
 Pure Polars, no I/O beyond reading the file. A remittance file has one row per payment:
 `TrackingId, Amount, PaidOn, Reference` (a bank names them its own way in its profile,
-config/banks.toml, as for MIS). Cells are read by the MIS reader's rules (engine/mis.py):
-the LeadId is the last 8 characters of TrackingId, an amount is exact decimal text.
+config/banks.toml, as for MIS). Cells are read by the MIS reader's rules (engine/mis.py,
+amounts.py, dates.py, csv_records.py): the LeadId is the last 8 characters of TrackingId,
+an amount is exact decimal text, a ragged row is invalid; PaidOn is in the bank's date
+format or ISO 8601.
 
 Each row gets exactly one outcome, the first test that decides:
 
@@ -21,14 +23,21 @@ profile its headers match), else the SourceType of the row's lead.
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from payout_core.engine import mis
+from payout_core.engine import amounts, dates, mis
 from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine.csv_records import (
+    CELLS_COLUMN,
+    parse_piece,
+    record_chunks,
+    refuse_if_not_csv,
+)
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import MisFileError, ReconciliationFileError
 
@@ -59,23 +68,26 @@ class RemittanceLayout:
     """Standard column name -> the header this file uses for it."""
     source_type_header: str | None
     """The file's SourceType column, if it has one (the bank of each row)."""
+    header_width: int
+    """Cells in the header row (rows with more are `invalid`)."""
 
 
 def inspect_layout(path: Path, remittance_file: str, profiles: BankProfiles) -> RemittanceLayout:
-    first_records = next(mis._record_chunks(path, mis.LAYOUT_SAMPLE_BYTES), None)
-    sample = _read_text(
-        first_records[0] if first_records else path, remittance_file, mis.LAYOUT_SAMPLE_ROWS
-    )
-    source_type_headers = profiles.source_type_headers() & set(sample.columns)
-    if source_type_headers:
-        profile = mis._choose_profile(sample, profiles)
-    else:
-        profile = _profile_by_headers(sample.columns, profiles, remittance_file)
+    """Which bank's layout the file is in, from its first records (the MIS reader's rules:
+    a file that is not UTF-8 CSV text, or has no data row, is refused)."""
+    with _named_as_reconciliation():
+        refuse_if_not_csv(path, remittance_file)
+        first = next(record_chunks(path, mis.LAYOUT_SAMPLE_BYTES), None)
+        if first is None:
+            raise MisFileError(remittance_file, "the file has a header row and no data rows")
+        piece, _, _, header_bytes = first
+        sample = parse_piece(piece, remittance_file, 1, header_bytes).drop(CELLS_COLUMN)
+    profile = _choose_profile(sample, profiles, remittance_file)
     headers = {column: profile.header_for(column) for column in REMITTANCE_COLUMNS}
     missing = [header for header in headers.values() if header not in sample.columns]
     if missing:
         raise ReconciliationFileError(
-            remittance_file, mis._missing_columns_message(missing, sample.columns)
+            remittance_file, mis._missing_columns_message(profile, missing, sample)
         )
     source_type_header = profile.header_for("SourceType")
     return RemittanceLayout(
@@ -83,99 +95,134 @@ def inspect_layout(path: Path, remittance_file: str, profiles: BankProfiles) -> 
         profile,
         headers,
         source_type_header if source_type_header in sample.columns else None,
+        sample.width,
     )
 
 
-def _profile_by_headers(
-    present: list[str], profiles: BankProfiles, remittance_file: str
+def _choose_profile(
+    sample: pl.DataFrame, profiles: BankProfiles, remittance_file: str
 ) -> BankProfile:
-    """Without a SourceType column, a bank whose own names for the remittance columns are
-    all in the header (e.g. `ApplicationRef`) is the sender; otherwise the standard layout."""
+    """The bank whose SourceType the rows carry (as for MIS files); without a SourceType
+    column, a bank whose own names for the remittance columns are all in the header (e.g.
+    `ApplicationRef`); otherwise the standard layout."""
+    [*banks, _standard] = mis._candidate_profiles(sample, profiles)
+    if banks:
+        return banks[0]
     own_names = [
         profile
         for profile in profiles.by_source_type.values()
         if any(profile.header_for(column) != column for column in REMITTANCE_COLUMNS)
-        and all(profile.header_for(column) in present for column in REMITTANCE_COLUMNS)
+        and all(profile.header_for(column) in sample.columns for column in REMITTANCE_COLUMNS)
     ]
     if len(own_names) > 1:
-        banks = ", ".join(sorted(str(profile.source_type) for profile in own_names))
+        names = ", ".join(sorted(str(profile.source_type) for profile in own_names))
         raise ReconciliationFileError(
             remittance_file,
-            f"the header fits the layouts of several banks ({banks}); "
+            f"the header fits the layouts of several banks ({names}); "
             "add a SourceType column to say which bank sent it",
         )
     return own_names[0] if own_names else profiles.standard
 
 
 def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
-    """The whole file as the typed frame of `type_rows` (remittance rows are narrow: a
-    million of them is about 40 MB of CSV)."""
+    """The whole file as the typed frame of `type_rows`, parsed a piece of whole records at
+    a time (remittance rows are narrow: a million of them is about 40 MB of CSV)."""
     columns = list(dict.fromkeys(layout.headers.values()))
     if layout.source_type_header:
         columns.append(layout.source_type_header)
-    parsed = _read_text(path, layout.remittance_file, columns=columns)
-    raw = parsed.select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row_number"),
-        *(pl.col(header).alias(column) for column, header in layout.headers.items()),
-        (
-            pl.col(layout.source_type_header)
-            if layout.source_type_header
-            else pl.lit(layout.profile.source_type, dtype=pl.String)
-        ).alias("SourceType"),
-    )
-    return type_rows(raw, layout.profile)
+    parts: list[pl.DataFrame] = []
+    rows_before = 0
+    with _named_as_reconciliation():
+        for piece, _, _, header_bytes in record_chunks(path, mis.READ_CHUNK_BYTES):
+            parsed = parse_piece(piece, layout.remittance_file, rows_before + 1, header_bytes)
+            del piece
+            parts.append(
+                parsed.select(
+                    (pl.int_range(pl.len(), dtype=pl.Int64) + rows_before + 1).alias("row_number"),
+                    *(pl.col(header).alias(column) for column, header in layout.headers.items()),
+                    (
+                        pl.col(layout.source_type_header)
+                        if layout.source_type_header
+                        else pl.lit(layout.profile.source_type, dtype=pl.String)
+                    ).alias("SourceType"),
+                    pl.col(CELLS_COLUMN).alias("cells_in_row"),
+                )
+            )
+            rows_before += parsed.height
+    raw = pl.concat(parts) if parts else pl.DataFrame()
+    return type_rows(raw, layout.profile, layout.header_width)
 
 
-def _read_text(
-    source: Path | bytes,
-    file_name: str,
-    n_rows: int | None = None,
-    columns: list[str] | None = None,
-) -> pl.DataFrame:
-    """The MIS reader's CSV rules, its refusals named as this kind of file's."""
+@contextmanager
+def _named_as_reconciliation() -> Iterator[None]:
+    """The MIS reader's refusals, named as this kind of file's."""
     try:
-        return mis._read_text(source, file_name, n_rows, columns)
+        yield
+    except ReconciliationFileError:
+        raise
     except MisFileError as error:
         raise ReconciliationFileError(error.mis_file, error.cause) from error
 
 
-def type_rows(raw: pl.DataFrame, profile: BankProfile) -> pl.DataFrame:
-    """Raw text columns (standard names, `row_number`, `SourceType`) -> typed rows:
-    row_number, tracking_id, lead_id, stated_source_type, amount_minor (Int64 minor units),
-    amount_text, paid_on (Date), paid_on_text, reference, invalid_reason (null if readable).
-    """
+def type_rows(raw: pl.DataFrame, profile: BankProfile, header_width: int = 0) -> pl.DataFrame:
+    """Raw text columns (standard names, `row_number`, `SourceType`, optional
+    `cells_in_row`) -> typed rows: row_number, tracking_id, lead_id, stated_source_type,
+    amount_minor (Int64 minor units), amount_text, paid_on (Date), paid_on_text,
+    reference, invalid_reason (null if readable)."""
     text = {column: mis._trimmed(column) for column in (*REMITTANCE_COLUMNS, "SourceType")}
     paid_on_text = text["PaidOn"]
+    cells_in_row = (
+        pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
+    )
     typed = raw.select(
         pl.col("row_number"),
         text["TrackingId"].alias("tracking_id"),
         mis._lead_id(text["TrackingId"]),
         text["SourceType"].alias("stated_source_type"),
-        mis._amount_minor(text["Amount"]).alias("amount_minor"),
+        amounts.amount_minor(text["Amount"], profile.thousands_separator).alias("amount_minor"),
         text["Amount"].alias("amount_text"),
         pl.coalesce(
-            paid_on_text.str.strptime(pl.Date, profile.date_format, strict=False),
-            paid_on_text.str.strptime(pl.Date, ISO_DATE_FORMAT, strict=False),
+            dates.parse_dates(paid_on_text, profile.date_format),
+            dates.parse_dates(paid_on_text, ISO_DATE_FORMAT),
         ).alias("paid_on"),
         paid_on_text.alias("paid_on_text"),
         text["Reference"].alias("reference"),
+        cells_in_row.alias("cells_in_row"),
     )
-    return typed.with_columns(_invalid_reason(profile).alias("invalid_reason"))
+    return typed.with_columns(_invalid_reason(profile, header_width).alias("invalid_reason")).drop(
+        "cells_in_row"
+    )
 
 
-def _invalid_reason(profile: BankProfile) -> pl.Expr:
-    date_example = dt.date(2023, 10, 2).strftime(profile.date_format)
+def _invalid_reason(profile: BankProfile, header_width: int) -> pl.Expr:
+    date_example = dates.example(profile.date_format)
     tracking_id, paid_on_text, reference = (
         pl.col("tracking_id"),
         pl.col("paid_on_text"),
         pl.col("reference"),
     )
-    amount_problem = mis._amount_problem(pl.col("amount_text"), "Amount")
+    amount_text = pl.col("amount_text")
+    amount_problem = amounts.amount_problem(
+        amount_text, mis._quoted(amount_text), "Amount", profile.thousands_separator
+    )
     return (
-        pl.when(tracking_id.is_null())
+        pl.when(pl.col("cells_in_row").is_not_null())
+        .then(
+            pl.format(
+                f"the row has {{}} cells but the header has {header_width}: a comma in an "
+                "unquoted cell?",
+                pl.col("cells_in_row"),
+            )
+        )
+        .when(tracking_id.is_null())
         .then(pl.lit("TrackingId is blank"))
         .when(pl.col("lead_id").is_null())
-        .then(pl.format("TrackingId '{}' is shorter than a LeadId (8 characters)", tracking_id))
+        .then(
+            pl.format(
+                "TrackingId '{}' is shorter than a LeadId (8 characters)",
+                mis._quoted(tracking_id),
+            )
+        )
         .when(amount_problem.is_not_null())
         .then(amount_problem)
         .when(pl.col("amount_minor") == 0)
@@ -183,7 +230,12 @@ def _invalid_reason(profile: BankProfile) -> pl.Expr:
         .when(paid_on_text.is_null())
         .then(pl.lit("PaidOn is blank"))
         .when(pl.col("paid_on").is_null())
-        .then(pl.format(f"PaidOn '{{}}' is not a date like '{date_example}'", paid_on_text))
+        .then(
+            pl.format(
+                f"PaidOn '{{}}' is not a date like '{date_example}' (or ISO 2023-10-02)",
+                mis._quoted(paid_on_text),
+            )
+        )
         .when(reference.is_null())
         .then(pl.lit("Reference is blank"))
         .when(reference.str.len_chars() > REFERENCE_MAX_CHARS)

@@ -88,7 +88,7 @@ def test_exact_short_over_and_unknown_remittances(
         ("AT-Q8ZT3", "Bank_A", Decimal("100.00"), "unexpected", Decimal("0.00")),
     ]
     [(reason,)] = query(loaded, "SELECT reason FROM remittance_rejected_rows")
-    assert reason == "Amount 'abc' is not a number"
+    assert reason.startswith("Amount 'abc' is not an amount")
 
 
 def test_a_re_delivered_file_changes_nothing_and_a_later_one_settles_the_rest(
@@ -182,7 +182,9 @@ def test_a_file_that_cannot_be_read_is_recorded_as_an_error(
     assert "PaidOn, Reference" in line["error"]
     [(mis, error_type)] = query(loaded, "SELECT mis, error_type FROM error_logs")
     assert mis == "bank_a_remittance_broken.csv"
-    assert error_type.startswith("required column(s) missing: PaidOn, Reference")
+    assert error_type.startswith(
+        "required column(s) missing for the standard layout: PaidOn, Reference"
+    )
     assert query(loaded, "SELECT count(*) FROM remittance_runs") == [(0,)]
 
 

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
+
 from payout_core.engine import confirmations, remittance
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.errors import ReconciliationFileError
 from payout_core.ledger import confirmations as confirmation_ledger
 from payout_core.ledger import db, remittances, store
+from payout_core.pipeline import StageClock
 from payout_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -68,32 +71,30 @@ def process_remittance_file(
     TransientError (nothing was written; retry)."""
     remittance_file = remittance_file or path.name
     check_file_size(path, remittance_file)
-    started = time.perf_counter()
-    profiles = load_bank_profiles(get_settings().banks_file)
-    layout = remittance.inspect_layout(path, remittance_file, profiles)
-    rows = remittance.read_rows(path, layout)
-    content_sha256 = store.sha256_of_file(path)
-    read_seconds = time.perf_counter() - started
+    clock = StageClock()
+    with clock.stage("read"):
+        profiles = load_bank_profiles(get_settings().banks_file)
+        layout = remittance.inspect_layout(path, remittance_file, profiles)
+        rows = remittance.read_rows(path, layout)
+        content_sha256 = store.sha256_of_file(path)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            result = _record_once(rows, remittance_file, content_sha256, etag)
+            result = _record_once(rows, remittance_file, content_sha256, etag, clock)
             break
         except db.ConflictError as error:
             if attempt == CONFLICT_ATTEMPTS:
                 raise
             log.warning("%s: %s; starting over (attempt %d)", remittance_file, error, attempt + 1)
-    log.info(
-        "%s: %s; read %.2fs, total %.2fs",
-        remittance_file,
-        result.to_json(),
-        read_seconds,
-        time.perf_counter() - started,
-    )
+    log.info("%s: %s; time: %s", remittance_file, result.to_json(), clock)
     return result
 
 
 def _record_once(
-    rows: remittance.pl.DataFrame, remittance_file: str, content_sha256: str, etag: str | None
+    rows: pl.DataFrame,
+    remittance_file: str,
+    content_sha256: str,
+    etag: str | None,
+    clock: StageClock,
 ) -> RemittanceRunResult:
     started_at = dt.datetime.now(dt.UTC)
     with db.connection() as conn, conn.transaction():
@@ -104,18 +105,23 @@ def _record_once(
             etag=etag,
             started_at=started_at,
         )
-        owed, recorded = run.owed_and_recorded(rows)
-        reconciled = remittance.reconcile(rows, owed, recorded)
-        outcome_counts = remittance.outcome_counts(reconciled)
+        with clock.stage("lookup"):
+            owed, recorded = run.owed_and_recorded(rows)
+        with clock.stage("match"):
+            reconciled = remittance.reconcile(rows, owed, recorded)
+            outcome_counts = remittance.outcome_counts(reconciled)
+            total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
         if sum(outcome_counts.values()) != rows.height:
             raise InvariantViolation(
                 f"{remittance_file}: {rows.height} rows read, but outcomes {outcome_counts}"
             )
-        total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
-        run.record(reconciled)
-        run.finish(
-            rows_read=rows.height, outcome_counts=outcome_counts, total_received=total_received
-        )
+        with clock.stage("write"):
+            run.record(reconciled)
+            run.finish(
+                rows_read=rows.height, outcome_counts=outcome_counts, total_received=total_received
+            )
+        commit_started = time.perf_counter()
+    clock.seconds["commit"] += time.perf_counter() - commit_started
     return RemittanceRunResult(
         remittance_file=remittance_file,
         remittance_run_id=run.remittance_run_id,

@@ -235,3 +235,10 @@ def test_functions_called_directly(services: Services) -> None:
     function_app.iteration_summary(func.timer.TimerRequest(past_due=True))
     assert count("SELECT count(*) FROM iterations") == 1
     assert any(settings.outbox_dir.rglob("*.eml"))
+    # The cycle's wallet credits reached the output container, once, for the wallet team.
+    header, *credit_rows = services.csv_rows(
+        settings.output_container, "credits/wallet_credits_cycle_1.csv"
+    )
+    assert header == ["\ufeffCreditId", "Cycle", "SPId", "Amount", "Events"]
+    assert len(credit_rows) == count("SELECT count(*) FROM wallet_credits") > 0
+    assert count("SELECT count(*) FROM credit_files") == 1

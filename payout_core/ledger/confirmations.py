@@ -17,7 +17,7 @@ from psycopg import sql
 
 from payout_core.engine import confirmations
 from payout_core.ledger import db
-from payout_core.ledger.store import _copy_out, copy_frame
+from payout_core.ledger.store import copy_frame, copy_out
 
 CONFIRMATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.confirmations'))"
 FAILURES_BEFORE_HOLD = 3  # SPEC §9: after 3 failures the credit's events wait for a person
@@ -81,7 +81,7 @@ class ConfirmationLedger:
                 "CREATE TEMP TABLE confirmation_credit_ids (credit_id text) ON COMMIT DROP"
             )
             copy_frame(cursor, "confirmation_credit_ids", credit_ids)
-            return _copy_out(cursor, sql.SQL(CREDITS_OF_FILE), confirmations.CREDITS_SCHEMA)
+            return copy_out(cursor, sql.SQL(CREDITS_OF_FILE), confirmations.CREDITS_SCHEMA)
 
     def record(self, reconciled: pl.DataFrame) -> None:
         run_id = pl.lit(self.confirmation_run_id, dtype=pl.Int64).alias("confirmation_run_id")

@@ -30,7 +30,9 @@ from psycopg import sql
 
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
-from payout_core.ledger.store import _copy_out, copy_frame, minor_to_decimal_text
+from payout_core.engine.remittance import money_text
+from payout_core.ledger.store import copy_frame
+from payout_core.ledger.store import copy_out as _copy_out
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 
@@ -142,7 +144,7 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
                 "credit_id",
                 pl.lit(number).alias("cycle_number"),
                 "sp_id",
-                minor_to_decimal_text("amount_minor").alias("amount"),
+                money_text(pl.col("amount_minor")).alias("amount"),
                 "event_count",
             ),
         )

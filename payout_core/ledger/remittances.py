@@ -20,7 +20,8 @@ from psycopg import sql
 from payout_core.engine import remittance
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
-from payout_core.ledger.store import HASH_WORK_MEM, _copy_out, copy_frame
+from payout_core.ledger.mis_run import HASH_WORK_MEM
+from payout_core.ledger.store import copy_frame, copy_out
 
 REMITTANCE_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.remittance'))"
 
@@ -116,12 +117,12 @@ class RemittanceLedger:
             copy_frame(cursor, "remittance_references", references)
             cursor.execute("ANALYZE remittance_lead_ids")
             cursor.execute("ANALYZE remittance_references")
-            owed = _copy_out(
+            owed = copy_out(
                 cursor,
                 sql.SQL(OWED_OF_FILE.format(minor=MINOR_UNITS_PER_UNIT)),
                 remittance.OWED_SCHEMA,
             )
-            recorded = _copy_out(cursor, sql.SQL(RECORDED_OF_FILE), remittance.RECORDED_SCHEMA)
+            recorded = copy_out(cursor, sql.SQL(RECORDED_OF_FILE), remittance.RECORDED_SCHEMA)
         return owed, recorded
 
     def record(self, reconciled: pl.DataFrame) -> None:

@@ -196,6 +196,7 @@ def _reconcile_samples(samples_dir: Path) -> int:
 
     from localdev import devhost
     from payout_core import storage, summary
+    from payout_core.engine import confirmations, remittance
     from payout_core.ledger import cycles, remittances
 
     settings = get_settings()
@@ -216,8 +217,10 @@ def _reconcile_samples(samples_dir: Path) -> int:
             " UNION ALL SELECT confirmation_file, outcome_counts FROM confirmation_runs ORDER BY 1"
         ).fetchall()
         banks = remittances.receivables_by_bank(conn, dt.date(2023, 11, 30))
+    order = [*remittance.OUTCOMES, *confirmations.OUTCOMES]
     for name, counts in files:
-        print(f"reconciled {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+        shown = ", ".join(f"{kind} {counts[kind]}" for kind in order if counts.get(kind))
+        print(f"reconciled {name}: {shown}")
     for bank in banks:
         print(f"  {bank.source_type}: expected {bank.expected}, received {bank.received},"
               f" outstanding {bank.outstanding}, over-received {bank.over_received}")  # fmt: skip

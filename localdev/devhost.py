@@ -400,6 +400,7 @@ class LocalHost:
             storage.service_client(webjobs_connection, settings), webjobs_connection, host_id
         )
         self._clients: dict[str, BlobServiceClient] = {}
+        self._containers_made: set[tuple[str, str]] = set()
         self._retry_not_before: dict[str, float] = {}
         self._sleep = sleep
         self.poisoned_count = 0
@@ -415,10 +416,15 @@ class LocalHost:
                     f"function {function.name}: connection setting "
                     f"{function.connection_setting!r} is not set"
                 )
-            client = storage.service_client(connection, self.settings)
+            self._clients[function.connection_setting] = storage.service_client(
+                connection, self.settings
+            )
+        client = self._clients[function.connection_setting]
+        # Per function: several triggers (MIS, remittance, confirmations) share a connection.
+        if (function.connection_setting, function.container) not in self._containers_made:
             storage.ensure_containers(client, (function.container,))
-            self._clients[function.connection_setting] = client
-        return self._clients[function.connection_setting]
+            self._containers_made.add((function.connection_setting, function.container))
+        return client
 
     def pending_blobs(self) -> Iterator[BlobCandidate]:
         """Blob versions with no completed or poisoned receipt, for every blob function."""

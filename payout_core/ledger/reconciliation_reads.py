@@ -10,6 +10,7 @@ from datetime import date
 
 import psycopg
 
+from payout_core.engine import confirmations, remittance
 from payout_core.ledger import remittances
 from payout_core.report.reconciliation import (
     BankLine,
@@ -149,9 +150,18 @@ def gather_report(
 
 def _files(conn: psycopg.Connection, kind: str, run_ids: tuple[int, ...]) -> list:
     received = "total_received" if kind == "remittance" else "NULL::numeric"
+    outcomes = remittance.OUTCOMES if kind == "remittance" else confirmations.OUTCOMES
     rows = conn.execute(
         f"SELECT {kind}_file, rows_read, outcome_counts, {received} FROM {kind}_runs"
         f" WHERE {kind}_run_id = ANY(%s) ORDER BY {kind}_run_id",
         (list(run_ids),),
     ).fetchall()
-    return [ReconciliationFile(*row) for row in rows]
+    return [
+        ReconciliationFile(name, rows_read, in_order(counts, outcomes), total_received)
+        for name, rows_read, counts, total_received in rows
+    ]
+
+
+def in_order(counts: dict[str, int], outcomes: tuple[str, ...]) -> dict[str, int]:
+    """Outcome counts as stored (jsonb keeps no order) in the engine's order, zeros included."""
+    return {outcome: int(counts.get(outcome, 0)) for outcome in outcomes}

@@ -6,7 +6,7 @@ text.py and html.py draw the blocks."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from payout_core.report.cycle import Block
@@ -148,6 +148,10 @@ def _receivables_table(banks: Sequence[BankLine]) -> Table:
 
 
 def _files_table(files: Sequence[ReconciliationFile]) -> Table:
+    if all(file.total_received is None for file in files):
+        table = _files_table([replace(file, total_received=Decimal(0)) for file in files])
+        rows = tuple(row[:-1] for row in table.rows)
+        return Table(table.headers[:-1], rows, None, frozenset({1}))
     rows = tuple(
         (
             file.file_name,

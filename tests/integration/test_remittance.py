@@ -216,3 +216,47 @@ def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path) -> None:
     )
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE remittance_receipts SET amount = 1")
+
+
+RECONCILIATION = json.loads((SAMPLES / "expected_reconciliation.json").read_text())
+
+
+def test_the_sample_remittances_after_the_sample_mis_files(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["process", "--json", *map(str, sorted((SAMPLES / "mis").glob("*.csv")))]) == 0
+    capsys.readouterr()
+    remittances = sorted((SAMPLES / "remittance").glob("*.csv"))
+    exit_code, results = run_cli(capsys, "remittance", "--json", *map(str, remittances))
+    assert exit_code == 0
+    for result in results:
+        expected = RECONCILIATION["remittance"][result["file"]]
+        assert {key: result[key] for key in ("rows", "outcomes", "total_received")} == expected
+    _, banks = run_cli(capsys, "receivables", "--json")
+    for bank in banks:
+        expected = RECONCILIATION["receivables"][bank["source_type"]]
+        assert {key: bank[key] for key in expected} == expected
+
+
+def test_a_corrected_mis_amount_after_a_full_remittance_makes_the_lead_over_received(
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPEC §4's worked example: AT-YXXWY paid 1096 on 43850 disbursed, later 40000."""
+    header = (
+        "SourceType,MediumType,ProductType,TrackingId,ApprovedAmount,SanctionedAmount,"
+        "DisbursedAmount,LoanDisbursedDate"
+    )
+    first, corrected = tmp_path / "bank_b_1.csv", tmp_path / "bank_b_2.csv"
+    row = "Bank_B,Medium_A,Personal Loan,KYC_new_AT-YXXWY,50000,45000,{},2 10 2023"
+    first.write_text(f"{header}\n{row.format(43850)}\n")
+    corrected.write_text(f"{header}\n{row.format(40000)}\n")
+    assert cli.main(["process", str(first)]) == 0
+    capsys.readouterr()
+    remitted = remittance_file(tmp_path, "bank_b_rem.csv", "KYC_new_AT-YXXWY,1096,5 10 2023,B-1")
+    _, [result] = run_cli(capsys, "remittance", "--json", str(remitted))
+    assert result["outcomes"] == outcomes(matched=1)
+    assert cli.main(["process", str(corrected)]) == 0
+    capsys.readouterr()
+    _, [bank_b] = run_cli(capsys, "receivables", "--json")
+    assert (bank_b["expected"], bank_b["received"]) == ("1000.00", "1096.00")
+    assert (bank_b["outstanding"], bank_b["over_received"]) == ("0.00", "96.00")

@@ -26,6 +26,7 @@ from payout_core.engine.csv_records import (
     record_chunks,
     refuse_if_not_csv,
 )
+from payout_core.engine.remittance import missing_columns_message
 from payout_core.errors import MisFileError, ReconciliationFileError
 
 CONFIRMATION_COLUMNS = ("CreditId", "Status", "Reference", "Reason")
@@ -63,8 +64,7 @@ def read_file(path: Path, file_name: str) -> ConfirmationFile:
             if missing:
                 raise ReconciliationFileError(
                     file_name,
-                    f"required column(s) missing: {', '.join(missing)}; "
-                    f"the header has: {mis._listing(parsed.columns) or 'nothing'}",
+                    missing_columns_message("the wallet team's layout", missing, parsed.columns),
                 )
             parts.append(
                 parsed.select(

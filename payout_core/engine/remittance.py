@@ -46,6 +46,7 @@ OUTCOMES = ("matched", "short", "over", "unexpected", "duplicate", "invalid")
 RECEIVED_OUTCOMES = ("unexpected", "short", "over", "matched")  # kept as receipts
 ISO_DATE_FORMAT = "%Y-%m-%d"  # PaidOn is also read in ISO 8601, whatever the bank's format
 REFERENCE_MAX_CHARS = 200
+HEADER_NAMES_LISTED = 12
 
 # What the ledger returns for the LeadIds of a file: one row per known lead.
 OWED_SCHEMA = {
@@ -87,7 +88,7 @@ def inspect_layout(path: Path, remittance_file: str, profiles: BankProfiles) -> 
     missing = [header for header in headers.values() if header not in sample.columns]
     if missing:
         raise ReconciliationFileError(
-            remittance_file, mis._missing_columns_message(profile, missing, sample)
+            remittance_file, missing_columns_message(profile.name, missing, sample.columns)
         )
     source_type_header = profile.header_for("SourceType")
     return RemittanceLayout(
@@ -105,9 +106,14 @@ def _choose_profile(
     """The bank whose SourceType the rows carry (as for MIS files); without a SourceType
     column, a bank whose own names for the remittance columns are all in the header (e.g.
     `ApplicationRef`); otherwise the standard layout."""
-    [*banks, _standard] = mis._candidate_profiles(sample, profiles)
-    if banks:
-        return banks[0]
+    rows_by_bank = {
+        source_type: int((sample[header].str.strip_chars() == source_type).sum())
+        for source_type, profile in profiles.by_source_type.items()
+        if (header := profile.header_for("SourceType")) in sample.columns
+    }
+    most_rows = max(rows_by_bank.items(), key=lambda item: item[1], default=None)
+    if most_rows is not None and most_rows[1] > 0:
+        return profiles.by_source_type[most_rows[0]]
     own_names = [
         profile
         for profile in profiles.by_source_type.values()
@@ -151,6 +157,16 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
             rows_before += parsed.height
     raw = pl.concat(parts) if parts else pl.DataFrame()
     return type_rows(raw, layout.profile, layout.header_width)
+
+
+def missing_columns_message(layout_name: str, missing: list[str], present: list[str]) -> str:
+    listed = ", ".join(present[:HEADER_NAMES_LISTED])
+    if len(present) > HEADER_NAMES_LISTED:
+        listed += f", … and {len(present) - HEADER_NAMES_LISTED} more"
+    return (
+        f"required column(s) missing for {layout_name}: {', '.join(missing)}; "
+        f"the header has: {listed or 'nothing'}"
+    )
 
 
 @contextmanager

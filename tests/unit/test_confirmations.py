@@ -84,7 +84,7 @@ def test_a_credit_already_answered_is_a_duplicate_and_a_contradiction_says_so(
 @pytest.mark.parametrize(
     ("text", "cause"),
     [
-        ("CreditId,Status\nCR-1,success\n", "required column(s) missing: Reference, Reason"),
+        ("CreditId,Status\nCR-1,success\n", "layout: Reference, Reason"),
         (f"{HEADER}\n", "no data rows"),
         ("PK\x03\x04binary", "not a CSV text file"),
     ],

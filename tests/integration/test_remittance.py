@@ -260,3 +260,39 @@ def test_a_corrected_mis_amount_after_a_full_remittance_makes_the_lead_over_rece
     _, [bank_b] = run_cli(capsys, "receivables", "--json")
     assert (bank_b["expected"], bank_b["received"]) == ("1000.00", "1096.00")
     assert (bank_b["outstanding"], bank_b["over_received"]) == ("0.00", "96.00")
+
+
+def test_the_iteration_email_reports_money_in_with_the_discrepancies_attached(
+    loaded: str, tmp_path: Path, tmp_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import email
+    from email import policy
+
+    paid(loaded, "AT-91961", "2500.00")
+    path = remittance_file(
+        tmp_path,
+        "bank_a_remittance.csv",
+        "KYC_new_AT-91961,2000,10 10 2023,R1",
+        "KYC_new_AT-ZZ001,5,10 10 2023,R2",
+    )
+    run_cli(capsys, "remittance", "--json", str(path))
+    assert cli.main(["summary"]) == 0
+    [eml] = sorted((tmp_state / "outbox").glob("**/*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    section = text.split("Money in and money out", 1)[1]
+    bank_a = next(line for line in section.splitlines() if line.startswith("Bank_A"))
+    assert bank_a.split()[1:5] == ["2,500.00", "2,000.00", "500.00", "500.00"]
+    assert "bank_a_remittance.csv" in section
+    [attachment] = [
+        part
+        for part in message.iter_attachments()
+        if part.get_filename() == "reconciliation_discrepancies_iteration_1.csv"
+    ]
+    rows = attachment.get_content().lstrip("\ufeff").splitlines()
+    assert rows[0].startswith("Flow,File,RowNumber,SourceType,LeadOrCreditId")
+    assert [row.split(",")[7] for row in rows[1:]] == ["short", "unexpected"]
+    # Reported once: the next tick has nothing new.
+    capsys.readouterr()
+    assert cli.main(["summary"]) == 0
+    assert "nothing new" in capsys.readouterr().out

@@ -139,3 +139,45 @@ def test_a_credit_that_failed_3_times_is_held_for_a_person(
     summary(capsys)
     resent = credits(capsys)[-1]
     assert (resent["replaces_credit_id"], resent["amount"]) == (credit_id, "1000.00")
+
+
+def test_racing_confirmation_files_answer_each_credit_once(
+    two_credits: dict[str, dict], tmp_path: Path
+) -> None:
+    import threading
+
+    from payout_core import reconciliation
+
+    credit_id = two_credits["SP1001"]["credit_id"]
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"race{n}.csv"
+        path.write_text(f"{HEADER}\n{credit_id},success,WAL-{n},\n")
+        paths.append(path)
+    results: list[reconciliation.ConfirmationRunResult] = []
+    threads = [
+        threading.Thread(
+            target=lambda p=path: results.append(reconciliation.process_confirmation_file(p))
+        )
+        for path in paths
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result.outcome_counts["confirmed"] for result in results) == [0, 0, 1]
+    with psycopg.connect(two_credits_url()) as conn:
+        assert conn.execute("SELECT count(*) FROM wallet_confirmations").fetchone() == (1,)
+
+
+def test_a_confirmation_file_that_cannot_be_read_is_recorded_as_an_error(
+    two_credits: dict[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "wallet_broken.csv"
+    broken.write_text("CreditId,Status\nCR-000001-0001,success\n")
+    assert cli.main(["confirmations", "--json", str(broken)]) == 1
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["file"] == "wallet_broken.csv" and "Reference, Reason" in line["error"]
+    with psycopg.connect(two_credits_url()) as conn:
+        [(mis,)] = conn.execute("SELECT mis FROM error_logs").fetchall()
+    assert mis == "wallet_broken.csv"

@@ -30,9 +30,8 @@ from psycopg import sql
 
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
-from payout_core.engine.remittance import money_text
-from payout_core.ledger.store import copy_frame
-from payout_core.ledger.store import copy_out as _copy_out
+from payout_core.engine.kpis import minor_text
+from payout_core.ledger.store import copy_frame, copy_out
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 
@@ -109,7 +108,7 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
     """Snapshot the candidates and plan the cycle; writes nothing but a temporary table."""
     conn.execute(SNAPSHOT_CANDIDATES)
     with conn.cursor() as cursor:
-        candidates = _copy_out(
+        candidates = copy_out(
             cursor,
             sql.SQL(
                 # CSV booleans as Polars reads them (PostgreSQL writes t/f).
@@ -144,7 +143,7 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
                 "credit_id",
                 pl.lit(number).alias("cycle_number"),
                 "sp_id",
-                money_text(pl.col("amount_minor")).alias("amount"),
+                minor_text(pl.col("amount_minor")).alias("amount"),
                 "event_count",
             ),
         )

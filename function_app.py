@@ -51,6 +51,32 @@ def blob_poisoned(message: func.QueueMessage) -> None:
     functions.handle_poisoned_blob(message.get_json(), dequeue_count=message.dequeue_count or 1)
 
 
+@app.blob_trigger(
+    arg_name="blob",
+    path="%REMITTANCE_CONTAINER%/{name}",
+    connection="MisStorage",
+    source=func.BlobSource(settings.blob_trigger_source()),
+)
+def remittance_uploaded(blob: blob_types.BlobClient) -> None:
+    """A bank's remittance file landed (money in): match it against the payin owed."""
+    from payout_core import functions
+
+    functions.handle_remittance_blob(f"{blob.container_name}/{blob.blob_name}")
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="%WALLET_CONFIRMATION_CONTAINER%/{name}",
+    connection="MisStorage",
+    source=func.BlobSource(settings.blob_trigger_source()),
+)
+def wallet_confirmation_uploaded(blob: blob_types.BlobClient) -> None:
+    """The wallet team's confirmations landed (money out): record each credit's answer."""
+    from payout_core import functions
+
+    functions.handle_wallet_confirmation_blob(f"{blob.container_name}/{blob.blob_name}")
+
+
 @app.timer_trigger(
     arg_name="timer", schedule="%SUMMARY_SCHEDULE%", run_on_startup=False, use_monitor=True
 )

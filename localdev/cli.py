@@ -37,6 +37,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from localdev import bench
 
+    if args.remittance:
+        from localdev import bench_remittance
+
+        return bench_remittance.run_bench(rows=args.rows, leads=args.leads)
     return bench.run_bench(
         rows=args.rows, leads=args.leads, batch_rows=args.batch_rows, repeat=args.repeat
     )
@@ -58,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--leads", type=int, default=4_000_000)
     bench.add_argument("--batch-rows", type=int, default=None)
     bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
+    bench.add_argument(
+        "--remittance", action="store_true", help="time a remittance file of --rows rows instead"
+    )
     bench.set_defaults(run=_bench)
     return parser
 

@@ -124,6 +124,7 @@ class LocalHost:
         self.queue_triggers = QueueTriggers(functions.queue_functions, settings, config)
         self.timers = TimerTriggers(functions.timer_functions, self.host_storage)
         self._clients: dict[str, BlobServiceClient] = {}
+        self._containers_made: set[tuple[str, str]] = set()
         self._retry_not_before: dict[str, float] = {}
         self._sleep = sleep
         self.poisoned_count = 0
@@ -134,10 +135,15 @@ class LocalHost:
     def _client_for(self, function: BlobTriggerFunction) -> BlobServiceClient:
         if function.connection_setting not in self._clients:
             connection = app_setting(function.connection_setting, self.settings)
-            client = storage.service_client(connection, self.settings)
+            self._clients[function.connection_setting] = storage.service_client(
+                connection, self.settings
+            )
+        client = self._clients[function.connection_setting]
+        # Per function: several triggers (MIS, remittance, confirmations) share a connection.
+        if (function.connection_setting, function.container) not in self._containers_made:
             storage.ensure_containers(client, (function.container,))
-            self._clients[function.connection_setting] = client
-        return self._clients[function.connection_setting]
+            self._containers_made.add((function.connection_setting, function.container))
+        return client
 
     def pending_blobs(self) -> Iterator[BlobCandidate]:
         """Blob versions with no completed or poisoned receipt, for every blob function."""

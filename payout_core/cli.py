@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from payout_core.outputs import LocalOutputs
 
+from payout_core import cli_reconciliation
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
     summary.set_defaults(run=_summary)
     _add_cycle_commands(commands)
+    cli_reconciliation.add_commands(commands)
     return parser
 
 

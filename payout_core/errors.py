@@ -12,6 +12,8 @@ import re
 # SPEC §6: one error record, as a table row, a CSV row (storage, local folder) and an
 # email attachment row alike.
 ERROR_LOG_HEADERS = ("CreatedAt", "MIS", "ErrorType")
+MIS_SIZE_SETTING = "PAYOUT_MIS_MAX_FILE_BYTES"
+RECONCILIATION_SIZE_SETTING = "PAYOUT_RECONCILIATION_MAX_FILE_BYTES"
 
 
 class PayoutError(Exception):
@@ -38,6 +40,11 @@ class MisFileError(TerminalError):
         self.mis_file = mis_file
         self.cause = cause
         super().__init__(f"{mis_file}: {cause}")
+
+
+class ReconciliationFileError(MisFileError):
+    """A remittance or wallet confirmation file that cannot be processed at all (SPEC §9);
+    recorded and moved aside exactly like an MIS file."""
 
 
 class InputFileError(TerminalError):
@@ -82,23 +89,28 @@ def describe_error(error: BaseException) -> str:
 
 
 class MisFileTooLargeError(MisFileError):
-    """An MIS file over PAYOUT_MIS_MAX_FILE_BYTES: the one size check, whichever way the file
-    came in (a blob's stated size, the bytes actually downloaded, a local file)."""
+    """An input file over its size limit: the one size check, whichever way the file came
+    in (a blob's stated size, the bytes actually downloaded, a local file) and whatever it
+    is (MIS, remittance, wallet confirmation; `setting` names the limit)."""
 
-    def __init__(self, mis_file: str, size_bytes: int, max_bytes: int) -> None:
+    def __init__(
+        self, mis_file: str, size_bytes: int, max_bytes: int, setting: str = MIS_SIZE_SETTING
+    ) -> None:
         self.size_bytes = size_bytes
         self.max_bytes = max_bytes
         super().__init__(
             mis_file,
-            f"file is over the limit of {max_bytes:,} bytes (PAYOUT_MIS_MAX_FILE_BYTES): "
+            f"file is over the limit of {max_bytes:,} bytes ({setting}): "
             f"{size_bytes:,} bytes or more",
         )
 
 
-def check_mis_file_size(mis_file: str, size_bytes: int, max_bytes: int) -> None:
+def check_mis_file_size(
+    mis_file: str, size_bytes: int, max_bytes: int, setting: str = MIS_SIZE_SETTING
+) -> None:
     """Raise MisFileTooLargeError when `size_bytes` is over `max_bytes`."""
     if size_bytes > max_bytes:
-        raise MisFileTooLargeError(mis_file, size_bytes, max_bytes)
+        raise MisFileTooLargeError(mis_file, size_bytes, max_bytes, setting)
 
 
 class DecisionRefused(TerminalError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +31,8 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from payout_core import storage
 from payout_core.errors import (
+    MIS_SIZE_SETTING,
+    RECONCILIATION_SIZE_SETTING,
     ConfigurationError,
     TerminalError,
     TransientError,
@@ -40,6 +42,8 @@ from payout_core.errors import (
 from payout_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from azure.storage.blob import BlobServiceClient
 
     from payout_core.pipeline import MisRunResult
@@ -64,92 +68,125 @@ def split_blob_path(blob_path: str, default_container: str) -> tuple[str, str]:
     return container, name
 
 
-def etag_from_properties(blob_properties: Mapping[str, object] | None) -> str | None:
-    """The ETag the host saw when it fired, if it says (key spelling varies by host)."""
-    for key in ("ETag", "Etag", "etag"):
-        value = (blob_properties or {}).get(key)
-        if value:
-            return str(value)
-    return None
+# --- the blob triggers: MIS, remittance and wallet confirmation files ----------------------
 
 
-# --- the MIS blob trigger -----------------------------------------------------------------
+@dataclass(frozen=True)
+class InboxFile:
+    """What differs between the app's inboxes: where files land, their size limit, and
+    how one is processed (a downloaded file's path, its name, its ETag -> a result)."""
+
+    container: str
+    max_bytes: int
+    max_bytes_setting: str
+    process: Callable[[Path, str, str | None], object]
 
 
-def handle_mis_blob(
+def handle_mis_blob(blob_name: str, *, etag: str | None = None) -> MisRunResult | None:
+    """Process one MIS blob (`container/name`), the body of the MIS blob trigger."""
+    from payout_core import pipeline
+
+    settings = get_settings()
+    client = storage.service_client(settings=settings)
+    outputs = storage.BlobOutputs(client, settings.output_container)
+    inbox = InboxFile(
+        settings.mis_container,
+        settings.mis_max_file_bytes,
+        MIS_SIZE_SETTING,
+        lambda path, name, etag: pipeline.process_mis_file(path, name, etag=etag, outputs=outputs),
+    )
+    return _handle_blob(client, settings, inbox, blob_name, etag)  # type: ignore[return-value]
+
+
+def handle_remittance_blob(blob_name: str, *, etag: str | None = None) -> object | None:
+    """Reconcile one remittance blob (money in, SPEC §9), the body of its blob trigger."""
+    from payout_core import reconciliation
+
+    settings = get_settings()
+    inbox = InboxFile(
+        settings.remittance_container,
+        settings.reconciliation_max_file_bytes,
+        RECONCILIATION_SIZE_SETTING,
+        lambda path, name, etag: reconciliation.process_remittance_file(path, name, etag=etag),
+    )
+    return _handle_blob(storage.service_client(settings=settings), settings, inbox, blob_name, etag)
+
+
+def handle_wallet_confirmation_blob(blob_name: str, *, etag: str | None = None) -> object | None:
+    """Record one wallet confirmation blob (money out, SPEC §9), the body of its trigger."""
+    from payout_core import reconciliation
+
+    settings = get_settings()
+    inbox = InboxFile(
+        settings.wallet_confirmation_container,
+        settings.reconciliation_max_file_bytes,
+        RECONCILIATION_SIZE_SETTING,
+        lambda path, name, etag: reconciliation.process_confirmation_file(path, name, etag=etag),
+    )
+    return _handle_blob(storage.service_client(settings=settings), settings, inbox, blob_name, etag)
+
+
+def _handle_blob(
+    client: BlobServiceClient,
+    settings: Settings,
+    inbox: InboxFile,
     blob_name: str,
-    *,
-    etag: str | None = None,
-    blob_properties: Mapping[str, object] | None = None,
-) -> MisRunResult | None:
-    """Process one MIS blob (`container/name`), the body of the blob trigger.
+    etag: str | None,
+) -> object | None:
+    """Process one blob of `inbox` under the failure policy of the module docstring.
 
     Returns the run result, or None when the blob was refused (recorded, quarantined) or
     is no longer there in the version the trigger fired for (its replacement fires its own
-    run). Raises for the host to retry, as the module docstring says.
+    run). Raises for the host to retry.
     """
-    settings = get_settings()
-    container, mis_file = split_blob_path(blob_name, settings.mis_container)
-    etag = etag or etag_from_properties(blob_properties)
-    client = storage.service_client(settings=settings)
+    container, file_name = split_blob_path(blob_name, inbox.container)
     try:
-        return _process_blob(client, settings, container, mis_file, etag)
+        return _process_blob(client, settings, inbox, container, file_name, etag)
     except ConfigurationError as error:
-        log.error("%s: configuration error, not processed; raising: %s", mis_file, error)
-        _note_failed_attempt(client, settings, container, mis_file, FAILURE_CONFIGURATION, error)
+        log.error("%s: configuration error, not processed; raising: %s", file_name, error)
+        _note_failed_attempt(client, settings, container, file_name, FAILURE_CONFIGURATION, error)
         raise
     except Exception as error:
         kind = FAILURE_TRANSIENT if isinstance(error, TransientError) else FAILURE_UNEXPECTED
-        log.exception("%s: %s failure, raising so the host retries", mis_file, kind)
-        _note_failed_attempt(client, settings, container, mis_file, kind, error)
+        log.exception("%s: %s failure, raising so the host retries", file_name, kind)
+        _note_failed_attempt(client, settings, container, file_name, kind, error)
         raise
 
 
 def _process_blob(
     client: BlobServiceClient,
     settings: Settings,
+    inbox: InboxFile,
     container: str,
-    mis_file: str,
+    file_name: str,
     etag: str | None,
-) -> MisRunResult | None:
-    from payout_core import pipeline
-
+) -> object | None:
     storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
     try:
-        version = storage.blob_version(client, container, mis_file, etag)
+        version = storage.blob_version(client, container, file_name, etag)
     except ResourceNotFoundError:
-        log.warning("%s/%s is gone; nothing to process", container, mis_file)
+        log.warning("%s/%s is gone; nothing to process", container, file_name)
         return None
     except ResourceModifiedError:
         log.info("%s/%s was replaced after the trigger; the new version runs on its own",
-                 container, mis_file)  # fmt: skip
+                 container, file_name)  # fmt: skip
         return None
 
     try:
-        check_mis_file_size(version.name, version.size_bytes, settings.mis_max_file_bytes)
+        check_mis_file_size(
+            version.name, version.size_bytes, inbox.max_bytes, inbox.max_bytes_setting
+        )
         downloaded = storage.download_to_tempfile(
-            client, version, max_bytes=settings.mis_max_file_bytes
+            client, version, max_bytes=inbox.max_bytes, max_bytes_setting=inbox.max_bytes_setting
         )
         try:
-            result = pipeline.process_mis_file(
-                downloaded.path,
-                version.name,
-                etag=downloaded.etag,
-                outputs=storage.BlobOutputs(client, settings.output_container),
-            )
+            result = inbox.process(downloaded.path, version.name, downloaded.etag)
         finally:
             downloaded.path.unlink(missing_ok=True)
     except TerminalError as error:
         _refuse_file(client, settings, version, describe_error(error))
         return None
-    log.info(
-        "%s: %d rows read, outcomes %s, payin %s, payout %s",
-        version.name,
-        result.rows_read,
-        result.outcome_counts,
-        result.total_payin,
-        result.total_payout,
-    )
+    log.info("%s: %s", version.name, getattr(result, "to_json", lambda: result)())
     return result
 
 

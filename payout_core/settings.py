@@ -213,6 +213,19 @@ class Settings(BaseSettings):
             sp_cycle_payout_above=self.hold_sp_cycle_payout_above,
         )
 
+    # --- Reconciliation (SPEC §9) ---------------------------------------------
+    remittance_container: str = Field("remittance-inbox", alias="REMITTANCE_CONTAINER")
+    """Where banks' remittance files land (money in); a blob trigger watches it."""
+    wallet_confirmation_container: str = Field(
+        "wallet-confirmations", alias="WALLET_CONFIRMATION_CONTAINER"
+    )
+    """Where the wallet team's confirmation files land (money out); a blob trigger watches it."""
+    reconciliation_max_file_bytes: int = Field(
+        512 * 1024**2, alias="PAYOUT_RECONCILIATION_MAX_FILE_BYTES", ge=1
+    )
+    """Remittance and confirmation files are read whole (narrow rows: about 40 bytes each),
+    so larger ones are refused with an error."""
+
     @property
     def email_recipients(self) -> list[str]:
         return [address.strip() for address in self.email_to.split(",") if address.strip()]
@@ -223,6 +236,8 @@ class Settings(BaseSettings):
 REQUIRED_IN_AZURE = (
     "PAYOUT_DATABASE_URL",
     "MIS_CONTAINER",
+    "REMITTANCE_CONTAINER",
+    "WALLET_CONFIRMATION_CONTAINER",
     "SUMMARY_SCHEDULE",
     "PAYOUT_EMAIL_SENDER",
     "PAYOUT_EMAIL_FROM",

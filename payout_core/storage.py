@@ -26,6 +26,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 from payout_core import identity
 from payout_core.errors import (
     ERROR_LOG_HEADERS,
+    MIS_SIZE_SETTING,
     ConfigurationError,
     check_mis_file_size,
     clean_error_text,
@@ -141,6 +142,7 @@ def download_to_tempfile(
     version: BlobVersion,
     *,
     max_bytes: int,
+    max_bytes_setting: str = MIS_SIZE_SETTING,
     directory: Path | None = None,
 ) -> DownloadedBlob:
     """Stream exactly `version` to a new temporary file, chunk by chunk; the caller deletes it.
@@ -162,7 +164,7 @@ def download_to_tempfile(
             written_bytes = 0
             for chunk in downloader.chunks():
                 written_bytes += len(chunk)
-                check_mis_file_size(version.name, written_bytes, max_bytes)
+                check_mis_file_size(version.name, written_bytes, max_bytes, max_bytes_setting)
                 handle.write(chunk)
         return DownloadedBlob(path, downloader.properties.etag, written_bytes)
     except BaseException:

@@ -37,7 +37,14 @@ from typing import Protocol
 import psycopg
 
 from payout_core import report
-from payout_core.ledger import cycle_reads, cycles, db, holds, iteration_reads
+from payout_core.ledger import (
+    cycle_reads,
+    cycles,
+    db,
+    holds,
+    iteration_reads,
+    reconciliation_reads,
+)
 from payout_core.mail import (
     ACS_MESSAGE_MAX_BYTES,
     Attachment,
@@ -123,10 +130,16 @@ def run_summary(
         # snapshot, so a reporter that waited sees what the previous one committed.
         conn.execute(SUMMARY_LOCK_SQL)
         unreported = iteration_reads.select_unreported(conn)
+        reconciliation_unreported = reconciliation_reads.select_unreported(conn)
         iteration_number = _next_iteration_number(conn)
         cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
         decisions = holds.decisions_since_last_iteration(conn)
-        if unreported.is_empty and cycle.is_empty and not decisions:
+        if (
+            unreported.is_empty
+            and cycle.is_empty
+            and not decisions
+            and reconciliation_unreported.is_empty
+        ):
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
         closed = cycles.close_cycle(conn, cycle)
@@ -137,10 +150,12 @@ def run_summary(
             clock().date(),
             settings,
             cycle_parts=(closed, decisions),
+            reconciliation_unreported=reconciliation_unreported,
         )
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
         _record_iteration(conn, unreported, iteration_report, message_id, settings)
+        reconciliation_reads.mark_reported(conn, reconciliation_unreported, iteration_number)
         holds.record_decisions_reported(
             conn, [event.decision_id for event in decisions], iteration_number
         )
@@ -187,6 +202,7 @@ def _report_and_email(
     settings: Settings,
     *,
     cycle_parts: tuple[cycles.CycleClose, Sequence[holds.HeldEvent]],
+    reconciliation_unreported: reconciliation_reads.UnreportedReconciliation,
 ) -> tuple[report.IterationReport, EmailMessage]:
     """The report and its email, under ACS's 10 MB: if the bodies leave too little room
     for the attachments' budget, the report is gathered again with smaller attachments."""
@@ -211,7 +227,17 @@ def _report_and_email(
             attachments_max_bytes=attachments_max_bytes,
             review_url=settings.review_url,
         )
-        iteration_report = replace(iteration_report, cycle=cycle_report)
+        reconciliation_report = reconciliation_reads.gather_report(
+            conn,
+            reconciliation_unreported,
+            iteration_number=iteration_number,
+            report_date=report_date,
+            sent_again_count=closed.resent_count,
+            attachments_max_bytes=attachments_max_bytes,
+        )
+        iteration_report = replace(
+            iteration_report, cycle=cycle_report, reconciliation=reconciliation_report
+        )
         message = iteration_email(iteration_report, idempotency_key=idempotency_key)
         overflow_bytes = message.size_bytes() - ACS_MESSAGE_MAX_BYTES
         if overflow_bytes <= 0:
@@ -251,6 +277,7 @@ def iteration_email(
             ),
             Attachment(iteration_report.error_file_name, "text/csv", iteration_report.error_csv),
             *_cycle_attachments(iteration_report),
+            *_reconciliation_attachments(iteration_report),
         ),
         iteration_number=iteration_report.iteration_number,
         idempotency_key=idempotency_key,
@@ -262,6 +289,17 @@ def _cycle_attachments(iteration_report: report.IterationReport) -> tuple[Attach
     if cycle is None or not cycle.credits_attached:
         return ()
     return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv),)
+
+
+def _reconciliation_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:
+    reconciliation = iteration_report.reconciliation
+    if reconciliation is None or reconciliation.discrepancy_rows_attached == 0:
+        return ()
+    return (
+        Attachment(
+            reconciliation.discrepancy_file_name, "text/csv", reconciliation.discrepancy_csv
+        ),
+    )
 
 
 def _next_iteration_number(conn: psycopg.Connection) -> int:

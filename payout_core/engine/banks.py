@@ -75,9 +75,14 @@ class BankProfiles:
         return headers
 
 
+# Columns of a remittance file (SPEC §9) that no MIS file has; TrackingId is common.
+REMITTANCE_ONLY_COLUMNS = ("Amount", "PaidOn", "Reference")
+
+
 def standard_columns() -> set[str]:
     """Every standard MIS column a profile may rename (SPEC §3.1 and each product's)."""
     columns = set(COMMON_MIS_COLUMNS)
+    columns.update(REMITTANCE_ONLY_COLUMNS)  # a bank's remittance files use its names too
     for handler in all_handlers().values():
         columns.update((handler.event_date_column, handler.amount_column))
         columns.update(handler.informational_columns)

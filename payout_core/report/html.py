@@ -117,6 +117,9 @@ def render_html(report: IterationReport) -> str:
     if report.cycle is not None:
         parts.append(_heading(report.cycle.title))
         parts += [_html_block(block) for block in report.cycle.blocks()]
+    if report.reconciliation is not None:
+        parts.append(_heading(report.reconciliation.title))
+        parts += [_html_block(block) for block in report.reconciliation.blocks()]
     parts.append(_heading("Attachments"))
     parts += [_paragraph(note) for note in report.attachment_notes()]
     content = "\n".join(parts)

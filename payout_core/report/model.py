@@ -18,6 +18,7 @@ from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
 if TYPE_CHECKING:
     from payout_core.report.cycle import CycleReport
+    from payout_core.report.reconciliation import ReconciliationReport
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
@@ -122,6 +123,8 @@ class IterationReport:
     adjustment_lines: tuple[AdjustmentLine, ...] = ()
     cycle: CycleReport | None = None
     """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
+    reconciliation: ReconciliationReport | None = None
+    """Money in and money out (SPEC §9); set by the summary job."""
 
     @property
     def paid_lead_count(self) -> int:
@@ -169,6 +172,8 @@ class IterationReport:
             )
         if self.cycle is not None:
             notes.append(self.cycle.attachment_note())
+        if self.reconciliation is not None and self.reconciliation.discrepancy_rows_attached:
+            notes.append(self.reconciliation.attachment_note())
         return notes
 
     def warnings(self) -> list[str]:

@@ -78,6 +78,9 @@ def render_text(report: IterationReport) -> str:
     if report.cycle is not None:
         parts += ["", report.cycle.title, ""]
         parts.append("\n\n".join(_text_block(block) for block in report.cycle.blocks()))
+    if report.reconciliation is not None:
+        parts += ["", report.reconciliation.title, ""]
+        parts.append("\n\n".join(_text_block(block) for block in report.reconciliation.blocks()))
     parts += ["", "Attachments", ""]
     parts += [f"- {note}" for note in report.attachment_notes()]
     return "\n".join(parts) + "\n"

@@ -40,7 +40,13 @@ def _clean_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in aliases}
 
 
-FUNCTION_NAMES = {"mis_uploaded", "blob_poisoned", "iteration_summary"}
+FUNCTION_NAMES = {
+    "mis_uploaded",
+    "remittance_uploaded",
+    "wallet_confirmation_uploaded",
+    "blob_poisoned",
+    "iteration_summary",
+}
 
 
 def test_the_app_has_exactly_its_functions() -> None:
@@ -62,9 +68,14 @@ def test_blob_trigger_is_event_grid_and_takes_an_sdk_blob_client() -> None:
     host hands over a client, never the content."""
     assert bindings_by_function()["mis_uploaded"]["source"] == "EventGrid"
     hosted = devhost.discover_functions(function_app.app, Settings())
-    (blob,) = hosted.blob_functions
-    assert blob.parameter_type is blob_types.BlobClient
-    assert blob.source == "EventGrid"
+    assert {blob.name for blob in hosted.blob_functions} == {
+        "mis_uploaded",
+        "remittance_uploaded",
+        "wallet_confirmation_uploaded",
+    }
+    for blob in hosted.blob_functions:
+        assert blob.parameter_type is blob_types.BlobClient
+        assert blob.source == "EventGrid"
 
 
 def test_blob_trigger_source_is_a_documented_setting(tmp_path: Any) -> None:
@@ -99,6 +110,23 @@ def test_poison_queue_function_reads_the_blob_trigger_poison_queue() -> None:
     assert binding["connection"] == bindings_by_function()["mis_uploaded"]["connection"]
 
 
+def test_reconciliation_triggers_watch_their_own_containers() -> None:
+    binding = bindings_by_function()["remittance_uploaded"]
+    assert (binding["type"], binding["path"], binding["connection"], binding["source"]) == (
+        "blobTrigger",
+        "%REMITTANCE_CONTAINER%/{name}",
+        "MisStorage",
+        "EventGrid",
+    )
+    binding = bindings_by_function()["wallet_confirmation_uploaded"]
+    assert (binding["type"], binding["path"], binding["connection"], binding["source"]) == (
+        "blobTrigger",
+        "%WALLET_CONFIRMATION_CONTAINER%/{name}",
+        "MisStorage",
+        "EventGrid",
+    )
+
+
 def test_timer_trigger_binding() -> None:
     binding = bindings_by_function()["iteration_summary"]
     assert binding["type"] == "timerTrigger"
@@ -121,7 +149,7 @@ def test_local_host_resolves_the_bindings_from_settings(monkeypatch: pytest.Monk
     monkeypatch.setenv("SUMMARY_SCHEDULE", "0 */5 * * * *")
     get_settings.cache_clear()
     hosted = devhost.discover_functions(function_app.app, get_settings())
-    (blob,) = hosted.blob_functions
+    [blob] = [function for function in hosted.blob_functions if function.name == "mis_uploaded"]
     assert (blob.name, blob.container, blob.connection_setting) == (
         "mis_uploaded",
         "inbox-from-env",
@@ -235,8 +263,6 @@ def test_blob_helpers() -> None:
         "2023/10/a.csv",
     )
     assert functions.split_blob_path("a.csv", "mis-inbox") == ("mis-inbox", "a.csv")
-    assert functions.etag_from_properties({"Etag": '"0x9"'}) == '"0x9"'
-    assert functions.etag_from_properties(None) is None
 
 
 AZURE_SETTINGS = {
@@ -249,6 +275,8 @@ AZURE_SETTINGS = {
     "MisStorage__clientId": "00000000-0000-0000-0000-000000000001",
     "AzureWebJobsStorage__accountName": "account",
     "MIS_CONTAINER": "mis-inbox",
+    "REMITTANCE_CONTAINER": "remittance-inbox",
+    "WALLET_CONFIRMATION_CONTAINER": "wallet-confirmations",
     "SUMMARY_SCHEDULE": "0 0 6 * * *",
     "PAYOUT_EMAIL_SENDER": "acs",
     "ACS_ENDPOINT": "https://acs.communication.azure.com",
@@ -271,7 +299,7 @@ def index_in_a_fresh_worker(environment: dict[str, str]) -> subprocess.Completed
 def test_azure_style_settings_index_the_app() -> None:
     indexed = index_in_a_fresh_worker(AZURE_SETTINGS)
     assert indexed.returncode == 0, indexed.stderr
-    assert indexed.stdout.strip() == "3"
+    assert indexed.stdout.strip() == str(len(FUNCTION_NAMES))
 
 
 @pytest.mark.parametrize(
@@ -279,6 +307,8 @@ def test_azure_style_settings_index_the_app() -> None:
     [
         ("PAYOUT_DATABASE_URL", "PAYOUT_DATABASE_URL"),
         ("MIS_CONTAINER", "MIS_CONTAINER"),
+        ("REMITTANCE_CONTAINER", "REMITTANCE_CONTAINER"),
+        ("WALLET_CONFIRMATION_CONTAINER", "WALLET_CONFIRMATION_CONTAINER"),
         ("SUMMARY_SCHEDULE", "SUMMARY_SCHEDULE"),
         ("PAYOUT_EMAIL_SENDER", "PAYOUT_EMAIL_SENDER"),
         ("PAYOUT_EMAIL_TO", "PAYOUT_EMAIL_TO"),

@@ -81,6 +81,7 @@ def test_the_packaged_app_indexes_without_local_development(
     probe = (
         "import sys; sys.modules['localdev'] = None; sys.modules['tests'] = None; "
         "import function_app, payout_core.functions, payout_core.pipeline; "
+        "import payout_core.reconciliation, payout_core.summary; "
         "print(function_app.__file__, len(function_app.app.get_functions()))"
     )
     indexed = subprocess.run(
@@ -93,7 +94,9 @@ def test_the_packaged_app_indexes_without_local_development(
     assert indexed.returncode == 0, indexed.stderr
     module_file, function_count = indexed.stdout.split()
     assert Path(module_file).parent == tmp_path  # the packaged copy, not the checkout
-    assert function_count == "3"
+    import function_app
+
+    assert int(function_count) == len(function_app.app.get_functions())
 
 
 @pytest.mark.parametrize(

@@ -345,7 +345,7 @@ def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:
     return {name: int(value or 0) for name, value in sums.row(0, named=True).items()}
 
 
-def rejected_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
     """Every row not paid, with its outcome and reason, as read (for people); a row that
     earned a KPI late or adjusted one says what it did. Reasons are sentences: formatted
     here, for these rows only, not for every row classified."""

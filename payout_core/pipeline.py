@@ -269,7 +269,7 @@ def _prepared_batches(
                 )
                 _write_rows(
                     rejected_stream,
-                    calculate.rejected_rows(classified, handler),
+                    calculate.rejected_rows(classified),
                     REJECTED_CSV_HEADER,
                 )
             del batch, leads, classified

@@ -58,6 +58,8 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
         copy_frame(cursor, "batch_paid_lead_ids", paid_lead_ids)
         cursor.execute("ANALYZE batch_paid_lead_ids")
         facts = copy_out(cursor, sql.SQL(FACTS_OF_PAID_LEADS), FACTS_SCHEMA)
+    if facts.is_empty():  # Success before this ledger: nothing to join
+        return leads
     return leads.join(facts, on="lead_id", how="left")
 
 

@@ -202,7 +202,7 @@ def test_a_redelivered_file_changes_no_paid_lead(tmp_path):
         batch, leads=leads, rules=spec_rules_frame(), handler=layout_handler, redelivery_of_run=7
     )
     assert classified["outcome"].to_list() == ["already_paid"]
-    reason = calculate.rejected_rows(classified, layout_handler)["reason"][0]
+    reason = calculate.rejected_rows(classified)["reason"][0]
     assert "MIS run 7" in reason
 
 

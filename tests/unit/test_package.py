@@ -95,8 +95,9 @@ def test_the_packaged_app_indexes_without_local_development(
     module_file, function_count = indexed.stdout.split()
     assert Path(module_file).parent == tmp_path  # the packaged copy, not the checkout
     import function_app
+    from localdev.discovery import indexed_functions
 
-    assert int(function_count) == len(function_app.app.get_functions())
+    assert int(function_count) == len(indexed_functions(function_app.app))
 
 
 @pytest.mark.parametrize(

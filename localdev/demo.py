@@ -20,6 +20,7 @@ from pathlib import Path
 
 from localdev import embedded
 from payout_core import report
+from payout_core.engine.calculate import OUTCOMES
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -108,7 +109,7 @@ def describe_ledger() -> str:
         errors = conn.execute(
             "SELECT created_at, mis, error_type FROM error_logs ORDER BY error_log_id"
         ).fetchall()
-    outcome_names = sorted({name for _, _, counts, _, _ in runs for name in counts})
+    outcome_names = list(OUTCOMES)  # SPEC §4 order, zeros included, as the email shows them
     accounting = _table(
         ["MIS", "rows", *outcome_names, "TotalPayin", "TotalPayout"],
         [(mis_file, rows_read, *(counts.get(name, 0) for name in outcome_names), payin, payout)
@@ -217,7 +218,7 @@ def _reconcile_samples(samples_dir: Path) -> int:
             " UNION ALL SELECT confirmation_file, outcome_counts FROM confirmation_runs ORDER BY 1"
         ).fetchall()
         banks = remittances.receivables_by_bank(conn, dt.date(2023, 11, 30))
-    order = [*remittance.OUTCOMES, *confirmations.OUTCOMES]
+    order = list(dict.fromkeys([*remittance.OUTCOMES, *confirmations.OUTCOMES]))
     for name, counts in files:
         shown = ", ".join(f"{kind} {counts[kind]}" for kind in order if counts.get(kind))
         print(f"reconciled {name}: {shown}")

@@ -12,7 +12,7 @@ import pytest
 
 from payout_core import cli
 from payout_core.ledger import store
-from payout_core.settings import PROJECT_ROOT
+from payout_core.settings import PROJECT_ROOT, get_settings
 from tests.integration.reconciliation_rows import paid
 
 pytestmark = pytest.mark.integration
@@ -154,10 +154,12 @@ def test_racing_confirmation_files_answer_each_credit_once(
         path = tmp_path / f"race{n}.csv"
         path.write_text(f"{HEADER}\n{credit_id},success,WAL-{n},\n")
         paths.append(path)
-    results: list[reconciliation.ConfirmationRunResult] = []
+    results: list[reconciliation.ReconciliationRunResult] = []
     threads = [
         threading.Thread(
-            target=lambda p=path: results.append(reconciliation.process_confirmation_file(p))
+            target=lambda p=path: results.append(
+                reconciliation.process_confirmation_file(p, settings=get_settings())
+            )
         )
         for path in paths
     ]

@@ -14,7 +14,7 @@ import pytest
 
 from payout_core import cli, reconciliation
 from payout_core.ledger import store
-from payout_core.settings import PROJECT_ROOT
+from payout_core.settings import PROJECT_ROOT, get_settings
 from tests.integration.reconciliation_rows import adjusted, paid
 
 pytestmark = pytest.mark.integration
@@ -192,10 +192,12 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
     paid(loaded, "AT-91961", "2500.00")
     rows = [f"KYC_new_AT-91961,{amount},10 10 2023,R-{amount}" for amount in (1000, 1500)]
     paths = [remittance_file(tmp_path, f"copy{n}.csv", *rows) for n in range(3)]
-    results: list[reconciliation.RemittanceRunResult] = []
+    results: list[reconciliation.ReconciliationRunResult] = []
     threads = [
         threading.Thread(
-            target=lambda p=path: results.append(reconciliation.process_remittance_file(p))
+            target=lambda p=path: results.append(
+                reconciliation.process_remittance_file(p, settings=get_settings())
+            )
         )
         for path in paths
     ]
@@ -212,7 +214,8 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
 
 def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path) -> None:
     reconciliation.process_remittance_file(
-        remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R")
+        remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R"),
+        settings=get_settings(),
     )
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE remittance_receipts SET amount = 1")

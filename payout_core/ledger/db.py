@@ -135,6 +135,19 @@ class ConflictError(TransientError):
 
 
 @contextmanager
+def unique_or_conflict(conn: psycopg.Connection, what_collided: str) -> Iterator[None]:
+    """A savepoint around a write a racing unit of work may have made first: its unique
+    violation becomes a ConflictError (the retry reads the other's write as recorded)."""
+    try:
+        with conn.transaction():
+            yield
+    except psycopg.errors.UniqueViolation as error:
+        raise ConflictError(
+            f"{what_collided} by another file meanwhile: {error.diag.message_detail}"
+        ) from error
+
+
+@contextmanager
 def connection() -> Iterator[psycopg.Connection]:
     """A pooled connection. Failures of the database itself (unreachable, restarted,
     timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""

@@ -259,6 +259,7 @@ def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> 
         }
         with _environment(environment):
             db.close_pool()  # a pool built from earlier settings must not be reused
+            db.get_pool(get_settings())
             try:
                 return _run_chain(samples_dir)
             finally:

@@ -119,7 +119,7 @@ class LocalHost:
             settings.webjobs_storage_connection_string or settings.storage_connection_string
         )
         self.host_storage = HostStorage(
-            storage.service_client(webjobs_connection, settings), host_id
+            storage.service_client(settings, webjobs_connection), host_id
         )
         self.queue_triggers = QueueTriggers(functions.queue_functions, settings, config)
         self.timers = TimerTriggers(functions.timer_functions, self.host_storage)
@@ -136,7 +136,7 @@ class LocalHost:
         if function.connection_setting not in self._clients:
             connection = app_setting(function.connection_setting, self.settings)
             self._clients[function.connection_setting] = storage.service_client(
-                connection, self.settings
+                self.settings, connection
             )
         client = self._clients[function.connection_setting]
         # Per function: several triggers (MIS, remittance, confirmations) share a connection.

@@ -13,19 +13,37 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from payout_core.outputs import LocalOutputs
 
-from payout_core import cli_reconciliation
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+Command = Callable[[argparse.Namespace], int]
 
+
+def with_ledger(command: Command) -> Command:
+    """A command that uses the ledger is an entry point: it reads the settings once and
+    opens the process's database pool from them before it runs."""
+
+    @wraps(command)
+    def run_with_ledger(args: argparse.Namespace) -> int:
+        from payout_core.ledger import db
+        from payout_core.settings import get_settings
+
+        db.get_pool(get_settings())
+        return command(args)
+
+    return run_with_ledger
+
+
+@with_ledger
 def _migrate(_: argparse.Namespace) -> int:
     from payout_core.ledger import db
 
@@ -35,6 +53,7 @@ def _migrate(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _load_rules(args: argparse.Namespace) -> int:
     from payout_core.ledger import store
 
@@ -43,6 +62,7 @@ def _load_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _load_leads(args: argparse.Namespace) -> int:
     from payout_core.ledger import store
 
@@ -51,6 +71,7 @@ def _load_leads(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _process(args: argparse.Namespace) -> int:
     """Each file on its own: one that fails (or is not there) does not stop the others."""
     from payout_core import outputs
@@ -98,6 +119,7 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
     return True
 
 
+@with_ledger
 def _recalculate(args: argparse.Namespace) -> int:
     from payout_core.ledger import recalculation
 
@@ -122,6 +144,7 @@ def _date(text: str) -> dt.date:
     raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2023-10-01 or '1 10 2023'")
 
 
+@with_ledger
 def _summary(args: argparse.Namespace) -> int:
     from payout_core import outputs, summary
 
@@ -138,6 +161,7 @@ def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], numeric:
     print(report.text_table(table))
 
 
+@with_ledger
 def _holds_list(args: argparse.Namespace) -> int:
     from payout_core.ledger import db, holds
 
@@ -161,6 +185,7 @@ def _holds_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _holds_decide(args: argparse.Namespace) -> int:
     from payout_core.ledger import db, holds
 
@@ -177,6 +202,7 @@ def _holds_decide(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _credits(args: argparse.Namespace) -> int:
     from payout_core import outputs, summary
     from payout_core.errors import TerminalError
@@ -277,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
     summary.set_defaults(run=_summary)
     _add_cycle_commands(commands)
+    from payout_core import cli_reconciliation
+
     cli_reconciliation.add_commands(commands)
     return parser
 

@@ -1,6 +1,6 @@
 """`payout remittance`, `payout receivables`, `payout confirmations`: the operator's
-reconciliation commands
-(SPEC §9). They call the same code the blob triggers call; cli.py adds them to `payout`."""
+reconciliation commands (SPEC §9). They call the same code the blob triggers call;
+cli.py adds them to `payout`."""
 
 from __future__ import annotations
 
@@ -8,57 +8,49 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from payout_core.cli import with_ledger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 
 
+@with_ledger
 def _remittance(args: argparse.Namespace) -> int:
-    from payout_core import outputs, reconciliation
-    from payout_core.errors import PayoutError
+    from payout_core import reconciliation
 
-    exit_code = EXIT_OK
-    for path_text in args.paths:
-        path = Path(path_text)
-        try:
-            result = reconciliation.process_remittance_file(path, path.name)
-        except PayoutError as error:
-            exit_code = EXIT_FAILED
-            outputs.record_failure(path.name, error)
-            _print_failure(path.name, error, args.json)
-            continue
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            outcomes = ", ".join(f"{name} {count}" for name, count in result.outcome_counts.items())
-            print(
-                f"{result.remittance_file}: {result.rows_read} rows ({outcomes}); "
-                f"received {result.total_received}",
-                flush=True,
-            )
-    return exit_code
+    return _reconcile_files(args, reconciliation.process_remittance_file)
 
 
+@with_ledger
 def _confirmations(args: argparse.Namespace) -> int:
-    from payout_core import outputs, reconciliation
-    from payout_core.errors import PayoutError
+    from payout_core import reconciliation
 
+    return _reconcile_files(args, reconciliation.process_confirmation_file)
+
+
+def _reconcile_files(args: argparse.Namespace, process: Callable[..., Any]) -> int:
+    """Each file on its own, as the trigger takes them: a refused one is recorded and
+    reported, and the others still run."""
+    from payout_core import outputs
+    from payout_core.errors import PayoutError
+    from payout_core.settings import get_settings
+
+    settings = get_settings()
     exit_code = EXIT_OK
     for path_text in args.paths:
         path = Path(path_text)
         try:
-            result = reconciliation.process_confirmation_file(path, path.name)
+            result = process(path, path.name, settings=settings)
         except PayoutError as error:
             exit_code = EXIT_FAILED
             outputs.record_failure(path.name, error)
             _print_failure(path.name, error, args.json)
             continue
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            outcomes = ", ".join(f"{name} {count}" for name, count in result.outcome_counts.items())
-            print(f"{result.confirmation_file}: {result.rows_read} rows ({outcomes})", flush=True)
+        print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
     return exit_code
 
 
@@ -69,6 +61,7 @@ def _print_failure(file_name: str, error: Exception, as_json: bool) -> None:
         print(f"FAILED {error}", file=sys.stderr)
 
 
+@with_ledger
 def _receivables(args: argparse.Namespace) -> int:
     from payout_core.ledger import db, remittances
 

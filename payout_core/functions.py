@@ -82,65 +82,68 @@ class InboxFile:
     process: Callable[[Path, str, str | None], object]
 
 
+def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> InboxFile:
+    """The app's inboxes, by name: one row each, so adding a kind of file is one row."""
+    from payout_core import pipeline, reconciliation
+
+    outputs = storage.BlobOutputs(client, settings.output_container)
+    inboxes = {
+        "mis": InboxFile(
+            settings.mis_container,
+            settings.mis_max_file_bytes,
+            MIS_SIZE_SETTING,
+            lambda path, name, etag: pipeline.process_mis_file(
+                path, name, etag=etag, outputs=outputs
+            ),
+        ),
+        "remittance": InboxFile(
+            settings.remittance_container,
+            settings.reconciliation_max_file_bytes,
+            RECONCILIATION_SIZE_SETTING,
+            lambda path, name, etag: reconciliation.process_remittance_file(
+                path, name, settings=settings, etag=etag
+            ),
+        ),
+        "wallet_confirmation": InboxFile(
+            settings.wallet_confirmation_container,
+            settings.reconciliation_max_file_bytes,
+            RECONCILIATION_SIZE_SETTING,
+            lambda path, name, etag: reconciliation.process_confirmation_file(
+                path, name, settings=settings, etag=etag
+            ),
+        ),
+    }
+    return inboxes[inbox_name]
+
+
 def handle_mis_blob(blob_name: str, *, etag: str | None = None) -> MisRunResult | None:
     """Process one MIS blob (`container/name`), the body of the MIS blob trigger."""
-    from payout_core import pipeline
-
-    settings = get_settings()
-    client = storage.service_client(settings=settings)
-    outputs = storage.BlobOutputs(client, settings.output_container)
-    inbox = InboxFile(
-        settings.mis_container,
-        settings.mis_max_file_bytes,
-        MIS_SIZE_SETTING,
-        lambda path, name, etag: pipeline.process_mis_file(path, name, etag=etag, outputs=outputs),
-    )
-    return _handle_blob(client, settings, inbox, blob_name, etag)  # type: ignore[return-value]
+    return _handle_blob("mis", blob_name, etag)  # type: ignore[return-value]
 
 
 def handle_remittance_blob(blob_name: str, *, etag: str | None = None) -> object | None:
     """Reconcile one remittance blob (money in, SPEC §9), the body of its blob trigger."""
-    from payout_core import reconciliation
-
-    settings = get_settings()
-    inbox = InboxFile(
-        settings.remittance_container,
-        settings.reconciliation_max_file_bytes,
-        RECONCILIATION_SIZE_SETTING,
-        lambda path, name, etag: reconciliation.process_remittance_file(path, name, etag=etag),
-    )
-    return _handle_blob(storage.service_client(settings=settings), settings, inbox, blob_name, etag)
+    return _handle_blob("remittance", blob_name, etag)
 
 
 def handle_wallet_confirmation_blob(blob_name: str, *, etag: str | None = None) -> object | None:
     """Record one wallet confirmation blob (money out, SPEC §9), the body of its trigger."""
-    from payout_core import reconciliation
-
-    settings = get_settings()
-    inbox = InboxFile(
-        settings.wallet_confirmation_container,
-        settings.reconciliation_max_file_bytes,
-        RECONCILIATION_SIZE_SETTING,
-        lambda path, name, etag: reconciliation.process_confirmation_file(path, name, etag=etag),
-    )
-    return _handle_blob(storage.service_client(settings=settings), settings, inbox, blob_name, etag)
+    return _handle_blob("wallet_confirmation", blob_name, etag)
 
 
-def _handle_blob(
-    client: BlobServiceClient,
-    settings: Settings,
-    inbox: InboxFile,
-    blob_name: str,
-    etag: str | None,
-) -> object | None:
-    """Process one blob of `inbox` under the failure policy of the module docstring.
+def _handle_blob(inbox_name: str, blob_name: str, etag: str | None) -> object | None:
+    """Process one blob of the named inbox under the failure policy of the module docstring.
 
     Returns the run result, or None when the blob was refused (recorded, quarantined) or
     is no longer there in the version the trigger fired for (its replacement fires its own
     run). Raises for the host to retry.
     """
+    settings = get_settings()
+    client = storage.service_client(settings)
+    inbox = _inbox(inbox_name, settings, client)
     container, file_name = split_blob_path(blob_name, inbox.container)
     try:
+        _open_ledger(settings)
         return _process_blob(client, settings, inbox, container, file_name, etag)
     except ConfigurationError as error:
         log.error("%s: configuration error, not processed; raising: %s", file_name, error)
@@ -188,6 +191,13 @@ def _process_blob(
         return None
     log.info("%s: %s", version.name, getattr(result, "to_json", lambda: result)())
     return result
+
+
+def _open_ledger(settings: Settings) -> None:
+    """The process's database pool, opened from the settings the entry point read."""
+    from payout_core.ledger import db
+
+    db.get_pool(settings)
 
 
 # --- the one path that records an error --------------------------------------------------
@@ -323,7 +333,8 @@ def handle_poisoned_blob(body: Mapping[str, Any], *, dequeue_count: int = 1) -> 
     """
     settings = get_settings()
     message = PoisonMessage.from_json(body)
-    client = storage.service_client(settings=settings)
+    _open_ledger(settings)
+    client = storage.service_client(settings)
     note = _read_failed_attempt(client, settings, message.container, message.blob_name)
     cause = note.cause if note else "no cause was noted; see the function's logs"
     version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
@@ -378,25 +389,26 @@ def run_summary_timer(past_due: bool) -> object:
 
     if past_due:
         log.warning("iteration summary timer is past due; running now")
+    settings = get_settings()
     try:
-        outcome = summary.run_summary()
+        _open_ledger(settings)
+        outcome = summary.run_summary(settings=settings)
     except TransientError:
         log.exception("iteration summary: transient failure, raising so the host retries")
         raise
     log.info("iteration summary: %s", outcome)
-    _publish_credits_files()
+    _publish_credits_files(settings)
     return outcome
 
 
-def _publish_credits_files() -> None:
+def _publish_credits_files(settings: Settings) -> None:
     """The wallet team's credits CSV of every closed cycle not yet in the output container.
     The cycle is committed and its email sent: a Storage failure here is logged, and the
     next tick publishes what is still missing."""
     from payout_core import summary
 
-    settings = get_settings()
     try:
-        client = storage.service_client(settings=settings)
+        client = storage.service_client(settings)
         storage.ensure_containers(client, (settings.output_container,))
         summary.publish_pending_credits_files(
             storage.BlobCreditFiles(client, settings.output_container)

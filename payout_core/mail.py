@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from payout_core.errors import TerminalError, TransientError
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
@@ -349,8 +349,7 @@ def _throttled_delay_seconds(error: Any, attempt: int) -> float:
 # --- choosing -----------------------------------------------------------------------------
 
 
-def sender_from_settings(settings: Settings | None = None) -> EmailSender:
-    settings = settings or get_settings()
+def sender_from_settings(settings: Settings) -> EmailSender:
     if settings.email_sender == "acs":
         return AcsEmailSender.from_settings(settings)
     return OutboxEmailSender(settings.outbox_dir, settings.email_from, settings.email_recipients)

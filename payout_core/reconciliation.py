@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,7 @@ from payout_core.errors import (
 from payout_core.ledger import confirmations as confirmation_ledger
 from payout_core.ledger import db, remittances, store
 from payout_core.pipeline import StageClock
-from payout_core.settings import get_settings
+from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,53 +40,83 @@ CONFLICT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
-class RemittanceRunResult:
-    remittance_file: str
-    remittance_run_id: int
+class ReconciliationRunResult:
+    """What one remittance or confirmation file did."""
+
+    file_name: str
+    run_id: int
     rows_read: int
     outcome_counts: dict[str, int] = field(default_factory=dict)
-    total_received: Decimal = Decimal(0)
+    total_received: Decimal | None = None
+    """None for a confirmation file (money out: nothing is received)."""
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "file": self.remittance_file,
+        described: dict[str, object] = {
+            "file": self.file_name,
             "rows": self.rows_read,
             "outcomes": self.outcome_counts,
-            "total_received": str(self.total_received),
         }
+        if self.total_received is not None:
+            described["total_received"] = str(self.total_received)
+        return described
+
+    def describe(self) -> str:
+        outcomes = ", ".join(f"{name} {count}" for name, count in self.outcome_counts.items())
+        line = f"{self.file_name}: {self.rows_read} rows ({outcomes})"
+        if self.total_received is not None:
+            line += f"; received {self.total_received}"
+        return line
 
 
-def check_file_size(path: Path, file_name: str) -> None:
-    check_mis_file_size(
-        file_name,
-        path.stat().st_size,
-        get_settings().reconciliation_max_file_bytes,
-        RECONCILIATION_SIZE_SETTING,
-    )
+def check_file_size(path: Path, file_name: str, max_file_bytes: int) -> None:
+    check_mis_file_size(file_name, path.stat().st_size, max_file_bytes, RECONCILIATION_SIZE_SETTING)
+
+
+def _record_with_retries(
+    file_name: str, record_once: Callable[[], ReconciliationRunResult]
+) -> ReconciliationRunResult:
+    """One unit of work, started over when a racing file collided with it."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return record_once()
+        except db.ConflictError as error:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            log.warning("%s: %s; starting over (attempt %d)", file_name, error, attempt + 1)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _check_every_row_has_an_outcome(
+    file_name: str, rows_read: int, outcome_counts: dict[str, int]
+) -> None:
+    if sum(outcome_counts.values()) != rows_read:
+        raise InvariantViolation(
+            f"{file_name}: {rows_read} rows read, but outcomes {outcome_counts}"
+        )
 
 
 def process_remittance_file(
-    path: Path, remittance_file: str | None = None, *, etag: str | None = None
-) -> RemittanceRunResult:
+    path: Path,
+    remittance_file: str | None = None,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+) -> ReconciliationRunResult:
     """Reconcile the remittance file at `path` (named `remittance_file` in errors and the
     ledger). Raises ReconciliationFileError (terminal: record, quarantine, never retry) or
     TransientError (nothing was written; retry)."""
     remittance_file = remittance_file or path.name
-    check_file_size(path, remittance_file)
+    check_file_size(path, remittance_file, settings.reconciliation_max_file_bytes)
     clock = StageClock()
     with clock.stage("read"):
-        profiles = load_bank_profiles(get_settings().banks_file)
+        profiles = load_bank_profiles(settings.banks_file)
         layout = remittance.inspect_layout(path, remittance_file, profiles)
         rows = remittance.read_rows(path, layout)
         content_sha256 = store.sha256_of_file(path)
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            result = _record_once(rows, remittance_file, content_sha256, etag, clock)
-            break
-        except db.ConflictError as error:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            log.warning("%s: %s; starting over (attempt %d)", remittance_file, error, attempt + 1)
+    result = _record_with_retries(
+        remittance_file,
+        lambda: _record_once(rows, remittance_file, content_sha256, etag, clock),
+    )
     log.info("%s: %s; time: %s", remittance_file, result.to_json(), clock)
     return result
 
@@ -96,7 +127,7 @@ def _record_once(
     content_sha256: str,
     etag: str | None,
     clock: StageClock,
-) -> RemittanceRunResult:
+) -> ReconciliationRunResult:
     started_at = dt.datetime.now(dt.UTC)
     with db.connection() as conn, conn.transaction():
         run = remittances.RemittanceLedger.begin(
@@ -112,10 +143,7 @@ def _record_once(
             reconciled = remittance.reconcile(rows, owed, recorded)
             outcome_counts = remittance.outcome_counts(reconciled)
             total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
-        if sum(outcome_counts.values()) != rows.height:
-            raise InvariantViolation(
-                f"{remittance_file}: {rows.height} rows read, but outcomes {outcome_counts}"
-            )
+        _check_every_row_has_an_outcome(remittance_file, rows.height, outcome_counts)
         with clock.stage("write"):
             run.record(reconciled)
             run.finish(
@@ -123,9 +151,9 @@ def _record_once(
             )
         commit_started = time.perf_counter()
     clock.seconds["commit"] += time.perf_counter() - commit_started
-    return RemittanceRunResult(
-        remittance_file=remittance_file,
-        remittance_run_id=run.remittance_run_id,
+    return ReconciliationRunResult(
+        file_name=remittance_file,
+        run_id=run.remittance_run_id,
         rows_read=rows.height,
         outcome_counts=outcome_counts,
         total_received=total_received,
@@ -135,45 +163,29 @@ def _record_once(
 # --- money out --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConfirmationRunResult:
-    confirmation_file: str
-    confirmation_run_id: int
-    rows_read: int
-    outcome_counts: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "file": self.confirmation_file,
-            "rows": self.rows_read,
-            "outcomes": self.outcome_counts,
-        }
-
-
 def process_confirmation_file(
-    path: Path, confirmation_file: str | None = None, *, etag: str | None = None
-) -> ConfirmationRunResult:
+    path: Path,
+    confirmation_file: str | None = None,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+) -> ReconciliationRunResult:
     """Record the wallet team's confirmation file at `path`. Raises ReconciliationFileError
     (terminal) or TransientError (nothing was written; retry)."""
     confirmation_file = confirmation_file or path.name
-    check_file_size(path, confirmation_file)
+    check_file_size(path, confirmation_file, settings.reconciliation_max_file_bytes)
     read = confirmations.read_file(path, confirmation_file)
     content_sha256 = store.sha256_of_file(path)
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            result = _record_confirmations_once(read, content_sha256, etag)
-            break
-        except db.ConflictError as error:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            log.warning("%s: %s; starting over (attempt %d)", confirmation_file, error, attempt + 1)
+    result = _record_with_retries(
+        confirmation_file, lambda: _record_confirmations_once(read, content_sha256, etag)
+    )
     log.info("%s: %s", confirmation_file, result.to_json())
     return result
 
 
 def _record_confirmations_once(
     read: confirmations.ConfirmationFile, content_sha256: str, etag: str | None
-) -> ConfirmationRunResult:
+) -> ReconciliationRunResult:
     rows = read.rows
     with db.connection() as conn, conn.transaction():
         run = confirmation_ledger.ConfirmationLedger.begin(
@@ -185,15 +197,12 @@ def _record_confirmations_once(
         )
         reconciled = confirmations.reconcile(rows, run.credits(rows))
         outcome_counts = confirmations.outcome_counts(reconciled)
-        if sum(outcome_counts.values()) != rows.height:
-            raise InvariantViolation(
-                f"{read.file_name}: {rows.height} rows read, but outcomes {outcome_counts}"
-            )
+        _check_every_row_has_an_outcome(read.file_name, rows.height, outcome_counts)
         run.record(reconciled)
         run.finish(rows_read=rows.height, outcome_counts=outcome_counts)
-    return ConfirmationRunResult(
-        confirmation_file=read.file_name,
-        confirmation_run_id=run.confirmation_run_id,
+    return ReconciliationRunResult(
+        file_name=read.file_name,
+        run_id=run.confirmation_run_id,
         rows_read=rows.height,
         outcome_counts=outcome_counts,
     )

@@ -32,7 +32,7 @@ from payout_core.errors import (
     clean_error_text,
 )
 from payout_core.report.people_csv import neutralise_formula
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,13 @@ class DownloadedBlob:
     size_bytes: int
 
 
-def service_client(
-    connection_string: str | None = None, settings: Settings | None = None
-) -> BlobServiceClient:
+def service_client(settings: Settings, connection_string: str | None = None) -> BlobServiceClient:
     """A client for the `MisStorage` account (or `connection_string`) with bounded I/O.
 
     `MisStorage` as a connection string (local, Azurite), or identity-based as the
     Functions host reads it: `MisStorage__blobServiceUri` with a managed identity
     (`MisStorage__clientId` for a user-assigned one).
     """
-    settings = settings or get_settings()
     options = {
         "retry_total": settings.storage_retry_total,
         "connection_timeout": settings.storage_connect_timeout_seconds,

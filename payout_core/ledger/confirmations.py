@@ -88,17 +88,12 @@ class ConfirmationLedger:
         answers = reconciled.filter(pl.col("outcome").is_in(confirmations.RECORDED_OUTCOMES))
         rejected = reconciled.filter(~pl.col("outcome").is_in(confirmations.RECORDED_OUTCOMES))
         with self.conn.cursor() as cursor:
-            try:
-                with self.conn.transaction():
-                    copy_frame(
-                        cursor,
-                        "wallet_confirmations",
-                        answers.with_columns(run_id).select(CONFIRMATION_COLUMNS),
-                    )
-            except psycopg.errors.UniqueViolation as error:
-                raise db.ConflictError(
-                    f"a credit was answered by another file meanwhile: {error.diag.message_detail}"
-                ) from error
+            with db.unique_or_conflict(self.conn, "a credit was answered"):
+                copy_frame(
+                    cursor,
+                    "wallet_confirmations",
+                    answers.with_columns(run_id).select(CONFIRMATION_COLUMNS),
+                )
             copy_frame(
                 cursor,
                 "confirmation_rejected_rows",

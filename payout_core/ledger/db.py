@@ -1,6 +1,7 @@
 """PostgreSQL connections and migrations.
 
-One pool per process, created on first use and reused across function invocations:
+One pool per process, opened by the entry point (a function body, a `payout` command)
+from the settings it read, and reused across function invocations:
 Functions keep a worker process warm, and a fresh TLS connection per file would cost more
 than the work. The pool is small because Consumption scales out by instances, not threads.
 
@@ -30,7 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from payout_core import identity
 from payout_core.errors import ConfigurationError, TransientError
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -91,15 +92,13 @@ def connection_kwargs_factory(settings: Settings, credential: TokenCredential | 
     return kwargs_with_fresh_token
 
 
-def get_pool(
-    settings: Settings | None = None, *, credential: TokenCredential | None = None
-) -> ConnectionPool:
-    """The process's pool, created on first use from `settings` (and, with Entra auth,
-    `credential`, default: the managed identity)."""
+def get_pool(settings: Settings, *, credential: TokenCredential | None = None) -> ConnectionPool:
+    """The process's pool, opened by the entry point from the settings it read (and, with
+    Entra auth, `credential`, default: the managed identity); later calls return it as it
+    is. Opening it connects nowhere yet (min_size 0): the first unit of work does."""
     global _pool, _per_transaction_sql
     with _pool_lock:
         if _pool is None:
-            settings = settings or get_settings()
             _per_transaction_sql = session_settings_sql(settings) if settings.db_pgbouncer else None
             _pool = ConnectionPool(
                 resolve_database_url(settings),
@@ -109,6 +108,16 @@ def get_pool(
                 timeout=settings.db_connect_timeout_seconds,
                 open=True,
                 check=ConnectionPool.check_connection,
+            )
+        return _pool
+
+
+def _opened_pool() -> ConnectionPool:
+    with _pool_lock:
+        if _pool is None:
+            raise ConfigurationError(
+                "the database pool is not open: the entry point opens it with "
+                "db.get_pool(settings) before any unit of work"
             )
         return _pool
 
@@ -126,11 +135,24 @@ class ConflictError(TransientError):
 
 
 @contextmanager
+def unique_or_conflict(conn: psycopg.Connection, what_collided: str) -> Iterator[None]:
+    """A savepoint around a write a racing unit of work may have made first: its unique
+    violation becomes a ConflictError (the retry reads the other's write as recorded)."""
+    try:
+        with conn.transaction():
+            yield
+    except psycopg.errors.UniqueViolation as error:
+        raise ConflictError(
+            f"{what_collided} by another file meanwhile: {error.diag.message_detail}"
+        ) from error
+
+
+@contextmanager
 def connection() -> Iterator[psycopg.Connection]:
     """A pooled connection. Failures of the database itself (unreachable, restarted,
     timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
     try:
-        with get_pool().connection() as conn:
+        with _opened_pool().connection() as conn:
             if _per_transaction_sql:
                 # Opens the block's transaction; `conn.transaction()` inside becomes a
                 # savepoint of it, and the pool commits it when the block ends.

@@ -131,23 +131,17 @@ class RemittanceLedger:
         receipts = reconciled.filter(pl.col("outcome").is_in(remittance.RECEIVED_OUTCOMES))
         rejected = reconciled.filter(~pl.col("outcome").is_in(remittance.RECEIVED_OUTCOMES))
         with self.conn.cursor() as cursor:
-            try:
-                with self.conn.transaction():  # a savepoint, so the violation can be explained
-                    copy_frame(
-                        cursor,
-                        "remittance_receipts",
-                        receipts.with_columns(
-                            run_id,
-                            remittance.money_text(pl.col("amount_minor")).alias("amount"),
-                            remittance.money_text(pl.col("owed_minor")).alias("owed_before"),
-                        ).select(RECEIPT_COLUMNS),
-                    )
-            except psycopg.errors.UniqueViolation as error:
-                # Cannot happen under the lock; if it does, a retry reads it as recorded.
-                raise db.ConflictError(
-                    f"a Reference was recorded by another file meanwhile: "
-                    f"{error.diag.message_detail}"
-                ) from error
+            # Cannot collide under the lock; if it does, a retry reads it as recorded.
+            with db.unique_or_conflict(self.conn, "a Reference was recorded"):
+                copy_frame(
+                    cursor,
+                    "remittance_receipts",
+                    receipts.with_columns(
+                        run_id,
+                        remittance.money_text(pl.col("amount_minor")).alias("amount"),
+                        remittance.money_text(pl.col("owed_minor")).alias("owed_before"),
+                    ).select(RECEIPT_COLUMNS),
+                )
             copy_frame(
                 cursor,
                 "remittance_rejected_rows",

@@ -11,13 +11,12 @@ import psycopg
 import pytest
 
 from payout_core import cli
-from payout_core.ledger import store
-from payout_core.settings import PROJECT_ROOT
+from payout_core.settings import get_settings
 from tests.integration.reconciliation_rows import paid
+from tests.integration.sample_ledger import load_samples, race
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = PROJECT_ROOT / "samples"
 HEADER = "CreditId,Status,Reference,Reason"
 
 
@@ -26,8 +25,7 @@ def two_credits(
     database_url: str, tmp_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> dict[str, dict]:
     """Cycle 1 with one credit for SP1001 (1500.00) and one for SP1002 (1000.00)."""
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
+    load_samples()
     paid(database_url, "AT-91961", "2500.00", payout="1500.00")  # SP1001
     paid(database_url, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
     assert cli.main(["summary"]) == 0
@@ -144,7 +142,6 @@ def test_a_credit_that_failed_3_times_is_held_for_a_person(
 def test_racing_confirmation_files_answer_each_credit_once(
     two_credits: dict[str, dict], tmp_path: Path
 ) -> None:
-    import threading
 
     from payout_core import reconciliation
 
@@ -154,17 +151,10 @@ def test_racing_confirmation_files_answer_each_credit_once(
         path = tmp_path / f"race{n}.csv"
         path.write_text(f"{HEADER}\n{credit_id},success,WAL-{n},\n")
         paths.append(path)
-    results: list[reconciliation.ConfirmationRunResult] = []
-    threads = [
-        threading.Thread(
-            target=lambda p=path: results.append(reconciliation.process_confirmation_file(p))
-        )
-        for path in paths
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    settings = get_settings()
+    results = race(
+        lambda path: reconciliation.process_confirmation_file(path, settings=settings), paths
+    )
     assert sorted(result.outcome_counts["confirmed"] for result in results) == [0, 0, 1]
     with psycopg.connect(two_credits_url()) as conn:
         assert conn.execute("SELECT count(*) FROM wallet_confirmations").fetchone() == (1,)

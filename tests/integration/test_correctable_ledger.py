@@ -17,6 +17,7 @@ from payout_core import cli, summary
 from payout_core.ledger import store
 from payout_core.report import adjustments
 from tests.fakes.email_senders import RecordingEmailSender
+from tests.integration.sample_ledger import query
 
 D = Decimal
 RULES = """SourceType,MediumType,ProductType,KPIStartDate,KPIEndDate,KPI1PayinPercentage,\
@@ -54,11 +55,6 @@ def ledger(database_url: str, tmp_path: Path) -> str:
     store.load_rules_file(tmp_path / "rules.csv")
     store.load_leads_file(tmp_path / "leads.csv")
     return database_url
-
-
-def query(url: str, statement: str, *parameters: object) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(statement, parameters).fetchall()
 
 
 def mis_file(folder: Path, name: str, header: str, *rows: str) -> Path:

@@ -89,6 +89,7 @@ def test_entra_token_is_the_password_and_each_new_connection_gets_a_fresh_one(
     credential = KnownTokenCredential("token-one", "token-two")
     set_password(database_url, entra_role, "token-one")
 
+    db.close_pool()  # the fixture's pool knows neither the role nor the credential
     db.get_pool(get_settings(), credential=credential)
     with db.connection() as conn:
         assert conn.execute("SELECT current_user").fetchone() == (entra_role,)
@@ -97,7 +98,7 @@ def test_entra_token_is_the_password_and_each_new_connection_gets_a_fresh_one(
 
     # The token rotates; an open connection stays valid, a new one needs the new token.
     set_password(database_url, entra_role, "token-two")
-    db.get_pool().check()  # the pool drops nothing healthy...
+    db.get_pool(get_settings()).check()  # the pool drops nothing healthy...
     with db.connection() as first, db.connection() as second:  # ...the second is new
         assert second.execute("SELECT current_user").fetchone() == (entra_role,)
         assert first.execute("SELECT 1").fetchone() == (1,)
@@ -113,6 +114,7 @@ def test_a_wrong_token_is_a_transient_failure_not_a_crash(
     get_settings.cache_clear()
     set_password(database_url, entra_role, "the-real-token")
 
+    db.close_pool()
     db.get_pool(get_settings(), credential=KnownTokenCredential("an-expired-token"))
     with pytest.raises(TransientError, match="database unavailable"), db.connection():
         pass
@@ -128,6 +130,8 @@ def test_pgbouncer_mode_sets_session_settings_per_unit_of_work(
     kwargs = db.connection_kwargs(settings)
     assert "options" not in kwargs  # PgBouncer refuses startup options
     assert kwargs["prepare_threshold"] is None
+    db.close_pool()
+    db.get_pool(settings)
 
     with psycopg.connect(database_url, autocommit=True) as other_session:
         other_session.execute(
@@ -143,7 +147,7 @@ def test_pgbouncer_mode_sets_session_settings_per_unit_of_work(
             with conn.transaction():  # the app's own transactions nest inside
                 conn.execute("SELECT count(*) FROM leads")
         # Nothing stays set on the session for whoever gets it next (as through PgBouncer).
-        with db.get_pool().connection() as raw:
+        with db.get_pool(settings).connection() as raw:
             assert raw.execute("SHOW statement_timeout").fetchone() == ("0",)
             assert raw.execute("SHOW timezone").fetchone() == ("Asia/Kolkata",)
 

@@ -18,9 +18,9 @@ from payout_core import cli
 from payout_core.errors import ConfigurationError
 from payout_core.ledger import db, store
 from payout_core.settings import PROJECT_ROOT, get_settings
+from tests.integration.sample_ledger import SAMPLES, query
 from tests.support import postgres
 
-SAMPLES = PROJECT_ROOT / "samples"
 CORPUS = PROJECT_ROOT / "tests" / "corpus"
 SAVINGS_MIS = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
 LEADS_HEADER = "LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus"
@@ -36,18 +36,6 @@ REFUSED_FILES = [
     "no_header.csv",
     "single_50kb_line.csv",
 ]
-
-
-@pytest.fixture
-def loaded(database_url: str, tmp_state: Path) -> str:
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
-    return database_url
-
-
-def query(url: str, statement: str, *parameters: object) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(statement, parameters).fetchall()
 
 
 def run_process(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, list[dict]]:

@@ -4,7 +4,6 @@ remittances, repeated and re-delivered files, racing files, receivables and thei
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,26 +12,13 @@ import psycopg
 import pytest
 
 from payout_core import cli, reconciliation
-from payout_core.ledger import store
-from payout_core.settings import PROJECT_ROOT
+from payout_core.settings import get_settings
 from tests.integration.reconciliation_rows import adjusted, paid
+from tests.integration.sample_ledger import SAMPLES, query, race
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = PROJECT_ROOT / "samples"
 HEADER = "TrackingId,Amount,PaidOn,Reference"
-
-
-@pytest.fixture
-def loaded(database_url: str, tmp_state: Path) -> str:
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
-    return database_url
-
-
-def query(url: str, statement: str, *parameters: object) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(statement, parameters).fetchall()
 
 
 def remittance_file(tmp_path: Path, name: str, *rows: str) -> Path:
@@ -192,17 +178,10 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
     paid(loaded, "AT-91961", "2500.00")
     rows = [f"KYC_new_AT-91961,{amount},10 10 2023,R-{amount}" for amount in (1000, 1500)]
     paths = [remittance_file(tmp_path, f"copy{n}.csv", *rows) for n in range(3)]
-    results: list[reconciliation.RemittanceRunResult] = []
-    threads = [
-        threading.Thread(
-            target=lambda p=path: results.append(reconciliation.process_remittance_file(p))
-        )
-        for path in paths
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    settings = get_settings()
+    results = race(
+        lambda path: reconciliation.process_remittance_file(path, settings=settings), paths
+    )
     assert sorted(result.outcome_counts["duplicate"] for result in results) == [0, 2, 2]
     assert query(loaded, "SELECT outcome FROM remittance_receipts ORDER BY row_number") == [
         ("short",),
@@ -212,7 +191,8 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
 
 def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path) -> None:
     reconciliation.process_remittance_file(
-        remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R")
+        remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R"),
+        settings=get_settings(),
     )
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE remittance_receipts SET amount = 1")

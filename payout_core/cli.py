@@ -69,12 +69,114 @@ def _process(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _summary(_: argparse.Namespace) -> int:
-    from payout_core import summary
+def _summary(args: argparse.Namespace) -> int:
+    from payout_core import outputs, summary
 
-    outcome = summary.run_summary()
+    sink = outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
+    outcome = summary.run_summary(credit_files=sink)
     print(outcome)
     return EXIT_OK
+
+
+def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[int]) -> None:
+    from payout_core import report
+
+    table = report.Table(headers, tuple(rows), None, frozenset(numeric))
+    print(report.text_table(table))
+
+
+def _holds_list(args: argparse.Namespace) -> int:
+    from payout_core.ledger import db, holds
+
+    with db.connection() as conn:
+        events = holds.list_holds(conn, include_decided=args.all)
+    if args.json:
+        for event in events:
+            print(json.dumps(event.to_json()), flush=True)
+        return EXIT_OK
+    if not events:
+        print("no held events" if args.all else "no held events await a decision")
+        return EXIT_OK
+    _print_table(
+        ("Event", "Lead", "SP", "KPI", "Kind", "Payout", "Status", "Held because", "Asked by",
+         "Decided by", "Why"),
+        [(str(e.event_id), e.lead_id, e.sp_id, e.kpi, e.kind, f"{e.payout_amount:,.2f}",
+          e.status, e.hold_reason, e.requested_by or "", e.decided_by or "",
+          e.decision_reason or "") for e in events],
+        {0, 5},
+    )  # fmt: skip
+    return EXIT_OK
+
+
+def _holds_decide(args: argparse.Namespace) -> int:
+    from payout_core.ledger import db, holds
+
+    with db.connection() as conn:
+        decisions = holds.decide(
+            conn, args.event_ids, decision=args.decision, decided_by=args.by, reason=args.reason
+        )
+    if args.json:
+        for decision in decisions:
+            print(json.dumps(decision.to_json()), flush=True)
+    else:
+        ids = ", ".join(str(decision.event_id) for decision in decisions)
+        print(f"{decisions[0].decision} by {decisions[0].decided_by}: event(s) {ids}")
+    return EXIT_OK
+
+
+def _credits(args: argparse.Namespace) -> int:
+    from payout_core import outputs, summary
+    from payout_core.errors import TerminalError
+    from payout_core.ledger import cycles, db
+
+    with db.connection() as conn:
+        closed = cycles.cycle_numbers(conn)
+        if args.cycle is not None and args.cycle not in closed:
+            raise TerminalError(f"no payout cycle {args.cycle} (closed: {len(closed)} cycles)")
+        credits = cycles.list_credits(conn, args.cycle)
+    if args.output_dir:
+        sink = outputs.LocalOutputs(Path(args.output_dir))
+        for cycle_number in sorted({credit.cycle_number for credit in credits}):
+            summary.publish_credits_file(sink, cycle_number)
+    if args.json:
+        for credit in credits:
+            print(json.dumps(credit.to_json()), flush=True)
+        return EXIT_OK
+    if not credits:
+        print("no wallet credits")
+        return EXIT_OK
+    _print_table(
+        ("Cycle", "CreditId", "SPId", "Amount", "Events", "Status"),
+        [(str(c.cycle_number), c.credit_id, c.sp_id, f"{c.amount:,.2f}", str(c.event_count),
+          c.status) for c in credits],
+        {0, 3, 4},
+    )  # fmt: skip
+    return EXIT_OK
+
+
+def _add_cycle_commands(commands: argparse._SubParsersAction) -> None:
+    holds = commands.add_parser("holds", help="held payout events and their approval")
+    holds_commands = holds.add_subparsers(dest="holds_command", required=True)
+    holds_list = holds_commands.add_parser("list", help="events awaiting a decision")
+    holds_list.add_argument("--all", action="store_true", help="decided events too")
+    holds_list.add_argument("--json", action="store_true", help="one JSON object per event")
+    holds_list.set_defaults(run=_holds_list)
+    for decision, help_text in (
+        ("approve", "release held events into the next cycle"),
+        ("reject", "never pay held events (a reason is required)"),
+    ):
+        decide = holds_commands.add_parser(decision, help=help_text)
+        decide.add_argument("event_ids", nargs="+", type=int, metavar="EVENT_ID")
+        decide.add_argument("--by", required=True, help="the person deciding")
+        decide.add_argument("--reason", help="why (required to reject)")
+        decide.add_argument("--json", action="store_true", help="one JSON object per decision")
+        decide.set_defaults(run=_holds_decide, decision=decision)
+
+    credits = commands.add_parser("credits", help="wallet credits of the payout cycles")
+    credits.add_argument("--cycle", type=int, help="one cycle (default: every cycle)")
+    credits.add_argument("--json", action="store_true", help="one JSON object per credit")
+    credits.add_argument("--output-dir", help="also write each cycle's credits CSV here")
+    credits.set_defaults(run=_credits)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--output-dir", help="also write the per-file CSVs here")
     process.set_defaults(run=_process)
 
-    commands.add_parser("summary", help="send the iteration email now").set_defaults(run=_summary)
+    summary = commands.add_parser("summary", help="send the iteration email now")
+    summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
+    summary.set_defaults(run=_summary)
+    _add_cycle_commands(commands)
     return parser
 
 

@@ -53,3 +53,13 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, MisFileError):
         return error.cause
     return str(error) or type(error).__name__
+
+
+class DecisionRefused(TerminalError):
+    """A hold decision refused as a whole (SPEC §8): nothing of it was recorded. Names every
+    event that stopped it and why (unknown, not held, already decided, maker = checker)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"decision refused, nothing decided:\n{listing}")

@@ -167,4 +167,22 @@ def run_summary_timer(past_due: bool) -> object:
         log.exception("iteration summary: transient failure, raising so the host retries")
         raise
     log.info("iteration summary: %s", outcome)
+    _publish_credits_files()
     return outcome
+
+
+def _publish_credits_files() -> None:
+    """The wallet team's credits CSV of every closed cycle not yet in the output container.
+    The cycle is committed and its email sent: a Storage failure here is logged, and the
+    next tick publishes what is still missing."""
+    from payout_core import summary
+
+    settings = get_settings()
+    try:
+        client = storage.service_client(settings=settings)
+        storage.ensure_containers(client, (settings.output_container,))
+        summary.publish_pending_credits_files(
+            storage.BlobCreditFiles(client, settings.output_container)
+        )
+    except Exception:
+        log.exception("wallet credits CSV not published; the next summary tick retries")

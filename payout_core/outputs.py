@@ -24,6 +24,12 @@ class LocalOutputs:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(produced, target)
 
+    def publish_credits_file(self, blob_name: str, data: bytes) -> None:
+        """A cycle's wallet credits CSV, under the same relative name as in storage."""
+        target = self.folder / blob_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
     def append_error_log(self, record: store.ErrorLogRecord) -> None:
         path = self.folder / "error_logs.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,16 @@ local.settings.json; the README explains each one.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from payout_core.engine.holds import HoldLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +103,27 @@ class Settings(BaseSettings):
     email_attachment_max_rows: int = Field(40_000, alias="PAYOUT_EMAIL_ATTACHMENT_MAX_ROWS", ge=1)
     """Rows per CSV attachment. ACS refuses messages over 10 MB (base64 adds a third), so a
     larger iteration's attachment holds the first rows and the email says where the rest are."""
+
+    # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
+    hold_event_payout_above: Decimal | None = Field(
+        None, alias="PAYOUT_HOLD_EVENT_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
+    )
+    """An event whose payout is above this waits for approval. Blank: no limit."""
+    hold_sp_cycle_payout_above: Decimal | None = Field(
+        None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
+    )
+    """Every event of an SP whose cycle total would be above this waits. Blank: no limit."""
+    review_url: str | None = Field(None, alias="PAYOUT_REVIEW_URL")
+    """Public address of the holds review page; the email links to it when something is held."""
+
+    @property
+    def hold_limits(self) -> HoldLimits:
+        from payout_core.engine.holds import HoldLimits
+
+        return HoldLimits(
+            event_payout_above=self.hold_event_payout_above,
+            sp_cycle_payout_above=self.hold_sp_cycle_payout_above,
+        )
 
     @property
     def email_recipients(self) -> list[str]:

@@ -169,6 +169,26 @@ class BlobOutputs:
             log.info("published %s/%s", self._container, blob_name)
 
 
+def credits_blob_name(cycle_number: int) -> str:
+    """Where a cycle's wallet credits CSV goes in the output container."""
+    return f"credits/wallet_credits_cycle_{cycle_number}.csv"
+
+
+class BlobCreditFiles:
+    """The summary job's sink for the wallet team's credits CSVs: the output container."""
+
+    def __init__(self, client: BlobServiceClient, container: str) -> None:
+        self._client = client
+        self._container = container
+
+    def publish_credits_file(self, blob_name: str, data: bytes) -> None:
+        # Overwrite: the file of a committed cycle is always the same bytes.
+        self._client.get_blob_client(self._container, blob_name).upload_blob(
+            data, overwrite=True, max_concurrency=1, content_settings=CSV_CONTENT
+        )
+        log.info("published %s/%s", self._container, blob_name)
+
+
 def upload_file(blob: BlobClient, path: Path) -> None:
     # Overwrite: a re-run of the same file (new ETag) describes the same MIS name anew.
     with path.open("rb") as stream:

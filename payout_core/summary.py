@@ -8,8 +8,16 @@ transaction does all of it:
    reported (or still unreported) and never reports them twice.
 2. Lock the unreported runs and errors (FOR UPDATE) — the iteration is exactly these ids;
    files finishing meanwhile are left for the next iteration.
-3. Number the iteration, build the report, send it.
-4. Record the iteration and mark exactly those runs and errors reported; commit.
+3. Number the iteration and close its payout cycle (ledger/cycles.py): holds, one wallet
+   credit per SP, the events each credit pays. The same iteration number is the cycle's.
+4. Build the report, send it.
+5. Record the iteration and mark exactly those runs, errors and hold decisions reported;
+   commit.
+
+An iteration happens when there is anything to report: runs, errors, hold decisions, or a
+cycle with something to credit or hold (an approval or a recalculation alone makes one).
+After the commit, the cycle's credits CSV goes to the output container (`credit_files`
+remembers which did, so a failed upload is retried at the next tick).
 
 A failed send raises before step 4, the transaction rolls back, and the next tick reports
 the same rows again. The one window left is a send that succeeds followed by a commit that
@@ -21,15 +29,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 import psycopg
 
 from payout_core import report
-from payout_core.ledger import db, iteration_reads
+from payout_core.ledger import cycle_reads, cycles, db, holds, iteration_reads
 from payout_core.mail import Attachment, EmailMessage, EmailSender, sender_from_settings
 from payout_core.settings import Settings, get_settings
+from payout_core.storage import credits_blob_name
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,7 @@ class SummaryOutcome:
     error_count: int = 0
     message_id: str | None = None
     """Where the email went: the ACS operation id, or the .eml path of the outbox."""
+    cycle: cycles.CycleClose | None = None
 
     @property
     def email_sent(self) -> bool:
@@ -61,13 +72,25 @@ class SummaryOutcome:
             if self.error_count == 0
             else f"{self.error_count} error" + ("" if self.error_count == 1 else "s")
         )
+        cycle = ""
+        if self.cycle is not None:
+            cycle = (
+                f"; cycle {self.cycle.cycle_number}: {self.cycle.credit_count} credit(s), "
+                f"total {self.cycle.credit_total:.2f}, {self.cycle.held_now_count} held now"
+            )
         return (
             f"iteration {self.iteration_number} reported: {files}, "
-            f"{self.paid_lead_count} paid, {errors}; email: {self.message_id}"
+            f"{self.paid_lead_count} paid, {errors}{cycle}; email: {self.message_id}"
         )
 
 
 NOTHING_NEW = SummaryOutcome(iteration_number=None)
+
+
+class CreditFileSink(Protocol):
+    """Where a cycle's credits CSV goes: the output container, or a local folder."""
+
+    def publish_credits_file(self, blob_name: str, data: bytes) -> None: ...
 
 
 def run_summary(
@@ -75,10 +98,13 @@ def run_summary(
     *,
     settings: Settings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    credit_files: CreditFileSink | None = None,
 ) -> SummaryOutcome:
     """Report the current iteration if there is anything to report.
 
     Raises EmailSendError (transient) when the send fails; nothing is marked reported then.
+    `credit_files` (a local folder for the CLI) receives the closed cycle's credits CSV
+    after the commit.
     """
     settings = settings or get_settings()
     with db.connection() as conn, conn.transaction():
@@ -86,10 +112,13 @@ def run_summary(
         # snapshot, so a reporter that waited sees what the previous one committed.
         conn.execute(SUMMARY_LOCK_SQL)
         unreported = iteration_reads.select_unreported(conn)
-        if unreported.is_empty:
+        iteration_number = _next_iteration_number(conn)
+        cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
+        decisions = holds.decisions_since_last_iteration(conn)
+        if unreported.is_empty and cycle.is_empty and not decisions:
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
-        iteration_number = _next_iteration_number(conn)
+        closed = cycles.close_cycle(conn, cycle)
         iteration_report = iteration_reads.gather_report(
             conn,
             unreported,
@@ -97,19 +126,55 @@ def run_summary(
             report_date=clock().date(),
             attachment_max_rows=settings.email_attachment_max_rows,
         )
+        cycle_report = cycle_reads.gather_cycle_report(
+            conn,
+            closed,
+            decisions,
+            credits_blob_name=credits_blob_name(iteration_number),
+            attachment_max_rows=settings.email_attachment_max_rows,
+            review_url=settings.review_url,
+        )
+        iteration_report = replace(iteration_report, cycle=cycle_report)
         message = iteration_email(iteration_report)
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
         _record_iteration(conn, unreported, iteration_report, message_id, settings)
+        holds.record_decisions_reported(
+            conn, [event.decision_id for event in decisions], iteration_number
+        )
+    if credit_files is not None and closed.credit_count:
+        publish_credits_file(credit_files, iteration_number)
     outcome = SummaryOutcome(
         iteration_number=iteration_number,
         mis_file_count=len(iteration_report.runs),
         paid_lead_count=iteration_report.paid_lead_count,
         error_count=len(iteration_report.errors),
         message_id=message_id,
+        cycle=closed,
     )
     log.info("%s", outcome)
     return outcome
+
+
+def publish_credits_file(sink: CreditFileSink, cycle_number: int) -> str:
+    """Write one committed cycle's credits CSV to `sink`; returns its name."""
+    blob_name = credits_blob_name(cycle_number)
+    with db.connection() as conn:
+        data = cycle_reads.credits_file(conn, cycle_number)
+    sink.publish_credits_file(blob_name, data)
+    return blob_name
+
+
+def publish_pending_credits_files(sink: CreditFileSink) -> list[int]:
+    """Publish every cycle's credits CSV not yet in the output container, and remember it.
+    Runs after each summary tick, so an upload that failed is retried at the next one."""
+    with db.connection() as conn:
+        pending = cycles.cycles_without_published_file(conn)
+    for cycle_number in pending:
+        blob_name = publish_credits_file(sink, cycle_number)
+        with db.connection() as conn:
+            cycles.record_file_published(conn, cycle_number, blob_name)
+    return pending
 
 
 def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
@@ -123,9 +188,17 @@ def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
                 iteration_report.success_file_name, "text/csv", iteration_report.success_csv
             ),
             Attachment(iteration_report.error_file_name, "text/csv", iteration_report.error_csv),
+            *_cycle_attachments(iteration_report),
         ),
         iteration_number=iteration_report.iteration_number,
     )
+
+
+def _cycle_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:
+    cycle = iteration_report.cycle
+    if cycle is None or not cycle.credits_attached:
+        return ()
+    return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv),)
 
 
 def _next_iteration_number(conn: psycopg.Connection) -> int:

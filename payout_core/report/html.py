@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from payout_core.report.cycle import Block, Link
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
@@ -71,6 +72,20 @@ def _heading(text: str) -> str:
     return f'<h2 style="{HEADING_STYLE}">{_escape(text)}</h2>'
 
 
+def _html_block(block: Block) -> str:
+    if isinstance(block, Table):
+        return html_table(block)
+    if isinstance(block, Link):
+        if not block.url.startswith(("https://", "http://")):
+            return _paragraph(f"{block.text} {block.url}")
+        url = _escape(block.url)
+        return (
+            f'<p style="{PARAGRAPH_STYLE}">{_escape(block.text)} '
+            f'<a href="{url}" style="color:#0969da;">{url}</a></p>'
+        )
+    return _paragraph(block)
+
+
 def render_html(report: IterationReport) -> str:
     parts = [
         f'<h1 style="{FONT}font-size:20px;color:#1f2328;margin:0 0 8px 0;">'
@@ -94,6 +109,9 @@ def render_html(report: IterationReport) -> str:
             parts.append(_paragraph(note))
     else:
         parts.append(_paragraph(NO_ERRORS_SENTENCE))
+    if report.cycle is not None:
+        parts.append(_heading(report.cycle.title))
+        parts += [_html_block(block) for block in report.cycle.blocks()]
     parts.append(_heading("Attachments"))
     parts += [_paragraph(note) for note in report.attachment_notes()]
     content = "\n".join(parts)

@@ -6,11 +6,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import csv_bytes
+
+if TYPE_CHECKING:
+    from payout_core.report.cycle import CycleReport
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
@@ -111,6 +115,8 @@ class IterationReport:
     error_csv: bytes
     error_rows_attached: int
     attachment_max_rows: int
+    cycle: CycleReport | None = None
+    """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
 
     @property
     def paid_lead_count(self) -> int:
@@ -158,6 +164,8 @@ class IterationReport:
                 f"{self.error_rows_attached:,} of {len(self.errors):,} errors; all are in "
                 "the error_logs table and error_logs.csv in storage."
             )
+        if self.cycle is not None:
+            notes.append(self.cycle.attachment_note())
         return notes
 
     def warnings(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from payout_core.report.cycle import Block, Link
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
@@ -37,6 +38,14 @@ def text_table(table: Table) -> str:
     return "\n".join(lines)
 
 
+def _text_block(block: Block) -> str:
+    if isinstance(block, Table):
+        return text_table(block)
+    if isinstance(block, Link):
+        return f"{block.text} {block.url}"
+    return block
+
+
 def render_text(report: IterationReport) -> str:
     parts = [f"ShiftPay payouts — iteration {report.iteration_number}", "", headline(report)]
     for warning in report.warnings():
@@ -59,6 +68,9 @@ def render_text(report: IterationReport) -> str:
             parts.append(note)
     else:
         parts.append(NO_ERRORS_SENTENCE)
+    if report.cycle is not None:
+        parts += ["", report.cycle.title, ""]
+        parts.append("\n\n".join(_text_block(block) for block in report.cycle.blocks()))
     parts += ["", "Attachments", ""]
     parts += [f"- {note}" for note in report.attachment_notes()]
     return "\n".join(parts) + "\n"

@@ -1,0 +1,213 @@
+"""Which payout events wait for a person instead of being released (SPEC §8), and how a
+payout cycle nets what is released into one wallet credit per SP. Pure: no I/O.
+
+Three rules hold an event:
+- its payout is above `PAYOUT_HOLD_EVENT_ABOVE` (known when the event is written);
+- it is a negative adjustment, money taken back from an SP (known when it is written);
+- its SP's cycle total would be above `PAYOUT_HOLD_SP_CYCLE_ABOVE` (known only when the
+  cycle closes, from every event of the SP that would be released in it).
+
+The first two are decided where the event is written (`hold_reason_at_creation`, or
+`hold_reason_expression` for a Polars frame) so the event is born `held`; the cycle close
+applies them again to whatever was not (a safety net, `plan_cycle`) and adds the third.
+An event a person approved is never held again: its decision is final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+NEGATIVE_ADJUSTMENT_REASON = "negative adjustment: money taken back from the SP"
+EVENT_LIMIT_SETTING = "PAYOUT_HOLD_EVENT_ABOVE"
+SP_CYCLE_LIMIT_SETTING = "PAYOUT_HOLD_SP_CYCLE_ABOVE"
+MINOR_UNITS_PER_UNIT = 100
+
+
+@dataclass(frozen=True)
+class HoldLimits:
+    """The two limits of SPEC §8; None means no limit. Exact amounts (whole cents)."""
+
+    event_payout_above: Decimal | None = None
+    sp_cycle_payout_above: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("event_payout_above", "sp_cycle_payout_above"):
+            limit = getattr(self, name)
+            if limit is not None and (
+                not limit.is_finite() or limit < 0 or limit != limit.quantize(Decimal("0.01"))
+            ):
+                raise ValueError(f"{name} must be a non-negative amount in cents, not {limit}")
+
+
+def event_limit_reason(limit: Decimal) -> str:
+    return f"payout above the per-event limit of {limit:.2f} ({EVENT_LIMIT_SETTING})"
+
+
+def sp_cycle_limit_reason(total: Decimal, limit: Decimal) -> str:
+    return (
+        f"the SP's cycle total of {total:.2f} is above the limit of {limit:.2f} "
+        f"({SP_CYCLE_LIMIT_SETTING})"
+    )
+
+
+def hold_reason_at_creation(payout_amount: Decimal, kind: str, limits: HoldLimits) -> str | None:
+    """Why an event must be written `held`, or None when it is released.
+
+    `kind` is 'earned' or 'adjustment'. A negative adjustment is held whatever the limits.
+    """
+    if kind == "adjustment" and payout_amount < 0:
+        return NEGATIVE_ADJUSTMENT_REASON
+    if limits.event_payout_above is not None and payout_amount > limits.event_payout_above:
+        return event_limit_reason(limits.event_payout_above)
+    return None
+
+
+def _to_minor(amount: Decimal) -> int:
+    return int(amount * MINOR_UNITS_PER_UNIT)
+
+
+def hold_reason_expression(
+    limits: HoldLimits,
+    *,
+    payout_amount_minor: str = "payout_amount_minor",
+    kind: str = "kind",
+) -> pl.Expr:
+    """`hold_reason_at_creation` for a frame whose payout is in integer minor units:
+    a String expression, null where the event is released. Named `hold_reason`."""
+    payout = pl.col(payout_amount_minor)
+    reason = pl.when((pl.col(kind) == "adjustment") & (payout < 0)).then(
+        pl.lit(NEGATIVE_ADJUSTMENT_REASON)
+    )
+    if limits.event_payout_above is not None:
+        reason = reason.when(payout > _to_minor(limits.event_payout_above)).then(
+            pl.lit(event_limit_reason(limits.event_payout_above))
+        )
+    return reason.otherwise(pl.lit(None, dtype=pl.String)).alias("hold_reason")
+
+
+def status_at_creation_expression(
+    limits: HoldLimits,
+    *,
+    payout_amount_minor: str = "payout_amount_minor",
+    kind: str = "kind",
+) -> pl.Expr:
+    """'held' or 'released' for each event of a frame (the `status` column of payout_events)."""
+    reason = hold_reason_expression(limits, payout_amount_minor=payout_amount_minor, kind=kind)
+    return (
+        pl.when(reason.is_null()).then(pl.lit("released")).otherwise(pl.lit("held")).alias("status")
+    )
+
+
+# --- closing a cycle ------------------------------------------------------------------------
+
+CANDIDATES_SCHEMA = {
+    "event_id": pl.Int64,
+    "sp_id": pl.String,
+    "kind": pl.String,
+    "payout_amount_minor": pl.Int64,
+    "approved": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    """What closing one cycle does with its candidate events.
+
+    - `holds` (event_id, hold_reason): events held now; they stay out of the cycle.
+    - `credits` (credit_id, sp_id, amount_minor, event_count): one per SP whose net is > 0.
+    - `cycle_events` (event_id, credit_id): the events that join the cycle, each under its
+      SP's credit; a credit is exactly the sum of its events.
+    - `carried` (sp_id, amount_minor, event_count): SPs whose net is ≤ 0. Their events stay
+      out of the cycle and are netted again at the SP's next cycle, so "the amount carries"
+      without a carry row: every event in a cycle is in exactly one sent credit.
+    """
+
+    holds: pl.DataFrame
+    credits: pl.DataFrame
+    cycle_events: pl.DataFrame
+    carried: pl.DataFrame
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to send and nothing newly held (carried SPs alone change nothing)."""
+        return self.holds.is_empty() and self.credits.is_empty()
+
+
+def credit_id(cycle_number: int, sequence: int) -> str:
+    """Stable, readable, sortable: 'CR-000012-0003' is cycle 12's third credit."""
+    return f"CR-{cycle_number:06d}-{sequence:04d}"
+
+
+def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) -> CyclePlan:
+    """Decide holds, credits and carries for the events that may join cycle `cycle_number`.
+
+    `candidates` (CANDIDATES_SCHEMA): every event released (at creation, or approved by a
+    person) and in no cycle yet. Approved events are never held again, but they count in
+    their SP's cycle total.
+    """
+    candidates = candidates.select(
+        pl.col(name).cast(dtype) for name, dtype in CANDIDATES_SCHEMA.items()
+    )
+    creation_rule = hold_reason_expression(limits)
+    marked = candidates.with_columns(
+        pl.when(pl.col("approved"))
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(creation_rule)
+        .alias("hold_reason")
+    )
+    held_now = [marked.filter(pl.col("hold_reason").is_not_null())]
+    remaining = marked.filter(pl.col("hold_reason").is_null())
+
+    if limits.sp_cycle_payout_above is not None:
+        limit = limits.sp_cycle_payout_above
+        over = (
+            remaining.group_by("sp_id")
+            .agg(pl.col("payout_amount_minor").sum().alias("sp_total_minor"))
+            .filter(pl.col("sp_total_minor") > _to_minor(limit))
+        )
+        # One reason per SP over the limit (few), joined onto its events (maybe many).
+        over = over.with_columns(
+            pl.col("sp_total_minor")
+            .map_elements(
+                lambda total: sp_cycle_limit_reason(Decimal(total) / MINOR_UNITS_PER_UNIT, limit),
+                return_dtype=pl.String,
+            )
+            .alias("sp_limit_reason")
+        )
+        with_total = remaining.join(over, on="sp_id", how="left")
+        is_over = pl.col("sp_total_minor").is_not_null() & ~pl.col("approved")
+        held_now.append(
+            with_total.filter(is_over)
+            .with_columns(pl.col("sp_limit_reason").alias("hold_reason"))
+            .select(marked.columns)
+        )
+        remaining = with_total.filter(~is_over).select(marked.columns)
+
+    per_sp = (
+        remaining.group_by("sp_id")
+        .agg(
+            pl.col("payout_amount_minor").sum().alias("amount_minor"),
+            pl.len().cast(pl.Int64).alias("event_count"),
+        )
+        .sort("sp_id")
+    )
+    credits = per_sp.filter(pl.col("amount_minor") > 0).with_columns(
+        (
+            pl.lit(f"CR-{cycle_number:06d}-")
+            + pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(4)
+        ).alias("credit_id")
+    )
+    cycle_events = (
+        remaining.join(credits.select("sp_id", "credit_id"), on="sp_id", how="inner")
+        .select("event_id", "credit_id")
+        .sort("event_id")
+    )
+    return CyclePlan(
+        holds=pl.concat(held_now).select("event_id", "hold_reason").sort("event_id"),
+        credits=credits.select("credit_id", "sp_id", "amount_minor", "event_count"),
+        cycle_events=cycle_events,
+        carried=per_sp.filter(pl.col("amount_minor") <= 0),
+    )

@@ -1,0 +1,288 @@
+"""Closing a payout cycle (SPEC §8) inside the summary job's transaction, and reading
+cycles and wallet credits back.
+
+The iteration is the cycle: its number is the iteration number, and it closes in the same
+transaction (under the same advisory lock) that numbers the iteration and sends its email,
+so a retried tick never makes a second cycle or a second credit. In that transaction:
+
+1. `prepare_cycle`: one statement snapshots the candidates (events effectively released
+   and in no cycle) into a temporary table; an event committed a moment later, or a
+   decision taken meanwhile, waits for the next cycle. The plan (engine/holds.py) says
+   which are held now, which join the cycle under which SP's credit, which SPs carry.
+2. `close_cycle`: append the holds, the cycle, its credits and its events; refresh the
+   final table of the leads whose events were just held; check that every credit is the
+   sum of its events. A crash anywhere rolls all of it back.
+
+Carry (a net ≤ 0 is not sent): the SP's events simply stay out of the cycle and are
+netted again at the next one. So every event in a cycle belongs to exactly one sent
+credit, and "credits sum to the released events" holds per cycle and per SP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from payout_core.engine.calculate import InvariantViolation
+from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
+from payout_core.ledger.store import _copy_out, copy_frame, minor_to_decimal_text
+
+CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
+
+SNAPSHOT_CANDIDATES = """
+CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
+SELECT event_id, lead_id, sp_id, kind, (payout_amount * 100)::bigint AS payout_amount_minor,
+       decision_id IS NOT NULL AS approved
+FROM payout_event_states
+WHERE effective_status = 'released' AND cycle_number IS NULL
+"""
+
+# Every credit of the cycle is the sum and count of its events, and every event in it is
+# effectively released: checked after writing, before anything is sent.
+CREDITS_NOT_ADDING_UP = """
+SELECT w.credit_id FROM wallet_credits w
+LEFT JOIN (SELECT c.credit_id, sum(e.payout_amount) AS amount, count(*) AS event_count
+           FROM cycle_events c JOIN payout_events e USING (event_id)
+           WHERE c.cycle_number = %(cycle)s GROUP BY c.credit_id) s USING (credit_id)
+WHERE w.cycle_number = %(cycle)s AND w.replaces_credit_id IS NULL
+  AND (s.amount IS DISTINCT FROM w.amount OR s.event_count IS DISTINCT FROM w.event_count)
+UNION ALL
+SELECT s.credit_id FROM payout_event_states s
+WHERE s.cycle_number = %(cycle)s AND s.effective_status <> 'released'
+LIMIT 5
+"""
+
+
+@dataclass(frozen=True)
+class CreditResend:
+    """A failed credit sent again in this cycle (reconciliation, SPEC §9)."""
+
+    replaces_credit_id: str
+    sp_id: str
+    amount: Decimal
+    event_count: int
+
+
+def credits_to_send_again(conn: psycopg.Connection, cycle_number: int) -> list[CreditResend]:
+    """Seam for reconciliation: the failed credits this cycle sends again (as new credits
+    naming the one they replace). None until wallet confirmations are recorded (004)."""
+    return []
+
+
+@dataclass(frozen=True)
+class PreparedCycle:
+    cycle_number: int
+    plan: CyclePlan
+    resends: tuple[CreditResend, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.plan.is_empty and not self.resends
+
+
+@dataclass(frozen=True)
+class CycleClose:
+    """What closing a cycle did, for the email and the operator."""
+
+    cycle_number: int
+    credit_count: int
+    credit_total: Decimal
+    event_count: int
+    held_now_count: int
+    carried_sp_count: int
+    carried_total: Decimal
+    resent_count: int = 0
+
+
+def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimits) -> PreparedCycle:
+    """Snapshot the candidates and plan the cycle; writes nothing but a temporary table."""
+    conn.execute(SNAPSHOT_CANDIDATES)
+    with conn.cursor() as cursor:
+        candidates = _copy_out(
+            cursor,
+            sql.SQL(
+                # CSV booleans as Polars reads them (PostgreSQL writes t/f).
+                "SELECT event_id, sp_id, kind, payout_amount_minor,"
+                " CASE WHEN approved THEN 'true' ELSE 'false' END"
+                " FROM cycle_candidates ORDER BY event_id"
+            ),
+            CANDIDATES_SCHEMA,
+        )
+    return PreparedCycle(
+        cycle_number=cycle_number,
+        plan=plan_cycle(candidates, limits, cycle_number),
+        resends=tuple(credits_to_send_again(conn, cycle_number)),
+    )
+
+
+def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose:
+    """Append the prepared cycle: holds, the cycle, credits, events. Call inside the
+    transaction that ran `prepare_cycle`."""
+    number = prepared.cycle_number
+    plan = prepared.plan
+    conn.execute("INSERT INTO payout_cycles (cycle_number) VALUES (%s)", (number,))
+    with conn.cursor() as cursor:
+        if not plan.holds.is_empty():
+            copy_frame(
+                cursor, "event_holds", plan.holds.with_columns(pl.lit(number).alias("cycle_number"))
+            )
+        copy_frame(
+            cursor,
+            "wallet_credits",
+            plan.credits.select(
+                "credit_id",
+                pl.lit(number).alias("cycle_number"),
+                "sp_id",
+                minor_to_decimal_text("amount_minor").alias("amount"),
+                "event_count",
+            ),
+        )
+        copy_frame(
+            cursor,
+            "cycle_events",
+            plan.cycle_events.select("event_id", pl.lit(number).alias("cycle_number"), "credit_id"),
+        )
+    _insert_resends(conn, number, prepared.resends, first_sequence=plan.credits.height + 1)
+    if not plan.holds.is_empty():
+        # Held now, so no longer counted in the final table of their leads (SPEC §5).
+        conn.execute(
+            "SELECT refresh_calculations(array(SELECT DISTINCT lead_id FROM cycle_candidates"
+            " WHERE event_id = ANY(%s)))",
+            (plan.holds["event_id"].to_list(),),
+        )
+    broken = [row[0] for row in conn.execute(CREDITS_NOT_ADDING_UP, {"cycle": number})]
+    if broken:
+        raise InvariantViolation(
+            f"cycle {number}: credits {', '.join(broken)} are not the sum of released events"
+        )
+    credit_total_minor = int(plan.credits["amount_minor"].sum() or 0)
+    return CycleClose(
+        cycle_number=number,
+        credit_count=plan.credits.height,
+        credit_total=Decimal(credit_total_minor) / 100,
+        event_count=plan.cycle_events.height,
+        held_now_count=plan.holds.height,
+        carried_sp_count=plan.carried.height,
+        carried_total=Decimal(int(plan.carried["amount_minor"].sum() or 0)) / 100,
+        resent_count=len(prepared.resends),
+    )
+
+
+def _insert_resends(
+    conn: psycopg.Connection,
+    cycle_number: int,
+    resends: tuple[CreditResend, ...],
+    *,
+    first_sequence: int,
+) -> None:
+    from payout_core.engine.holds import credit_id
+
+    for offset, resend in enumerate(resends):
+        conn.execute(
+            "INSERT INTO wallet_credits (credit_id, cycle_number, sp_id, amount, event_count,"
+            " replaces_credit_id) VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                credit_id(cycle_number, first_sequence + offset),
+                cycle_number,
+                resend.sp_id,
+                resend.amount,
+                resend.event_count,
+                resend.replaces_credit_id,
+            ),
+        )
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalletCredit:
+    cycle_number: int
+    credit_id: str
+    sp_id: str
+    amount: Decimal
+    event_count: int
+    status: str
+    """'sent' (reconciliation adds 'confirmed' and 'failed' from wallet confirmations)."""
+    replaces_credit_id: str | None = None
+    created_at: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The `payout credits --json` line: the amount as an exact decimal string."""
+        return {
+            "cycle": self.cycle_number,
+            "credit_id": self.credit_id,
+            "sp_id": self.sp_id,
+            "amount": str(self.amount),
+            "events": self.event_count,
+            "status": self.status,
+            "replaces_credit_id": self.replaces_credit_id,
+        }
+
+    def csv_row(self) -> tuple[object, ...]:
+        return (self.credit_id, self.cycle_number, self.sp_id, self.amount, self.event_count)
+
+
+# The one place a credit's status is derived; reconciliation extends it.
+CREDIT_STATUS_SQL = "'sent'"
+
+
+def list_credits(conn: psycopg.Connection, cycle_number: int | None = None) -> list[WalletCredit]:
+    """Every credit (of one cycle, when given), in cycle and credit order."""
+    rows = conn.execute(
+        "SELECT w.cycle_number, w.credit_id, w.sp_id, w.amount, w.event_count,"
+        f" {CREDIT_STATUS_SQL}, w.replaces_credit_id, w.created_at FROM wallet_credits w"
+        " WHERE %(cycle)s::integer IS NULL OR w.cycle_number = %(cycle)s"
+        " ORDER BY w.cycle_number, w.credit_id",
+        {"cycle": cycle_number},
+    ).fetchall()
+    return [WalletCredit(*row) for row in rows]
+
+
+def cycle_numbers(conn: psycopg.Connection) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT cycle_number FROM payout_cycles ORDER BY 1")]
+
+
+@dataclass(frozen=True)
+class HoldsAwaiting:
+    """Held events waiting for a decision (SPEC §7: count, amount, oldest)."""
+
+    count: int
+    payout_amount: Decimal
+    oldest_held_at: datetime | None
+
+
+def holds_awaiting(conn: psycopg.Connection) -> HoldsAwaiting:
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(s.payout_amount), 0), min(s.held_at)"
+        " FROM payout_event_states s"
+        " WHERE s.event_id IN (SELECT event_id FROM payout_events WHERE status = 'held'"
+        "                      UNION ALL SELECT event_id FROM event_holds)"
+        " AND s.effective_status = 'held'"
+    ).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return HoldsAwaiting(int(row[0]), row[1], row[2])
+
+
+def cycles_without_published_file(conn: psycopg.Connection) -> list[int]:
+    """Cycles with credits whose CSV has not reached the output container yet."""
+    rows = conn.execute(
+        "SELECT p.cycle_number FROM payout_cycles p"
+        " WHERE NOT EXISTS (SELECT 1 FROM credit_files f WHERE f.cycle_number = p.cycle_number)"
+        " AND EXISTS (SELECT 1 FROM wallet_credits w WHERE w.cycle_number = p.cycle_number)"
+        " ORDER BY p.cycle_number"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def record_file_published(conn: psycopg.Connection, cycle_number: int, blob_name: str) -> None:
+    conn.execute(
+        "INSERT INTO credit_files (cycle_number, blob_name) VALUES (%s, %s)"
+        " ON CONFLICT (cycle_number) DO NOTHING",
+        (cycle_number, blob_name),
+    )

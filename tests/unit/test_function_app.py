@@ -30,10 +30,11 @@ def bindings_by_function() -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_app_has_exactly_the_two_functions() -> None:
-    assert set(bindings_by_function()) == {"mis_uploaded", "iteration_summary"}
+def test_the_app_has_exactly_its_three_functions() -> None:
+    expected = {"mis_uploaded", "iteration_summary", "review"}
+    assert set(bindings_by_function()) == expected
     # Twice: the local host and the tests index the same app more than once per process.
-    assert set(bindings_by_function()) == {"mis_uploaded", "iteration_summary"}
+    assert set(bindings_by_function()) == expected
 
 
 def test_blob_trigger_binding_names_settings_not_values() -> None:
@@ -51,6 +52,14 @@ def test_timer_trigger_binding() -> None:
     assert binding["schedule"] == "%SUMMARY_SCHEDULE%"
     assert binding["runOnStartup"] is False
     assert binding["useMonitor"] is True
+
+
+def test_review_page_binding_is_anonymous_because_easy_auth_guards_it() -> None:
+    binding = bindings_by_function()["review"]
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "review"
+    assert str(binding["authLevel"].value) == "anonymous"
+    assert {method.value for method in binding["methods"]} == {"GET", "POST"}
 
 
 def test_the_default_summary_schedule_is_hourly_and_valid(monkeypatch: pytest.MonkeyPatch) -> None:

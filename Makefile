@@ -6,9 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint bench clean
+.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench clean
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed browser
 
 # Re-installs only when a pin changes, so repeated `make setup` is quick.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -20,6 +20,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The review page's browser test drives Debian's chromium through chromium-driver; installed
+# here when missing (CI runs as root; elsewhere through sudo).
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q chromium chromium-driver; \
+	fi
 
 demo: setup
 	$(BIN)/payout demo

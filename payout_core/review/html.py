@@ -55,13 +55,16 @@ button.reject{background:var(--red);color:#fff;border-color:var(--red)}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{border-bottom:1px solid var(--line);padding:.45rem .5rem;text-align:left;
-vertical-align:top}
+vertical-align:top;overflow-wrap:break-word}
 th{background:var(--soft);white-space:nowrap}
 td.amount,th.amount{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.negative{color:var(--red)}
+td.code{white-space:nowrap}
+input[type=checkbox]{width:1.15rem;height:1.15rem;margin:0}
 tfoot td{font-weight:600;border-top:2px solid var(--ink)}
 .decide{display:grid;grid-template-columns:1fr auto auto;gap:.5rem;align-items:end;
-margin:1rem 0;padding:.8rem;border:1px solid var(--line);border-radius:6px}
+margin:1rem 0;padding:.8rem;border:1px solid var(--line);border-radius:6px;
+position:sticky;bottom:0;background:#fff;box-shadow:0 -2px 6px rgba(31,35,40,.08)}
 .muted{color:var(--muted)}
 @media (max-width:720px){
 .decide{grid-template-columns:1fr 1fr}.decide .reason{grid-column:1/-1}
@@ -69,8 +72,11 @@ table.cards thead{display:none}
 table.cards,table.cards tbody,table.cards tr,table.cards td,table.cards tfoot{display:block;
 width:100%}
 table.cards tr{border:1px solid var(--line);border-radius:6px;margin:0 0 .7rem;padding:.3rem}
-table.cards td{border:0;padding:.2rem .4rem;text-align:left;display:flex;gap:.6rem}
+table.cards td{border:0;padding:.2rem .4rem;text-align:left;display:flex;gap:.6rem;
+overflow-wrap:anywhere}
 table.cards td::before{content:attr(data-label);flex:0 0 7.5rem;color:var(--muted)}
+table.cards td[data-label=""]::before{display:none}
+table.cards td.filler{display:none}
 table.cards td.amount{text-align:left}
 }
 """.strip()
@@ -151,17 +157,17 @@ def _held_row(event: EventRow, view: ReviewView) -> str:
     )
     return (
         f'<tr id="held-{event.event_id}"><td data-label="Select">{checkbox}</td>'
-        + _cell("Event", f"#{event.event_id}")
-        + _cell("SP", event.sp_id)
-        + _cell("Lead", event.lead_id)
+        + _cell("Event", f"#{event.event_id}", "code")
+        + _cell("SP", event.sp_id, "code")
+        + _cell("Lead", event.lead_id, "code")
         + _cell("Product", event.product_type)
-        + _cell("KPI", event.kpi)
+        + _cell("KPI", event.kpi, "code")
         + _cell("Kind", event.kind)
         + _amount_cell("Payin", event.payin_amount)
         + _amount_cell("Payout", event.payout_amount)
         + _cell("Why held", f"{event.hold_reason} ({event.reason})")
         + _cell("Requested by", event.requested_by or "MIS file")
-        + _cell("Age", age_text(event.created_at, view.now))
+        + _cell("Age", age_text(event.created_at, view.now), "code")
         + "</tr>"
     )
 
@@ -169,12 +175,12 @@ def _held_row(event: EventRow, view: ReviewView) -> str:
 def _totals_row(totals: Totals) -> str:
     label = plural(totals.event_count, "event", "events")
     return (
-        '<tfoot><tr><td data-label="Total" colspan="7">'
+        '<tfoot><tr><td data-label="" colspan="7">'
         + escape(f"Total, {label}")
         + "</td>"
         + _amount_cell("Payin", totals.payin_amount)
         + _amount_cell("Payout", totals.payout_amount)
-        + '<td colspan="3"></td></tr></tfoot>'
+        + '<td colspan="3" class="filler"></td></tr></tfoot>'
     )
 
 
@@ -256,11 +262,11 @@ def _decided_row(event: EventRow) -> str:
     when = timestamp_text(event.decided_at) if event.decided_at else ""
     return (
         f'<tr id="decided-{event.event_id}">'
-        + _cell("Event", f"#{event.event_id}")
-        + _cell("SP", event.sp_id)
-        + _cell("Lead", event.lead_id)
+        + _cell("Event", f"#{event.event_id}", "code")
+        + _cell("SP", event.sp_id, "code")
+        + _cell("Lead", event.lead_id, "code")
         + _cell("Product", event.product_type)
-        + _cell("KPI", event.kpi)
+        + _cell("KPI", event.kpi, "code")
         + _amount_cell("Payout", event.payout_amount)
         + _cell("Decision", event.status)
         + _cell("By", event.decided_by or "")

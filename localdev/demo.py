@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 DEMO_FOLDER_NAME = "demo"
 
+# The demo's per-event limit holds exactly one sample event (AT-K9R4M's KPI1, payout 1504).
+DEMO_HOLD_EVENT_ABOVE = "1500"
+DEMO_CHECKER = "Finance Checker"
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -143,6 +147,7 @@ def _run_chain(samples_dir: Path) -> int:
     host_exit_code = devhost.run_host(once=True, local_settings_path=None)
     print(f"local Functions host processed the inbox (exit code {host_exit_code})")
     print(summary.run_summary())
+    _approve_what_is_held()
     print()
     print(describe_ledger())
     print()
@@ -152,6 +157,34 @@ def _run_chain(samples_dir: Path) -> int:
     if not emails:
         print("email: none written (see the summary line above)")
     return EXIT_OK if host_exit_code == 0 else EXIT_FAILED
+
+
+def _approve_what_is_held() -> None:
+    """SPEC §8 in a few lines: the event over PAYOUT_HOLD_EVENT_ABOVE waited for a person;
+    someone other than its maker approves it, and the next cycle credits it."""
+    from payout_core import summary
+    from payout_core.ledger import cycles, holds
+
+    with db.connection() as conn:
+        held = holds.list_holds(conn)
+        for event in held:
+            print(f"held: event {event.event_id} ({event.lead_id}, {event.sp_id}, {event.kpi},"
+                  f" payout {event.payout_amount}): {event.hold_reason}")  # fmt: skip
+        if not held:
+            return
+        holds.decide(
+            conn,
+            [event.event_id for event in held],
+            decision="approve",
+            decided_by=DEMO_CHECKER,
+            reason="checked against the bank's MIS",
+        )
+    print(f"approved by {DEMO_CHECKER}: event(s) {', '.join(str(e.event_id) for e in held)}")
+    outcome = summary.run_summary()
+    print(outcome)
+    with db.connection() as conn:
+        for credit in cycles.list_credits(conn, outcome.iteration_number):
+            print(f"  credit {credit.credit_id}: {credit.sp_id} {credit.amount}")
 
 
 def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> int:
@@ -173,6 +206,8 @@ def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> 
             "PAYOUT_STATE_DIR": str(demo_dir),
             "PAYOUT_OUTBOX_DIR": str(demo_dir / "outbox"),
             "PAYOUT_EMAIL_SENDER": "outbox",
+            "PAYOUT_HOLD_EVENT_ABOVE": DEMO_HOLD_EVENT_ABOVE,
+            "PAYOUT_HOLD_SP_CYCLE_ABOVE": "",
         }
         with _environment(environment):
             db.close_pool()  # a pool built from earlier settings must not be reused

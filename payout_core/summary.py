@@ -73,7 +73,7 @@ class SummaryOutcome:
             else f"{self.error_count} error" + ("" if self.error_count == 1 else "s")
         )
         cycle = ""
-        if self.cycle is not None:
+        if self.cycle is not None and (self.cycle.credit_count or self.cycle.held_now_count):
             cycle = (
                 f"; cycle {self.cycle.cycle_number}: {self.cycle.credit_count} credit(s), "
                 f"total {self.cycle.credit_total:.2f}, {self.cycle.held_now_count} held now"

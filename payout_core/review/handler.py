@@ -121,7 +121,7 @@ def _decide(
     if len(body) > MAX_FORM_BYTES:
         return _page(html.render_problem("Form too large", "Nothing was decided.", path), 413)
     settings = get_settings()
-    public_urls = [getattr(settings, "review_url", None)]
+    public_urls = [settings.review_url]
     if not forms.comes_from_this_site(request.headers, request.url, public_urls):
         log.warning("review page: POST by %s from another site refused", reviewer.name)
         return _refused_form(path, "This form was not sent from this site.")

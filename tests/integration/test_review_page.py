@@ -241,3 +241,18 @@ def test_on_app_service_without_authentication_the_page_shows_nothing(
     assert response.status_code == 503 and "AT-00001" not in text(response)
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     assert get(identity("bob")).status_code == 200
+
+
+def test_the_iteration_email_links_to_the_page_while_something_is_held(
+    ledger: dict[str, int], storage_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payout_core import summary
+    from tests.fakes.email_senders import RecordingEmailSender
+
+    monkeypatch.setenv("PAYOUT_REVIEW_URL", "https://payout.example/api/review")
+    get_settings.cache_clear()
+    sender = RecordingEmailSender()
+    summary.run_summary(sender)
+    (message,) = sender.messages
+    assert 'href="https://payout.example/api/review"' in message.html_body
+    assert "https://payout.example/api/review" in message.text_body

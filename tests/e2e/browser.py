@@ -63,6 +63,9 @@ def payout_host(environment: Mapping[str, str], log_path: Path) -> Iterator[str]
             env=dict(environment),
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # A shell that started us in the background may have left SIGINT ignored; the
+            # host must see it to stop cleanly.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             yield _wait_until_listening(process, log_path)

@@ -7,37 +7,30 @@ Local development only. Two parts, each standing in for what Azure puts in front
   `api`) for its methods. The function gets a real `azure.functions.HttpRequest` and its
   `HttpResponse` goes back to the browser; an exception is a bare 500, as in Azure. Like
   Core Tools, function keys are not enforced locally (authLevel is ignored).
-- App Service Authentication ("Easy Auth"): Azure's front end signs people in at
-  `/.auth/login/<provider>`, keeps the session in its own cookie and hands the app the
-  signed-in person as `X-MS-CLIENT-PRINCIPAL-NAME`, `-ID`, `-IDP` and a base64 JSON
-  `X-MS-CLIENT-PRINCIPAL`; headers of those names sent by a client are dropped, so the app
-  can trust them. Here `/.auth/login/dev` (and any other provider name, so links written
-  for Entra ID's `/.auth/login/aad` work too) is a form where a developer types a name
-  and from then on acts as that person; the session is a cookie signed with a key made
-  when the host starts (restarting the host signs everyone out). `/.auth/logout` ends it,
-  `/.auth/me` shows it. There is no password: this is a stand-in for a sign-in, never
-  something to expose beyond 127.0.0.1.
+- App Service Authentication ("Easy Auth", localdev/easy_auth.py): `/.auth/login/dev` (and
+  any other provider name, so links written for Entra ID's `/.auth/login/aad` work too) is
+  a form where a developer types a name and from then on acts as that person;
+  `/.auth/logout` ends it, `/.auth/me` shows it. Every function request loses the
+  identity headers a client sent and carries the signed-in person's, as in Azure.
+
+It listens on 127.0.0.1 only: the sign-in has no password.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
-import html
 import json
 import logging
 import os
 import re
 import secrets
+import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,19 +38,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from localdev import easy_auth
 from payout_core.settings import get_settings
 
 log = logging.getLogger("payout.host.http")
 
 DEFAULT_ROUTE_PREFIX = "api"
-# Headers only App Service's front end may set (the identity it vouches for).
-FRONT_END_HEADER_PREFIXES = ("x-ms-client-principal", "x-ms-token-")
-SESSION_COOKIE = "AppServiceAuthSession"  # the name App Service gives its session cookie
-SESSION_LIFETIME_SECONDS = 8 * 3600
-DEV_PROVIDER = "dev"
-NAME_CLAIM_TYPE = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
-ROLE_CLAIM_TYPE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-MAX_NAME_CHARS = 128
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 REVIEW_SECRET_SETTING = "PAYOUT_REVIEW_SECRET"
 LOGIN_PATH = re.compile(r"^/\.auth/login/(?P<provider>[A-Za-z0-9_-]+)/?$")
@@ -127,159 +113,6 @@ def discover_http_functions(app: func.FunctionApp, route_prefix: str) -> list[Ht
     return found
 
 
-# --- App Service Authentication, emulated ------------------------------------------------
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def principal_id(name: str) -> str:
-    """A stable id per name, as a provider's object id is stable per person."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"payout-local-sign-in:{name}"))
-
-
-def principal_headers(name: str) -> dict[str, str]:
-    """What App Service adds to each request of a signed-in person."""
-    principal = {
-        "auth_typ": DEV_PROVIDER,
-        "claims": [
-            {"typ": NAME_CLAIM_TYPE, "val": name},
-            {"typ": "name", "val": name},
-            {
-                "typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
-                "val": principal_id(name),
-            },
-        ],
-        "name_typ": NAME_CLAIM_TYPE,
-        "role_typ": ROLE_CLAIM_TYPE,
-    }
-    encoded = base64.b64encode(json.dumps(principal).encode("utf-8")).decode("ascii")
-    return {
-        "X-MS-CLIENT-PRINCIPAL-NAME": name,
-        "X-MS-CLIENT-PRINCIPAL-ID": principal_id(name),
-        "X-MS-CLIENT-PRINCIPAL-IDP": DEV_PROVIDER,
-        "X-MS-CLIENT-PRINCIPAL": encoded,
-    }
-
-
-def clean_name(text: str) -> str | None:
-    """A typed name, or None if it cannot be one (blank, too long, control characters)."""
-    name = text.strip()
-    if not name or len(name) > MAX_NAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return None
-    return name
-
-
-def safe_redirect(target: str | None, default: str = "/") -> str:
-    """Only a path on this host: a sign-in must not bounce the browser to another site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return default
-    return target
-
-
-class SessionSigner:
-    """The sign-in cookie: the name and when it was issued, signed with this host's key."""
-
-    def __init__(self, key: bytes | None = None, clock: Callable[[], float] = time.time) -> None:
-        self._key = key or secrets.token_bytes(32)
-        self._clock = clock
-
-    def _signature(self, payload: str) -> str:
-        return _b64url(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
-
-    def cookie_value(self, name: str) -> str:
-        payload = _b64url(json.dumps({"name": name, "iat": int(self._clock())}).encode("utf-8"))
-        return f"{payload}.{self._signature(payload)}"
-
-    def name_from(self, cookie_value: str) -> str | None:
-        payload, _, signature = cookie_value.partition(".")
-        try:
-            if not hmac.compare_digest(signature, self._signature(payload)):
-                return None
-            session = json.loads(_b64url_decode(payload))
-        except (ValueError, UnicodeError):
-            return None
-        if self._clock() - int(session.get("iat", 0)) > SESSION_LIFETIME_SECONDS:
-            return None
-        return clean_name(str(session.get("name", "")))
-
-
-def session_from_cookie_header(signer: SessionSigner, cookie_header: str | None) -> str | None:
-    if not cookie_header:
-        return None
-    cookies = SimpleCookie()
-    try:
-        cookies.load(cookie_header)
-    except CookieError:
-        return None
-    morsel = cookies.get(SESSION_COOKIE)
-    return signer.name_from(morsel.value) if morsel else None
-
-
-def forwarded_headers(
-    incoming: Mapping[str, str] | Any, signed_in_name: str | None
-) -> dict[str, str]:
-    """The request headers the app sees: the client's, less what only the front end may
-    say, plus the signed-in person's identity."""
-    headers = {
-        name: value
-        for name, value in incoming.items()
-        if not name.lower().startswith(FRONT_END_HEADER_PREFIXES)
-    }
-    if signed_in_name:
-        headers.update(principal_headers(signed_in_name))
-    return headers
-
-
-SIGN_IN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in (local development)</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;
-color:#1f2328}}
-input,button{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;margin:.3rem 0}}
-button{{background:#1f6feb;color:#fff;border:0;border-radius:4px}}
-p.note{{color:#57606a;font-size:.9rem}} p.error{{color:#9a1c1c}}
-</style></head><body>
-<h1>Sign in</h1>
-<p class="note">Local stand-in for App Service Authentication. In Azure this is your
-organisation's sign-in; here you act as whoever you type.</p>
-{error}
-<form method="post" action="{action}">
-<label for="name">Your name (as finance knows you, e.g. an e-mail address)</label>
-<input id="name" name="name" autocomplete="username" required maxlength="{max_chars}"
- value="{current}" autofocus>
-<input type="hidden" name="post_login_redirect_uri" value="{redirect}">
-<button type="submit" id="sign-in">Sign in</button>
-</form>
-{signed_in}
-</body></html>
-"""
-
-
-def sign_in_page(action: str, redirect: str, current: str | None, error: str = "") -> bytes:
-    signed_in = (
-        f'<p class="note">Signed in now as <b>{html.escape(current)}</b>. '
-        f'<a href="/.auth/logout">Sign out</a></p>'
-        if current
-        else ""
-    )
-    return SIGN_IN_PAGE.format(
-        action=html.escape(action),
-        redirect=html.escape(redirect),
-        current=html.escape(current or ""),
-        max_chars=MAX_NAME_CHARS,
-        error=f'<p class="error">{html.escape(error)}</p>' if error else "",
-        signed_in=signed_in,
-    ).encode("utf-8")
-
-
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -287,11 +120,20 @@ class LocalHttpHost(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], functions: list[HttpFunction], signer: SessionSigner
+        self,
+        address: tuple[str, int],
+        functions: list[HttpFunction],
+        signer: easy_auth.SessionSigner,
     ) -> None:
         super().__init__(address, _RequestHandler)
         self.functions = functions
         self.signer = signer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that closes a connection early (a cancelled load) is no error of ours.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def base_url(self) -> str:
@@ -320,7 +162,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
-        signed_in = session_from_cookie_header(self.server.signer, self.headers.get("Cookie"))
+        signed_in = easy_auth.session_from_cookie_header(
+            self.server.signer, self.headers.get("Cookie")
+        )
         login = LOGIN_PATH.match(path)
         if login:
             self._sign_in(body, signed_in)
@@ -339,30 +183,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _sign_in(self, body: bytes, signed_in: str | None) -> None:
         path = urlsplit(self.path).path
         if self.command == "GET":
-            redirect = safe_redirect(self._query().get("post_login_redirect_uri"))
-            self._send(HTTPStatus.OK, sign_in_page(path, redirect, signed_in), html_page=True)
+            redirect = easy_auth.safe_redirect(self._query().get("post_login_redirect_uri"))
+            self._send(
+                HTTPStatus.OK, easy_auth.sign_in_page(path, redirect, signed_in), html_page=True
+            )
             return
         if self.command != "POST":
             self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET or POST\n")
             return
         form = dict(parse_qsl(body.decode("utf-8", errors="replace")))
-        redirect = safe_redirect(form.get("post_login_redirect_uri"))
-        name = clean_name(form.get("name", ""))
+        redirect = easy_auth.safe_redirect(form.get("post_login_redirect_uri"))
+        name = easy_auth.clean_name(form.get("name", ""))
         if name is None:
-            page = sign_in_page(path, redirect, signed_in, error="Type a name (1-128 characters).")
+            page = easy_auth.sign_in_page(
+                path, redirect, signed_in, error="Type a name (1-128 characters)."
+            )
             self._send(HTTPStatus.BAD_REQUEST, page, html_page=True)
             return
-        cookie = (
-            f"{SESSION_COOKIE}={self.server.signer.cookie_value(name)}; Path=/; HttpOnly; "
-            f"SameSite=Lax; Max-Age={SESSION_LIFETIME_SECONDS}"
-        )
+        cookie = self.server.signer.set_cookie_header(name)
         log.info("signed in as %r (local sign-in)", name)
         self._send(HTTPStatus.FOUND, b"", extra={"Location": redirect, "Set-Cookie": cookie})
 
     def _sign_out(self) -> None:
         redirect = self._query().get("post_logout_redirect_uri")
-        target = safe_redirect(redirect, default="/.auth/login/dev")
-        cookie = f"{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        target = easy_auth.safe_redirect(redirect, default="/.auth/login/dev")
+        cookie = easy_auth.CLEARED_SESSION_COOKIE
         self._send(HTTPStatus.FOUND, b"", extra={"Location": target, "Set-Cookie": cookie})
 
     def _me(self, signed_in: str | None) -> None:
@@ -370,11 +215,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.UNAUTHORIZED, b"[]", content_type="application/json")
             return
         principal = json.loads(
-            base64.b64decode(principal_headers(signed_in)["X-MS-CLIENT-PRINCIPAL"])
+            base64.b64decode(easy_auth.principal_headers(signed_in)["X-MS-CLIENT-PRINCIPAL"])
         )
         me = [
             {
-                "provider_name": DEV_PROVIDER,
+                "provider_name": easy_auth.DEV_PROVIDER,
                 "user_id": signed_in,
                 "user_claims": principal["claims"],
             }
@@ -398,7 +243,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             request = func.HttpRequest(
                 method=self.command,
                 url=f"http://{self.headers.get('Host') or self.server.base_url[7:]}{self.path}",
-                headers=forwarded_headers(self.headers, signed_in),
+                headers=easy_auth.forwarded_headers(self.headers, signed_in),
                 params=dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True)),
                 route_params={k: v for k, v in match.groupdict().items() if v is not None},
                 body=body,
@@ -461,14 +306,14 @@ def build_server(
     app: func.FunctionApp | None = None,
     host_json_path: Path | None = None,
     bind_address: str = "127.0.0.1",
-    signer: SessionSigner | None = None,
+    signer: easy_auth.SessionSigner | None = None,
 ) -> LocalHttpHost:
     from localdev import devhost
 
     app = app or devhost.load_function_app()
     prefix = route_prefix_from_host_json(host_json_path or devhost.HOST_JSON_PATH)
     functions = discover_http_functions(app, prefix)
-    server = LocalHttpHost((bind_address, port), functions, signer or SessionSigner())
+    server = LocalHttpHost((bind_address, port), functions, signer or easy_auth.SessionSigner())
     log.info(
         "HTTP functions on %s: %s; sign in at %s/.auth/login/dev",
         server.base_url,

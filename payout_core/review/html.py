@@ -166,10 +166,18 @@ def _held_row(event: EventRow, view: ReviewView) -> str:
         + _amount_cell("Payin", event.payin_amount)
         + _amount_cell("Payout", event.payout_amount)
         + _cell("Why held", f"{event.hold_reason} ({event.reason})")
-        + _cell("Requested by", event.requested_by or "MIS file")
+        + _cell("Requested by", _requested_by(event, view))
         + _cell("Age", age_text(event.created_at, view.now), "code")
         + "</tr>"
     )
+
+
+def _requested_by(event: EventRow, view: ReviewView) -> str:
+    if not event.requested_by:
+        return "MIS file"
+    if event.requested_by.strip().casefold() == view.reviewer.name.strip().casefold():
+        return f"{event.requested_by} (you: someone else must decide)"
+    return event.requested_by
 
 
 def _totals_row(totals: Totals) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, Settings
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.e2e
 
 MAKER = "alice@shiftpay.example"
 CHECKER = "bob@shiftpay.example"
+PAGE_SECONDS = 30
 
 
 @pytest.fixture
@@ -74,19 +77,30 @@ def payout_json(environment: dict[str, str], *args: str) -> list[dict[str, objec
     return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
 
 
+def click_and_wait(browser: webdriver.Chrome, by: str, value: str) -> None:
+    """Click what leads to another page and wait until that page replaced this one (a
+    click returns before a form's response has loaded)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, PAGE_SECONDS).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, PAGE_SECONDS).until(
+        lambda driver: driver.execute_script("return document.readyState") == "complete"
+    )
+
+
 def sign_in(browser: webdriver.Chrome, name: str) -> None:
     """From the page's own 'Sign in' link, as a person would."""
-    browser.find_element(By.ID, "sign-in").click()
+    click_and_wait(browser, By.ID, "sign-in")
     field = browser.find_element(By.ID, "name")
     field.clear()
     field.send_keys(name)
-    browser.find_element(By.ID, "sign-in").click()
+    click_and_wait(browser, By.ID, "sign-in")
     assert browser.find_element(By.ID, "signed-in-as").text.startswith(f"Signed in as {name}")
 
 
 def approve(browser: webdriver.Chrome, event_id: int) -> str:
     browser.find_element(By.ID, f"event-{event_id}").click()
-    browser.find_element(By.ID, "approve").click()
+    click_and_wait(browser, By.ID, "approve")
     return browser.find_element(By.ID, "message").text
 
 
@@ -105,7 +119,7 @@ def test_a_held_clawback_is_approved_by_someone_other_than_its_maker(
     assert "Nothing was decided" in refusal and "maker-checker" in refusal
     assert browser.find_elements(By.ID, f"held-{held_clawback}")
 
-    browser.find_element(By.LINK_TEXT, "Sign out").click()
+    click_and_wait(browser, By.LINK_TEXT, "Sign out")
     sign_in(browser, CHECKER)
     assert approve(browser, held_clawback) == f"Approved 1 event(s): #{held_clawback}."
     assert not browser.find_elements(By.ID, f"held-{held_clawback}")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 import pytest
 
-from localdev import http_host
+from localdev import easy_auth, http_host
 
 
 def echo_app() -> func.FunctionApp:
@@ -152,7 +152,7 @@ def test_a_forged_or_cleared_session_is_nobody(server: http_host.LocalHttpHost) 
     cookie = sign_in(server, "alice")
     name, _, value = cookie.partition("=")
     payload, _, signature = value.partition(".")
-    other = http_host.SessionSigner().cookie_value("mallory")  # another host's key
+    other = easy_auth.SessionSigner().cookie_value("mallory")  # another host's key
     for forged in (f"{name}={other}", f"{name}={payload}x.{signature}", f"{name}=garbage"):
         headers = echoed(request(server, "GET", "/api/echo", headers={"Cookie": forged}))["headers"]
         assert isinstance(headers, dict)
@@ -177,15 +177,15 @@ def test_the_sign_in_page_refuses_blank_names_and_foreign_redirects(
     )
     assert blank.status == 400 and blank.getheader("Set-Cookie") is None
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
-        assert http_host.safe_redirect(target) == "/"
+        assert easy_auth.safe_redirect(target) == "/"
 
 
 def test_session_expires() -> None:
     now = [1_800_000_000.0]
-    signer = http_host.SessionSigner(b"k" * 32, clock=lambda: now[0])
+    signer = easy_auth.SessionSigner(b"k" * 32, clock=lambda: now[0])
     value = signer.cookie_value("alice")
     assert signer.name_from(value) == "alice"
-    now[0] += http_host.SESSION_LIFETIME_SECONDS + 1
+    now[0] += easy_auth.SESSION_LIFETIME_SECONDS + 1
     assert signer.name_from(value) is None
 
 

@@ -187,6 +187,8 @@ def test_the_page_lists_each_held_event_with_what_finance_needs() -> None:
     assert shown["Age"] == "2 d 3 h"
     assert 'name="event_id" value="7"' in row.group(1)
     assert 'name="form_token" value="token-123"' in page
+    as_maker = render([held_event()], reviewer="Alice@shiftpay.example")
+    assert "alice@shiftpay.example (you: someone else must decide)" in as_maker
 
 
 def test_everything_shown_is_escaped() -> None:

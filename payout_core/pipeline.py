@@ -26,10 +26,10 @@ import polars as pl
 import psycopg
 
 from payout_core import report
-from payout_core.engine import calculate, mis
+from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.errors import MisFileError
-from payout_core.ledger import db, store
+from payout_core.ledger import db, events, mis_run, store
 from payout_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _process_once(
         db.connection() as conn,
         conn.transaction(),
     ):
-        run = store.MisRunLedger.begin(
+        run = mis_run.MisRunLedger.begin(
             conn,
             mis_file=layout.mis_file,
             content_sha256=content_sha256,
@@ -160,23 +160,26 @@ def _process_once(
         success_csv = Path(work_folder) / f"{stem}.success.csv"
         tally = FileTally()
         clock = StageClock()
-        file_run = FileRun(layout, rules_in_force, run.mis_run_id, started_at, tally, clock)
+        file_run = FileRun(
+            layout, rules_in_force, run.mis_run_id, run.redelivery_of_run, started_at, tally, clock
+        )
         with (
             rejected_csv.open("wb") as rejected_stream,
             success_csv.open("wb") as success_stream,
         ):
             prepared = _prepared_batches(path, file_run, success_stream, rejected_stream)
             with _read_ahead(prepared) as ready_to_record:
-                for recorded in ready_to_record:
+                for record in ready_to_record:
                     with clock.stage("write"):
-                        run.write_paid(recorded)
-                    del recorded  # before the next batch arrives
+                        run.write(record)
+                    del record  # before the next batch arrives
         with clock.stage("mark_paid"):
             run.mark_leads_paid(handler.success_sub_status, tally.counts["paid"])
+            run.refresh_later_leads()
         outcome_counts = {outcome: tally.counts[outcome] for outcome in calculate.OUTCOMES}
         _check_accounting(layout.mis_file, tally.rows_read, outcome_counts)
-        total_payin = _minor_to_decimal(tally.totals_minor["total_payin_minor"])
-        total_payout = _minor_to_decimal(tally.totals_minor["total_payout_minor"])
+        total_payin = _minor_to_decimal(tally.totals_minor["net_payin_minor"])
+        total_payout = _minor_to_decimal(tally.totals_minor["net_payout_minor"])
         run.finish(
             rows_read=tally.rows_read,
             outcome_counts=outcome_counts,
@@ -220,6 +223,7 @@ class FileRun:
     layout: mis.MisLayout
     rules_in_force: pl.DataFrame
     mis_run_id: int
+    redelivery_of_run: int | None
     processed_at: dt.datetime
     tally: FileTally
     clock: StageClock
@@ -227,9 +231,9 @@ class FileRun:
 
 def _prepared_batches(
     path: Path, file_run: FileRun, success_stream: BinaryIO, rejected_stream: BinaryIO
-) -> Generator[pl.DataFrame]:
-    """read -> lookup -> calculate -> per-file CSVs; yields each batch's rows to record
-    (store.calculation_rows). Leads are fetched once per span of the file (one scan of the
+) -> Generator[mis_run.BatchRecord]:
+    """read -> lookup -> calculate -> per-file CSVs; yields what each batch records
+    (mis_run.BatchRecord). Leads are fetched once per span of the file (one scan of the
     leads table per PAYOUT_MIS_LOOKUP_ROWS rows), then its batches are classified.
 
     The leads are looked up on a connection of their own, not in the file's transaction,
@@ -250,20 +254,35 @@ def _prepared_batches(
                     leads=leads,
                     rules=file_run.rules_in_force,
                     handler=handler,
+                    redelivery_of_run=file_run.redelivery_of_run,
                 )
                 tally.seen.add(batch["lead_id"])
                 tally.rows_read += batch.height
                 tally.counts.update(calculate.outcome_counts(classified))
-                paid = calculate.paid_rows(classified, handler)
-                tally.totals_minor.update(calculate.paid_totals_minor(paid))
-                recorded = store.calculation_rows(paid, file_run.processed_at, file_run.mis_run_id)
+                tally.totals_minor.update(calculate.net_totals_minor(classified))
+                record = _batch_record(classified, file_run)
             with clock.stage("csv"):
-                _write_rows(success_stream, recorded, SUCCESS_CSV_HEADER)
+                _write_rows(success_stream, record.calculations, SUCCESS_CSV_HEADER)
                 _write_rows(
-                    rejected_stream, calculate.rejected_rows(classified), REJECTED_CSV_HEADER
+                    rejected_stream,
+                    calculate.rejected_rows(classified, handler),
+                    REJECTED_CSV_HEADER,
                 )
-            del batch, leads, classified, paid
-            yield recorded
+            del batch, leads, classified
+            yield record
+
+
+def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:
+    handler, mis_run_id = file_run.layout.handler, file_run.mis_run_id
+    paid = calculate.paid_rows(classified, handler)
+    made = kpis.events(classified, handler)
+    is_paid = pl.col("outcome") == "paid"
+    return mis_run.BatchRecord(
+        calculations=mis_run.calculation_rows(paid, file_run.processed_at, mis_run_id),
+        paid_events=events.event_rows(made.filter(is_paid), mis_run_id=mis_run_id),
+        later_events=events.event_rows(made.filter(~is_paid), mis_run_id=mis_run_id),
+        later_facts=calculate.later_facts(classified),
+    )
 
 
 def _batches_with_leads(
@@ -274,7 +293,7 @@ def _batches_with_leads(
     spans = mis.read_spans(path, layout, settings.mis_lookup_rows)
     while (span := clock.next("read", spans)) is not None:
         with clock.stage("lookup"):
-            leads = store.fetch_leads(lookup_conn, span.lead_ids)
+            leads = mis_run.fetch_leads(lookup_conn, span.lead_ids)
         batches = mis.read_batches(path, layout, settings.mis_batch_rows, span=span)
         while (batch := clock.next("read", batches)) is not None:
             # The batch's own leads only: joining the whole span's leads would hash them

@@ -1,24 +1,33 @@
-"""Personal Loan: paid on disbursal, a percentage of the disbursed amount (KPI1 only)."""
+"""Personal Loan: paid on disbursal, a percentage of the disbursed amount (KPI1 only).
 
-import polars as pl
+KPI1 is correctable: a later MIS row with a corrected DisbursedAmount pays or takes back
+the difference (SPEC §4.3)."""
 
-from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, percentage_of, rule
+from payout_core.engine.products import (
+    PERCENTAGE,
+    Kpi,
+    ProductHandler,
+    RuleParameter,
+    percentage_of,
+)
 
-
-def kpi_amounts(disbursed_amount_minor: pl.Expr) -> KpiAmounts:
-    return KpiAmounts(
-        kpi1_payin=percentage_of(disbursed_amount_minor, rule.kpi1_payin_percentage),
-        kpi1_payout=percentage_of(disbursed_amount_minor, rule.kpi1_payout_percentage),
-        kpi2_payin=ZERO,
-        kpi2_payout=ZERO,
-    )
-
+KPI1_PAYIN_PERCENTAGE = RuleParameter("KPI1PayinPercentage", PERCENTAGE)
+KPI1_PAYOUT_PERCENTAGE = RuleParameter("KPI1PayoutPercentage", PERCENTAGE)
 
 HANDLER = ProductHandler(
     product_type="Personal Loan",
     success_sub_status="Loan Disbursed",
     event_date_column="LoanDisbursedDate",
     amount_column="DisbursedAmount",
-    kpi_amounts=kpi_amounts,
+    rule_parameters=(KPI1_PAYIN_PERCENTAGE, KPI1_PAYOUT_PERCENTAGE),
+    kpis=(
+        Kpi(
+            "KPI1",
+            earned_when="the loan is disbursed (a percentage of DisbursedAmount)",
+            correctable=True,
+            payin=lambda disbursed: percentage_of(disbursed, KPI1_PAYIN_PERCENTAGE.value),
+            payout=lambda disbursed: percentage_of(disbursed, KPI1_PAYOUT_PERCENTAGE.value),
+        ),
+    ),
     informational_columns=("ApprovedAmount", "SanctionedAmount"),
 )

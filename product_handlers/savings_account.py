@@ -1,24 +1,43 @@
-"""Savings Account: paid when the account is opened; KPI2 when enough was invested."""
+"""Savings Account: KPI1 when the account is opened; KPI2 when enough was invested.
 
-import polars as pl
+Both are milestones: KPI2 may be earned in a later file than KPI1 (the deposit grew), and
+neither is taken back by a later, lower InvestedAmount (SPEC §4.1)."""
 
-from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, rule
+from payout_core.engine.products import MONEY, Kpi, ProductHandler, RuleParameter
 
-
-def kpi_amounts(invested_amount_minor: pl.Expr) -> KpiAmounts:
-    invested_enough = invested_amount_minor >= rule.min_invested_amount_bound
-    return KpiAmounts(
-        kpi1_payin=rule.kpi1_payin_amount,
-        kpi1_payout=rule.kpi1_payout_amount,
-        kpi2_payin=pl.when(invested_enough).then(rule.kpi2_payin_amount).otherwise(ZERO),
-        kpi2_payout=pl.when(invested_enough).then(rule.kpi2_payout_amount).otherwise(ZERO),
-    )
-
+KPI1_PAYIN_AMOUNT = RuleParameter("KPI1PayinAmount", MONEY)
+KPI1_PAYOUT_AMOUNT = RuleParameter("KPI1PayoutAmount", MONEY)
+MIN_INVESTED_AMOUNT_BOUND = RuleParameter("MinInvestedAmountBound", MONEY)
+KPI2_PAYIN_AMOUNT = RuleParameter("KPI2PayinAmount", MONEY)
+KPI2_PAYOUT_AMOUNT = RuleParameter("KPI2PayoutAmount", MONEY)
 
 HANDLER = ProductHandler(
     product_type="Savings Account",
     success_sub_status="Account Opened",
     event_date_column="AccountOpeningDate",
     amount_column="InvestedAmount",
-    kpi_amounts=kpi_amounts,
+    rule_parameters=(
+        KPI1_PAYIN_AMOUNT,
+        KPI1_PAYOUT_AMOUNT,
+        MIN_INVESTED_AMOUNT_BOUND,
+        KPI2_PAYIN_AMOUNT,
+        KPI2_PAYOUT_AMOUNT,
+    ),
+    kpis=(
+        Kpi(
+            "KPI1",
+            earned_when="the account is opened",
+            correctable=False,
+            payin=lambda invested: KPI1_PAYIN_AMOUNT.value,
+            payout=lambda invested: KPI1_PAYOUT_AMOUNT.value,
+        ),
+        Kpi(
+            "KPI2",
+            earned_when="InvestedAmount reached MinInvestedAmountBound",
+            correctable=False,
+            payin=lambda invested: KPI2_PAYIN_AMOUNT.value,
+            payout=lambda invested: KPI2_PAYOUT_AMOUNT.value,
+            qualifies=lambda invested: invested >= MIN_INVESTED_AMOUNT_BOUND.value,
+        ),
+    ),
 )

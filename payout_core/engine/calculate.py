@@ -11,17 +11,23 @@ import datetime as dt
 
 import polars as pl
 
+from payout_core.engine import kpis
+from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
 from payout_core.engine.products import ProductHandler
 
 OUTCOMES = (
     "invalid",
     "duplicate",
     "not_shiftpay_lead",
-    "already_paid",
     "not_payable",
     "no_active_rule",
     "paid",
+    "kpi_earned",
+    "adjusted",
+    "already_paid",
 )
+# Outcomes of rows that append payout events (the rest move no money).
+EVENT_OUTCOMES = ("paid", "kpi_earned", "adjusted")
 KEY_COLUMNS = ["source_type", "medium_type", "product_type"]
 KPI_COLUMNS = [
     "kpi1_payin_amount_minor",
@@ -47,7 +53,9 @@ SUCCESS_COLUMNS = (
     "total_payout",
 )
 
-# What the ledger returns for the LeadIds of a batch: one row per known lead.
+# What the ledger returns for the LeadIds of a batch: one row per known lead, and for a
+# lead paid here, its facts and what its KPIs were paid so far (kpis.LEAD_FACTS_SCHEMA;
+# optional: missing columns mean "never paid here").
 LEADS_SCHEMA = {
     "lead_id": pl.String,
     "sp_id": pl.String,
@@ -124,38 +132,46 @@ def classify(
     rules: pl.DataFrame,
     handler: ProductHandler,
     seen: SeenLeadIds | None = None,
+    redelivery_of_run: int | None = None,
 ) -> pl.DataFrame:
-    """Each typed MIS row (see mis.py) with its outcome, SP, rule and KPI amounts (the
-    reason of a row not paid is written by `rejected_rows`, for those rows only).
+    """Each typed MIS row (see mis.py) with its outcome, SP, rule, KPI amounts and KPI
+    events (kpis.py); the reason of a row not paid is written by `rejected_rows`, for
+    those rows only.
 
     `seen` holds the LeadIds of the file's earlier batches (for `duplicate`); `leads` at
-    least the leads of this batch's LeadIds (LEADS_SCHEMA); `rules` the rules in force for
-    the product (rules.RULE_FRAME_SCHEMA).
+    least the leads of this batch's LeadIds (LEADS_SCHEMA, facts optional); `rules` the
+    rules in force for the product (rules.rule_frame_schema()). `redelivery_of_run`: the
+    MIS run that already processed these very bytes; its rows for paid leads change
+    nothing (re-delivering an older file must not undo a later correction).
     """
     earlier = seen.contains(rows["lead_id"]) if seen is not None and len(seen) else None
     joined = (
         rows.with_columns(_is_duplicate(earlier).alias("is_duplicate"))
-        .join(leads, on="lead_id", how="left", maintain_order="left")
-        .join(
-            _rule_matches(rows, rules),
-            on=[*KEY_COLUMNS, "event_date"],
-            how="left",
-            maintain_order="left",
-        )
+        .join(with_lead_facts(leads), on="lead_id", how="left", maintain_order="left")
+        .with_columns(_rule_date().alias("rule_date"))
     )
+    joined = joined.join(
+        _rule_matches(joined, rules), on=[*KEY_COLUMNS, "rule_date"], how="left",
+        maintain_order="left",
+    )  # fmt: skip
+    revisits = (pl.col("outcome") == "already_paid") & _revisit_blocker().is_null()
+    if redelivery_of_run is not None:
+        revisits = pl.lit(False)
     paid = pl.col("outcome") == "paid"
-    kpi = handler.kpi_amounts(pl.col("amount_minor"))
-    amounts = {
-        "kpi1_payin_amount_minor": kpi.kpi1_payin,
-        "kpi1_payout_amount_minor": kpi.kpi1_payout,
-        "kpi2_payin_amount_minor": kpi.kpi2_payin,
-        "kpi2_payout_amount_minor": kpi.kpi2_payout,
-    }
     classified = (
         joined.with_columns(_outcome().alias("outcome"))
+        .with_columns(kpis.worth_columns(handler))
+        .with_columns(kpis.event_columns(handler, pays=paid, revisits=revisits))
         .with_columns(
-            pl.when(paid).then(amount.cast(pl.Int64)).alias(name)
-            for name, amount in amounts.items()
+            pl.when(kpis.any_event("earned") & ~paid)
+            .then(pl.lit("kpi_earned"))
+            .when(kpis.any_event("adjustment"))
+            .then(pl.lit("adjusted"))
+            .otherwise(pl.col("outcome"))
+            .alias("outcome"),
+            pl.lit(redelivery_of_run, dtype=pl.Int64).alias("redelivery_of_run"),
+            *_paid_kpi_amounts(paid),
+            *kpis.net_columns(),
         )
         .with_columns(
             (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
@@ -170,6 +186,47 @@ def classify(
     return classified
 
 
+def _paid_kpi_amounts(paid: pl.Expr) -> list[pl.Expr]:
+    """SPEC §5's KPI columns of a paid row: what each KPI earned (0 if not earned)."""
+    return [
+        pl.when(paid)
+        .then(pl.col(f"{kpi}_event_{side}_minor").fill_null(0))
+        .alias(f"{kpi}_{side}_amount_minor")
+        for kpi in ("kpi1", "kpi2")
+        for side in ("payin", "payout")
+    ]
+
+
+def with_lead_facts(leads: pl.DataFrame) -> pl.DataFrame:
+    """`leads` with every LEAD_FACTS_SCHEMA column (null where the lookup gave none)."""
+    missing = [name for name in LEAD_FACTS_SCHEMA if name not in leads.columns]
+    return leads.with_columns(
+        pl.lit(None, dtype=LEAD_FACTS_SCHEMA[name]).alias(name) for name in missing
+    )
+
+
+def _rule_date() -> pl.Expr:
+    """SPEC §4.2: a lead paid here is weighed under the rule in force for its recorded
+    DateOfSale, whatever date a later row states."""
+    return (
+        pl.when(pl.col("lead_status") == "Success")
+        .then(pl.col("date_of_sale"))
+        .otherwise(pl.col("event_date"))
+    )
+
+
+def _revisit_blocker() -> pl.Expr:
+    """Why a later row for a Success lead is not weighed (null: it is)."""
+    return (
+        pl.when(pl.col("date_of_sale").is_null())
+        .then(pl.lit("before_system"))
+        .when(pl.col("event_date") != pl.col("date_of_sale"))
+        .then(pl.lit("other_date"))
+        .when(pl.col("rule_id").is_null())
+        .then(pl.lit("no_rule"))
+    )
+
+
 def _is_duplicate(earlier: pl.Series | None) -> pl.Expr:
     lead_id = pl.col("lead_id")
     seen_earlier = ~lead_id.is_first_distinct()
@@ -179,12 +236,12 @@ def _is_duplicate(earlier: pl.Series | None) -> pl.Expr:
 
 
 def _rule_matches(rows: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
-    """The rule in force per (key, event date). Joined on the few distinct pairs rather than
+    """The rule in force per (key, rule date). Joined on the few distinct pairs rather than
     on every row, so a million-row file costs one small join, not a million-row fan-out."""
-    pairs = rows.select(*KEY_COLUMNS, "event_date").drop_nulls().unique()
+    pairs = rows.select(*KEY_COLUMNS, "rule_date").drop_nulls().unique()
     return (
         pairs.join(rules, on=KEY_COLUMNS, how="inner")
-        .filter(pl.col("event_date").is_between("kpi_start_date", "kpi_end_date"))
+        .filter(pl.col("rule_date").is_between("kpi_start_date", "kpi_end_date"))
         .drop("kpi_start_date", "kpi_end_date")
     )
 
@@ -204,10 +261,10 @@ def _outcome() -> pl.Expr:
         .then(pl.lit("duplicate"))
         .when(pl.col("sp_id").is_null())
         .then(pl.lit("not_shiftpay_lead"))
-        .when(pl.col("lead_status") == "Success")
-        .then(pl.lit("already_paid"))
-        .when((pl.col("lead_status") != "Pending") | _keys_differ())
+        .when(~pl.col("lead_status").is_in(["Pending", "Success"]) | _keys_differ())
         .then(pl.lit("not_payable"))
+        .when(pl.col("lead_status") == "Success")
+        .then(pl.lit("already_paid"))  # or kpi_earned / adjusted: see classify
         .when(pl.col("rule_id").is_null())
         .then(pl.lit("no_active_rule"))
         .otherwise(pl.lit("paid"))
@@ -221,7 +278,37 @@ def _keys_text(prefix: str = "") -> pl.Expr:
     )
 
 
-def _reason() -> pl.Expr:
+def _already_paid_reason() -> pl.Expr:
+    blocker = _revisit_blocker()
+    lead = pl.col("lead_id")
+    sale_date = pl.col("date_of_sale").dt.strftime("%d %m %Y")
+    return (
+        pl.when(blocker == "before_system")
+        .then(pl.format("lead {} was already Success before it reached this ledger", lead))
+        .when(blocker == "other_date")
+        .then(
+            pl.format(
+                "lead {} was already paid for a sale on {}; this row states {}, so no amount "
+                "changes",
+                lead,
+                sale_date,
+                pl.col("event_date").dt.strftime("%d %m %Y"),
+            )
+        )
+        .when(blocker == "no_rule")
+        .then(
+            pl.format(
+                "lead {} was already paid; no rule is in force for its DateOfSale {}, so no "
+                "amount changes",
+                lead,
+                sale_date,
+            )
+        )
+        .otherwise(pl.format("lead {} was already paid; nothing new", lead))
+    )
+
+
+def _reason(handler: ProductHandler) -> pl.Expr:
     """Why a row was not paid, in words finance can act on."""
     outcome = pl.col("outcome")
     return (
@@ -231,10 +318,21 @@ def _reason() -> pl.Expr:
         .then(pl.format("LeadId {} already appeared earlier in this file", pl.col("lead_id")))
         .when(outcome == "not_shiftpay_lead")
         .then(pl.format("LeadId {} is not a ShiftPay lead", pl.col("lead_id")))
+        .when(outcome.is_in(["kpi_earned", "adjusted"]))
+        .then(kpis.row_event_summary(handler))
+        .when((outcome == "already_paid") & pl.col("redelivery_of_run").is_not_null())
+        .then(
+            pl.format(
+                "lead {} was already paid; this file was already processed (MIS run {}), "
+                "and a re-delivery changes nothing",
+                pl.col("lead_id"),
+                pl.col("redelivery_of_run"),
+            )
+        )
         .when(outcome == "already_paid")
-        .then(pl.format("lead {} was already paid", pl.col("lead_id")))
-        .when((outcome == "not_payable") & (pl.col("lead_status") != "Pending"))
-        .then(pl.format("lead status is {}, not Pending", pl.col("lead_status")))
+        .then(_already_paid_reason())
+        .when((outcome == "not_payable") & ~pl.col("lead_status").is_in(["Pending", "Success"]))
+        .then(pl.format("lead status is {}, not Pending or Success", pl.col("lead_status")))
         .when(outcome == "not_payable")
         .then(pl.format("lead is {} but the MIS row says {}", _keys_text("lead_"), _keys_text()))
         .when(outcome == "no_active_rule")
@@ -271,20 +369,31 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         *KPI_COLUMNS,
         "total_payin_minor",
         "total_payout_minor",
+        pl.col("amount_minor").alias("basis_amount_minor"),
         "rule_id",
         "row_number",
     )
 
 
-def paid_totals_minor(paid: pl.DataFrame) -> dict[str, int]:
-    """Sums of a batch's paid rows, in minor units (exact)."""
-    sums = paid.select(pl.col("total_payin_minor", "total_payout_minor").sum())
+def later_facts(classified: pl.DataFrame) -> pl.DataFrame:
+    """(lead_id, basis_amount_minor) of the rows that earned a KPI late or adjusted one:
+    the amount their KPIs are now computed from."""
+    return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"])).select(
+        "lead_id", pl.col("amount_minor").alias("basis_amount_minor")
+    )
+
+
+def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:
+    """What a batch's events add up to, in minor units (exact): the net payin and payout
+    the file moves (adjustments may be negative)."""
+    sums = classified.select(pl.col("net_payin_minor", "net_payout_minor").sum())
     return {name: int(value or 0) for name, value in sums.row(0, named=True).items()}
 
 
-def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
-    """Every row not paid, with its outcome and reason, as read (for people). Reasons are
-    sentences: formatted here, for these rows only, not for every row classified."""
+def rejected_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+    """Every row not paid, with its outcome and reason, as read (for people); a row that
+    earned a KPI late or adjusted one says what it did. Reasons are sentences: formatted
+    here, for these rows only, not for every row classified."""
     return classified.filter(pl.col("outcome") != "paid").select(
         "row_number",
         "tracking_id",
@@ -293,7 +402,7 @@ def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
         "event_date_text",
         "amount_text",
         "outcome",
-        _reason().alias("reason"),
+        _reason(handler).alias("reason"),
     )
 
 

@@ -1,9 +1,11 @@
 """The product-handler contract: everything a product declares, stated in one place.
 
 A product is one module in `product_handlers/` that defines `HANDLER = ProductHandler(...)`,
-plus rows in the payin/payout rules file. Nothing else changes to add one: the registry
-below discovers the modules, the reader asks the handler which columns to read, and the
-calculation asks it how KPI amounts follow from a rule.
+plus rows in the payin/payout rules file (and, if it needs a rule parameter no product had
+before, one migration adding that column to `payin_payout_rules`). Nothing else changes:
+the registry below discovers the modules, the reader asks the handler which columns to
+read, the rules loader which parameters a rule must carry, and the calculation and the
+ledger which KPIs a product pays and whether each is a milestone or correctable.
 
 Money inside the engine is integer minor units (1 unit = 100 minor); percentages are
 integer ten-thousandths of a percent (2.5 % = 25_000), so every amount is exact.
@@ -11,29 +13,67 @@ integer ten-thousandths of a percent (2.5 % = 25_000), so every amount is exact.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import polars as pl
 
 MINOR_UNITS_PER_UNIT = 100
 PERCENTAGE_SCALE = 10_000  # percentages are held as integer ten-thousandths of a percent
-
-# The columns of a matched rule as the calculation sees them (integers, see module docstring).
-rule = SimpleNamespace(
-    kpi1_payin_percentage=pl.col("kpi1_payin_percentage_e4"),
-    kpi1_payout_percentage=pl.col("kpi1_payout_percentage_e4"),
-    kpi1_payin_amount=pl.col("kpi1_payin_amount_minor"),
-    kpi1_payout_amount=pl.col("kpi1_payout_amount_minor"),
-    min_invested_amount_bound=pl.col("min_invested_amount_bound_minor"),
-    kpi2_payin_amount=pl.col("kpi2_payin_amount_minor"),
-    kpi2_payout_amount=pl.col("kpi2_payout_amount_minor"),
-)
+KPI_NAMES = ("KPI1", "KPI2")  # SPEC §5 has a column pair for each; a product uses one or both
 
 ZERO = pl.lit(0, dtype=pl.Int64)
+
+
+class ParameterKind(enum.Enum):
+    """What a rule parameter holds, and so how it is read, checked and scaled."""
+
+    PERCENTAGE = "percentage"
+    """0 to 100, at most 4 decimals; held as integer ten-thousandths of a percent."""
+    MONEY = "money amount"
+    """Not negative, at most 2 decimals; held as integer minor units."""
+
+    @property
+    def scale(self) -> int:
+        return PERCENTAGE_SCALE if self is ParameterKind.PERCENTAGE else MINOR_UNITS_PER_UNIT
+
+    @property
+    def suffix(self) -> str:
+        return "_e4" if self is ParameterKind.PERCENTAGE else "_minor"
+
+
+PERCENTAGE = ParameterKind.PERCENTAGE
+MONEY = ParameterKind.MONEY
+
+
+@dataclass(frozen=True)
+class RuleParameter:
+    """A value a product's rules must carry: a column of the rules file (`header`) and of
+    the rules table (its snake_case `name`). A rule of the product that leaves it blank is
+    refused; a rule of another product may leave it blank (0, not used)."""
+
+    header: str
+    """Column of payin_payout_rules.csv, e.g. "KPI1PayinPercentage"."""
+    kind: ParameterKind
+
+    @property
+    def name(self) -> str:
+        """Column of the rules table: "KPI1PayinPercentage" -> "kpi1_payin_percentage"."""
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.header).lower()
+
+    @property
+    def frame_column(self) -> str:
+        """Column of the calculation's rules frame, in integer units."""
+        return self.name + self.kind.suffix
+
+    @property
+    def value(self) -> pl.Expr:
+        """The matched rule's value, in integer units (see the module docstring)."""
+        return pl.col(self.frame_column)
 
 
 def percentage_of(amount_minor: pl.Expr, percentage_e4: pl.Expr) -> pl.Expr:
@@ -48,14 +88,27 @@ def percentage_of(amount_minor: pl.Expr, percentage_e4: pl.Expr) -> pl.Expr:
     return whole_units * MINOR_UNITS_PER_UNIT
 
 
-@dataclass(frozen=True)
-class KpiAmounts:
-    """Polars expressions, in minor units, over one MIS row joined with its rule."""
+def _always(amount_minor: pl.Expr) -> pl.Expr:
+    return pl.lit(True)
 
-    kpi1_payin: pl.Expr
-    kpi1_payout: pl.Expr
-    kpi2_payin: pl.Expr
-    kpi2_payout: pl.Expr
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI of a product, earned on its own (SPEC §4.1). Amounts are Polars expressions
+    over the row's amount in minor units and the matched rule's parameters (`.value`)."""
+
+    name: str
+    """"KPI1" or "KPI2": the SPEC §5 column pair it is paid in."""
+    earned_when: str
+    """In words, for reasons people read: "the account is opened"."""
+    correctable: bool
+    """True: recomputed from a corrected MIS amount, the difference paid or taken back
+    (Personal Loan KPI1). False: a milestone, earned once and never taken back by a later
+    lower amount (both Savings KPIs); a rules correction still changes what it is worth."""
+    payin: Callable[[pl.Expr], pl.Expr]
+    payout: Callable[[pl.Expr], pl.Expr]
+    qualifies: Callable[[pl.Expr], pl.Expr] = _always
+    """Whether a row with this amount earns the KPI (default: every sale does)."""
 
 
 @dataclass(frozen=True)
@@ -71,14 +124,26 @@ class ProductHandler:
     """MIS column holding the day the sale happened (DateOfSale)."""
     amount_column: str
     """MIS column holding the amount the KPIs are computed from."""
-    kpi_amounts: Callable[[pl.Expr], KpiAmounts]
-    """Given the row's amount in minor units, the four KPI amounts (see `rule`)."""
+    rule_parameters: tuple[RuleParameter, ...]
+    """What each of the product's rules must carry (and the KPIs read)."""
+    kpis: tuple[Kpi, ...]
+    """The KPIs the product pays, each named after its SPEC §5 column pair."""
     informational_columns: tuple[str, ...] = ()
     """Other columns the layout carries; read if present, never required."""
+
+    def __post_init__(self) -> None:
+        names = [kpi.name for kpi in self.kpis]
+        if not names or len(set(names)) != len(names) or not set(names) <= set(KPI_NAMES):
+            raise ValueError(
+                f"{self.product_type}: KPIs must be distinct names among {KPI_NAMES}, got {names}"
+            )
 
     @property
     def required_columns(self) -> tuple[str, ...]:
         return (*COMMON_MIS_COLUMNS, self.event_date_column, self.amount_column)
+
+    def kpi(self, name: str) -> Kpi | None:
+        return next((kpi for kpi in self.kpis if kpi.name == name), None)
 
 
 COMMON_MIS_COLUMNS = ("SourceType", "MediumType", "ProductType", "TrackingId")
@@ -92,6 +157,14 @@ def register(handler: ProductHandler) -> ProductHandler:
     existing = _registered.get(handler.product_type)
     if existing is not None and existing != handler:
         raise ValueError(f"product {handler.product_type!r} is registered twice")
+    for parameter in handler.rule_parameters:
+        for other in _registered.values():
+            clash = next((p for p in other.rule_parameters if p.header == parameter.header), None)
+            if clash is not None and clash != parameter:
+                raise ValueError(
+                    f"rule parameter {parameter.header} is a {parameter.kind.value} for "
+                    f"{handler.product_type} but a {clash.kind.value} for {other.product_type}"
+                )
     _registered[handler.product_type] = handler
     return handler
 
@@ -122,3 +195,13 @@ def all_handlers() -> dict[str, ProductHandler]:
 
 def handler_for(product_type: str) -> ProductHandler | None:
     return all_handlers().get(product_type)
+
+
+def all_rule_parameters() -> tuple[RuleParameter, ...]:
+    """Every parameter some product declares, once each, in the products' order: the
+    numeric columns of the rules file and the rules table."""
+    found: dict[str, RuleParameter] = {}
+    for handler in all_handlers().values():
+        for parameter in handler.rule_parameters:
+            found.setdefault(parameter.header, parameter)
+    return tuple(found.values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import combinations
 from pathlib import Path
 from typing import Annotated
@@ -20,32 +20,35 @@ import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
 from payout_core.engine.banks import STANDARD_DATE_FORMAT
-from payout_core.engine.products import MINOR_UNITS_PER_UNIT, PERCENTAGE_SCALE, all_handlers
+from payout_core.engine.products import (
+    MONEY,
+    PERCENTAGE,
+    RuleParameter,
+    all_handlers,
+    all_rule_parameters,
+)
 from payout_core.errors import InputFileError
 
-# Business header -> field name. Order is the file's documented order (SPEC §3.2).
-RULE_COLUMNS = {
+# Business header -> field name, for the columns every rule has (SPEC §3.2). The numeric
+# parameters between the window and SuccessCriteria are declared by the product handlers.
+KEY_AND_WINDOW_COLUMNS = {
     "SourceType": "source_type",
     "MediumType": "medium_type",
     "ProductType": "product_type",
     "KPIStartDate": "kpi_start_date",
     "KPIEndDate": "kpi_end_date",
-    "KPI1PayinPercentage": "kpi1_payin_percentage",
-    "KPI1PayoutPercentage": "kpi1_payout_percentage",
-    "KPI1PayinAmount": "kpi1_payin_amount",
-    "KPI1PayoutAmount": "kpi1_payout_amount",
-    "MinInvestedAmountBound": "min_invested_amount_bound",
-    "KPI2PayinAmount": "kpi2_payin_amount",
-    "KPI2PayoutAmount": "kpi2_payout_amount",
-    "SuccessCriteria": "success_criteria",
 }
-REQUIRED_RULE_COLUMNS = [header for header in RULE_COLUMNS if header != "SuccessCriteria"]
 MAX_RULE_ROWS = 10_000
 
 
-def _blank_is_zero(value: object) -> object:
-    """SPEC §3.2: a blank numeric cell means "not used by this product"."""
-    return "0" if value is None or (isinstance(value, str) and not value.strip()) else value
+def rule_columns() -> dict[str, str]:
+    """Every column of the rules file, header -> field name, in the file's documented order:
+    key, window, each product's parameters, SuccessCriteria."""
+    return {
+        **KEY_AND_WINDOW_COLUMNS,
+        **{parameter.header: parameter.name for parameter in all_rule_parameters()},
+        "SuccessCriteria": "success_criteria",
+    }
 
 
 def _rule_date(value: object) -> object:
@@ -57,28 +60,24 @@ def _rule_date(value: object) -> object:
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_blank_is_zero), Field(ge=0, decimal_places=2)]
-Percentage = Annotated[
-    Decimal, BeforeValidator(_blank_is_zero), Field(ge=0, le=100, decimal_places=4)
-]
 RuleDate = Annotated[dt.date, BeforeValidator(_rule_date)]
 Key = Annotated[str, BeforeValidator(lambda value: (value or "").strip()), Field(min_length=1)]
+PARAMETER_LIMITS = {
+    PERCENTAGE: (Decimal(100), 4),  # (largest value, most decimals)
+    MONEY: (None, 2),
+}
 
 
-class PayinPayoutRule(BaseModel, frozen=True):
+class PayinPayoutRule(BaseModel, frozen=True, extra="allow"):
+    """One rule row. Its parameters (every product's, 0 where not used) are attributes by
+    field name too (`rule.kpi1_payin_percentage`), and all of them are in `parameters`."""
+
     row_number: int
     source_type: Key
     medium_type: Key
     product_type: Key
     kpi_start_date: RuleDate
     kpi_end_date: RuleDate
-    kpi1_payin_percentage: Percentage
-    kpi1_payout_percentage: Percentage
-    kpi1_payin_amount: Money
-    kpi1_payout_amount: Money
-    min_invested_amount_bound: Money
-    kpi2_payin_amount: Money
-    kpi2_payout_amount: Money
     success_criteria: str | None = None
 
     @model_validator(mode="after")
@@ -97,12 +96,74 @@ class PayinPayoutRule(BaseModel, frozen=True):
     def key(self) -> tuple[str, str, str]:
         return (self.source_type, self.medium_type, self.product_type)
 
+    @property
+    def parameters(self) -> dict[str, Decimal]:
+        """Field name -> value of every declared parameter, in integer-free Decimals."""
+        extra = self.__pydantic_extra__ or {}
+        return {p.name: extra.get(p.name, Decimal(0)) for p in all_rule_parameters()}
+
+
+def parse_parameter(parameter: RuleParameter, cell: str | None, required: bool) -> Decimal:
+    """A rule cell -> its exact value, or ValueError saying why not. A blank cell is 0
+    (not used) unless the rule's product needs the parameter."""
+    text = (cell or "").strip()
+    if not text:
+        if required:
+            raise ValueError("is blank, but rules of this product need it")
+        return Decimal(0)
+    try:
+        value = Decimal(text)
+    except InvalidOperation as error:
+        raise ValueError(f"{text!r} is not a {parameter.kind.value}") from error
+    largest, decimals = PARAMETER_LIMITS[parameter.kind]
+    if not value.is_finite() or value < 0 or (largest is not None and value > largest):
+        bounds = f"0 to {largest}" if largest is not None else "0 or more"
+        raise ValueError(f"{text!r} is not a {parameter.kind.value} ({bounds})")
+    if -value.as_tuple().exponent > decimals:
+        raise ValueError(f"{text!r} has more than {decimals} decimals")
+    return value
+
+
+def _parse_row(row_number: int, row: dict[str, str | None]) -> PayinPayoutRule:
+    """One row, or RuleRowError listing every problem of it."""
+    problems: list[str] = []
+    fields = {name: row.get(header) for header, name in KEY_AND_WINDOW_COLUMNS.items()}
+    handler = all_handlers().get((row.get("ProductType") or "").strip())
+    needed = {parameter.header for parameter in handler.rule_parameters} if handler else set()
+    parameters: dict[str, Decimal] = {}
+    for parameter in all_rule_parameters():
+        try:
+            parameters[parameter.name] = parse_parameter(
+                parameter, row.get(parameter.header), required=parameter.header in needed
+            )
+        except ValueError as error:
+            problems.append(f"row {row_number}: {parameter.header} {error}")
+    try:
+        rule = PayinPayoutRule(
+            row_number=row_number,
+            success_criteria=row.get("SuccessCriteria"),
+            **fields,
+            **parameters,
+        )
+    except ValidationError as error:
+        problems[:0] = _describe(row_number, error)
+    if problems:
+        raise RuleRowError(problems)
+    return rule
+
+
+class RuleRowError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
 
 def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     """Every row valid and no clashing windows, or InputFileError listing each problem."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
-    missing = [column for column in REQUIRED_RULE_COLUMNS if column not in header]
+    required = [column for column in rule_columns() if column != "SuccessCriteria"]
+    missing = [column for column in required if column not in header]
     if missing:
         raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
     reader.fieldnames = header
@@ -111,11 +172,10 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     for row_number, row in enumerate(reader, start=1):
         if row_number > MAX_RULE_ROWS:
             raise InputFileError(source, [f"more than {MAX_RULE_ROWS} rules"])
-        fields = {name: row.get(header) for header, name in RULE_COLUMNS.items()}
         try:
-            rules.append(PayinPayoutRule(row_number=row_number, **fields))
-        except ValidationError as error:
-            problems.extend(_describe(row_number, error))
+            rules.append(_parse_row(row_number, row))
+        except RuleRowError as error:
+            problems.extend(error.problems)
     problems.extend(overlapping_windows(rules))
     if problems:
         raise InputFileError(source, problems)
@@ -133,7 +193,7 @@ def parse_rules_file(path: Path) -> list[PayinPayoutRule]:
 
 
 def _describe(row_number: int, error: ValidationError) -> list[str]:
-    headers = {name: header for header, name in RULE_COLUMNS.items()}
+    headers = {name: header for header, name in rule_columns().items()}
     problems = []
     for detail in error.errors():
         field = headers.get(str(detail["loc"][0]), "") if detail["loc"] else ""
@@ -162,26 +222,22 @@ def overlapping_windows(rules: list[PayinPayoutRule]) -> list[str]:
 
 
 # The calculation's view of rules: integer minor units and ten-thousandths of a percent.
-RULE_FRAME_SCHEMA = {
-    "rule_id": pl.Int64,
-    "source_type": pl.String,
-    "medium_type": pl.String,
-    "product_type": pl.String,
-    "kpi_start_date": pl.Date,
-    "kpi_end_date": pl.Date,
-    "kpi1_payin_percentage_e4": pl.Int64,
-    "kpi1_payout_percentage_e4": pl.Int64,
-    "kpi1_payin_amount_minor": pl.Int64,
-    "kpi1_payout_amount_minor": pl.Int64,
-    "min_invested_amount_bound_minor": pl.Int64,
-    "kpi2_payin_amount_minor": pl.Int64,
-    "kpi2_payout_amount_minor": pl.Int64,
-}
+def rule_frame_schema() -> dict[str, pl.DataType]:
+    return {
+        "rule_id": pl.Int64,
+        "source_type": pl.String,
+        "medium_type": pl.String,
+        "product_type": pl.String,
+        "kpi_start_date": pl.Date,
+        "kpi_end_date": pl.Date,
+        **{parameter.frame_column: pl.Int64 for parameter in all_rule_parameters()},
+    }
 
 
 def rules_frame(rules: list[PayinPayoutRule], rule_ids: list[int] | None = None) -> pl.DataFrame:
     """Rules as the calculation joins them; `rule_ids` default to row numbers (tests)."""
     ids = rule_ids or [rule.row_number for rule in rules]
+    parameters = all_rule_parameters()
     return pl.DataFrame(
         [
             (
@@ -189,21 +245,10 @@ def rules_frame(rules: list[PayinPayoutRule], rule_ids: list[int] | None = None)
                 *rule.key,
                 rule.kpi_start_date,
                 rule.kpi_end_date,
-                int(rule.kpi1_payin_percentage * PERCENTAGE_SCALE),
-                int(rule.kpi1_payout_percentage * PERCENTAGE_SCALE),
-                *(
-                    int(amount * MINOR_UNITS_PER_UNIT)
-                    for amount in (
-                        rule.kpi1_payin_amount,
-                        rule.kpi1_payout_amount,
-                        rule.min_invested_amount_bound,
-                        rule.kpi2_payin_amount,
-                        rule.kpi2_payout_amount,
-                    )
-                ),
+                *(int(rule.parameters[p.name] * p.kind.scale) for p in parameters),
             )
             for rule_id, rule in zip(ids, rules, strict=True)
         ],
-        schema=RULE_FRAME_SCHEMA,
+        schema=rule_frame_schema(),
         orient="row",
     )

@@ -120,7 +120,7 @@ def test_uploaded_files_are_processed_by_the_local_host(services: Services) -> N
         assert len(rejected) - 1 == expected["rows_read"] - expected["outcome_counts"]["paid"]
     paid_total = sum(EXPECTED[path.name]["outcome_counts"]["paid"] for path in GOOD_FILES)
     assert count("SELECT count(*) FROM payout_calculations") == paid_total
-    assert count("SELECT count(*) FROM payout_events") == paid_total
+    assert count("SELECT count(DISTINCT lead_id) FROM payout_events") == paid_total
 
     # The unknown product: refused as a whole, recorded twice over, moved aside.
     assert UNKNOWN_PRODUCT.name not in runs
@@ -164,7 +164,8 @@ def test_re_uploading_the_same_file_pays_nothing_twice(services: Services) -> No
     first_etag = services.upload(bank_a.name, bank_a.read_bytes())
     assert run_host_once() == devhost.EXIT_OK
     events_after_first = count("SELECT count(*) FROM payout_events")
-    assert events_after_first == EXPECTED[bank_a.name]["outcome_counts"]["paid"]
+    paid_leads = count("SELECT count(DISTINCT lead_id) FROM payout_events")
+    assert paid_leads == EXPECTED[bank_a.name]["outcome_counts"]["paid"]
 
     second_etag = services.upload(bank_a.name, bank_a.read_bytes())  # same bytes, new ETag
     assert second_etag != first_etag
@@ -235,3 +236,10 @@ def test_functions_called_directly(services: Services) -> None:
     function_app.iteration_summary(func.timer.TimerRequest(past_due=True))
     assert count("SELECT count(*) FROM iterations") == 1
     assert any(settings.outbox_dir.rglob("*.eml"))
+    # The cycle's wallet credits reached the output container, once, for the wallet team.
+    header, *credit_rows = services.csv_rows(
+        settings.output_container, "credits/wallet_credits_cycle_1.csv"
+    )
+    assert header == ["\ufeffCreditId", "Cycle", "SPId", "Amount", "Events"]
+    assert len(credit_rows) == count("SELECT count(*) FROM wallet_credits") > 0
+    assert count("SELECT count(*) FROM credit_files") == 1

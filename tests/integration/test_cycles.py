@@ -355,3 +355,37 @@ def test_a_crash_anywhere_in_the_close_leaves_no_cycle_and_the_next_tick_closes_
     assert counts == (0, 0, 0, 0)
     assert tick().iteration_number == 1
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys)] == [("SP-1", "100.00")]
+
+
+def test_credits_files_reach_the_output_container_once_even_after_a_failed_upload(
+    ledger: Ledger, storage_env, tmp_path, capsys
+):
+    from payout_core import storage
+
+    ledger.event("LEAD-001", "SP-1", "100")
+
+    tick()
+
+    class BrokenStorage:
+        def publish_credits_file(self, blob_name: str, data: bytes) -> None:
+            raise ConnectionError("storage down")
+
+    with pytest.raises(ConnectionError):
+        summary.publish_pending_credits_files(BrokenStorage())
+    client = storage.service_client(settings=storage_env)
+    storage.ensure_containers(client, [storage_env.output_container])
+    sink = storage.BlobCreditFiles(client, storage_env.output_container)
+    assert summary.publish_pending_credits_files(sink) == [1]
+    assert summary.publish_pending_credits_files(sink) == []  # published once
+    data = (
+        client.get_blob_client(storage_env.output_container, "credits/wallet_credits_cycle_1.csv")
+        .download_blob()
+        .readall()
+    )
+    assert data.decode("utf-8-sig").splitlines() == [
+        "CreditId,Cycle,SPId,Amount,Events",
+        "CR-000001-0001,1,SP-1,100.00,1",
+    ]
+    # The operator's copy: the same bytes in a local folder.
+    assert payout(["credits", "--output-dir", str(tmp_path)], capsys)[0] == 0
+    assert (tmp_path / "credits" / "wallet_credits_cycle_1.csv").read_bytes() == data

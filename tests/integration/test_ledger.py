@@ -18,7 +18,7 @@ import pytest
 from payout_core import cli, pipeline
 from payout_core.engine import mis
 from payout_core.errors import InputFileError, TerminalError, TransientError
-from payout_core.ledger import store
+from payout_core.ledger import mis_run, store
 from payout_core.outputs import LocalOutputs
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -69,8 +69,10 @@ def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
     )
     assert (count, payin, payout) == (paid, result.total_payin, result.total_payout)
     assert rule_ids >= 1
-    [(events, event_sum)] = query(loaded, "SELECT count(*), sum(payout_amount) FROM payout_events")
-    assert (events, event_sum) == (paid, result.total_payout)
+    [(leads_with_events, event_sum)] = query(
+        loaded, "SELECT count(DISTINCT lead_id), sum(payout_amount) FROM payout_events"
+    )
+    assert (leads_with_events, event_sum) == (paid, result.total_payout)
     statuses = query(
         loaded,
         "SELECT DISTINCT l.status, l.sub_status FROM leads l "
@@ -101,18 +103,18 @@ def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
     loaded: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = ledger_snapshot(loaded)
-    original_finish = store.MisRunLedger.finish
+    original_finish = mis_run.MisRunLedger.finish
 
     def connection_lost(self, **kwargs):
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(store.MisRunLedger, "finish", connection_lost)
+    monkeypatch.setattr(mis_run.MisRunLedger, "finish", connection_lost)
     with pytest.raises(TransientError, match="database unavailable"):
         pipeline.process_mis_file(SAVINGS_MIS)
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(0,)]
 
-    monkeypatch.setattr(store.MisRunLedger, "finish", original_finish)
+    monkeypatch.setattr(mis_run.MisRunLedger, "finish", original_finish)
     retried = pipeline.process_mis_file(SAVINGS_MIS)
     assert retried.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
@@ -127,7 +129,7 @@ def test_a_batched_file_is_still_one_unit_of_work(
     monkeypatch.setattr(mis, "READ_CHUNK_BYTES", 200)  # pieces of a few rows
     get_settings.cache_clear()
     before = ledger_snapshot(loaded)
-    original_fetch = store.fetch_leads
+    original_fetch = mis_run.fetch_leads
     calls = {"count": 0}
 
     def fail_on_third_batch(conn, lead_ids):
@@ -136,12 +138,12 @@ def test_a_batched_file_is_still_one_unit_of_work(
             raise psycopg.OperationalError("terminating connection due to administrator command")
         return original_fetch(conn, lead_ids)
 
-    monkeypatch.setattr(store, "fetch_leads", fail_on_third_batch)
+    monkeypatch.setattr(mis_run, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
         pipeline.process_mis_file(SAVINGS_MIS)
     assert ledger_snapshot(loaded) == before
 
-    monkeypatch.setattr(store, "fetch_leads", original_fetch)
+    monkeypatch.setattr(mis_run, "fetch_leads", original_fetch)
     result = pipeline.process_mis_file(SAVINGS_MIS)
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
@@ -177,12 +179,14 @@ def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: 
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
     before = ledger_snapshot(loaded)
-    with pytest.raises(store.LedgerConflict, match="AT-91961") as caught:
+    with pytest.raises(mis_run.LedgerConflict, match="AT-91961") as caught:
         pipeline.process_mis_file(SAVINGS_MIS)
     assert isinstance(caught.value, TerminalError)  # quarantined, never retried
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(1,)]
-    assert query(loaded, "SELECT count(*) FROM payout_events WHERE lead_id = 'AT-91961'") == [(1,)]
+    assert query(
+        loaded, "SELECT kpi, kind FROM payout_events WHERE lead_id = 'AT-91961' ORDER BY kpi"
+    ) == [("KPI1", "earned"), ("KPI2", "earned")]
 
 
 def _wait_until_blocked_on_a_lock(url: str, timeout_seconds: float = 60) -> None:
@@ -232,10 +236,12 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
     results = [json.loads(stdout) for stdout, _ in outputs]
     assert sum(result["outcomes"]["paid"] for result in results) == 3000
     assert sum(result["outcomes"]["already_paid"] for result in results) == 1000
-    [(events, distinct_leads, event_sum)] = query(
-        loaded, "SELECT count(*), count(DISTINCT lead_id), sum(payout_amount) FROM payout_events"
+    [(kpi1_events, distinct_leads, event_sum)] = query(
+        loaded,
+        "SELECT count(*) FILTER (WHERE kpi = 'KPI1'), count(DISTINCT lead_id), sum(payout_amount)"
+        " FROM payout_events",
     )
-    assert events == distinct_leads == 3000
+    assert kpi1_events == distinct_leads == 3000
     assert event_sum == sum(Decimal(result["total_payout"]) for result in results)
     assert event_sum == Decimal(3000 * 1500)
 
@@ -284,7 +290,7 @@ def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
     assert "version 2 in force" in store.load_rules_file(changed)
     overlapping = tmp_path / "overlapping.csv"
     overlapping.write_text(
-        changed.read_text() + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,,,,x\n"
+        changed.read_text() + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,0,0,0,x\n"
     )
     with pytest.raises(InputFileError, match=r"rows 1 and 6: windows overlap"):
         store.load_rules_file(overlapping)

@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 SPEC_DATE_FORMAT = "%d %m %Y"
+OUTCOMES = ("invalid", "duplicate", "not_shiftpay_lead", "not_payable", "no_active_rule",
+            "paid", "kpi_earned", "adjusted", "already_paid")  # fmt: skip
 _AMOUNT = re.compile(r"^\d+(\.\d+)?$")
 PRODUCT_COLUMNS = {
     "Savings Account": ("AccountOpeningDate", "InvestedAmount"),
@@ -66,7 +68,7 @@ def classify_file(
 ) -> OracleResult:
     leads = {row["LeadId"]: row for row in _read(leads_path)}
     rules = _read(rules_path)
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
     payin_total = payout_total = Decimal(0)
     seen: set[str] = set()
     for row in _read(mis_path):
@@ -87,14 +89,14 @@ def classify_file(
         if lead is None:
             counts["not_shiftpay_lead"] += 1
             continue
-        if lead["Status"] == "Success":
-            counts["already_paid"] += 1
-            continue
         if (
-            lead["Status"] != "Pending"
+            lead["Status"] not in ("Pending", "Success")
             or (lead["SourceType"], lead["MediumType"], lead["ProductType"]) != key
         ):
             counts["not_payable"] += 1
+            continue
+        if lead["Status"] == "Success":  # these files' Success leads were paid elsewhere
+            counts["already_paid"] += 1
             continue
         rule = next(
             (r for r in rules

@@ -131,7 +131,7 @@ def test_paid_rows_carry_spec_section_5_facts(tmp_path):
     assert row["sub_status"] == "Account Opened"
     assert str(row["date_of_sale"]) == "2023-10-02"
     assert (row["total_payin_minor"], row["total_payout_minor"]) == (250_000, 150_000)
-    rejected = calculate.rejected_rows(classified)
+    rejected = calculate.rejected_rows(classified, savings_handler())
     assert rejected["lead_id"].to_list() == ["AT-00001"]
     assert rejected["outcome"].to_list() == ["not_shiftpay_lead"]
 
@@ -332,6 +332,8 @@ def test_every_outcome_once(tmp_path):
         "not_payable": 1,
         "no_active_rule": 1,
         "paid": 2,
+        "kpi_earned": 0,
+        "adjusted": 0,
     }
     rows = by_row(classified)
     assert rows[1]["reason"] is None
@@ -411,8 +413,8 @@ def test_not_shiftpay_lead_wins_over_missing_rule(tmp_path):
     assert row["outcome"] == "not_shiftpay_lead"
 
 
-def test_already_paid_wins_over_not_payable(tmp_path):
-    # lead was paid (Success) and also belongs to another medium: already_paid decides
+def test_not_payable_wins_over_already_paid(tmp_path):
+    # SPEC §4.2: a Success lead whose medium differs from the row's is not_payable (step 4)
     row = only_row(
         classify_rows(
             tmp_path,
@@ -421,7 +423,7 @@ def test_already_paid_wins_over_not_payable(tmp_path):
             leads_frame(lead("AT-00001", "Success", medium="Medium_B")),
         )
     )
-    assert row["outcome"] == "already_paid"
+    assert row["outcome"] == "not_payable"
 
 
 def test_already_paid_wins_over_missing_rule(tmp_path):
@@ -482,7 +484,7 @@ def test_no_active_rule_when_only_another_medium_has_a_rule(tmp_path):
 
 
 def test_no_active_rule_when_rules_frame_is_empty(tmp_path):
-    empty = pl.DataFrame(schema=rules.RULE_FRAME_SCHEMA)
+    empty = pl.DataFrame(schema=rules.rule_frame_schema())
     row = only_row(
         classify_rows(
             tmp_path,
@@ -583,7 +585,7 @@ def test_outcome_counts_add_up_to_rows_read_and_totals_to_kpi_sums(tmp_path):
         assert total_in == kpi1_in + kpi2_in
         assert total_out == kpi1_out + kpi2_out
     assert sum(amounts(row)[4] for row in paid.iter_rows(named=True)) == D(2500 + 1500 + 2500)
-    assert len(calculate.rejected_rows(classified)) == len(MIXED_ROWS) - 3
+    assert len(calculate.rejected_rows(classified, savings_handler())) == len(MIXED_ROWS) - 3
 
 
 def test_outcome_counts_list_every_outcome_even_when_zero(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import product_handlers
 from payout_core.engine import calculate, mis, products, rules
 from payout_core.engine.banks import load_bank_profiles
-from payout_core.engine.products import ZERO, KpiAmounts, ProductHandler, rule
+from payout_core.engine.products import MONEY, Kpi, ProductHandler, RuleParameter
 from payout_core.errors import InputFileError, MisFileError
 from tests.unit.engine_support import (
     RULES_HEADER,
@@ -34,22 +34,26 @@ D = Decimal
 CREDIT_CARD = "Credit Card"
 
 
-def _credit_card_amounts(credit_limit_minor: pl.Expr) -> KpiAmounts:
-    """A fixed KPI1 on activation, no KPI2 (the test product of this module)."""
-    return KpiAmounts(
-        kpi1_payin=rule.kpi1_payin_amount,
-        kpi1_payout=rule.kpi1_payout_amount,
-        kpi2_payin=ZERO,
-        kpi2_payout=ZERO,
-    )
-
+# A fixed KPI1 on activation, no KPI2 (the test product of this module), paid from the
+# same rule parameters as Savings Account's KPI1.
+KPI1_PAYIN_AMOUNT = RuleParameter("KPI1PayinAmount", MONEY)
+KPI1_PAYOUT_AMOUNT = RuleParameter("KPI1PayoutAmount", MONEY)
 
 CREDIT_CARD_HANDLER = ProductHandler(
     product_type=CREDIT_CARD,
     success_sub_status="Card Activated",
     event_date_column="CardActivationDate",
     amount_column="CreditLimit",
-    kpi_amounts=_credit_card_amounts,
+    rule_parameters=(KPI1_PAYIN_AMOUNT, KPI1_PAYOUT_AMOUNT),
+    kpis=(
+        Kpi(
+            "KPI1",
+            earned_when="the card is activated",
+            correctable=False,
+            payin=lambda limit: KPI1_PAYIN_AMOUNT.value,
+            payout=lambda limit: KPI1_PAYOUT_AMOUNT.value,
+        ),
+    ),
 )
 
 CARD_RULES = f"""{RULES_HEADER}

@@ -107,7 +107,7 @@ def test_rules_frame_holds_exact_minor_units_and_ten_thousandths_of_a_percent():
 
 def test_success_criteria_column_is_optional_and_header_may_have_spaces_and_bom():
     header = "\ufeff" + ", ".join(
-        column for column in rules.RULE_COLUMNS if column != "SuccessCriteria"
+        column for column in rules.rule_columns() if column != "SuccessCriteria"
     )
     loaded = rules.parse_rules(rules_text(savings().removesuffix(",x"), header=header), "r.csv")
     assert loaded[0].success_criteria is None
@@ -253,7 +253,7 @@ def test_every_offending_row_is_listed_not_just_the_first():
 
 @pytest.mark.parametrize("missing", ["KPIStartDate", "MinInvestedAmountBound", "ProductType"])
 def test_missing_column_is_refused_naming_it(missing):
-    columns = list(rules.RULE_COLUMNS)
+    columns = list(rules.rule_columns())
     index = columns.index(missing)
     header = ",".join(column for column in columns if column != missing)
     values = savings().split(",")

@@ -13,6 +13,7 @@ from payout_core.settings import PROJECT_ROOT
 from tests.support.oracle import classify_file
 
 SAMPLES = PROJECT_ROOT / "samples"
+# The outcomes a single file can show (kpi_earned and adjusted need an earlier file).
 OUTCOMES = ("invalid", "duplicate", "not_shiftpay_lead", "already_paid", "not_payable",
             "no_active_rule", "paid")  # fmt: skip
 EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())

@@ -32,7 +32,7 @@ ALTER TABLE payout_events_001 RENAME CONSTRAINT payout_events_pkey TO payout_eve
 -- rule_id, mis_run_id and recalculation_id carry no foreign key, as in 001: a paid file
 -- appends one or two events per lead, and per-row FK triggers cost a third of the write.
 CREATE TABLE payout_events (
-    event_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 100) PRIMARY KEY,
     lead_id           text NOT NULL,
     sp_id             text NOT NULL,
     source_type       text NOT NULL,
@@ -172,3 +172,15 @@ LANGUAGE sql AS $$
     )
     SELECT count(*) FROM refreshed
 $$;
+
+-- What each KPI of a lead was paid so far, and the last position in its history: what a
+-- later MIS row or a recalculation is weighed against. Read per lead (the planner pushes
+-- `lead_id = ...` below the GROUP BY). The cycles migration may replace it so that the
+-- sums leave out rejected events; last_sequence must keep counting every event.
+CREATE VIEW lead_kpi_paid AS
+SELECT lead_id, kpi,
+       sum(payin_amount) AS paid_payin_amount,
+       sum(payout_amount) AS paid_payout_amount,
+       max(kpi_sequence) AS last_sequence
+FROM payout_events
+GROUP BY lead_id, kpi;

@@ -30,7 +30,8 @@ from psycopg import sql
 
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
-from payout_core.ledger.store import _copy_out, copy_frame, minor_to_decimal_text
+from payout_core.engine.kpis import minor_text
+from payout_core.ledger.store import copy_frame, copy_out
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 
@@ -105,7 +106,7 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
     """Snapshot the candidates and plan the cycle; writes nothing but a temporary table."""
     conn.execute(SNAPSHOT_CANDIDATES)
     with conn.cursor() as cursor:
-        candidates = _copy_out(
+        candidates = copy_out(
             cursor,
             sql.SQL(
                 # CSV booleans as Polars reads them (PostgreSQL writes t/f).
@@ -140,7 +141,7 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
                 "credit_id",
                 pl.lit(number).alias("cycle_number"),
                 "sp_id",
-                minor_to_decimal_text("amount_minor").alias("amount"),
+                minor_text(pl.col("amount_minor")).alias("amount"),
                 "event_count",
             ),
         )

@@ -10,10 +10,12 @@ from __future__ import annotations
 import polars as pl
 import psycopg
 
+from payout_core.engine.holds import HoldLimits, status_at_creation_expression
 from payout_core.engine.kpis import minor_text
 from payout_core.engine.products import KPI_NAMES, MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
 from payout_core.ledger.store import copy_frame
+from payout_core.settings import get_settings
 
 SEQUENCE_INDEX = "payout_events_lead_kpi_sequence"
 ADJUSTMENT_SOURCE_INDEX = "payout_events_adjustment_source"
@@ -57,9 +59,13 @@ def event_rows(
     mis_run_id: int | None = None,
     recalculation_id: int | None = None,
     requested_by: str | None = None,
+    hold_limits: HoldLimits | None = None,
 ) -> pl.DataFrame:
     """kpis.events() rows as payout_events columns: exact decimal text for money, what
-    made them. Status is the column default ('released'; holds are migration 003's)."""
+    made them, and the status at creation: 'held' for a negative adjustment or a payout
+    over PAYOUT_HOLD_EVENT_ABOVE (engine/holds.py; `hold_limits` defaults to the settings),
+    else 'released'."""
+    limits = hold_limits if hold_limits is not None else get_settings().hold_limits
     return events.select(
         "lead_id",
         "sp_id",
@@ -77,6 +83,7 @@ def event_rows(
         pl.lit(recalculation_id, dtype=pl.Int64).alias("recalculation_id"),
         "rule_id",
         pl.lit(requested_by, dtype=pl.String).alias("requested_by"),
+        status_at_creation_expression(limits, payout_amount_minor="payout_minor"),
     )
 
 

@@ -196,6 +196,12 @@ class MisRunLedger:
                     "a payout event exists for a lead without its calculation (edited by "
                     f"hand?); refusing to pay it twice: {error.diag.message_detail}"
                 ) from error
+            held = paid_events.filter(pl.col("status") == "held")
+            if not held.is_empty():
+                # The rows above counted every KPI; the final table sums released events only.
+                cursor.execute(
+                    "SELECT refresh_calculations(%s)", (held["lead_id"].unique().to_list(),)
+                )
 
     def _explain_conflict(
         self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation

@@ -82,9 +82,10 @@ def handle_request(request: func.HttpRequest) -> func.HttpResponse:
             return _decide(request, reviewer, secret, path)
         if request.method in ("GET", "HEAD"):
             return _show(request, reviewer, secret, path)
-    except TransientError as error:
+    except TransientError:
+        # Details (server names) go to the log, not to the browser.
         log.exception("review page: database unavailable")
-        text = f"The ledger database did not answer; nothing was changed. Try again. ({error})"
+        text = "The ledger database did not answer; nothing was changed. Try again shortly."
         return _page(html.render_problem("Try again in a moment", text, path), 503)
     return func.HttpResponse(status_code=405, headers={"Allow": "GET, POST"})
 

@@ -256,3 +256,18 @@ def test_the_iteration_email_links_to_the_page_while_something_is_held(
     (message,) = sender.messages
     assert 'href="https://payout.example/api/review"' in message.html_body
     assert "https://payout.example/api/review" in message.text_body
+
+
+def test_a_database_outage_shows_try_again_and_decides_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from localdev import embedded
+
+    unreachable = f"postgresql://payout@127.0.0.1:{embedded.free_port()}/payout"
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", unreachable)
+    monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("PAYOUT_REVIEW_SECRET", SECRET)
+    get_settings.cache_clear()
+    response = get(identity("bob"))
+    assert response.status_code == 503
+    assert "Try again" in text(response) and "127.0.0.1" not in text(response)

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint bench package clean
+.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -21,10 +21,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The review page's browser test drives Debian's chromium through chromium-driver; installed
+# here when missing (CI runs as root; elsewhere through sudo).
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q chromium chromium-driver; \
+	fi
+
 demo: setup
 	$(BIN)/payout demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 test-unit: setup
@@ -33,7 +42,7 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/python -m pytest -q tests/integration
 
-test-e2e: setup
+test-e2e: setup browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: setup

@@ -85,3 +85,16 @@ def iteration_summary(timer: func.TimerRequest) -> None:
     from payout_core import functions
 
     functions.run_summary_timer(past_due=timer.past_due)
+
+
+@app.route(route="review", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def review(req: func.HttpRequest) -> func.HttpResponse:
+    """Finance's review page: held payout events, approved or rejected in a browser.
+
+    Anonymous at the Functions level because App Service Authentication (Easy Auth) stands
+    in front of it in Azure and hands over the signed-in person in X-MS-CLIENT-PRINCIPAL-*
+    headers; the page refuses any request that arrives without one.
+    """
+    from payout_core import review
+
+    return review.handle_request(req)

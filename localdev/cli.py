@@ -20,7 +20,14 @@ from payout_core.settings import get_settings
 def _host(args: argparse.Namespace) -> int:
     from localdev import devhost
 
-    return devhost.run_host(once=args.once)
+    if args.http_port is None:
+        return devhost.run_host(once=args.once)
+    from localdev import http_host
+
+    devhost.load_local_settings(devhost.LOCAL_SETTINGS_PATH)  # before making a secret up
+    http_host.review_secret_for_local_use()
+    with http_host.serving(args.http_port):
+        return devhost.run_host(once=args.once)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -53,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host = commands.add_parser("host", help="local Functions host for the blob and timer triggers")
     host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    host.add_argument(
+        "--http-port", type=int, help="also serve the HTTP functions (/api/...) on this port"
+    )
     host.set_defaults(run=_host)
 
     commands.add_parser("demo", help="the whole chain on embedded services").set_defaults(run=_demo)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payout_core.errors import ConfigurationError
@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     mis_lookup_rows: int = Field(250_000, alias="PAYOUT_MIS_LOOKUP_ROWS", ge=1)
     """MIS rows whose leads are fetched in one query: each query scans the leads table once;
     more rows, fewer scans, but about 100 MB more peak memory per million rows."""
+
+    # --- Review page (/api/review) -------------------------------------------------
+    review_secret: SecretStr | None = Field(None, alias="PAYOUT_REVIEW_SECRET")
+    """Signs the review page's forms (CSRF tokens) and result messages. Required for the
+    page to answer; at least 32 characters; the same on every instance (an app setting,
+    ideally a Key Vault reference). `payout host` makes one up when it is unset."""
 
     # --- Iteration summary email ------------------------------------------------
     summary_schedule: str = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")

@@ -46,6 +46,7 @@ FUNCTION_NAMES = {
     "wallet_confirmation_uploaded",
     "blob_poisoned",
     "iteration_summary",
+    "review",
 }
 
 
@@ -134,6 +135,14 @@ def test_timer_trigger_binding() -> None:
     assert binding["schedule"] == "%SUMMARY_SCHEDULE%"
     assert binding["runOnStartup"] is False
     assert binding["useMonitor"] is True
+
+
+def test_review_page_binding_is_anonymous_because_easy_auth_guards_it() -> None:
+    binding = bindings_by_function()["review"]
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "review"
+    assert str(binding["authLevel"].value) == "anonymous"
+    assert {method.value for method in binding["methods"]} == {"GET", "POST"}
 
 
 def test_the_default_summary_schedule_is_hourly_and_valid(monkeypatch: pytest.MonkeyPatch) -> None:

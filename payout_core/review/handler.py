@@ -1,0 +1,175 @@
+"""One request to the review page: who asks, what they may see, what they decided.
+
+GET shows the held events (filters in the query), the totals and the decisions since the
+last email. POST decides: only for a signed-in person, only from this site's own form
+made for that person (forms.py), always as that person (the decider is never a form
+field), through ledger.holds.decide, the same code as `payout holds approve|reject`: all
+named events or none, maker-checker, an append-only audit trail. Then it redirects back
+to GET (303) with the result, so a reload never posts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urlsplit
+
+import azure.functions as func
+
+from payout_core.errors import DecisionRefused, TransientError
+from payout_core.review import forms, html
+from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
+from payout_core.review.view import Filters, build_view
+from payout_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 64 * 1024
+MAX_EVENTS_PER_DECISION = 1000
+MAX_REASON_CHARS = 1000
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": html.CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(body: str, status_code: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(
+        body,
+        status_code=status_code,
+        headers=dict(SECURITY_HEADERS),
+        mimetype="text/html",
+        charset="utf-8",
+    )
+
+
+def _redirect(location: str) -> func.HttpResponse:
+    headers = dict(SECURITY_HEADERS, Location=location)
+    return func.HttpResponse(status_code=303, headers=headers)
+
+
+def _secret(settings: Settings) -> bytes | None:
+    secret = settings.review_secret
+    value = secret.get_secret_value() if secret else ""
+    return value.encode("utf-8") if len(value) >= forms.MIN_SECRET_CHARS else None
+
+
+def handle_request(request: func.HttpRequest) -> func.HttpResponse:
+    path = urlsplit(request.url).path or "/api/review"
+    problem = easy_auth_problem(os.environ)
+    if problem:
+        log.error("review page: %s", problem)
+        return _page(html.render_problem("Review page not available", problem), 503)
+    reviewer = reviewer_from_headers(request.headers)
+    if reviewer is None:
+        return _page(html.render_sign_in_needed(path), 401)
+    settings = get_settings()
+    secret = _secret(settings)
+    if secret is None:
+        log.error("review page: PAYOUT_REVIEW_SECRET is unset or shorter than 32 characters")
+        text = (
+            "The review page is not configured: the app setting PAYOUT_REVIEW_SECRET "
+            f"must hold at least {forms.MIN_SECRET_CHARS} random characters."
+        )
+        return _page(html.render_problem("Review page not available", text), 503)
+    try:
+        from payout_core.ledger import db
+
+        db.get_pool(settings)
+        if request.method == "POST":
+            return _decide(request, reviewer, secret, path, settings)
+        if request.method in ("GET", "HEAD"):
+            return _show(request, reviewer, secret, path)
+    except TransientError:
+        # Details (server names) go to the log, not to the browser.
+        log.exception("review page: database unavailable")
+        text = "The ledger database did not answer; nothing was changed. Try again shortly."
+        return _page(html.render_problem("Try again in a moment", text, path), 503)
+    return func.HttpResponse(status_code=405, headers={"Allow": "GET, POST"})
+
+
+def _show(
+    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
+) -> func.HttpResponse:
+    from payout_core.ledger import db, holds
+
+    with db.connection() as conn:
+        held = holds.list_holds(conn)
+        decided = holds.decisions_since_last_iteration(conn)
+    view = build_view(
+        reviewer=reviewer,
+        now=datetime.now(UTC),
+        filters=Filters.from_params(dict(request.params)),
+        held=held,
+        decided=decided,
+        form_token=forms.form_token(secret, reviewer.name, time.time()),
+        message=forms.read_message(secret, reviewer.name, request.params.get("result")),
+    )
+    return _page(html.render_review_page(view, path))
+
+
+def _refused_form(path: str, why: str) -> func.HttpResponse:
+    text = f"{why} Nothing was decided. Open the page again and use its form."
+    return _page(html.render_problem("Form not accepted", text, path), 403)
+
+
+def _decide(
+    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str, settings: Settings
+) -> func.HttpResponse:
+    body = request.get_body()
+    if len(body) > MAX_FORM_BYTES:
+        return _page(html.render_problem("Form too large", "Nothing was decided.", path), 413)
+    public_urls = [settings.review_url]
+    if not forms.comes_from_this_site(request.headers, request.url, public_urls):
+        log.warning("review page: POST by %s from another site refused", reviewer.name)
+        return _refused_form(path, "This form was not sent from this site.")
+    form = request.form
+    if not forms.form_token_is_valid(secret, reviewer.name, form.get("form_token"), time.time()):
+        log.warning("review page: POST by %s with a missing or wrong form token", reviewer.name)
+        return _refused_form(path, "This form is out of date or was not made for you.")
+    filters = Filters.from_params({"product": form.get("product", ""), "sp": form.get("sp", "")})
+    message = _decision_message(
+        reviewer, form.get("action", ""), form.getlist("event_id"), form.get("reason", "")
+    )
+    query = dict(filters.as_params(), result=forms.sign_message(secret, reviewer.name, message))
+    return _redirect(f"{path}?{urlencode(query)}")
+
+
+def _decision_message(
+    reviewer: Reviewer, action: str, event_id_texts: list[str], reason_text: str
+) -> forms.Message:
+    from payout_core.ledger import db, holds
+
+    if action not in ("approve", "reject"):
+        return forms.Message(False, "Choose Approve or Reject.")
+    if any(not text.strip().isdigit() for text in event_id_texts):
+        return forms.Message(False, "Event numbers must be whole numbers; nothing was decided.")
+    event_ids = sorted({int(text) for text in event_id_texts})
+    if not event_ids:
+        return forms.Message(False, "Select the events to decide (tick their boxes).")
+    if len(event_ids) > MAX_EVENTS_PER_DECISION:
+        return forms.Message(
+            False, f"At most {MAX_EVENTS_PER_DECISION} events at once; nothing was decided."
+        )
+    reason = " ".join(reason_text.split())[:MAX_REASON_CHARS] or None
+    if action == "reject" and reason is None:
+        return forms.Message(False, "A rejection needs a reason; nothing was decided.")
+    try:
+        with db.connection() as conn:
+            decisions = holds.decide(
+                conn, event_ids, decision=action, decided_by=reviewer.name, reason=reason
+            )
+    except DecisionRefused as refused:
+        log.info("review page: %s's decision refused: %s", reviewer.name, refused.problems)
+        listing = "\n".join(f"- {problem}" for problem in refused.problems)
+        return forms.Message(False, f"Nothing was decided:\n{listing}")
+    done = "Approved" if action == "approve" else "Rejected"
+    numbers = ", ".join(f"#{decision.event_id}" for decision in decisions)
+    log.info("review page: %s %s events %s", reviewer.name, done.lower(), numbers)
+    return forms.Message(True, f"{done} {len(decisions)} event(s): {numbers}.")

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench clean
+.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package clean
 
 setup: $(STAMP) node_modules/.installed browser
 
@@ -55,5 +55,9 @@ REPEAT ?= 1
 bench: setup
 	$(BIN)/payout bench --rows $(ROWS) --leads $(LEADS) --repeat $(REPEAT)
 
+# The zip a publish would upload (files chosen by .funcignore): dist/shiftpay-payout.zip
+package: setup
+	$(BIN)/python -m localdev.package dist/shiftpay-payout.zip
+
 clean:
-	rm -rf .state bench/out
+	rm -rf .state bench/out dist

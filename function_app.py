@@ -1,28 +1,80 @@
 """The Azure Functions doorway (Python v2 model): bindings, and one call into payout_core.
 
 Bindings name settings, never values: `%MIS_CONTAINER%`, `MisStorage` and
-`%SUMMARY_SCHEDULE%` are app settings (defaults and meanings in payout_core/settings.py).
-payout_core is imported inside each function so that indexing this module, which the
-host does at every cold start, loads nothing heavy (no Polars, no database driver).
-The same `app` is what `payout host` reads to emulate the host locally.
+`%SUMMARY_SCHEDULE%` are app settings (payout_core/settings.py; the real host fails
+indexing when a `%SETTING%` is unset, so a deployment must set them). payout_core's
+heavy parts are imported inside each function so that indexing, which the host does at
+every cold start, loads no Polars and no database driver.
+
+The pattern for a new trigger: a decorator naming settings, a function of two lines
+that imports `payout_core.functions` and calls one body there. The failure policy
+(record and quarantine, or raise for a retry) lives in that body, not here.
+The same `app` is what `payout host` (localdev/) reads to emulate the host locally.
 """
 
 import azure.functions as func
 
+# SDK-type bindings: the trigger hands over a BlobClient, so the host never reads the
+# blob's content (no whole file in memory, no 2 GiB gRPC limit); payout_core streams it.
+import azurefunctions.extensions.bindings.blob as blob_types
+
+from payout_core import settings
+
+# Running in Azure, a missing required app setting stops indexing here, naming it.
+settings.check_deployment()
+
 app = func.FunctionApp()
 
+# The host's poison queue for blob triggers, in the trigger's storage account.
+BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"
 
-@app.blob_trigger(arg_name="blob", path="%MIS_CONTAINER%/{name}", connection="MisStorage")
-def mis_uploaded(blob: func.InputStream) -> None:
-    """An MIS file landed in the inbox: compute and record its payouts.
 
-    The content is streamed from Storage to a temporary file by payout_core, not read
-    from `blob`. Bad files are recorded and quarantined; transient failures raise so the
-    host retries (and poisons the blob after host.json's poisonBlobThreshold).
-    """
+@app.blob_trigger(
+    arg_name="blob",
+    path="%MIS_CONTAINER%/{name}",
+    connection="MisStorage",
+    # Event Grid by default (Flex Consumption supports nothing else); see README.
+    source=func.BlobSource(settings.blob_trigger_source()),
+)
+def mis_uploaded(blob: blob_types.BlobClient) -> None:
+    """An MIS file landed in the inbox: compute and record its payouts."""
     from payout_core import functions
 
-    functions.handle_mis_blob(blob.name or "", blob_properties=blob.blob_properties)
+    functions.handle_mis_blob(f"{blob.container_name}/{blob.blob_name}")
+
+
+@app.queue_trigger(arg_name="message", queue_name=BLOB_POISON_QUEUE, connection="MisStorage")
+def blob_poisoned(message: func.QueueMessage) -> None:
+    """A blob failed on every attempt: record why and move it aside."""
+    from payout_core import functions
+
+    functions.handle_poisoned_blob(message.get_json(), dequeue_count=message.dequeue_count or 1)
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="%REMITTANCE_CONTAINER%/{name}",
+    connection="MisStorage",
+    source=func.BlobSource(settings.blob_trigger_source()),
+)
+def remittance_uploaded(blob: blob_types.BlobClient) -> None:
+    """A bank's remittance file landed (money in): match it against the payin owed."""
+    from payout_core import functions
+
+    functions.handle_remittance_blob(f"{blob.container_name}/{blob.blob_name}")
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="%WALLET_CONFIRMATION_CONTAINER%/{name}",
+    connection="MisStorage",
+    source=func.BlobSource(settings.blob_trigger_source()),
+)
+def wallet_confirmation_uploaded(blob: blob_types.BlobClient) -> None:
+    """The wallet team's confirmations landed (money out): record each credit's answer."""
+    from payout_core import functions
+
+    functions.handle_wallet_confirmation_blob(f"{blob.container_name}/{blob.blob_name}")
 
 
 @app.timer_trigger(

@@ -169,7 +169,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
     import polars as pl
     import psycopg
 
-    from payout_core.ledger import store
+    from payout_core.ledger import mis_run, store
 
     mis_rows = pl.read_csv(mis_file, infer_schema=False)
     lead_ids = (
@@ -185,7 +185,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         "date_of_revenue": "2026-11-21", "kpi1_payin_amount": "1500.00",
         "kpi1_payout_amount": "1000.00", "kpi2_payin_amount": "1000.00",
         "kpi2_payout_amount": "500.00", "total_payin": "2500.00", "total_payout": "1500.00",
-        "rule_id": 1, "mis_run_id": 1,
+        "basis_amount": "2616.00", "rule_id": 1, "mis_run_id": 1,
     }  # fmt: skip
     result = lead_ids.with_columns(pl.lit(value).alias(name) for name, value in constants.items())
     url = os.environ["PAYOUT_DATABASE_URL"]
@@ -196,9 +196,9 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         conn.execute("CREATE TABLE floor_calculations (LIKE payout_calculations INCLUDING INDEXES)")
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         # The same session setting as `payout process`, so the UPDATE runs the same plan.
-        cursor.execute("SELECT set_config('work_mem', %s, true)", (store.HASH_WORK_MEM,))
+        cursor.execute("SELECT set_config('work_mem', %s, true)", (mis_run.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        store.copy_frame(cursor, "floor_calculations", result.select(store.CALCULATION_COLUMNS))
+        store.copy_frame(cursor, "floor_calculations", result.select(mis_run.CALCULATION_COLUMNS))
         store.copy_frame(cursor, "floor_leads", lead_ids)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "

@@ -8,8 +8,10 @@ without the setting).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import warnings
 
 from payout_core import cli
 from payout_core.settings import get_settings
@@ -28,15 +30,24 @@ def _host(args: argparse.Namespace) -> int:
         return devhost.run_host(once=args.once)
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from localdev import demo
 
+    if not args.verbose:
+        # The demo prints its own story (services up, files processed, the accounting, the
+        # email's path); the per-step log lines behind it are for `payout -v demo`.
+        for name in ("payout_core", "payout", "localdev"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return demo.run_demo()
 
 
 def _bench(args: argparse.Namespace) -> int:
     from localdev import bench
 
+    if args.remittance:
+        from localdev import bench_remittance
+
+        return bench_remittance.run_bench(rows=args.rows, leads=args.leads)
     return bench.run_bench(
         rows=args.rows, leads=args.leads, batch_rows=args.batch_rows, repeat=args.repeat
     )
@@ -61,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--leads", type=int, default=4_000_000)
     bench.add_argument("--batch-rows", type=int, default=None)
     bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
+    bench.add_argument(
+        "--remittance", action="store_true", help="time a remittance file of --rows rows instead"
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -76,10 +90,24 @@ def use_embedded_database_when_unset() -> None:
     get_settings.cache_clear()
 
 
+class _WithoutKnownNoise(logging.Filter):
+    """Drops what local development always logs and nobody can act on."""
+
+    NOISE = ("Auth level is not applied to non http function app",)  # azure-functions
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # demo and bench start services of their own; every other command may need the ledger.
-    if args.run not in (_demo, _bench):
+    # pgserver's platformdirs warns on every start where XDG_RUNTIME_DIR is unset (CI, root).
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    cli.configure_logging(args.verbose)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WithoutKnownNoise())
+    # demo starts services of its own; every other command (bench too) may need the ledger.
+    if args.run is not _demo:
         use_embedded_database_when_unset()
     return cli.run(args)
 

@@ -10,6 +10,7 @@ The demo folder is wiped first, so two runs in a row print the same thing.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from localdev import embedded
 from payout_core import report
+from payout_core.engine.calculate import OUTCOMES
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -107,7 +109,7 @@ def describe_ledger() -> str:
         errors = conn.execute(
             "SELECT created_at, mis, error_type FROM error_logs ORDER BY error_log_id"
         ).fetchall()
-    outcome_names = sorted({name for _, _, counts, _, _ in runs for name in counts})
+    outcome_names = list(OUTCOMES)  # SPEC §4 order, zeros included, as the email shows them
     accounting = _table(
         ["MIS", "rows", *outcome_names, "TotalPayin", "TotalPayout"],
         [(mis_file, rows_read, *(counts.get(name, 0) for name in outcome_names), payin, payout)
@@ -148,6 +150,7 @@ def _run_chain(samples_dir: Path) -> int:
     print(f"local Functions host processed the inbox (exit code {host_exit_code})")
     print(summary.run_summary())
     _approve_what_is_held()
+    host_exit_code = max(host_exit_code, _reconcile_samples(samples_dir))
     print()
     print(describe_ledger())
     print()
@@ -187,6 +190,51 @@ def _approve_what_is_held() -> None:
             print(f"  credit {credit.credit_id}: {credit.sp_id} {credit.amount}")
 
 
+def _reconcile_samples(samples_dir: Path) -> int:
+    """SPEC §9 in a few lines: the banks' remittances and the wallet team's answers for
+    cycle 1 go through their blob triggers; the next cycle sends the failed credit again."""
+    from azure.storage.blob import BlobServiceClient
+
+    from localdev import devhost
+    from payout_core import storage, summary
+    from payout_core.engine import confirmations, remittance
+    from payout_core.ledger import cycles, remittances
+
+    settings = get_settings()
+    client = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    for folder, container in (
+        ("remittance", settings.remittance_container),
+        ("wallet_confirmations", settings.wallet_confirmation_container),
+    ):
+        storage.ensure_containers(client, [container])
+        for path in sorted((samples_dir / folder).glob("*.csv")):
+            client.get_blob_client(container, path.name).upload_blob(
+                path.read_bytes(), overwrite=True
+            )
+    exit_code = devhost.run_host(once=True, local_settings_path=None)
+    with db.connection() as conn:
+        files = conn.execute(
+            "SELECT remittance_file, outcome_counts FROM remittance_runs"
+            " UNION ALL SELECT confirmation_file, outcome_counts FROM confirmation_runs ORDER BY 1"
+        ).fetchall()
+        banks = remittances.receivables_by_bank(conn, dt.date(2023, 11, 30))
+    order = list(dict.fromkeys([*remittance.OUTCOMES, *confirmations.OUTCOMES]))
+    for name, counts in files:
+        shown = ", ".join(f"{kind} {counts[kind]}" for kind in order if counts.get(kind))
+        print(f"reconciled {name}: {shown}")
+    for bank in banks:
+        print(f"  {bank.source_type}: expected {bank.expected}, received {bank.received},"
+              f" outstanding {bank.outstanding}, over-received {bank.over_received}")  # fmt: skip
+    outcome = summary.run_summary()
+    print(outcome)
+    with db.connection() as conn:
+        for credit in cycles.list_credits(conn, outcome.iteration_number):
+            if credit.replaces_credit_id:
+                print(f"  credit {credit.credit_id}: {credit.sp_id} {credit.amount},"
+                      f" sent again for {credit.replaces_credit_id}")  # fmt: skip
+    return exit_code
+
+
 def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> int:
     """Run the demo under `<state_dir>/demo` (default PAYOUT_STATE_DIR) and return an exit
     code: 0 when every file was handled (processed, or refused with an error record)."""
@@ -211,6 +259,7 @@ def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> 
         }
         with _environment(environment):
             db.close_pool()  # a pool built from earlier settings must not be reused
+            db.get_pool(get_settings())
             try:
                 return _run_chain(samples_dir)
             finally:

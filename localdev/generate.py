@@ -28,9 +28,14 @@ import string
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+
+from payout_core.engine import rules
+from payout_core.engine.calculate import OUTCOMES
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT, ProductHandler, handler_for
 
 CHUNK_ROWS = 1_000_000
 
@@ -65,30 +70,44 @@ _BLANK = pl.lit(None, dtype=pl.String)
 
 @dataclass(frozen=True)
 class RuleRow:
+    """One rule of the workload: its window (days of RULE_MONTH) and its parameters by
+    rules-file header (the product handler says which; others stay blank)."""
+
     medium_type: str
     start_day: int
     end_day: int
-    kpi1_payin_percentage: str = ""
-    kpi1_payout_percentage: str = ""
-    kpi1_payin_amount: int = 0
-    kpi1_payout_amount: int = 0
-    min_invested_amount_bound: int = 0
-    kpi2_payin_amount: int = 0
-    kpi2_payout_amount: int = 0
-    # Percentages as integer ten-thousandths of a percent, for exact expected totals.
-    kpi1_payin_percentage_e4: int = 0
-    kpi1_payout_percentage_e4: int = 0
+    parameters: dict[str, str]
 
 
 @dataclass(frozen=True)
 class ProductLayout:
+    """How the generator makes a product's rows. What the product is (MIS columns, SubStatus,
+    rule parameters, how KPIs follow from a rule) comes from its handler."""
+
     product_type: str
     source_type: str
     tracking_prefix: str
-    sub_status: str
-    date_column: str
-    amount_column: str
+    amount_range: tuple[int, int]  # whole units, inclusive
     rules: tuple[RuleRow, ...]
+
+    @property
+    def handler(self) -> ProductHandler:
+        handler = handler_for(self.product_type)
+        if handler is None:
+            raise ValueError(f"no product handler for {self.product_type!r}")
+        return handler
+
+    @property
+    def sub_status(self) -> str:
+        return self.handler.success_sub_status
+
+    @property
+    def date_column(self) -> str:
+        return self.handler.event_date_column
+
+    @property
+    def amount_column(self) -> str:
+        return self.handler.amount_column
 
     @property
     def file_stem(self) -> str:
@@ -96,24 +115,20 @@ class ProductLayout:
 
 
 def _savings_rule(medium: str, start: int, end: int, *amounts: int) -> RuleRow:
-    payin1, payout1, bound, payin2, payout2 = amounts
-    return RuleRow(medium, start, end, kpi1_payin_amount=payin1, kpi1_payout_amount=payout1,
-                   min_invested_amount_bound=bound, kpi2_payin_amount=payin2,
-                   kpi2_payout_amount=payout2)  # fmt: skip
+    headers = ("KPI1PayinAmount", "KPI1PayoutAmount", "MinInvestedAmountBound",
+               "KPI2PayinAmount", "KPI2PayoutAmount")  # fmt: skip
+    return RuleRow(medium, start, end, dict(zip(headers, map(str, amounts), strict=True)))
 
 
 def _loan_rule(medium: str, start: int, end: int, payin: str, payout: str) -> RuleRow:
-    return RuleRow(medium, start, end, kpi1_payin_percentage=payin,
-                   kpi1_payout_percentage=payout,
-                   kpi1_payin_percentage_e4=round(float(payin) * 10_000),
-                   kpi1_payout_percentage_e4=round(float(payout) * 10_000))  # fmt: skip
+    return RuleRow(medium, start, end,
+                   {"KPI1PayinPercentage": payin, "KPI1PayoutPercentage": payout})  # fmt: skip
 
 
 _F, _L = FIRST_WINDOW_LAST_DAY, 31
 PRODUCTS = {
     "Savings Account": ProductLayout(
-        "Savings Account", "Bank_A", "KYC_new_", "Account Opened",
-        "AccountOpeningDate", "InvestedAmount",
+        "Savings Account", "Bank_A", "KYC_new_", (500, 15_000),  # invested 500 .. 15,000
         rules=(
             _savings_rule("Medium_A", 1, _F, 1500, 1000, 2000, 1000, 500),
             _savings_rule("Medium_A", _F + 1, _L, 1600, 1100, 2500, 1200, 600),
@@ -122,8 +137,7 @@ PRODUCTS = {
         ),
     ),
     "Personal Loan": ProductLayout(
-        "Personal Loan", "Bank_B", "KYC_new_", "Loan Disbursed",
-        "LoanDisbursedDate", "DisbursedAmount",
+        "Personal Loan", "Bank_B", "KYC_new_", (10_000, 1_000_000),  # disbursed
         rules=(
             _loan_rule("Medium_A", 1, _F, "2.5", "1"),
             _loan_rule("Medium_A", _F + 1, _L, "3", "1.25"),
@@ -133,10 +147,6 @@ PRODUCTS = {
     ),
 }  # fmt: skip
 
-RULES_HEADER = ("SourceType", "MediumType", "ProductType", "KPIStartDate", "KPIEndDate",
-                "KPI1PayinPercentage", "KPI1PayoutPercentage", "KPI1PayinAmount",
-                "KPI1PayoutAmount", "MinInvestedAmountBound", "KPI2PayinAmount",
-                "KPI2PayoutAmount", "SuccessCriteria")  # fmt: skip
 LEADS_COLUMNS = ("LeadCreatedAt", "SPId", "LeadId", "SourceType", "MediumType", "ProductType",
                  "Status", "SubStatus")  # fmt: skip
 
@@ -318,17 +328,11 @@ def _mis_chunk(plan: Plan, layout: ProductLayout, first: int, stop: int) -> pl.D
         layout.amount_column: pl.when(is_invalid & (invalid_kind == 2)).then(pl.lit("n/a"))
         .otherwise(amount.cast(pl.String)),
     }  # fmt: skip
-    if layout.product_type == "Personal Loan":
-        sanctioned = amount + _bits(h, 40, 20) * 500
-        columns = {
-            **{name: columns[name] for name in ("SourceType", "MediumType", "ProductType",
-                                                "TrackingId")},
-            "ApprovedAmount": (sanctioned + _bits(h, 48, 10) * 1000).cast(pl.String),
-            "SanctionedAmount": sanctioned.cast(pl.String),
-            layout.amount_column: columns[layout.amount_column],
-            layout.date_column: columns[layout.date_column],
-        }  # fmt: skip
-    paid_payin, paid_payout = _paid_amounts(layout, amount, day, medium_is_b)
+    for offset, name in enumerate(layout.handler.informational_columns):
+        # Informational amounts (e.g. ApprovedAmount): never read for money, only present.
+        columns[name] = (amount + _bits(h, 40 + 6 * offset, 20) * 500).cast(pl.String)
+    frame = frame.with_columns(**rule_parameter_columns(layout, day, medium_is_b))
+    paid_payin, paid_payout = paid_amounts_minor(layout, amount)
     return frame.select(
         **columns,
         _paid_payin=pl.when(k < counts["paid"]).then(paid_payin).otherwise(0),
@@ -337,38 +341,41 @@ def _mis_chunk(plan: Plan, layout: ProductLayout, first: int, stop: int) -> pl.D
 
 
 def _amount(layout: ProductLayout, hashed: pl.Expr) -> pl.Expr:
-    if layout.product_type == "Personal Loan":
-        return 10_000 + _bits(hashed, 16, 990_001)  # disbursed 10,000 .. 1,000,000
-    return 500 + _bits(hashed, 16, 14_501)  # invested 500 .. 15,000
+    low, high = layout.amount_range
+    return low + _bits(hashed, 16, high - low + 1)
 
 
-def _paid_amounts(
-    layout: ProductLayout, amount: pl.Expr, day: pl.Expr, medium_is_b: pl.Expr
-) -> tuple[pl.Expr, pl.Expr]:
-    """SPEC §4 amounts (whole units) of the rule the row falls in; only used for the
-    expected totals, so it is an independent, simpler restatement of the rules."""
+def rule_parameter_columns(
+    layout: ProductLayout, day: pl.Expr, medium_is_b: pl.Expr
+) -> dict[str, pl.Expr]:
+    """The parameters of the rule a row falls in, as the calculation names them (integer
+    units), so the product handler's KPI expressions can be evaluated on the row."""
+    columns: dict[str, pl.Expr] = {}
+    for parameter in layout.handler.rule_parameters:
+        value: pl.Expr = pl.lit(0, dtype=pl.Int64)
+        for rule in layout.rules:
+            applies = (
+                (medium_is_b == (rule.medium_type == MEDIUMS[1]))
+                & (day >= rule.start_day) & (day <= rule.end_day)
+            )  # fmt: skip
+            text = rule.parameters.get(parameter.header) or "0"
+            scaled = int(Decimal(text) * parameter.kind.scale)
+            value = pl.when(applies).then(pl.lit(scaled, dtype=pl.Int64)).otherwise(value)
+        columns[parameter.frame_column] = value
+    return columns
+
+
+def paid_amounts_minor(layout: ProductLayout, amount: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """SPEC §4 payin and payout, in minor units, of a row whose rule's parameters are
+    columns (`rule_parameter_columns`): the handler's KPIs, summed over those earned. Only
+    used for the expected totals."""
+    amount_minor = (amount * MINOR_UNITS_PER_UNIT).cast(pl.Int64)
     payin: pl.Expr = pl.lit(0, dtype=pl.Int64)
     payout: pl.Expr = pl.lit(0, dtype=pl.Int64)
-    for rule in layout.rules:
-        applies = (
-            (medium_is_b == (rule.medium_type == MEDIUMS[1]))
-            & (day >= rule.start_day) & (day <= rule.end_day)
-        )  # fmt: skip
-        if layout.product_type == "Personal Loan":
-            # Round half away from zero of amount × pct / 100, with pct in 1e-4 units.
-            denominator = 100 * 10_000
-            rule_payin = (2 * amount * rule.kpi1_payin_percentage_e4 + denominator) // (
-                2 * denominator
-            )
-            rule_payout = (2 * amount * rule.kpi1_payout_percentage_e4 + denominator) // (
-                2 * denominator
-            )
-        else:
-            enough = (amount >= rule.min_invested_amount_bound).cast(pl.Int64)
-            rule_payin = rule.kpi1_payin_amount + enough * rule.kpi2_payin_amount
-            rule_payout = rule.kpi1_payout_amount + enough * rule.kpi2_payout_amount
-        payin = pl.when(applies).then(rule_payin).otherwise(payin)
-        payout = pl.when(applies).then(rule_payout).otherwise(payout)
+    for kpi in layout.handler.kpis:
+        earned = kpi.qualifies(amount_minor)
+        payin = payin + pl.when(earned).then(kpi.payin(amount_minor)).otherwise(0)
+        payout = payout + pl.when(earned).then(kpi.payout(amount_minor)).otherwise(0)
     return payin, payout
 
 
@@ -429,25 +436,24 @@ def _date_text(day: int, month: int) -> str:
 
 
 def write_rules(path: Path, layout: ProductLayout) -> int:
+    """The rules file, with every product's parameter columns (rules.rule_columns) and this
+    product's values in the ones its handler declares."""
+    header = list(rules.rule_columns())
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(RULES_HEADER)
+        writer.writerow(header)
         for rule in layout.rules:
-            is_loan = layout.product_type == "Personal Loan"
-            blank_if_loan = ("", "", "", "", "") if is_loan else (
-                rule.kpi1_payin_amount, rule.kpi1_payout_amount, rule.min_invested_amount_bound,
-                rule.kpi2_payin_amount, rule.kpi2_payout_amount,
-            )  # fmt: skip
-            criteria = (
-                f"Synthetic rule for {rule.medium_type}.\n"
-                + ("KPI1: percentage of the disbursed amount." if is_loan else
-                   "KPI1: account opened; KPI2: invested at least the bound.")
-            )  # fmt: skip
-            writer.writerow([
-                layout.source_type, rule.medium_type, layout.product_type,
-                _date_text(rule.start_day, RULE_MONTH), _date_text(rule.end_day, RULE_MONTH),
-                rule.kpi1_payin_percentage, rule.kpi1_payout_percentage, *blank_if_loan, criteria,
-            ])  # fmt: skip
+            cells = {
+                "SourceType": layout.source_type,
+                "MediumType": rule.medium_type,
+                "ProductType": layout.product_type,
+                "KPIStartDate": _date_text(rule.start_day, RULE_MONTH),
+                "KPIEndDate": _date_text(rule.end_day, RULE_MONTH),
+                **rule.parameters,
+                "SuccessCriteria": f"Synthetic rule for {rule.medium_type}.\n"
+                + "; ".join(f"{kpi.name}: {kpi.earned_when}" for kpi in layout.handler.kpis),
+            }
+            writer.writerow([cells.get(column, "") for column in header])
     return len(layout.rules)
 
 
@@ -465,16 +471,19 @@ def write_leads(path: Path, plan: Plan, layout: ProductLayout, chunk_rows: int) 
     return plan.leads
 
 
-def write_mis(path: Path, plan: Plan, layout: ProductLayout, chunk_rows: int) -> tuple[int, int]:
-    """Writes the MIS file; returns the expected (total payin, total payout) in whole units."""
+def write_mis(
+    path: Path, plan: Plan, layout: ProductLayout, chunk_rows: int
+) -> tuple[Decimal, Decimal]:
+    """Writes the MIS file; returns the expected (total payin, total payout), exact."""
     payin_total = payout_total = 0
     with path.open("wb") as handle:
         for index, (first, stop) in enumerate(_chunks(plan.rows, chunk_rows)):
             chunk = _mis_chunk(plan, layout, first, stop)
-            payin_total += int(chunk["_paid_payin"].sum())
+            payin_total += int(chunk["_paid_payin"].sum())  # minor units
             payout_total += int(chunk["_paid_payout"].sum())
             chunk.drop("_paid_payin", "_paid_payout").write_csv(handle, include_header=index == 0)
-    return payin_total, payout_total
+    return (Decimal(payin_total) / MINOR_UNITS_PER_UNIT,
+            Decimal(payout_total) / MINOR_UNITS_PER_UNIT)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -484,8 +493,8 @@ class GeneratedWorkload:
     mis_path: Path
     expected_path: Path
     plan: Plan
-    total_payin: int
-    total_payout: int
+    total_payin: Decimal
+    total_payout: Decimal
 
 
 def generate(
@@ -515,7 +524,7 @@ def generate(
     expected = {
         mis_path.name: {
             "rows_read": rows,
-            "outcome_counts": plan.counts,
+            "outcome_counts": {outcome: plan.counts.get(outcome, 0) for outcome in OUTCOMES},
             "total_payin": str(total_payin),
             "total_payout": str(total_payout),
         }

@@ -9,16 +9,41 @@ Heavy modules are imported inside each command so `payout --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from payout_core.outputs import LocalOutputs
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+Command = Callable[[argparse.Namespace], int]
 
+
+def with_ledger(command: Command) -> Command:
+    """A command that uses the ledger is an entry point: it reads the settings once and
+    opens the process's database pool from them before it runs."""
+
+    @wraps(command)
+    def run_with_ledger(args: argparse.Namespace) -> int:
+        from payout_core.ledger import db
+        from payout_core.settings import get_settings
+
+        db.get_pool(get_settings())
+        return command(args)
+
+    return run_with_ledger
+
+
+@with_ledger
 def _migrate(_: argparse.Namespace) -> int:
     from payout_core.ledger import db
 
@@ -28,6 +53,7 @@ def _migrate(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _load_rules(args: argparse.Namespace) -> int:
     from payout_core.ledger import store
 
@@ -36,6 +62,7 @@ def _load_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _load_leads(args: argparse.Namespace) -> int:
     from payout_core.ledger import store
 
@@ -44,31 +71,80 @@ def _load_leads(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _process(args: argparse.Namespace) -> int:
-    from payout_core import outputs, pipeline
-    from payout_core.errors import PayoutError
+    """Each file on its own: one that fails (or is not there) does not stop the others."""
+    from payout_core import outputs
 
     sink = outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
     exit_code = EXIT_OK
     for path_text in args.paths:
-        path = Path(path_text)
-        try:
-            result = pipeline.process_mis_file(path, path.name, outputs=sink)
-        except PayoutError as error:
+        if not _process_one(Path(path_text), sink, args.json):
             exit_code = EXIT_FAILED
-            outputs.record_failure(path.name, error, sink)
-            if args.json:
-                print(json.dumps({"file": path.name, "error": str(error)}), flush=True)
-            else:
-                print(f"FAILED {error}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(result.to_json()), flush=True)
-        else:
-            print(outputs.describe_run(result), flush=True)
     return exit_code
 
 
+def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
+    from payout_core import outputs, pipeline
+    from payout_core.errors import PayoutError, TerminalError
+
+    def report_failure(message: str) -> None:
+        if as_json:
+            print(json.dumps({"file": path.name, "error": message}), flush=True)
+        else:
+            print(f"FAILED {path}: {message}", file=sys.stderr, flush=True)
+
+    # An operator's typo is not an MIS file's error: said here, recorded nowhere.
+    if not path.exists():
+        report_failure("no such file")
+        return False
+    if not path.is_file():
+        report_failure("not a file (a directory?); give the MIS files themselves")
+        return False
+    try:
+        result = pipeline.process_mis_file(path, path.name, outputs=sink)
+    except (PayoutError, OSError) as error:
+        cause = str(error.cause) if hasattr(error, "cause") else str(error)
+        report_failure(cause)
+        if isinstance(error, TerminalError):
+            try:
+                outputs.record_failure(path.name, error, sink)
+            except PayoutError as not_recorded:
+                report_failure(f"the error could not be recorded: {not_recorded}")
+        return False
+    if as_json:
+        print(json.dumps(result.to_json()), flush=True)
+    else:
+        print(outputs.describe_run(result), flush=True)
+    return True
+
+
+@with_ledger
+def _recalculate(args: argparse.Namespace) -> int:
+    from payout_core.ledger import recalculation
+
+    result = recalculation.recalculate(
+        product_type=args.product,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        requested_by=args.by,
+        dry_run=args.dry_run,
+    )
+    print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
+    return EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    """A DateOfSale bound: 2023-10-01, or SPEC's `1 10 2023`."""
+    for date_format in ("%Y-%m-%d", "%d %m %Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), date_format).date()
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2023-10-01 or '1 10 2023'")
+
+
+@with_ledger
 def _summary(args: argparse.Namespace) -> int:
     from payout_core import outputs, summary
 
@@ -85,6 +161,7 @@ def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], numeric:
     print(report.text_table(table))
 
 
+@with_ledger
 def _holds_list(args: argparse.Namespace) -> int:
     from payout_core.ledger import db, holds
 
@@ -108,6 +185,7 @@ def _holds_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _holds_decide(args: argparse.Namespace) -> int:
     from payout_core.ledger import db, holds
 
@@ -124,6 +202,7 @@ def _holds_decide(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@with_ledger
 def _credits(args: argparse.Namespace) -> int:
     from payout_core import outputs, summary
     from payout_core.errors import TerminalError
@@ -206,10 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--output-dir", help="also write the per-file CSVs here")
     process.set_defaults(run=_process)
 
+    recalculate = commands.add_parser(
+        "recalculate",
+        help="re-weigh paid leads under the rules in force now; append adjustments",
+    )
+    recalculate.add_argument("--product", help="one ProductType (default: every product)")
+    recalculate.add_argument(
+        "--from", dest="date_from", type=_date, help="first DateOfSale (inclusive)"
+    )
+    recalculate.add_argument("--to", dest="date_to", type=_date, help="last DateOfSale (inclusive)")
+    recalculate.add_argument("--by", help="who asks for it (kept on the adjustment events)")
+    recalculate.add_argument("--dry-run", action="store_true", help="show it, write nothing")
+    recalculate.add_argument("--json", action="store_true", help="one JSON object")
+    recalculate.set_defaults(run=_recalculate)
+
     summary = commands.add_parser("summary", help="send the iteration email now")
     summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
     summary.set_defaults(run=_summary)
     _add_cycle_commands(commands)
+    from payout_core import cli_reconciliation
+
+    cli_reconciliation.add_commands(commands)
     return parser
 
 
@@ -217,21 +313,33 @@ def main(argv: list[str] | None = None) -> int:
     return run(build_parser().parse_args(argv))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the parsed command: logging set up, the app's own errors as one line, not a
-    traceback."""
+def configure_logging(verbose: bool) -> None:
+    """Quiet by default: the app's own lines at INFO, other libraries' at WARNING. `-v`
+    shows everything (DEBUG), the Azure SDK's HTTP requests and responses included."""
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it.
+    # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it. The
+    # Azure SDK logs every HTTP request with its headers at INFO (its HttpLoggingPolicy):
+    # a wall of headers for each blob touched.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command: logging set up, the app's own errors (and files that are not
+    there) as one line, not a traceback."""
+    configure_logging(args.verbose)
     from payout_core.errors import PayoutError
 
     try:
         return args.run(args)
     except PayoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -1,32 +1,62 @@
-"""What the two functions in function_app.py do, kept here so the doorway stays thin.
+"""What the functions in function_app.py do, kept here so the doorway stays thin.
 
 Failure policy, the same for every way in (Azure, `payout host`, tests):
 
-- TerminalError (bad file): record it (`error_logs` table + `error_logs.csv`), move the
+- TerminalError (a bad file): record it (`error_logs` table + `error_logs.csv`), move the
   blob to the quarantine container, return normally. Retrying cannot help, and raising
   would make the host retry and finally poison a file we already understand.
-- TransientError (database down) and Storage failures: log and raise. The host retries;
-  the ledger's exactly-once bookkeeping makes the retry safe.
+- TransientError (database down; ConflictError, a deadlock, is one) and ANY exception
+  nobody foresaw: log, note the cause beside the file (`attempts/` in the output
+  container), raise. The host retries (host.json poisonBlobThreshold); the ledger's
+  exactly-once bookkeeping makes each retry safe.
+- ConfigurationError (the deployment is wrong: a broken bank profile, a missing setting):
+  log and raise like a transient failure, but the file is never moved aside: no input
+  is to blame.
+- After the last retry the host puts the blob on the poison queue; `handle_poisoned_blob`
+  (a queue-triggered function) records the noted cause and moves the file aside through
+  the same `_refuse_file` as any refused file, unless the cause was the configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from payout_core import storage
-from payout_core.errors import MisFileError, TerminalError, TransientError, describe_error
+from payout_core.errors import (
+    MIS_SIZE_SETTING,
+    RECONCILIATION_SIZE_SETTING,
+    ConfigurationError,
+    TerminalError,
+    TransientError,
+    check_mis_file_size,
+    describe_error,
+)
 from payout_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from azure.storage.blob import BlobServiceClient
 
     from payout_core.pipeline import MisRunResult
 
 log = logging.getLogger(__name__)
+
+# Where a failed attempt leaves its cause for the poison handler (output container).
+ATTEMPTS_PREFIX = "attempts/"
+# host.json `extensions.queues.maxDequeueCount`: the poison handler's own last attempt.
+POISON_HANDLER_ATTEMPTS_MAX = 5
+FAILURE_CONFIGURATION = "configuration"
+FAILURE_TRANSIENT = "transient"
+FAILURE_UNEXPECTED = "unexpected"
 
 
 def split_blob_path(blob_path: str, default_container: str) -> tuple[str, str]:
@@ -38,121 +68,319 @@ def split_blob_path(blob_path: str, default_container: str) -> tuple[str, str]:
     return container, name
 
 
-def etag_from_properties(blob_properties: Mapping[str, object] | None) -> str | None:
-    """The ETag the host saw when it fired, if it says (key spelling varies by host)."""
-    for key in ("ETag", "Etag", "etag"):
-        value = (blob_properties or {}).get(key)
-        if value:
-            return str(value)
-    return None
+# --- the blob triggers: MIS, remittance and wallet confirmation files ----------------------
 
 
-def handle_mis_blob(
-    blob_name: str,
-    *,
-    etag: str | None = None,
-    blob_properties: Mapping[str, object] | None = None,
-) -> MisRunResult | None:
-    """Process one MIS blob (`container/name`), the body of the blob trigger.
+@dataclass(frozen=True)
+class InboxFile:
+    """What differs between the app's inboxes: where files land, their size limit, and
+    how one is processed (a downloaded file's path, its name, its ETag -> a result)."""
 
-    Returns the run result, or None when the blob was quarantined or is no longer
-    there in the version the trigger fired for (its replacement fires its own run).
+    container: str
+    max_bytes: int
+    max_bytes_setting: str
+    process: Callable[[Path, str, str | None], object]
+
+
+def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> InboxFile:
+    """The app's inboxes, by name: one row each, so adding a kind of file is one row."""
+    from payout_core import pipeline, reconciliation
+
+    outputs = storage.BlobOutputs(client, settings.output_container)
+    inboxes = {
+        "mis": InboxFile(
+            settings.mis_container,
+            settings.mis_max_file_bytes,
+            MIS_SIZE_SETTING,
+            lambda path, name, etag: pipeline.process_mis_file(
+                path, name, etag=etag, outputs=outputs
+            ),
+        ),
+        "remittance": InboxFile(
+            settings.remittance_container,
+            settings.reconciliation_max_file_bytes,
+            RECONCILIATION_SIZE_SETTING,
+            lambda path, name, etag: reconciliation.process_remittance_file(
+                path, name, settings=settings, etag=etag
+            ),
+        ),
+        "wallet_confirmation": InboxFile(
+            settings.wallet_confirmation_container,
+            settings.reconciliation_max_file_bytes,
+            RECONCILIATION_SIZE_SETTING,
+            lambda path, name, etag: reconciliation.process_confirmation_file(
+                path, name, settings=settings, etag=etag
+            ),
+        ),
+    }
+    return inboxes[inbox_name]
+
+
+def handle_mis_blob(blob_name: str, *, etag: str | None = None) -> MisRunResult | None:
+    """Process one MIS blob (`container/name`), the body of the MIS blob trigger."""
+    return _handle_blob("mis", blob_name, etag)  # type: ignore[return-value]
+
+
+def handle_remittance_blob(blob_name: str, *, etag: str | None = None) -> object | None:
+    """Reconcile one remittance blob (money in, SPEC §9), the body of its blob trigger."""
+    return _handle_blob("remittance", blob_name, etag)
+
+
+def handle_wallet_confirmation_blob(blob_name: str, *, etag: str | None = None) -> object | None:
+    """Record one wallet confirmation blob (money out, SPEC §9), the body of its trigger."""
+    return _handle_blob("wallet_confirmation", blob_name, etag)
+
+
+def _handle_blob(inbox_name: str, blob_name: str, etag: str | None) -> object | None:
+    """Process one blob of the named inbox under the failure policy of the module docstring.
+
+    Returns the run result, or None when the blob was refused (recorded, quarantined) or
+    is no longer there in the version the trigger fired for (its replacement fires its own
+    run). Raises for the host to retry.
     """
     settings = get_settings()
-    container, mis_file = split_blob_path(blob_name, settings.mis_container)
-    etag = etag or etag_from_properties(blob_properties)
-    client = storage.service_client(settings=settings)
-    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
-
+    client = storage.service_client(settings)
+    inbox = _inbox(inbox_name, settings, client)
+    container, file_name = split_blob_path(blob_name, inbox.container)
     try:
-        version = storage.blob_version(client, container, mis_file, etag)
+        _open_ledger(settings)
+        return _process_blob(client, settings, inbox, container, file_name, etag)
+    except ConfigurationError as error:
+        log.error("%s: configuration error, not processed; raising: %s", file_name, error)
+        _note_failed_attempt(client, settings, container, file_name, FAILURE_CONFIGURATION, error)
+        raise
+    except Exception as error:
+        kind = FAILURE_TRANSIENT if isinstance(error, TransientError) else FAILURE_UNEXPECTED
+        log.exception("%s: %s failure, raising so the host retries", file_name, kind)
+        _note_failed_attempt(client, settings, container, file_name, kind, error)
+        raise
+
+
+def _process_blob(
+    client: BlobServiceClient,
+    settings: Settings,
+    inbox: InboxFile,
+    container: str,
+    file_name: str,
+    etag: str | None,
+) -> object | None:
+    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
+    try:
+        version = storage.blob_version(client, container, file_name, etag)
     except ResourceNotFoundError:
-        log.warning("%s/%s is gone; nothing to process", container, mis_file)
+        log.warning("%s/%s is gone; nothing to process", container, file_name)
         return None
     except ResourceModifiedError:
-        log.info(
-            "%s/%s was replaced after the trigger; the new version runs on its own",
-            container,
-            mis_file,
-        )
+        log.info("%s/%s was replaced after the trigger; the new version runs on its own",
+                 container, file_name)  # fmt: skip
         return None
-
-    if version.size_bytes > settings.mis_max_file_bytes:
-        error = MisFileError(
-            mis_file,
-            f"file is {version.size_bytes} bytes, over the limit of "
-            f"{settings.mis_max_file_bytes} bytes (PAYOUT_MIS_MAX_FILE_BYTES)",
-        )
-        _refuse_file(client, settings, version, error)
-        return None
-    return _download_and_process(client, settings, version)
-
-
-def _download_and_process(
-    client: BlobServiceClient, settings: Settings, version: storage.BlobVersion
-) -> MisRunResult | None:
-    from payout_core import pipeline
 
     try:
+        check_mis_file_size(
+            version.name, version.size_bytes, inbox.max_bytes, inbox.max_bytes_setting
+        )
         downloaded = storage.download_to_tempfile(
-            client, version, max_bytes=settings.mis_max_file_bytes
+            client, version, max_bytes=inbox.max_bytes, max_bytes_setting=inbox.max_bytes_setting
         )
-    except storage.BlobTooLargeError as too_large:
-        _refuse_file(client, settings, version, MisFileError(version.name, str(too_large)))
-        return None
-    try:
-        result = pipeline.process_mis_file(
-            downloaded.path,
-            version.name,
-            etag=downloaded.etag,
-            outputs=storage.BlobOutputs(client, settings.output_container),
-        )
+        try:
+            result = inbox.process(downloaded.path, version.name, downloaded.etag)
+        finally:
+            downloaded.path.unlink(missing_ok=True)
     except TerminalError as error:
-        _refuse_file(client, settings, version, error)
+        _refuse_file(client, settings, version, describe_error(error))
         return None
-    except TransientError:
-        log.exception("%s: transient failure, raising so the host retries", version.name)
-        raise
-    finally:
-        downloaded.path.unlink(missing_ok=True)
-    log.info(
-        "%s: %d rows read, outcomes %s, payin %s, payout %s",
-        version.name,
-        result.rows_read,
-        result.outcome_counts,
-        result.total_payin,
-        result.total_payout,
-    )
+    log.info("%s: %s", version.name, getattr(result, "to_json", lambda: result)())
     return result
+
+
+def _open_ledger(settings: Settings) -> None:
+    """The process's database pool, opened from the settings the entry point read."""
+    from payout_core.ledger import db
+
+    db.get_pool(settings)
+
+
+# --- the one path that records an error --------------------------------------------------
+
+
+class ErrorLog(Protocol):
+    """Where `error_logs.csv` is kept: the output container, or `payout process`'s folder."""
+
+    def append_error_log(self, record: storage.ErrorRecord) -> None: ...
+
+
+def record_error(mis_file: str, error_type: str, error_log: ErrorLog | None) -> object:
+    """The one path that records an error: the `error_logs` table, then `error_logs.csv`.
+
+    The table comes first: if the database is down this raises TransientError before
+    anything is written, and the retry records the error once. Returns the table's record.
+    """
+    from payout_core.ledger import store
+
+    record = store.record_error(mis_file, error_type)
+    if error_log is not None:
+        error_log.append_error_log(record)
+    return record
 
 
 def record_file_error(
     client: BlobServiceClient, settings: Settings, mis_file: str, error_type: str
 ) -> None:
-    """The same error record in the `error_logs` table and in `error_logs.csv`.
-
-    The table comes first: if the database is down this raises TransientError before
-    anything is written, and the retry records the error once.
-    """
-    from payout_core.ledger import store
-
-    record = store.record_error(mis_file, error_type)
-    storage.append_error_log(client, settings.output_container, record)
+    """`record_error` with the output container's `error_logs.csv`."""
+    storage.ensure_containers(client, (settings.output_container,))
+    record_error(mis_file, error_type, storage.BlobErrorLog(client, settings.output_container))
 
 
 def _refuse_file(
     client: BlobServiceClient,
     settings: Settings,
     version: storage.BlobVersion,
-    error: BaseException,
+    error_type: str,
 ) -> None:
-    error_type = describe_error(error)
     log.error(
         "%s: refused, moving to %s: %s", version.name, settings.quarantine_container, error_type
     )
     record_file_error(client, settings, version.name, error_type)
     # Last, because once the blob has left the inbox nothing would retry the steps above.
+    storage.ensure_containers(client, (settings.quarantine_container,))
     storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
+
+
+# --- failed attempts and the poison queue --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """The cause of a blob's latest failed attempt, kept for the poison handler: the
+    host's poison message says which blob, never why."""
+
+    kind: str
+    cause: str
+    noted_at: str
+
+
+def attempt_note_name(container: str, blob_name: str) -> str:
+    return f"{ATTEMPTS_PREFIX}{container}/{blob_name}.json"
+
+
+def _note_failed_attempt(
+    client: BlobServiceClient,
+    settings: Settings,
+    container: str,
+    blob_name: str,
+    kind: str,
+    error: BaseException,
+) -> None:
+    cause = describe_error(error)
+    if kind == FAILURE_UNEXPECTED:
+        cause = f"unexpected {type(error).__name__}: {cause}"
+    note = FailedAttempt(kind, cause, datetime.now(UTC).isoformat())
+    try:
+        storage.ensure_containers(client, (settings.output_container,))
+        client.get_blob_client(
+            settings.output_container, attempt_note_name(container, blob_name)
+        ).upload_blob(json.dumps(note.__dict__).encode("utf-8"), overwrite=True)
+    except Exception:
+        # Storage may be what failed; the poison handler then says the cause is unknown.
+        log.warning("%s: could not note the failure's cause", blob_name, exc_info=True)
+
+
+def _read_failed_attempt(
+    client: BlobServiceClient, settings: Settings, container: str, blob_name: str
+) -> FailedAttempt | None:
+    blob = client.get_blob_client(
+        settings.output_container, attempt_note_name(container, blob_name)
+    )
+    try:
+        return FailedAttempt(**json.loads(blob.download_blob().readall()))
+    except ResourceNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        log.warning("%s: unreadable failure note", blob_name)
+        return None
+
+
+@dataclass(frozen=True)
+class PoisonMessage:
+    """The Functions host's poison message (its BlobTriggerMessage, as JSON)."""
+
+    function_id: str
+    container: str
+    blob_name: str
+    etag: str | None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> PoisonMessage:
+        try:
+            return cls(
+                function_id=str(body.get("FunctionId") or ""),
+                container=str(body["ContainerName"]),
+                blob_name=str(body["BlobName"]),
+                etag=str(body["ETag"]) if body.get("ETag") else None,
+            )
+        except KeyError as missing:
+            raise TerminalError(f"poison message without {missing}: {dict(body)}") from None
+
+
+def handle_poisoned_blob(body: Mapping[str, Any], *, dequeue_count: int = 1) -> str:
+    """The body of the poison-queue function: a blob failed on every attempt.
+
+    Records the error with the noted cause and moves the blob aside, through the same
+    `_refuse_file` as any refused file; a configuration failure is recorded and the file
+    stays (fix the configuration, then upload it again). Returns the ErrorType recorded.
+    If the database is still down this raises so the queue retries the message; on the
+    queue's last attempt the file goes aside with its row in error_logs.csv only.
+    """
+    settings = get_settings()
+    message = PoisonMessage.from_json(body)
+    _open_ledger(settings)
+    client = storage.service_client(settings)
+    note = _read_failed_attempt(client, settings, message.container, message.blob_name)
+    cause = note.cause if note else "no cause was noted; see the function's logs"
+    version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
+    if note is not None and note.kind == FAILURE_CONFIGURATION:
+        error_type = (
+            f"not processed, the deployment's configuration is wrong: {cause}; the file "
+            f"stays in {message.container}: fix the configuration, then upload it again"
+        )
+        record_file_error(client, settings, message.blob_name, error_type)
+    else:
+        error_type = f"failed on every attempt, moved aside: {cause}"
+        try:
+            _refuse_file(client, settings, version, error_type)
+        except TransientError:
+            if dequeue_count < POISON_HANDLER_ATTEMPTS_MAX:
+                raise
+            _last_resort_refusal(client, settings, version, error_type)
+            raise
+    _forget_failed_attempt(client, settings, message.container, message.blob_name)
+    return error_type
+
+
+def _last_resort_refusal(
+    client: BlobServiceClient, settings: Settings, version: storage.BlobVersion, error_type: str
+) -> None:
+    """The database stayed down through every retry of the poison message: the row goes
+    to error_logs.csv alone and the file aside, so neither is lost; the message itself
+    then lands on the `-poison` queue for a person."""
+    log.error("%s: error_logs table unreachable; recording in error_logs.csv only", version.name)
+    record = storage.StoredErrorRecord(datetime.now(UTC), version.name, error_type)
+    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
+    storage.append_error_log(client, settings.output_container, record)
+    storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
+
+
+def _forget_failed_attempt(
+    client: BlobServiceClient, settings: Settings, container: str, blob_name: str
+) -> None:
+    blob = client.get_blob_client(
+        settings.output_container, attempt_note_name(container, blob_name)
+    )
+    with contextlib.suppress(ResourceNotFoundError):
+        blob.delete_blob()
+
+
+# --- the iteration summary timer -----------------------------------------------------------
 
 
 def run_summary_timer(past_due: bool) -> object:
@@ -161,25 +389,26 @@ def run_summary_timer(past_due: bool) -> object:
 
     if past_due:
         log.warning("iteration summary timer is past due; running now")
+    settings = get_settings()
     try:
-        outcome = summary.run_summary()
+        _open_ledger(settings)
+        outcome = summary.run_summary(settings=settings)
     except TransientError:
         log.exception("iteration summary: transient failure, raising so the host retries")
         raise
     log.info("iteration summary: %s", outcome)
-    _publish_credits_files()
+    _publish_credits_files(settings)
     return outcome
 
 
-def _publish_credits_files() -> None:
+def _publish_credits_files(settings: Settings) -> None:
     """The wallet team's credits CSV of every closed cycle not yet in the output container.
     The cycle is committed and its email sent: a Storage failure here is logged, and the
     next tick publishes what is still missing."""
     from payout_core import summary
 
-    settings = get_settings()
     try:
-        client = storage.service_client(settings=settings)
+        client = storage.service_client(settings)
         storage.ensure_containers(client, (settings.output_container,))
         summary.publish_pending_credits_files(
             storage.BlobCreditFiles(client, settings.output_container)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from payout_core.errors import TerminalError, TransientError
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
 
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
@@ -43,6 +43,10 @@ ACS_SDK_RETRY_TOTAL = 3
 # Poll interval when ACS sends no retry-after; the SDK's own default (30 s) would idle most
 # of the send timeout away.
 ACS_POLL_INTERVAL_SECONDS = 5
+# ACS Email refuses a message over 10 MB (bodies, attachments as base64, headers);
+# we stay under 10,000,000 bytes to leave room for what JSON escaping adds.
+ACS_MESSAGE_MAX_BYTES = 10_000_000
+MESSAGE_OVERHEAD_BYTES = 16_384
 
 
 class EmailSendError(TransientError):
@@ -70,6 +74,16 @@ class EmailMessage:
     attachments: tuple[Attachment, ...] = ()
     iteration_number: int | None = None
     """Names the outbox file; not part of what the recipient sees."""
+    idempotency_key: str | None = None
+    """The same for every attempt to send the same report (ACS `operation_id`), so a send
+    retried after a timeout is not delivered twice."""
+
+    def size_bytes(self) -> int:
+        """About what ACS counts against its 10 MB: both bodies and the attachments as
+        sent (base64), plus the JSON around them."""
+        attachments = sum(4 * ((len(item.content) + 2) // 3) for item in self.attachments)
+        bodies = len(self.text_body.encode("utf-8")) + len(self.html_body.encode("utf-8"))
+        return bodies + attachments + len(self.subject.encode("utf-8")) + MESSAGE_OVERHEAD_BYTES
 
 
 class EmailSender(Protocol):
@@ -235,7 +249,9 @@ class AcsEmailSender:
         deadline = time.monotonic() + self._timeout_seconds
         for attempt in range(1, ACS_SEND_ATTEMPTS_MAX + 1):
             try:
-                return self._send_once(payload, max(1.0, deadline - time.monotonic()))
+                return self._send_once(
+                    payload, max(1.0, deadline - time.monotonic()), message.idempotency_key
+                )
             except HttpResponseError as error:
                 if error.status_code != 429 or attempt == ACS_SEND_ATTEMPTS_MAX:
                     raise EmailSendError(f"ACS refused the email: {_describe(error)}") from error
@@ -256,8 +272,11 @@ class AcsEmailSender:
                 raise EmailSendError(f"ACS could not be reached: {error}") from error
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _send_once(self, payload: Mapping[str, Any], timeout_seconds: float) -> str:
-        poller = self._client.begin_send(payload)
+    def _send_once(
+        self, payload: Mapping[str, Any], timeout_seconds: float, operation_id: str | None
+    ) -> str:
+        # ACS keeps the operation by this id: a second send with it is the same operation.
+        poller = self._client.begin_send(payload, operation_id=operation_id)
         result = poller.result(timeout=timeout_seconds)
         if not poller.done():
             raise EmailSendError(
@@ -330,8 +349,7 @@ def _throttled_delay_seconds(error: Any, attempt: int) -> float:
 # --- choosing -----------------------------------------------------------------------------
 
 
-def sender_from_settings(settings: Settings | None = None) -> EmailSender:
-    settings = settings or get_settings()
+def sender_from_settings(settings: Settings) -> EmailSender:
     if settings.email_sender == "acs":
         return AcsEmailSender.from_settings(settings)
     return OutboxEmailSender(settings.outbox_dir, settings.email_from, settings.email_recipients)

@@ -42,15 +42,14 @@ class LocalOutputs:
 
 def record_failure(
     mis_file: str, error: PayoutError, outputs: LocalOutputs | None = None
-) -> store.ErrorLogRecord | None:
+) -> object | None:
     """A terminal failure is kept (error_logs, and the local error log when there is one);
     a transient one is not an error of the file, so it is only reported to the caller."""
+    from payout_core import functions  # the one path that records an error
+
     if not isinstance(error, TerminalError):
         return None
-    record = store.record_error(mis_file, describe_error(error))
-    if outputs is not None:
-        outputs.append_error_log(record)
-    return record
+    return functions.record_error(mis_file, describe_error(error), outputs)
 
 
 def describe_run(result: MisRunResult) -> str:

@@ -28,7 +28,8 @@ import psycopg
 from payout_core import report
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.banks import load_bank_profiles
-from payout_core.errors import MisFileError
+from payout_core.engine.products import KPI_NAMES, ProductHandler
+from payout_core.errors import check_mis_file_size
 from payout_core.ledger import db, events, mis_run, store
 from payout_core.settings import get_settings
 
@@ -115,11 +116,7 @@ def process_mis_file(
     """
     settings = get_settings()
     mis_file = mis_file or path.name
-    size_bytes = path.stat().st_size
-    if size_bytes > settings.mis_max_file_bytes:
-        raise MisFileError(
-            mis_file, f"{size_bytes} bytes is over the {settings.mis_max_file_bytes}-byte limit"
-        )
+    check_mis_file_size(mis_file, path.stat().st_size, settings.mis_max_file_bytes)
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
     content_sha256 = store.sha256_of_file(path)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
@@ -153,6 +150,7 @@ def _process_once(
             etag=etag,
             product_type=handler.product_type,
             started_at=started_at,
+            earned_reasons=earned_reasons(handler),
         )
         rules_in_force = store.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
@@ -262,10 +260,16 @@ def _prepared_batches(
                 tally.totals_minor.update(calculate.net_totals_minor(classified))
                 record = _batch_record(classified, file_run)
             with clock.stage("csv"):
-                _write_rows(success_stream, record.calculations, SUCCESS_CSV_HEADER)
+                _write_rows(
+                    success_stream,
+                    mis_run.calculation_rows(
+                        record.paid, file_run.processed_at, file_run.mis_run_id
+                    ),
+                    SUCCESS_CSV_HEADER,
+                )
                 _write_rows(
                     rejected_stream,
-                    calculate.rejected_rows(classified, handler),
+                    calculate.rejected_rows(classified),
                     REJECTED_CSV_HEADER,
                 )
             del batch, leads, classified
@@ -273,16 +277,22 @@ def _prepared_batches(
 
 
 def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:
-    handler, mis_run_id = file_run.layout.handler, file_run.mis_run_id
-    paid = calculate.paid_rows(classified, handler)
-    made = kpis.events(classified, handler)
-    is_paid = pl.col("outcome") == "paid"
+    handler = file_run.layout.handler
+    later = calculate.later_rows(classified)
     return mis_run.BatchRecord(
-        calculations=mis_run.calculation_rows(paid, file_run.processed_at, mis_run_id),
-        paid_events=events.event_rows(made.filter(is_paid), mis_run_id=mis_run_id),
-        later_events=events.event_rows(made.filter(~is_paid), mis_run_id=mis_run_id),
-        later_facts=calculate.later_facts(classified),
+        paid=calculate.paid_rows(classified, handler),
+        later_events=events.event_rows(kpis.events(later, handler), mis_run_id=file_run.mis_run_id),
+        later_facts=calculate.later_facts(later),
     )
+
+
+def earned_reasons(handler: ProductHandler) -> dict[str, str]:
+    """The reason of each KPI earned on payment (the same words for every lead)."""
+    return {
+        f"{name.lower()}_reason": f"{name} earned: {kpi.earned_when}" if kpi else ""
+        for name in KPI_NAMES
+        for kpi in [handler.kpi(name)]
+    }
 
 
 def _batches_with_leads(

@@ -2,17 +2,25 @@
 
 Names are the app-setting names an operator types in the Azure portal or
 local.settings.json; the README explains each one.
+
+Running in Azure (the platform sets WEBSITE_INSTANCE_ID) the local conveniences are
+off: no Azurite default for storage, no outbox default for email, and a setting the
+deployment must give (`REQUIRED_IN_AZURE`) stops start-up with a message naming it.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from payout_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from payout_core.engine.holds import HoldLimits
@@ -34,6 +42,31 @@ def azurite_connection_string(blob_port: int = 10000, queue_port: int = 10001) -
     )
 
 
+# Set by the Functions platform on every instance (App Service, Consumption, Flex).
+AZURE_INSTANCE_SETTING = "WEBSITE_INSTANCE_ID"
+STORAGE_SETTING = "MisStorage"
+# The blob trigger's source: Event Grid (Flex Consumption supports only this) or the
+# polling scan. Read by function_app.py when the worker indexes it (decorator arguments are
+# fixed then), so a change takes effect when the app restarts, as every app setting does.
+BLOB_TRIGGER_SOURCE_SETTING = "PAYOUT_BLOB_TRIGGER_SOURCE"
+BLOB_TRIGGER_SOURCES = ("EventGrid", "LogsAndContainerScan")
+
+
+def running_in_azure(environ: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if environ is None else environ).get(AZURE_INSTANCE_SETTING))
+
+
+def blob_trigger_source(environ: Mapping[str, str] | None = None) -> str:
+    """PAYOUT_BLOB_TRIGGER_SOURCE, default EventGrid; anything else stops indexing."""
+    value = (os.environ if environ is None else environ).get(BLOB_TRIGGER_SOURCE_SETTING)
+    source = (value or "").strip() or BLOB_TRIGGER_SOURCES[0]
+    if source not in BLOB_TRIGGER_SOURCES:
+        raise ConfigurationError(
+            f"{BLOB_TRIGGER_SOURCE_SETTING}={value!r}: use one of {', '.join(BLOB_TRIGGER_SOURCES)}"
+        )
+    return source
+
+
 class Settings(BaseSettings):
     # env_ignore_empty: an empty value (as in local.settings.example.json) means "the default".
     model_config = SettingsConfigDict(
@@ -49,11 +82,31 @@ class Settings(BaseSettings):
         900, alias="PAYOUT_DB_STATEMENT_TIMEOUT_SECONDS", ge=1
     )
     db_connect_timeout_seconds: int = Field(10, alias="PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", ge=1)
+    database_auth: Literal["password", "entra"] = Field("password", alias="PAYOUT_DATABASE_AUTH")
+    """`entra`: the password is a Microsoft Entra access token, fetched for each new
+    connection (tokens live about an hour); the URL names the Entra user, no password."""
+    database_client_id: str | None = Field(None, alias="PAYOUT_DATABASE_CLIENT_ID")
+    """With `entra`: the client id of a user-assigned managed identity; unset means
+    DefaultAzureCredential (the system-assigned identity in Azure, `az login` locally)."""
+    db_pgbouncer: bool = Field(False, alias="PAYOUT_DB_PGBOUNCER")
+    """Connected through PgBouncer in transaction mode (Flexible Server's port 6432): no
+    startup `options`, session settings per transaction (SET LOCAL), no prepared statements."""
     state_dir: Path = Field(PROJECT_ROOT / ".state", alias="PAYOUT_STATE_DIR")
     """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure."""
 
     # --- Blob Storage -----------------------------------------------------------
-    storage_connection_string: str = Field(azurite_connection_string(), alias="MisStorage")
+    storage_connection_string: str | None = Field(None, alias=STORAGE_SETTING)
+    """A connection string; unset locally means Azurite, unset in Azure is an error unless
+    the identity-based settings below are given."""
+    storage_blob_service_uri: str | None = Field(None, alias="MisStorage__blobServiceUri")
+    """Identity-based connection: https://ACCOUNT.blob.core.windows.net (with a managed
+    identity holding Storage Blob Data Owner on the account)."""
+    storage_queue_service_uri: str | None = Field(None, alias="MisStorage__queueServiceUri")
+    """Identity-based connection: https://ACCOUNT.queue.core.windows.net; the blob trigger's
+    poison queue lives in this account (Storage Queue Data Contributor)."""
+    storage_credential: str | None = Field(None, alias="MisStorage__credential")
+    """`managedidentity` with `MisStorage__clientId` for a user-assigned identity."""
+    storage_client_id: str | None = Field(None, alias="MisStorage__clientId")
     mis_container: str = Field("mis-inbox", alias="MIS_CONTAINER")
     output_container: str = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")
     quarantine_container: str = Field("mis-quarantine", alias="PAYOUT_QUARANTINE_CONTAINER")
@@ -67,9 +120,13 @@ class Settings(BaseSettings):
     storage_retry_total: int = Field(3, alias="PAYOUT_STORAGE_RETRY_TOTAL", ge=0, le=10)
     """Retries of one Storage request inside the SDK before the failure reaches our code."""
 
-    # --- Local Functions host (`payout host`; never used in Azure) --------------
+    # --- The Functions host's own storage ---------------------------------------
     webjobs_storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
-    """Where the host keeps blob receipts, timer status and the poison queue; unset = MisStorage."""
+    """Where the host keeps blob receipts and timer status; unset = MisStorage for
+    `payout host`. In Azure this or AzureWebJobsStorage__accountName is required."""
+    webjobs_storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
+
+    # --- Local Functions host (`payout host`; never used in Azure) --------------
     host_poll_interval_seconds: float = Field(2.0, alias="PAYOUT_HOST_POLL_INTERVAL_SECONDS", gt=0)
     host_retry_delay_seconds: float = Field(2.0, alias="PAYOUT_HOST_RETRY_DELAY_SECONDS", ge=0)
     """Wait before retrying a blob whose function failed (the real host backs off too)."""
@@ -91,7 +148,8 @@ class Settings(BaseSettings):
 
     # --- Iteration summary email ------------------------------------------------
     summary_schedule: str = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")
-    email_sender: Literal["outbox", "acs"] = Field("outbox", alias="PAYOUT_EMAIL_SENDER")
+    email_sender: Literal["outbox", "acs"] | None = Field(None, alias="PAYOUT_EMAIL_SENDER")
+    """Unset means `outbox` locally; in Azure it must be set (no silent outbox)."""
     outbox_dir: Path = Field(PROJECT_ROOT / ".state" / "outbox", alias="PAYOUT_OUTBOX_DIR")
     email_from: str = Field("DoNotReply@shiftpay.example", alias="PAYOUT_EMAIL_FROM")
     email_to: str = Field("finance@shiftpay.example", alias="PAYOUT_EMAIL_TO")
@@ -100,9 +158,45 @@ class Settings(BaseSettings):
     acs_endpoint: str | None = Field(None, alias="ACS_ENDPOINT")
     """ACS endpoint for managed identity (DefaultAzureCredential) when no connection string."""
     email_send_timeout_seconds: int = Field(120, alias="PAYOUT_EMAIL_SEND_TIMEOUT_SECONDS", ge=1)
-    email_attachment_max_rows: int = Field(40_000, alias="PAYOUT_EMAIL_ATTACHMENT_MAX_ROWS", ge=1)
-    """Rows per CSV attachment. ACS refuses messages over 10 MB (base64 adds a third), so a
-    larger iteration's attachment holds the first rows and the email says where the rest are."""
+    email_attachments_max_bytes: int = Field(
+        7_000_000, alias="PAYOUT_EMAIL_ATTACHMENTS_MAX_BYTES", ge=1_000, le=9_000_000
+    )
+    """Both CSV attachments together, counted as sent (base64). ACS refuses a message over
+    10 MB, so a larger iteration's attachments hold the first rows and the email says where
+    the rest are; the bodies get what is left of the 10 MB."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_defaults(cls, values: Any) -> Any:
+        """Azurite and the outbox are defaults on a developer's machine only."""
+        if not isinstance(values, dict) or running_in_azure():
+            return values
+        has_storage = values.get(STORAGE_SETTING) or values.get("storage_connection_string")
+        has_identity = values.get("MisStorage__blobServiceUri") or values.get(
+            "storage_blob_service_uri"
+        )
+        if not has_storage and not has_identity:
+            values = {**values, STORAGE_SETTING: azurite_connection_string()}
+        if not (values.get("PAYOUT_EMAIL_SENDER") or values.get("email_sender")):
+            values = {**values, "PAYOUT_EMAIL_SENDER": "outbox"}
+        return values
+
+    @property
+    def storage_uses_identity(self) -> bool:
+        return not self.storage_connection_string and bool(self.storage_blob_service_uri)
+
+    def missing_in_azure(self) -> list[str]:
+        """What a deployment must set, and did not (names of app settings)."""
+        missing = [alias for alias in REQUIRED_IN_AZURE if not os.environ.get(alias, "").strip()]
+        if not self.storage_connection_string and not self.storage_blob_service_uri:
+            missing.append(f"{STORAGE_SETTING} (or {STORAGE_SETTING}__blobServiceUri)")
+        if self.storage_blob_service_uri and not self.storage_queue_service_uri:
+            missing.append(f"{STORAGE_SETTING}__queueServiceUri (the poison queue's account)")
+        if not self.webjobs_storage_connection_string and not self.webjobs_storage_account_name:
+            missing.append("AzureWebJobsStorage (or AzureWebJobsStorage__accountName)")
+        if self.email_sender == "acs" and not (self.acs_connection_string or self.acs_endpoint):
+            missing.append("ACS_ENDPOINT (or ACS_CONNECTION_STRING)")
+        return missing
 
     # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
     hold_event_payout_above: Decimal | None = Field(
@@ -125,11 +219,54 @@ class Settings(BaseSettings):
             sp_cycle_payout_above=self.hold_sp_cycle_payout_above,
         )
 
+    # --- Reconciliation (SPEC §9) ---------------------------------------------
+    remittance_container: str = Field("remittance-inbox", alias="REMITTANCE_CONTAINER")
+    """Where banks' remittance files land (money in); a blob trigger watches it."""
+    wallet_confirmation_container: str = Field(
+        "wallet-confirmations", alias="WALLET_CONFIRMATION_CONTAINER"
+    )
+    """Where the wallet team's confirmation files land (money out); a blob trigger watches it."""
+    reconciliation_max_file_bytes: int = Field(
+        512 * 1024**2, alias="PAYOUT_RECONCILIATION_MAX_FILE_BYTES", ge=1
+    )
+    """Remittance and confirmation files are read whole (narrow rows: about 40 bytes each),
+    so larger ones are refused with an error."""
+
     @property
     def email_recipients(self) -> list[str]:
         return [address.strip() for address in self.email_to.split(",") if address.strip()]
 
 
+# Settings with a local default that would be wrong in Azure, or that a binding names
+# (`%MIS_CONTAINER%`: the real host fails indexing without it).
+REQUIRED_IN_AZURE = (
+    "PAYOUT_DATABASE_URL",
+    "MIS_CONTAINER",
+    "REMITTANCE_CONTAINER",
+    "WALLET_CONFIRMATION_CONTAINER",
+    "SUMMARY_SCHEDULE",
+    "PAYOUT_EMAIL_SENDER",
+    "PAYOUT_EMAIL_FROM",
+    "PAYOUT_EMAIL_TO",
+)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, read once. In Azure, a missing required setting is a
+    ConfigurationError naming every one that is missing."""
+    settings = Settings()
+    if running_in_azure():
+        missing = settings.missing_in_azure()
+        if missing:
+            raise ConfigurationError(
+                "running in Azure without required app settings: " + ", ".join(missing)
+            )
+    return settings
+
+
+def check_deployment() -> None:
+    """Running in Azure: read the settings now, so a missing one stops start-up (the
+    worker's indexing fails with this message) instead of the first file failing."""
+    if running_in_azure():
+        get_settings()

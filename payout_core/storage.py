@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -22,8 +23,16 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
-from payout_core.errors import ERROR_LOG_HEADERS
-from payout_core.settings import Settings, get_settings
+from payout_core import identity
+from payout_core.errors import (
+    ERROR_LOG_HEADERS,
+    MIS_SIZE_SETTING,
+    ConfigurationError,
+    check_mis_file_size,
+    clean_error_text,
+)
+from payout_core.report.people_csv import neutralise_formula
+from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,15 @@ class ErrorRecord(Protocol):
 
 
 @dataclass(frozen=True)
+class StoredErrorRecord:
+    """An ErrorRecord made without the database (when the table cannot be written)."""
+
+    created_at: datetime
+    mis: str
+    error_type: str
+
+
+@dataclass(frozen=True)
 class BlobVersion:
     """The version of a blob a run works on: its ETag pins every later read and delete."""
 
@@ -65,20 +83,31 @@ class DownloadedBlob:
     size_bytes: int
 
 
-def service_client(
-    connection_string: str | None = None, settings: Settings | None = None
-) -> BlobServiceClient:
-    """A client for the `MisStorage` account (or `connection_string`) with bounded I/O."""
-    settings = settings or get_settings()
-    return BlobServiceClient.from_connection_string(
-        connection_string or settings.storage_connection_string,
-        retry_total=settings.storage_retry_total,
-        connection_timeout=settings.storage_connect_timeout_seconds,
-        read_timeout=settings.storage_read_timeout_seconds,
-        max_single_get_size=TRANSFER_CHUNK_BYTES,
-        max_chunk_get_size=TRANSFER_CHUNK_BYTES,
-        max_single_put_size=TRANSFER_CHUNK_BYTES,
-        max_block_size=TRANSFER_CHUNK_BYTES,
+def service_client(settings: Settings, connection_string: str | None = None) -> BlobServiceClient:
+    """A client for the `MisStorage` account (or `connection_string`) with bounded I/O.
+
+    `MisStorage` as a connection string (local, Azurite), or identity-based as the
+    Functions host reads it: `MisStorage__blobServiceUri` with a managed identity
+    (`MisStorage__clientId` for a user-assigned one).
+    """
+    options = {
+        "retry_total": settings.storage_retry_total,
+        "connection_timeout": settings.storage_connect_timeout_seconds,
+        "read_timeout": settings.storage_read_timeout_seconds,
+        "max_single_get_size": TRANSFER_CHUNK_BYTES,
+        "max_chunk_get_size": TRANSFER_CHUNK_BYTES,
+        "max_single_put_size": TRANSFER_CHUNK_BYTES,
+        "max_block_size": TRANSFER_CHUNK_BYTES,
+    }
+    connection_string = connection_string or settings.storage_connection_string
+    if connection_string:
+        return BlobServiceClient.from_connection_string(connection_string, **options)
+    if not settings.storage_blob_service_uri:
+        raise ConfigurationError("MisStorage (or MisStorage__blobServiceUri) is not set")
+    return BlobServiceClient(
+        settings.storage_blob_service_uri,
+        credential=identity.token_credential(settings.storage_client_id),
+        **options,
     )
 
 
@@ -110,13 +139,15 @@ def download_to_tempfile(
     version: BlobVersion,
     *,
     max_bytes: int,
+    max_bytes_setting: str = MIS_SIZE_SETTING,
     directory: Path | None = None,
 ) -> DownloadedBlob:
     """Stream exactly `version` to a new temporary file, chunk by chunk; the caller deletes it.
 
     The ETag condition makes every ranged GET fail if the blob is replaced mid-download,
     so the file on disk is one version, never a mix. `max_bytes` is checked while
-    writing as well, so a blob that lies about its size cannot fill the disk.
+    writing as well (MisFileTooLargeError), so a blob that lies about its size cannot
+    fill the disk.
     """
     blob = client.get_blob_client(version.container, version.name)
     suffix = PurePosixPath(version.name).suffix or ".csv"
@@ -130,23 +161,12 @@ def download_to_tempfile(
             written_bytes = 0
             for chunk in downloader.chunks():
                 written_bytes += len(chunk)
-                if written_bytes > max_bytes:
-                    raise BlobTooLargeError(version, max_bytes)
+                check_mis_file_size(version.name, written_bytes, max_bytes, max_bytes_setting)
                 handle.write(chunk)
         return DownloadedBlob(path, downloader.properties.etag, written_bytes)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-
-
-class BlobTooLargeError(Exception):
-    def __init__(self, version: BlobVersion, max_bytes: int) -> None:
-        self.version = version
-        self.max_bytes = max_bytes
-        super().__init__(
-            f"{version.name} is larger than the limit of {max_bytes} bytes "
-            "(PAYOUT_MIS_MAX_FILE_BYTES)"
-        )
 
 
 def output_names(mis_file: str) -> tuple[str, str]:
@@ -229,11 +249,27 @@ def append_error_log(client: BlobServiceClient, container: str, record: ErrorRec
     blob.append_block(error_log_line(record))
 
 
+class BlobErrorLog:
+    """`error_logs.csv` in a container (functions.ErrorLog)."""
+
+    def __init__(self, client: BlobServiceClient, container: str) -> None:
+        self._client = client
+        self._container = container
+
+    def append_error_log(self, record: ErrorRecord) -> None:
+        append_error_log(self._client, self._container, record)
+
+
 def error_log_line(record: ErrorRecord) -> bytes:
-    """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder."""
+    """One `error_logs.csv` row (SPEC §6), the same in storage and in a local folder: the
+    texts cleaned and capped, and neutralised as the email's attachment is (a file named
+    `=cmd|...` must not run as a formula in the spreadsheet finance opens it with)."""
     created_at = record.created_at
     created_text = created_at.isoformat() if hasattr(created_at, "isoformat") else created_at
-    return csv_line((created_text, record.mis, record.error_type))
+    mis, error_type = (
+        neutralise_formula(clean_error_text(text)) for text in (record.mis, record.error_type)
+    )
+    return csv_line((created_text, mis, error_type))
 
 
 def quarantine(

@@ -28,16 +28,31 @@ why nothing slow happens after the send.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 import psycopg
 
 from payout_core import report
-from payout_core.ledger import cycle_reads, cycles, db, holds, iteration_reads
-from payout_core.mail import Attachment, EmailMessage, EmailSender, sender_from_settings
+from payout_core.ledger import (
+    cycle_reads,
+    cycles,
+    db,
+    holds,
+    iteration_reads,
+    reconciliation_reads,
+)
+from payout_core.mail import (
+    ACS_MESSAGE_MAX_BYTES,
+    Attachment,
+    EmailMessage,
+    EmailSender,
+    EmailSendError,
+    sender_from_settings,
+)
 from payout_core.settings import Settings, get_settings
 from payout_core.storage import credits_blob_name
 
@@ -45,6 +60,9 @@ log = logging.getLogger(__name__)
 
 # Any fixed key works as long as every reporter uses the same one; hashtext keeps it readable.
 SUMMARY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.summary'))"
+IDEMPOTENCY_NAMESPACE = uuid.UUID("3f1d2c62-7a3e-5b7e-9c51-0d6a8e4b2f10")
+# Below this the attachments say almost nothing; a message still too large is the bodies'.
+ATTACHMENTS_MIN_BYTES = 64_000
 
 
 @dataclass(frozen=True)
@@ -112,33 +130,32 @@ def run_summary(
         # snapshot, so a reporter that waited sees what the previous one committed.
         conn.execute(SUMMARY_LOCK_SQL)
         unreported = iteration_reads.select_unreported(conn)
+        reconciliation_unreported = reconciliation_reads.select_unreported(conn)
         iteration_number = _next_iteration_number(conn)
         cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
         decisions = holds.decisions_since_last_iteration(conn)
-        if unreported.is_empty and cycle.is_empty and not decisions:
+        if (
+            unreported.is_empty
+            and cycle.is_empty
+            and not decisions
+            and reconciliation_unreported.is_empty
+        ):
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
         closed = cycles.close_cycle(conn, cycle)
-        iteration_report = iteration_reads.gather_report(
+        iteration_report, message = _report_and_email(
             conn,
             unreported,
-            iteration_number=iteration_number,
-            report_date=clock().date(),
-            attachment_max_rows=settings.email_attachment_max_rows,
+            iteration_number,
+            clock().date(),
+            settings,
+            cycle_parts=(closed, decisions),
+            reconciliation_unreported=reconciliation_unreported,
         )
-        cycle_report = cycle_reads.gather_cycle_report(
-            conn,
-            closed,
-            decisions,
-            credits_blob_name=credits_blob_name(iteration_number),
-            attachment_max_rows=settings.email_attachment_max_rows,
-            review_url=settings.review_url,
-        )
-        iteration_report = replace(iteration_report, cycle=cycle_report)
-        message = iteration_email(iteration_report)
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
         _record_iteration(conn, unreported, iteration_report, message_id, settings)
+        reconciliation_reads.mark_reported(conn, reconciliation_unreported, iteration_number)
         holds.record_decisions_reported(
             conn, [event.decision_id for event in decisions], iteration_number
         )
@@ -177,7 +194,78 @@ def publish_pending_credits_files(sink: CreditFileSink) -> list[int]:
     return pending
 
 
-def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
+def _report_and_email(
+    conn: psycopg.Connection,
+    unreported: report.Unreported,
+    iteration_number: int,
+    report_date: date,
+    settings: Settings,
+    *,
+    cycle_parts: tuple[cycles.CycleClose, Sequence[holds.HeldEvent]],
+    reconciliation_unreported: reconciliation_reads.UnreportedReconciliation,
+) -> tuple[report.IterationReport, EmailMessage]:
+    """The report and its email, under ACS's 10 MB: if the bodies leave too little room
+    for the attachments' budget, the report is gathered again with smaller attachments."""
+    attachments_max_bytes = settings.email_attachments_max_bytes
+    idempotency_key = iteration_idempotency_key(
+        iteration_reads.ledger_created_at(conn), iteration_number
+    )
+    while True:
+        iteration_report = iteration_reads.gather_report(
+            conn,
+            unreported,
+            iteration_number=iteration_number,
+            report_date=report_date,
+            attachments_max_bytes=attachments_max_bytes,
+        )
+        closed, decisions = cycle_parts
+        cycle_report = cycle_reads.gather_cycle_report(
+            conn,
+            closed,
+            decisions,
+            credits_blob_name=credits_blob_name(iteration_number),
+            attachments_max_bytes=attachments_max_bytes,
+            review_url=settings.review_url,
+        )
+        reconciliation_report = reconciliation_reads.gather_report(
+            conn,
+            reconciliation_unreported,
+            iteration_number=iteration_number,
+            report_date=report_date,
+            sent_again_count=closed.resent_count,
+            attachments_max_bytes=attachments_max_bytes,
+        )
+        iteration_report = replace(
+            iteration_report, cycle=cycle_report, reconciliation=reconciliation_report
+        )
+        message = iteration_email(iteration_report, idempotency_key=idempotency_key)
+        overflow_bytes = message.size_bytes() - ACS_MESSAGE_MAX_BYTES
+        if overflow_bytes <= 0:
+            return iteration_report, message
+        if attachments_max_bytes <= ATTACHMENTS_MIN_BYTES:
+            raise EmailSendError(
+                f"the iteration email is {message.size_bytes():,} bytes even with its "
+                f"attachments cut to {attachments_max_bytes:,}; ACS takes at most "
+                f"{ACS_MESSAGE_MAX_BYTES:,}"
+            )
+        attachments_max_bytes = max(ATTACHMENTS_MIN_BYTES, attachments_max_bytes - overflow_bytes)
+        log.warning(
+            "iteration %d: email over %d bytes; attachments cut to %d bytes",
+            iteration_number,
+            ACS_MESSAGE_MAX_BYTES,
+            attachments_max_bytes,
+        )
+
+
+def iteration_idempotency_key(ledger_created_at: str, iteration_number: int) -> str:
+    """The ACS operation id of an iteration's email: the same on every retry of that
+    iteration, different for every iteration of every ledger."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{ledger_created_at}/{iteration_number}"))
+
+
+def iteration_email(
+    iteration_report: report.IterationReport, *, idempotency_key: str | None = None
+) -> EmailMessage:
     """The report as the message finance receives: both bodies, both CSV attachments."""
     return EmailMessage(
         subject=iteration_report.subject(),
@@ -189,8 +277,10 @@ def iteration_email(iteration_report: report.IterationReport) -> EmailMessage:
             ),
             Attachment(iteration_report.error_file_name, "text/csv", iteration_report.error_csv),
             *_cycle_attachments(iteration_report),
+            *_reconciliation_attachments(iteration_report),
         ),
         iteration_number=iteration_report.iteration_number,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -199,6 +289,17 @@ def _cycle_attachments(iteration_report: report.IterationReport) -> tuple[Attach
     if cycle is None or not cycle.credits_attached:
         return ()
     return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv),)
+
+
+def _reconciliation_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:
+    reconciliation = iteration_report.reconciliation
+    if reconciliation is None or reconciliation.discrepancy_rows_attached == 0:
+        return ()
+    return (
+        Attachment(
+            reconciliation.discrepancy_file_name, "text/csv", reconciliation.discrepancy_csv
+        ),
+    )
 
 
 def _next_iteration_number(conn: psycopg.Connection) -> int:
@@ -237,4 +338,9 @@ def _record_iteration(
         "UPDATE error_logs SET reported_at = now(), iteration_number = %s"
         " WHERE error_log_id = ANY(%s)",
         (number, list(unreported.error_log_ids)),
+    )
+    conn.execute(
+        "UPDATE recalculations SET reported_at = now(), iteration_number = %s"
+        " WHERE recalculation_id = ANY(%s)",
+        (number, list(unreported.recalculation_ids)),
     )

@@ -5,8 +5,10 @@ The contract other test modules rely on (names are stable):
 - `postgres_server_url` (session): PAYOUT_DATABASE_URL when set in the environment,
   else an embedded PostgreSQL (pgserver) in a temporary folder, deleted afterwards.
 - `database_url` (function): a fresh, migrated database for this test only, cloned from a
-  template migrated once per session. PAYOUT_DATABASE_URL points at it and the settings
-  cache and the connection pool are reset, so `payout_core.ledger.db.connection()` uses it.
+  template migrated once per session. PAYOUT_DATABASE_URL points at it, the settings cache
+  is reset and the process's pool opened on it (as an entry point opens it), so
+  `payout_core.ledger.db.connection()` uses it. A test that changes the database settings
+  afterwards closes the pool and opens it again with `db.get_pool(settings)`.
 - `azurite` (session): running Azurite blob + queue; `.connection_string`, `.blob_port`,
   `.queue_port`.
 - `storage_env` (function): MisStorage -> Azurite, and container names unique to this
@@ -124,6 +126,7 @@ def database_url(
     url = postgres.create_database(postgres_server_url, database, template=_migrated_template)
     monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
     _reset_process_state()
+    db.get_pool(get_settings())  # as an entry point does: the code under test finds it open
     try:
         yield url
     finally:

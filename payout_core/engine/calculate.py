@@ -11,8 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from payout_core.engine import kpis
-from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
+from payout_core.engine import kpis, later
 from payout_core.engine.products import ProductHandler
 
 OUTCOMES = (
@@ -145,34 +144,22 @@ def classify(
     nothing (re-delivering an older file must not undo a later correction).
     """
     earlier = seen.contains(rows["lead_id"]) if seen is not None and len(seen) else None
-    joined = (
-        rows.with_columns(_is_duplicate(earlier).alias("is_duplicate"))
-        .join(with_lead_facts(leads), on="lead_id", how="left", maintain_order="left")
-        .with_columns(_rule_date().alias("rule_date"))
+    joined = rows.with_columns(_is_duplicate(earlier).alias("is_duplicate")).join(
+        leads.select(list(LEADS_SCHEMA)), on="lead_id", how="left", maintain_order="left"
     )
     joined = joined.join(
-        _rule_matches(joined, rules), on=[*KEY_COLUMNS, "rule_date"], how="left",
+        _rule_matches(joined, rules), on=[*KEY_COLUMNS, "event_date"], how="left",
         maintain_order="left",
     )  # fmt: skip
-    revisits = (pl.col("outcome") == "already_paid") & _revisit_blocker().is_null()
-    if redelivery_of_run is not None:
-        revisits = pl.lit(False)
     paid = pl.col("outcome") == "paid"
     classified = (
         joined.with_columns(_outcome().alias("outcome"))
         .with_columns(kpis.worth_columns(handler))
-        .with_columns(kpis.event_columns(handler, pays=paid, revisits=revisits))
-        .with_columns(
-            pl.when(kpis.any_event("earned") & ~paid)
-            .then(pl.lit("kpi_earned"))
-            .when(kpis.any_event("adjustment"))
-            .then(pl.lit("adjusted"))
-            .otherwise(pl.col("outcome"))
-            .alias("outcome"),
-            pl.lit(redelivery_of_run, dtype=pl.Int64).alias("redelivery_of_run"),
-            *_paid_kpi_amounts(paid),
-            *kpis.net_columns(),
-        )
+        .with_columns(kpis.paid_event_columns(paid))
+        # Rule parameters may share names with SPEC §5's KPI columns (KPI1PayinAmount):
+        # dropped before those are written; what is left to do needs none of them.
+        .drop(_rule_and_worth_columns(rules))
+        .with_columns(*_paid_kpi_amounts(paid), *kpis.net_columns())
         .with_columns(
             (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
                 "total_payin_minor"
@@ -182,8 +169,41 @@ def classify(
             ),
         )
     )
+    weighed = later.weigh(
+        classified.filter(pl.col("outcome") == "already_paid").select(
+            "row_number", "lead_id", *KEY_COLUMNS, "event_date", "amount_minor"
+        ),
+        facts=later.facts_of(leads),
+        rules=rules,
+        handler=handler,
+        key_columns=KEY_COLUMNS,
+        redelivery_of_run=redelivery_of_run,
+    )
+    classified = _merge_later(classified, weighed)
     _check_invariants(rows, classified)
     return classified
+
+
+def _rule_and_worth_columns(rules: pl.DataFrame) -> list[str]:
+    worth = [
+        f"{name}_{column}"
+        for name in ("kpi1", "kpi2")
+        for column in ("payin_worth_minor", "payout_worth_minor", "qualifies")
+    ]
+    kept = (*KEY_COLUMNS, "rule_id", "kpi_start_date", "kpi_end_date")
+    return [*(column for column in rules.columns if column not in kept), *worth]
+
+
+def _merge_later(classified: pl.DataFrame, weighed: pl.DataFrame) -> pl.DataFrame:
+    """The rows `later.weigh` decided, merged back by row_number (their outcome, events,
+    net and reasons); other rows get null reasons."""
+    merged = classified.join(
+        weighed, on="row_number", how="left", maintain_order="left", suffix="_later"
+    )
+    replaced = [c for c in later.LATER_COLUMNS if c in classified.columns]
+    return merged.with_columns(
+        pl.coalesce(f"{column}_later", column).alias(column) for column in replaced
+    ).drop(f"{column}_later" for column in replaced)
 
 
 def _paid_kpi_amounts(paid: pl.Expr) -> list[pl.Expr]:
@@ -197,36 +217,6 @@ def _paid_kpi_amounts(paid: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def with_lead_facts(leads: pl.DataFrame) -> pl.DataFrame:
-    """`leads` with every LEAD_FACTS_SCHEMA column (null where the lookup gave none)."""
-    missing = [name for name in LEAD_FACTS_SCHEMA if name not in leads.columns]
-    return leads.with_columns(
-        pl.lit(None, dtype=LEAD_FACTS_SCHEMA[name]).alias(name) for name in missing
-    )
-
-
-def _rule_date() -> pl.Expr:
-    """SPEC §4.2: a lead paid here is weighed under the rule in force for its recorded
-    DateOfSale, whatever date a later row states."""
-    return (
-        pl.when(pl.col("lead_status") == "Success")
-        .then(pl.col("date_of_sale"))
-        .otherwise(pl.col("event_date"))
-    )
-
-
-def _revisit_blocker() -> pl.Expr:
-    """Why a later row for a Success lead is not weighed (null: it is)."""
-    return (
-        pl.when(pl.col("date_of_sale").is_null())
-        .then(pl.lit("before_system"))
-        .when(pl.col("event_date") != pl.col("date_of_sale"))
-        .then(pl.lit("other_date"))
-        .when(pl.col("rule_id").is_null())
-        .then(pl.lit("no_rule"))
-    )
-
-
 def _is_duplicate(earlier: pl.Series | None) -> pl.Expr:
     lead_id = pl.col("lead_id")
     seen_earlier = ~lead_id.is_first_distinct()
@@ -236,12 +226,12 @@ def _is_duplicate(earlier: pl.Series | None) -> pl.Expr:
 
 
 def _rule_matches(rows: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
-    """The rule in force per (key, rule date). Joined on the few distinct pairs rather than
+    """The rule in force per (key, event date). Joined on the few distinct pairs rather than
     on every row, so a million-row file costs one small join, not a million-row fan-out."""
-    pairs = rows.select(*KEY_COLUMNS, "rule_date").drop_nulls().unique()
+    pairs = rows.select(*KEY_COLUMNS, "event_date").drop_nulls().unique()
     return (
         pairs.join(rules, on=KEY_COLUMNS, how="inner")
-        .filter(pl.col("rule_date").is_between("kpi_start_date", "kpi_end_date"))
+        .filter(pl.col("event_date").is_between("kpi_start_date", "kpi_end_date"))
         .drop("kpi_start_date", "kpi_end_date")
     )
 
@@ -278,37 +268,7 @@ def _keys_text(prefix: str = "") -> pl.Expr:
     )
 
 
-def _already_paid_reason() -> pl.Expr:
-    blocker = _revisit_blocker()
-    lead = pl.col("lead_id")
-    sale_date = pl.col("date_of_sale").dt.strftime("%d %m %Y")
-    return (
-        pl.when(blocker == "before_system")
-        .then(pl.format("lead {} was already Success before it reached this ledger", lead))
-        .when(blocker == "other_date")
-        .then(
-            pl.format(
-                "lead {} was already paid for a sale on {}; this row states {}, so no amount "
-                "changes",
-                lead,
-                sale_date,
-                pl.col("event_date").dt.strftime("%d %m %Y"),
-            )
-        )
-        .when(blocker == "no_rule")
-        .then(
-            pl.format(
-                "lead {} was already paid; no rule is in force for its DateOfSale {}, so no "
-                "amount changes",
-                lead,
-                sale_date,
-            )
-        )
-        .otherwise(pl.format("lead {} was already paid; nothing new", lead))
-    )
-
-
-def _reason(handler: ProductHandler) -> pl.Expr:
+def _reason() -> pl.Expr:
     """Why a row was not paid, in words finance can act on."""
     outcome = pl.col("outcome")
     return (
@@ -318,19 +278,8 @@ def _reason(handler: ProductHandler) -> pl.Expr:
         .then(pl.format("LeadId {} already appeared earlier in this file", pl.col("lead_id")))
         .when(outcome == "not_shiftpay_lead")
         .then(pl.format("LeadId {} is not a ShiftPay lead", pl.col("lead_id")))
-        .when(outcome.is_in(["kpi_earned", "adjusted"]))
-        .then(kpis.row_event_summary(handler))
-        .when((outcome == "already_paid") & pl.col("redelivery_of_run").is_not_null())
-        .then(
-            pl.format(
-                "lead {} was already paid; this file was already processed (MIS run {}), "
-                "and a re-delivery changes nothing",
-                pl.col("lead_id"),
-                pl.col("redelivery_of_run"),
-            )
-        )
-        .when(outcome == "already_paid")
-        .then(_already_paid_reason())
+        .when(outcome.is_in(["kpi_earned", "adjusted", "already_paid"]))
+        .then(pl.col("later_reason"))
         .when((outcome == "not_payable") & ~pl.col("lead_status").is_in(["Pending", "Success"]))
         .then(pl.format("lead status is {}, not Pending or Success", pl.col("lead_status")))
         .when(outcome == "not_payable")
@@ -370,17 +319,23 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         "total_payin_minor",
         "total_payout_minor",
         pl.col("amount_minor").alias("basis_amount_minor"),
+        *((pl.col(f"{kpi}_event_kind") == "earned").fill_null(False).alias(f"{kpi}_earned")
+          for kpi in ("kpi1", "kpi2")),
         "rule_id",
         "row_number",
-    )
+    )  # fmt: skip
 
 
-def later_facts(classified: pl.DataFrame) -> pl.DataFrame:
-    """(lead_id, basis_amount_minor) of the rows that earned a KPI late or adjusted one:
-    the amount their KPIs are now computed from."""
-    return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"])).select(
-        "lead_id", pl.col("amount_minor").alias("basis_amount_minor")
-    )
+def later_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """The rows that earned a KPI late or adjusted one (few: filtered before their events
+    and reasons are built)."""
+    return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"]))
+
+
+def later_facts(later: pl.DataFrame) -> pl.DataFrame:
+    """(lead_id, basis_amount_minor) of `later_rows`: the amount their KPIs are now
+    computed from."""
+    return later.select("lead_id", pl.col("amount_minor").alias("basis_amount_minor"))
 
 
 def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:
@@ -390,7 +345,7 @@ def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:
     return {name: int(value or 0) for name, value in sums.row(0, named=True).items()}
 
 
-def rejected_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+def rejected_rows(classified: pl.DataFrame) -> pl.DataFrame:
     """Every row not paid, with its outcome and reason, as read (for people); a row that
     earned a KPI late or adjusted one says what it did. Reasons are sentences: formatted
     here, for these rows only, not for every row classified."""
@@ -402,7 +357,7 @@ def rejected_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataF
         "event_date_text",
         "amount_text",
         "outcome",
-        _reason(handler).alias("reason"),
+        _reason().alias("reason"),
     )
 
 

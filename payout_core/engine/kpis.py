@@ -59,27 +59,41 @@ def worth_columns(handler: ProductHandler) -> list[pl.Expr]:
     return columns
 
 
-def event_columns(handler: ProductHandler, *, pays: pl.Expr, revisits: pl.Expr) -> list[pl.Expr]:
-    """The four event columns per KPI. `pays`: the row pays a Pending lead (`paid`);
-    `revisits`: the row is a later one for a lead paid here, to be weighed against what
-    its KPIs were paid."""
+def paid_event_columns(pays: pl.Expr) -> list[pl.Expr]:
+    """The four event columns per KPI of a row that pays a Pending lead (`pays`): every
+    KPI the row qualifies for is earned, at its worth."""
+    columns = []
+    for name in KPI_NAMES:
+        p = prefix(name)
+        earns = pays & pl.col(f"{p}_qualifies")
+        columns += [
+            pl.when(earns).then(pl.lit("earned")).alias(f"{p}_event_kind"),
+            pl.when(earns).then(pl.col(f"{p}_payin_worth_minor")).alias(f"{p}_event_payin_minor"),
+            pl.when(earns).then(pl.col(f"{p}_payout_worth_minor")).alias(f"{p}_event_payout_minor"),
+            pl.when(earns).then(pl.lit(1, dtype=pl.Int64)).alias(f"{p}_event_sequence"),
+        ]
+    return columns
+
+
+def later_event_columns(handler: ProductHandler, *, revisits: pl.Expr) -> list[pl.Expr]:
+    """The four event columns per KPI of a later row for a lead paid here, weighed against
+    what its KPIs were paid (LEAD_FACTS_SCHEMA) when `revisits`."""
     columns = []
     for name in KPI_NAMES:
         kpi = handler.kpi(name)
         p = prefix(name)
-        qualifies = pl.col(f"{p}_qualifies")
         earned_before = pl.col(f"{p}_last_sequence").fill_null(0) > 0
-        differs = _differs(p)
-        earns = (pays | (revisits & ~earned_before)) & qualifies
-        adjusts = revisits & earned_before & differs if kpi and kpi.correctable else pl.lit(False)
-        kind = (
+        earns = revisits & ~earned_before & pl.col(f"{p}_qualifies")
+        correctable = kpi is not None and kpi.correctable
+        adjusts = revisits & earned_before & _differs(p) if correctable else pl.lit(False)
+        columns.append(
             pl.when(earns)
             .then(pl.lit("earned"))
             .when(adjusts)
             .then(pl.lit("adjustment"))
             .otherwise(pl.lit(None, dtype=pl.String))
+            .alias(f"{p}_event_kind")
         )
-        columns.append(kind.alias(f"{p}_event_kind"))
         for side in ("payin", "payout"):
             worth = pl.col(f"{p}_{side}_worth_minor")
             paid = pl.col(f"{p}_paid_{side}_minor").fill_null(0)
@@ -134,13 +148,14 @@ def minor_text(minor: pl.Expr) -> pl.Expr:
     )
 
 
-def _event_reason(kpi: Kpi, handler: ProductHandler, row_outcome: pl.Expr) -> pl.Expr:
+def later_event_reason(kpi: Kpi, handler: ProductHandler) -> pl.Expr:
+    """The reason of a later row's event for this KPI, in words (null: no event)."""
     p = prefix(kpi.name)
     kind = pl.col(f"{p}_event_kind")
     amount = minor_text(pl.col("amount_minor"))
     return (
-        pl.when(row_outcome == "paid")
-        .then(pl.lit(f"{kpi.name} earned: {kpi.earned_when}"))
+        pl.when(kind.is_null())
+        .then(pl.lit(None, dtype=pl.String))
         .when(kind == "earned")
         .then(
             pl.format(
@@ -232,7 +247,10 @@ def events(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
                 pl.col(f"{p}_event_sequence").alias("kpi_sequence"),
                 pl.col(f"{p}_event_payin_minor").alias("payin_minor"),
                 pl.col(f"{p}_event_payout_minor").alias("payout_minor"),
-                _event_reason(kpi, handler, outcome).alias("reason"),
+                pl.when(outcome == "paid")
+                .then(pl.lit(f"{kpi.name} earned: {kpi.earned_when}"))
+                .otherwise(pl.col(f"{p}_event_reason"))
+                .alias("reason"),
                 "rule_id",
             )
         )

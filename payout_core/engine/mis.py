@@ -3,33 +3,34 @@
 The only place that parses MIS CSV. Every cell is read as text, so junk in one row can
 only make that row `invalid` (with its reason), never fail the rest of the file. What
 makes the whole file unreadable (not CSV, columns missing, unknown product) raises one
-MisFileError naming the file and the cause.
+MisFileError naming the file and the cause (mis_layout.py, csv_records.py). What a cell
+may hold is SPEC §3.1 (dates.py, amounts.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
-from payout_core.engine.banks import BankProfile, BankProfiles
+from payout_core.engine import amounts, dates
+from payout_core.engine.csv_records import CELLS_COLUMN, parse_piece, record_chunks
+from payout_core.engine.mis_layout import (
+    LAYOUT_SAMPLE_BYTES,
+    QUOTED_CELL_MAX_CHARS,
+    MisLayout,
+    inspect_layout,
+)
 from payout_core.engine.products import (
     COMMON_MIS_COLUMNS,
-    MINOR_UNITS_PER_UNIT,
-    ProductHandler,
-    all_handlers,
-    handler_for,
 )
 from payout_core.errors import MisFileError
 
+__all__ = ["LAYOUT_SAMPLE_BYTES", "MisLayout", "Span", "inspect_layout", "read_batches"]
+
 LEAD_ID_LENGTH = 8  # SPEC §3.1: the LeadId is the last 8 characters of TrackingId
-LAYOUT_SAMPLE_ROWS = 1_000  # rows read to tell the bank and product of a file
-LAYOUT_SAMPLE_BYTES = 1024**2
-AMOUNT_MAX_INTEGER_DIGITS = 10  # keeps amount × percentage inside Int64 (see products.py)
 READ_CHUNK_BYTES = 16 * 1024**2  # CSV parsed at a time; with the batch size, bounds memory
 
 # The typed frame every later stage sees (column -> meaning):
@@ -38,82 +39,6 @@ READ_CHUNK_BYTES = 16 * 1024**2  # CSV parsed at a time; with the batch size, bo
 #   event_date     Date, null when unreadable      event_date_text   as written
 #   amount_minor   Int64 minor units, null when unreadable   amount_text   as written
 #   invalid_reason text, null when the row is readable (SPEC §4 rule 1)
-
-
-@dataclass(frozen=True)
-class MisLayout:
-    """What a file is: which product, which bank's naming, which headers to read."""
-
-    mis_file: str
-    handler: ProductHandler
-    profile: BankProfile
-    headers: dict[str, str]
-    """Standard column name -> the header this file uses for it."""
-
-
-def _normalise_header(names: list[str]) -> list[str]:
-    return [name.strip() for name in names]
-
-
-def _read_text(
-    source: Path | bytes, mis_file: str, n_rows: int | None = None, columns: list[str] | None = None
-) -> pl.DataFrame:
-    try:
-        return pl.read_csv(
-            source,
-            n_rows=n_rows,
-            columns=columns,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            with_column_names=_normalise_header,
-        )
-    except pl.exceptions.NoDataError as error:
-        raise MisFileError(mis_file, "the file is empty") from error
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise MisFileError(mis_file, f"not a readable UTF-8 CSV file ({reason})") from error
-
-
-def _choose_profile(sample: pl.DataFrame, profiles: BankProfiles) -> BankProfile:
-    """The bank is told by the SourceType its rows carry, under whichever header it uses."""
-    for header in sorted(profiles.source_type_headers() & set(sample.columns)):
-        for source_type in sample[header].drop_nulls().str.strip_chars().unique().sort():
-            profile = profiles.by_source_type.get(source_type)
-            if profile is not None and profile.header_for("SourceType") == header:
-                return profile
-    return profiles.standard
-
-
-def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayout:
-    # The first MiB of records is plenty for the sample; Polars given the whole file of a
-    # 650 MB MIS would parse far more than the rows asked for.
-    first_records = next(_record_chunks(path, LAYOUT_SAMPLE_BYTES), None)
-    sample = _read_text(first_records[0] if first_records else path, mis_file, LAYOUT_SAMPLE_ROWS)
-    profile = _choose_profile(sample, profiles)
-    product_header = profile.header_for("ProductType")
-    if product_header not in sample.columns:
-        raise MisFileError(mis_file, _missing_columns_message([product_header], sample.columns))
-    products = sample[product_header].drop_nulls().str.strip_chars()
-    products = products.filter(products != "")
-    if products.is_empty():
-        raise MisFileError(mis_file, "no row says which product it is (ProductType is blank)")
-    product_type = products[0]
-    handler = handler_for(product_type)
-    if handler is None:
-        known = ", ".join(sorted(all_handlers()))
-        raise MisFileError(mis_file, f"unknown product {product_type!r} (known: {known})")
-    headers = {column: profile.header_for(column) for column in handler.required_columns}
-    missing = [header for header in headers.values() if header not in sample.columns]
-    if missing:
-        raise MisFileError(mis_file, _missing_columns_message(missing, sample.columns))
-    return MisLayout(mis_file, handler, profile, headers)
-
-
-def _missing_columns_message(missing: list[str], present: list[str]) -> str:
-    return (
-        f"required column(s) missing: {', '.join(missing)}; "
-        f"the header has: {', '.join(present) or 'nothing'}"
-    )
 
 
 @dataclass(frozen=True)
@@ -140,10 +65,16 @@ def read_spans(
     first_row_number = 1
     rows = 0
     lead_ids: list[pl.Series] = []
-    for piece, piece_start, piece_end in _record_chunks(path, chunk_bytes):
+    for piece, piece_start, piece_end, header_bytes in record_chunks(path, chunk_bytes):
         if start_offset is None:
             start_offset = piece_start
-        tracking_ids = _read_text(piece, layout.mis_file, columns=[tracking_id_header])
+        tracking_ids = parse_piece(
+            piece,
+            layout.mis_file,
+            first_row_number + rows,
+            header_bytes,
+            columns=[tracking_id_header],
+        )
         del piece
         rows += tracking_ids.height
         lead_ids.append(
@@ -177,16 +108,19 @@ def read_batches(
     large the file is. (Polars' streaming scan was tried: it reads hundreds of MB ahead of
     a consumer that waits on the database.)
     """
-    columns = list(dict.fromkeys(layout.headers.values()))
     chunk_bytes = chunk_bytes or READ_CHUNK_BYTES
     rows_before = span.first_row_number - 1 if span else 0
     pieces = (
-        _record_chunks(path, chunk_bytes, span.start_offset, span.end_offset)
+        record_chunks(path, chunk_bytes, span.start_offset, span.end_offset)
         if span
-        else _record_chunks(path, chunk_bytes)
+        else record_chunks(path, chunk_bytes)
     )
-    for piece, _, _ in pieces:
-        parsed = _read_text(piece, layout.mis_file, columns=columns)
+    for piece, _, _, header_bytes in pieces:
+        # Every column is read, not only the layout's: a row longer than the header is
+        # found only so (see csv_records).
+        parsed = parse_piece(piece, layout.mis_file, rows_before + 1, header_bytes)
+        # Only a quoted cell can hold a line break: without a quote, no row to look at.
+        quoted = piece.find(b'"', header_bytes) >= 0
         del piece
         if parsed.is_empty():  # a piece of blank lines only
             continue
@@ -195,85 +129,22 @@ def read_batches(
         batch_count = -(-parsed.height // batch_rows)
         size = -(-parsed.height // batch_count)
         for offset in range(0, parsed.height, size):
-            yield _typed_batch(parsed.slice(offset, size), layout, rows_before + offset + 1)
+            batch = parsed.slice(offset, size)
+            yield _typed_batch(batch, layout, rows_before + offset + 1, quoted)
         rows_before += parsed.height
 
 
-def _typed_batch(parsed: pl.DataFrame, layout: MisLayout, first_row_number: int) -> pl.DataFrame:
+def _typed_batch(
+    parsed: pl.DataFrame, layout: MisLayout, first_row_number: int, quoted: bool
+) -> pl.DataFrame:
     raw = parsed.select(
         (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
         *(pl.col(header).alias(column) for column, header in layout.headers.items()),
+        pl.col(CELLS_COLUMN).alias("cells_in_row"),
     )
-    typed = type_rows(raw, layout)
+    typed = type_rows(raw, layout, cells_may_span_lines=quoted)
     _refuse_mixed_products(typed, layout)
     return typed
-
-
-def _header(stream: BinaryIO, chunk_bytes: int) -> bytes:
-    """The header record (its line break included), read from the start of `stream`."""
-    buffer = bytearray()
-    while more := stream.read(chunk_bytes):
-        buffer += more
-        header_end = _end_of_records(buffer, first_only=True)
-        if header_end:
-            return bytes(buffer[:header_end])
-    return bytes(buffer)  # a header and nothing else, without a final newline
-
-
-def _record_chunks(
-    path: Path, chunk_bytes: int, start_offset: int | None = None, end_offset: int | None = None
-) -> Iterator[tuple[bytes, int, int]]:
-    """The file (or its records from `start_offset` to `end_offset`) as pieces of about
-    `chunk_bytes`: (the header line plus whole records, first byte offset, end offset).
-
-    A record ends at a newline outside double quotes (a quoted field may hold newlines,
-    RFC 4180), so no record is cut in two; a record longer than a chunk makes its piece
-    longer instead. (A stray quote inside an unquoted field only delays the cut, unless a
-    multi-line quoted field follows it: then the piece fails to parse and the file is
-    refused, never misread.) Pieces depend only on where reading starts, so the pieces of
-    a span are the pieces the whole file had there.
-    """
-    with path.open("rb") as stream:
-        header = _header(stream, chunk_bytes)
-        position = len(header) if start_offset is None else start_offset
-        stream.seek(position)
-        pending = bytearray()
-        while True:
-            to_read = (
-                chunk_bytes
-                if end_offset is None
-                else min(chunk_bytes, end_offset - position - len(pending))
-            )
-            more = stream.read(to_read) if to_read > 0 else b""
-            if not more:
-                break
-            pending += more
-            del more
-            cut = _end_of_records(pending)
-            if cut:
-                piece = b"".join((header, memoryview(pending)[:cut]))  # the one copy
-                pending = pending[cut:]
-                yield piece, position, position + cut
-                position += cut
-                del piece
-    if pending:  # the last record, without a final newline
-        yield header + pending, position, position + len(pending)
-
-
-def _end_of_records(data: bytes | bytearray, first_only: bool = False) -> int:
-    """Offset just past the last (or the first) newline outside quotes; 0 if none."""
-    if first_only:
-        newline = data.find(b"\n")
-        while newline >= 0 and data.count(b'"', 0, newline) % 2:
-            newline = data.find(b"\n", newline + 1)
-        return newline + 1
-    newline = data.rfind(b"\n")
-    quotes_before = data.count(b'"', 0, newline) if newline >= 0 else 0
-    while newline >= 0 and quotes_before % 2:
-        previous = data.rfind(b"\n", 0, newline)
-        quotes_before -= data.count(b'"', previous + 1, newline)
-        newline = previous
-    return newline + 1
 
 
 def _refuse_mixed_products(typed: pl.DataFrame, layout: MisLayout) -> None:
@@ -291,14 +162,20 @@ def _refuse_mixed_products(typed: pl.DataFrame, layout: MisLayout) -> None:
         )
 
 
-def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
-    """Raw text columns (standard names) -> the typed frame described at the top."""
+def type_rows(
+    raw: pl.DataFrame, layout: MisLayout, cells_may_span_lines: bool = True
+) -> pl.DataFrame:
+    """Raw text columns (standard names) -> the typed frame described at the top.
+    `cells_may_span_lines=False` (no quote in the text) skips looking for line breaks."""
     handler = layout.handler
     date_column, amount_column = handler.event_date_column, handler.amount_column
     text = {
         column: _trimmed(column) for column in (*COMMON_MIS_COLUMNS, date_column, amount_column)
     }
     tracking_id = text["TrackingId"]
+    cells_in_row = (
+        pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
+    )
     typed = raw.select(
         pl.col("row_number"),
         tracking_id.alias("tracking_id"),
@@ -306,37 +183,116 @@ def type_rows(raw: pl.DataFrame, layout: MisLayout) -> pl.DataFrame:
         text["SourceType"].alias("source_type"),
         text["MediumType"].alias("medium_type"),
         text["ProductType"].alias("product_type"),
-        text[date_column]
-        .str.strptime(pl.Date, layout.profile.date_format, strict=False)
-        .alias("event_date"),
+        dates.parse_dates(text[date_column], layout.profile.date_format).alias("event_date"),
         text[date_column].alias("event_date_text"),
-        _amount_minor(text[amount_column]).alias("amount_minor"),
+        amounts.amount_minor(text[amount_column], layout.profile.thousands_separator).alias(
+            "amount_minor"
+        ),
         text[amount_column].alias("amount_text"),
+        cells_in_row.alias("cells_in_row"),
+        # A line break inside a cell the row is read by: legal CSV, but no TrackingId,
+        # date or amount holds one; it is a quote opened on one line and closed on another,
+        # which merged rows into one.
+        (
+            pl.any_horizontal(
+                expression.str.contains("\n", literal=True) for expression in text.values()
+            ).fill_null(False)
+            if cells_may_span_lines
+            else pl.lit(False)
+        ).alias("spans_lines"),
     )
-    # A row is readable when all three parsed; only the few that are not get their reason
-    # spelled out (formatting a sentence for every row was most of this function's time).
+    # A row is readable when all three parsed and it is of this layout; only the few that
+    # are not get their reason spelled out (formatting a sentence for every row was most
+    # of this function's time).
     unreadable = typed.filter(
         pl.any_horizontal(pl.col("lead_id", "event_date", "amount_minor").is_null())
+        | pl.col("cells_in_row").is_not_null()
+        | pl.col("spans_lines")
+        | _foreign_source_type(layout).is_not_null()
     ).select("row_number", _invalid_reason(layout).alias("invalid_reason"))
-    return typed.join(unreadable, on="row_number", how="left", maintain_order="left")
+    readable = pl.col("invalid_reason").is_null()
+    return (
+        typed.drop("cells_in_row", "spans_lines")
+        .join(unreadable, on="row_number", how="left", maintain_order="left")
+        .with_columns(  # an invalid row carries no value to compute with
+            pl.when(readable).then(pl.col("event_date")).alias("event_date"),
+            pl.when(readable).then(pl.col("amount_minor")).alias("amount_minor"),
+        )
+    )
 
 
 def _invalid_reason(layout: MisLayout) -> pl.Expr:
-    """Why a row cannot be read (SPEC §4 rule 1), the first failing check first."""
+    """Why a row cannot be read (SPEC §3.1, §4 rule 1), the first failing check first."""
     date_column = layout.handler.event_date_column
-    date_example = dt.date(2023, 10, 2).strftime(layout.profile.date_format)
+    date_example = dates.example(layout.profile.date_format)
     tracking_id, date_text = pl.col("tracking_id"), pl.col("event_date_text")
+    header_width = layout.header_width or 0
     return (
-        pl.when(tracking_id.is_null())
+        pl.when(pl.col("cells_in_row").is_not_null())
+        .then(
+            pl.format(
+                f"the row has {{}} cells but the header has {header_width}: a comma in an "
+                "unquoted cell? (an amount like 2,616 is refused unless quoted and its bank "
+                "declares a thousands separator)",
+                pl.col("cells_in_row"),
+            )
+        )
+        .when(pl.col("spans_lines"))
+        .then(
+            pl.lit(
+                "a cell of this row spans several lines: a double quote opened on one line "
+                "and closed on another merged rows into one; quote each cell on its own line"
+            )
+        )
+        .when(_foreign_source_type(layout).is_not_null())
+        .then(_foreign_source_type(layout))
+        .when(tracking_id.is_null())
         .then(pl.lit("TrackingId is blank"))
         .when(pl.col("lead_id").is_null())
-        .then(pl.format("TrackingId '{}' is shorter than a LeadId (8 characters)", tracking_id))
+        .then(
+            pl.format(
+                "TrackingId '{}' is shorter than a LeadId (8 characters)", _quoted(tracking_id)
+            )
+        )
         .when(date_text.is_null())
         .then(pl.lit(f"{date_column} is blank"))
         .when(pl.col("event_date").is_null())
-        .then(pl.format(f"{date_column} '{{}}' is not a date like '{date_example}'", date_text))
-        .otherwise(_amount_problem(pl.col("amount_text"), layout.handler.amount_column))
+        .then(
+            pl.format(
+                f"{date_column} '{{}}' is not a date like '{date_example}' (a day of the "
+                "calendar, written so)",
+                _quoted(date_text),
+            )
+        )
+        .otherwise(
+            amounts.amount_problem(
+                pl.col("amount_text"),
+                _quoted(pl.col("amount_text")),
+                layout.handler.amount_column,
+                layout.profile.thousands_separator,
+            )
+        )
     )
+
+
+def _foreign_source_type(layout: MisLayout) -> pl.Expr:
+    """Why a row's SourceType cannot be read in this file's layout, or null: a bank with a
+    profile of its own writes its dates and columns its own way, so its row in another
+    bank's file (or the standard layout) would be read by the wrong profile."""
+    source_type = pl.col("source_type")
+    own = layout.profile.source_type
+    if own is not None:
+        foreign = source_type.is_not_null() & (source_type != own)
+        message = f"SourceType '{{}}' in a file in {own}'s layout (config/banks.toml)"
+    elif layout.foreign_source_types:
+        foreign = source_type.is_in(sorted(layout.foreign_source_types))
+        message = (
+            "SourceType '{}' has a layout of its own (config/banks.toml), but this file is "
+            "in the standard layout; send its rows in a file of its own"
+        )
+    else:
+        return pl.lit(None, pl.String)
+    return pl.when(foreign).then(pl.format(message, _quoted(source_type)))
 
 
 def _lead_id(tracking_id: pl.Expr) -> pl.Expr:
@@ -353,30 +309,10 @@ def _trimmed(column: str) -> pl.Expr:
     return pl.when(trimmed != "").then(trimmed)
 
 
-_NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
-_AMOUNT_PATTERN = rf"^\d{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}(\.\d{{1,2}})?$"
-
-
-def _amount_problem(amount_text: pl.Expr, amount_column: str) -> pl.Expr:
-    """Why an amount cannot be used, or null when it can."""
+def _quoted(text: pl.Expr) -> pl.Expr:
+    """A cell as a reason quotes it: cut after QUOTED_CELL_MAX_CHARS."""
     return (
-        pl.when(amount_text.is_null())
-        .then(pl.lit(f"{amount_column} is blank"))
-        .when(~amount_text.str.contains(_NUMBER_PATTERN))
-        .then(pl.format(f"{amount_column} '{{}}' is not a number", amount_text))
-        .when(amount_text.str.starts_with("-"))
-        .then(pl.format(f"{amount_column} '{{}}' is negative", amount_text))
-        .when(amount_text.str.contains(r"\.\d{3,}$"))
-        .then(pl.format(f"{amount_column} '{{}}' has more than 2 decimal places", amount_text))
-        .when(~amount_text.str.contains(_AMOUNT_PATTERN))
-        .then(pl.format(f"{amount_column} '{{}}' is too large", amount_text))
+        pl.when(text.str.len_chars() > QUOTED_CELL_MAX_CHARS)
+        .then(text.str.slice(0, QUOTED_CELL_MAX_CHARS - 1) + "…")
+        .otherwise(text)
     )
-
-
-def _amount_minor(amount_text: pl.Expr) -> pl.Expr:
-    """Exact decimal text -> integer minor units, with no float on the way."""
-    parts = amount_text.str.split_exact(".", 1)
-    units = parts.struct.field("field_0").cast(pl.Int64, strict=False)
-    fraction = parts.struct.field("field_1").fill_null("").str.pad_end(2, "0")
-    minor = units * MINOR_UNITS_PER_UNIT + fraction.cast(pl.Int64, strict=False)
-    return pl.when(amount_text.str.contains(_AMOUNT_PATTERN)).then(minor)

@@ -19,7 +19,7 @@ from typing import Annotated
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
-from payout_core.engine.banks import STANDARD_DATE_FORMAT
+from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_date
 from payout_core.engine.products import (
     MONEY,
     PERCENTAGE,
@@ -52,11 +52,12 @@ def rule_columns() -> dict[str, str]:
 
 
 def _rule_date(value: object) -> object:
+    """The same date parser as MIS event dates (engine/dates.py), so both agree."""
     if isinstance(value, str):
-        try:
-            return dt.datetime.strptime(value.strip(), STANDARD_DATE_FORMAT).date()
-        except ValueError as error:
-            raise ValueError(f"{value!r} is not a date like '2 10 2023'") from error
+        parsed = parse_date(value, STANDARD_DATE_FORMAT)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not a date like '2 10 2023'")
+        return parsed
     return value
 
 

@@ -4,6 +4,7 @@ decisions no email has reported yet."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -20,12 +21,12 @@ def gather_cycle_report(
     decisions: Sequence[HeldEvent],
     *,
     credits_blob_name: str,
-    attachment_max_rows: int,
+    attachments_max_bytes: int,
     review_url: str | None,
 ) -> CycleReport:
     credits = cycles.list_credits(conn, closed.cycle_number)
     csv_data, rows_in_csv = credits_csv(
-        [credit.csv_row() for credit in credits], attachment_max_rows
+        [credit.csv_row() for credit in credits], attachments_max_bytes
     )
     awaiting = cycles.holds_awaiting(conn)
     return CycleReport(
@@ -64,5 +65,5 @@ def gather_cycle_report(
 def credits_file(conn: psycopg.Connection, cycle_number: int) -> bytes:
     """The whole credits CSV of a cycle (for the output container or a local folder)."""
     credits = cycles.list_credits(conn, cycle_number)
-    data, _ = credits_csv([credit.csv_row() for credit in credits], max(len(credits), 1))
+    data, _ = credits_csv([credit.csv_row() for credit in credits], sys.maxsize)  # all of them
     return data

@@ -72,9 +72,11 @@ class CreditResend:
 
 
 def credits_to_send_again(conn: psycopg.Connection, cycle_number: int) -> list[CreditResend]:
-    """Seam for reconciliation: the failed credits this cycle sends again (as new credits
-    naming the one they replace). None until wallet confirmations are recorded (004)."""
-    return []
+    """The failed credits this cycle sends again, as new credits naming the one they
+    replace (reconciliation: ledger/confirmations.py)."""
+    from payout_core.ledger import confirmations
+
+    return [CreditResend(*row) for row in confirmations.credits_to_send_again(conn)]
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,10 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
             plan.cycle_events.select("event_id", pl.lit(number).alias("cycle_number"), "credit_id"),
         )
     _insert_resends(conn, number, prepared.resends, first_sequence=plan.credits.height + 1)
+    # A credit that failed 3 times is held for a person instead (reconciliation, SPEC §9).
+    from payout_core.ledger import confirmations
+
+    confirmations.hold_credits_failed_too_often(conn, number)
     if not plan.holds.is_empty():
         # Held now, so no longer counted in the final table of their leads (SPEC §5).
         conn.execute(
@@ -211,7 +217,8 @@ class WalletCredit:
     amount: Decimal
     event_count: int
     status: str
-    """'sent' (reconciliation adds 'confirmed' and 'failed' from wallet confirmations)."""
+    """'sent', then 'confirmed' or 'failed' as the wallet team answers (004's
+    wallet_credit_states)."""
     replaces_credit_id: str | None = None
     created_at: datetime | None = None
 
@@ -232,7 +239,7 @@ class WalletCredit:
 
 
 # The one place a credit's status is derived; reconciliation extends it.
-CREDIT_STATUS_SQL = "'sent'"
+CREDIT_STATUS_SQL = "(SELECT s.status FROM wallet_credit_states s WHERE s.credit_id = w.credit_id)"
 
 
 def list_credits(conn: psycopg.Connection, cycle_number: int | None = None) -> list[WalletCredit]:

@@ -1,8 +1,19 @@
 """PostgreSQL connections and migrations.
 
-One pool per process, created on first use and reused across function invocations:
+One pool per process, opened by the entry point (a function body, a `payout` command)
+from the settings it read, and reused across function invocations:
 Functions keep a worker process warm, and a fresh TLS connection per file would cost more
 than the work. The pool is small because Consumption scales out by instances, not threads.
+
+Passwordless (PAYOUT_DATABASE_AUTH=entra): Azure Database for PostgreSQL takes a Microsoft
+Entra access token as the password. The pool asks the credential for one each time it
+opens a connection (tokens expire after about an hour; an open connection stays valid).
+
+Through PgBouncer in transaction mode (PAYOUT_DB_PGBOUNCER=true): consecutive transactions
+of one client connection may run on different server connections, so nothing may rely on
+session state. The statement timeout and time zone are then set with SET LOCAL at the
+start of the one transaction a `connection()` block is, instead of as startup `options`
+(which PgBouncer refuses), and psycopg's automatic prepared statements are off.
 """
 
 from __future__ import annotations
@@ -12,17 +23,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg_pool
 from psycopg_pool import ConnectionPool
 
+from payout_core import identity
 from payout_core.errors import ConfigurationError, TransientError
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
 
 _pool: ConnectionPool | None = None
+_per_transaction_sql: str | None = None  # PgBouncer mode: run first in every block
 _pool_lock = threading.Lock()
 
 
@@ -34,30 +51,73 @@ def resolve_database_url(settings: Settings) -> str:
     raise ConfigurationError("PAYOUT_DATABASE_URL is not set: the ledger database has no address")
 
 
+def session_settings_sql(settings: Settings) -> str:
+    """The per-transaction form of the startup options, for PgBouncer."""
+    timeout_ms = settings.db_statement_timeout_seconds * 1000
+    return f"SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL timezone = 'UTC'"
+
+
 def connection_kwargs(settings: Settings) -> dict[str, object]:
-    return {
+    kwargs: dict[str, object] = {
         "connect_timeout": settings.db_connect_timeout_seconds,
-        # UTC so timestamps in the ledger and the email never depend on a server's locale.
-        "options": (
-            f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000} -c timezone=UTC"
-        ),
         "application_name": "shiftpay-payout",
     }
+    if settings.db_pgbouncer:
+        # Server-side prepared statements live in one server session; PgBouncer in
+        # transaction mode hands the next transaction to another one.
+        kwargs["prepare_threshold"] = None
+    else:
+        # UTC so timestamps in the ledger and the email never depend on a server's locale.
+        kwargs["options"] = (
+            f"-c statement_timeout={settings.db_statement_timeout_seconds * 1000} -c timezone=UTC"
+        )
+    return kwargs
 
 
-def get_pool(settings: Settings | None = None) -> ConnectionPool:
-    global _pool
+def connection_kwargs_factory(settings: Settings, credential: TokenCredential | None = None) -> Any:
+    """The pool's `kwargs`: a dict, or with Entra auth a callable the pool calls for each
+    new connection, so every connection gets a token that is valid now."""
+    kwargs = connection_kwargs(settings)
+    if settings.database_auth != "entra":
+        return kwargs
+    token_source = credential or identity.token_credential(settings.database_client_id)
+
+    def kwargs_with_fresh_token() -> dict[str, object]:
+        try:
+            token = token_source.get_token(identity.POSTGRES_TOKEN_SCOPE).token
+        except Exception as error:  # azure.identity's errors share no base worth naming
+            raise TransientError(f"no Entra token for the database: {error}") from error
+        return {**kwargs, "password": token}
+
+    return kwargs_with_fresh_token
+
+
+def get_pool(settings: Settings, *, credential: TokenCredential | None = None) -> ConnectionPool:
+    """The process's pool, opened by the entry point from the settings it read (and, with
+    Entra auth, `credential`, default: the managed identity); later calls return it as it
+    is. Opening it connects nowhere yet (min_size 0): the first unit of work does."""
+    global _pool, _per_transaction_sql
     with _pool_lock:
         if _pool is None:
-            settings = settings or get_settings()
+            _per_transaction_sql = session_settings_sql(settings) if settings.db_pgbouncer else None
             _pool = ConnectionPool(
                 resolve_database_url(settings),
-                kwargs=connection_kwargs(settings),
+                kwargs=connection_kwargs_factory(settings, credential),
                 min_size=0,
                 max_size=settings.db_pool_max_size,
                 timeout=settings.db_connect_timeout_seconds,
                 open=True,
                 check=ConnectionPool.check_connection,
+            )
+        return _pool
+
+
+def _opened_pool() -> ConnectionPool:
+    with _pool_lock:
+        if _pool is None:
+            raise ConfigurationError(
+                "the database pool is not open: the entry point opens it with "
+                "db.get_pool(settings) before any unit of work"
             )
         return _pool
 
@@ -75,16 +135,50 @@ class ConflictError(TransientError):
 
 
 @contextmanager
+def unique_or_conflict(conn: psycopg.Connection, what_collided: str) -> Iterator[None]:
+    """A savepoint around a write a racing unit of work may have made first: its unique
+    violation becomes a ConflictError (the retry reads the other's write as recorded)."""
+    try:
+        with conn.transaction():
+            yield
+    except psycopg.errors.UniqueViolation as error:
+        raise ConflictError(
+            f"{what_collided} by another file meanwhile: {error.diag.message_detail}"
+        ) from error
+
+
+@contextmanager
 def connection() -> Iterator[psycopg.Connection]:
     """A pooled connection. Failures of the database itself (unreachable, restarted,
     timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
     try:
-        with get_pool().connection() as conn:
+        with _opened_pool().connection() as conn:
+            if _per_transaction_sql:
+                # Opens the block's transaction; `conn.transaction()` inside becomes a
+                # savepoint of it, and the pool commits it when the block ends.
+                conn.execute(_per_transaction_sql)
             yield conn
-    except psycopg.errors.TransactionRollback as error:
-        raise ConflictError(f"database conflict, rolled back: {error}") from error
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+    except psycopg.errors.UndefinedTable as error:
+        raise ConfigurationError(
+            f"the ledger database is not migrated ({error.diag.message_primary}); "
+            "run `payout db migrate`"
+        ) from error
+    except psycopg.Error as error:
+        if is_conflict(error):
+            raise ConflictError(f"database conflict, rolled back: {error}") from error
+        if isinstance(error, psycopg.OperationalError):
+            raise TransientError(f"database unavailable: {error}") from error
+        raise
+    except psycopg_pool.PoolTimeout as error:
         raise TransientError(f"database unavailable: {error}") from error
+
+
+def is_conflict(error: psycopg.Error) -> bool:
+    """SQLSTATE class 40, "transaction rollback": a deadlock (40P01), a serialization
+    failure (40001), … The server rolled the transaction back; running it again is the
+    remedy. (psycopg's DeadlockDetected and SerializationFailure are not subclasses of its
+    TransactionRollback, so the class is told by the SQLSTATE.)"""
+    return (error.sqlstate or "").startswith("40")
 
 
 MIGRATIONS_TABLE = """

@@ -8,6 +8,8 @@ from datetime import date
 import psycopg
 
 from payout_core.engine.calculate import SUCCESS_COLUMNS
+from payout_core.errors import ERROR_TEXT_MAX_CHARS, clean_error_text
+from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.model import (
     ErrorRecord,
     IterationReport,
@@ -33,10 +35,32 @@ def select_unreported(conn: psycopg.Connection) -> Unreported:
         "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
         " ORDER BY error_log_id FOR UPDATE"
     ).fetchall()
+    recalculation_ids = conn.execute(
+        "SELECT recalculation_id FROM recalculations WHERE reported_at IS NULL"
+        " ORDER BY recalculation_id FOR UPDATE"
+    ).fetchall()
     return Unreported(
         mis_run_ids=tuple(row[0] for row in mis_run_ids),
         error_log_ids=tuple(row[0] for row in error_log_ids),
+        recalculation_ids=tuple(row[0] for row in recalculation_ids),
     )
+
+
+def adjustment_lines(conn: psycopg.Connection, unreported: Unreported) -> list[AdjustmentLine]:
+    """The iteration's KPIs earned late and adjustments (from its MIS runs and its
+    recalculations), per product: the events that are not a lead's first payment."""
+    rows = conn.execute(
+        """
+        SELECT product_type, outcome, count(*), sum(payin_amount), sum(payout_amount)
+        FROM payout_events
+        WHERE outcome <> 'paid'
+          AND (mis_run_id = ANY(%s) OR recalculation_id = ANY(%s))
+        GROUP BY product_type, outcome
+        ORDER BY product_type, outcome DESC
+        """,
+        (list(unreported.mis_run_ids), list(unreported.recalculation_ids)),
+    ).fetchall()
+    return [AdjustmentLine(*row) for row in rows]
 
 
 def gather_report(
@@ -45,20 +69,20 @@ def gather_report(
     *,
     iteration_number: int,
     report_date: date,
-    attachment_max_rows: int,
+    attachments_max_bytes: int,
 ) -> IterationReport:
     """The report of exactly the runs and errors in `unreported`; must run inside a
     transaction (the success rows come through a server-side cursor)."""
     run_ids = list(unreported.mis_run_ids)
     summary_lines, summary_total = _summary_lines(conn, run_ids)
     with conn.cursor(name="iteration_success_rows") as cursor:
-        # Server-side cursor: at most `itersize` rows in memory, and no more than the
-        # attachment holds are ever fetched.
-        cursor.itersize = min(attachment_max_rows, 2_000)
+        # Server-side cursor: at most `itersize` rows in memory, and fetching stops where
+        # the attachment is full.
+        cursor.itersize = 2_000
         cursor.execute(
             f"SELECT {', '.join(SUCCESS_COLUMNS)} FROM payout_calculations"
-            " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id LIMIT %s",
-            (run_ids, attachment_max_rows),
+            " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id",
+            (run_ids,),
         )
         return build_report(
             iteration_number=iteration_number,
@@ -68,7 +92,8 @@ def gather_report(
             summary_lines=summary_lines,
             summary_total=summary_total,
             success_rows=cursor,
-            attachment_max_rows=attachment_max_rows,
+            attachments_max_bytes=attachments_max_bytes,
+            adjustment_lines=adjustment_lines(conn, unreported),
         )
 
 
@@ -91,12 +116,23 @@ def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting
 
 
 def _errors(conn: psycopg.Connection, error_log_ids: list[int]) -> list[ErrorRecord]:
+    """Texts cleaned and capped (SPEC §6) even when recorded before they were: one error of
+    50 MB once made an email ACS refused (over 10 MB)."""
     rows = conn.execute(
-        "SELECT error_log_id, created_at, mis, error_type FROM error_logs"
-        " WHERE error_log_id = ANY(%s) ORDER BY created_at, error_log_id",
-        (error_log_ids,),
+        "SELECT error_log_id, created_at, left(mis, %(chars)s), length(mis),"
+        " left(error_type, %(chars)s), length(error_type) FROM error_logs"
+        " WHERE error_log_id = ANY(%(ids)s) ORDER BY created_at, error_log_id",
+        {"ids": error_log_ids, "chars": ERROR_TEXT_MAX_CHARS},
     ).fetchall()
-    return [ErrorRecord(*row) for row in rows]
+    return [
+        ErrorRecord(
+            error_log_id,
+            created_at,
+            clean_error_text(mis, total_chars=mis_chars),
+            clean_error_text(error_type, total_chars=error_type_chars),
+        )
+        for error_log_id, created_at, mis, mis_chars, error_type, error_type_chars in rows
+    ]
 
 
 def _summary_lines(
@@ -120,3 +156,10 @@ def _summary_lines(
     lines = [SummaryLine(*row[:8]) for row in rows if not row[8]]
     total = next(SummaryLine(*row[:8]) for row in rows if row[8])
     return lines, total
+
+
+def ledger_created_at(conn: psycopg.Connection) -> str:
+    """When this ledger database was created (its first migration): with the iteration
+    number, it names an iteration uniquely even across a rebuilt database."""
+    row = conn.execute("SELECT min(applied_at) FROM schema_migrations").fetchone()
+    return row[0].isoformat() if row and row[0] else "unknown"

@@ -17,41 +17,108 @@ from psycopg import sql
 
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA, minor_text
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
+from payout_core.settings import get_settings
 
 # A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
 # server's usual default) both spill to disk.
 HASH_WORK_MEM = "64MB"
-# A lead paid here also brings its facts and what its KPIs were paid (for kpi_earned and
-# adjusted); the LATERAL probe costs nothing for the others (c.lead_id is null).
-LEADS_OF_BATCH = f"""
-SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status,
-       c.date_of_sale, (c.basis_amount * 100)::bigint, {events.KPI_HISTORY_COLUMNS}
+LEADS_OF_BATCH = """
+SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status
 FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
-LEFT JOIN payout_calculations c ON c.lead_id = l.lead_id AND l.status = 'Success'
+"""
+# For the batch's Success leads only (few): their facts and what their KPIs were paid.
+FACTS_OF_PAID_LEADS = f"""
+SELECT c.lead_id, c.date_of_sale, (c.basis_amount * 100)::bigint, {events.KPI_HISTORY_COLUMNS}
+FROM batch_paid_lead_ids b JOIN payout_calculations c ON c.lead_id = b.lead_id
 {events.KPI_HISTORY_LATERAL}
 """
-LOOKUP_SCHEMA = {**LEADS_SCHEMA, **LEAD_FACTS_SCHEMA}
+FACTS_SCHEMA = {"lead_id": pl.String, **LEAD_FACTS_SCHEMA}
 
 
 def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
     """The leads of these LeadIds only (the table may hold millions), with the facts of
-    those paid here, in a short read-only transaction of its own: see pipeline.py for
-    why it is not the file's transaction."""
+    those paid here (LEAD_FACTS_SCHEMA), in a short read-only transaction of its own: see
+    pipeline.py for why it is not the file's transaction."""
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_lead_ids (lead_id text) ON COMMIT DELETE ROWS"
-        )
-        cursor.execute("TRUNCATE batch_lead_ids")
+        for table in ("batch_lead_ids", "batch_paid_lead_ids"):
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} (lead_id text) ON COMMIT DELETE ROWS"
+            )
         cursor.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
         copy_frame(cursor, "batch_lead_ids", lead_ids.to_frame("lead_id"))
         cursor.execute("ANALYZE batch_lead_ids")
-        return copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LOOKUP_SCHEMA)
+        leads = copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
+        paid_lead_ids = leads.filter(pl.col("lead_status") == "Success").select("lead_id")
+        if paid_lead_ids.is_empty():
+            return leads
+        copy_frame(cursor, "batch_paid_lead_ids", paid_lead_ids)
+        cursor.execute("ANALYZE batch_paid_lead_ids")
+        facts = copy_out(cursor, sql.SQL(FACTS_OF_PAID_LEADS), FACTS_SCHEMA)
+    if facts.is_empty():  # Success before this ledger: nothing to join
+        return leads
+    return leads.join(facts, on="lead_id", how="left")
 
 
 CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
+
+# A batch's paid rows are COPYed once, as integers, into a temporary (unlogged, unindexed)
+# table; two set-based statements then write SPEC §5 rows and the earned KPI events from
+# it, the server turning minor units into numeric exactly (bigint / 100.0).
+PAID_STAGE_COLUMNS = {
+    "lead_id": "text", "sp_id": "text", "source_type": "text", "medium_type": "text",
+    "product_type": "text", "sub_status": "text", "date_of_sale": "date",
+    "kpi1_payin_amount_minor": "bigint", "kpi1_payout_amount_minor": "bigint",
+    "kpi2_payin_amount_minor": "bigint", "kpi2_payout_amount_minor": "bigint",
+    "basis_amount_minor": "bigint", "kpi1_earned": "boolean", "kpi2_earned": "boolean",
+    "rule_id": "bigint",
+}  # fmt: skip
+INSERT_CALCULATIONS = f"""
+INSERT INTO payout_calculations ({", ".join(CALCULATION_COLUMNS)})
+SELECT %(created_at)s, source_type, medium_type, product_type, sp_id, lead_id, 'Success',
+       sub_status, date_of_sale, %(date_of_revenue)s,
+       kpi1_payin_amount_minor / 100.0, kpi1_payout_amount_minor / 100.0,
+       kpi2_payin_amount_minor / 100.0, kpi2_payout_amount_minor / 100.0,
+       (kpi1_payin_amount_minor + kpi2_payin_amount_minor) / 100.0,
+       (kpi1_payout_amount_minor + kpi2_payout_amount_minor) / 100.0,
+       basis_amount_minor / 100.0, rule_id, %(mis_run_id)s
+FROM paid_stage
+"""
+INSERT_EARNED_EVENTS = """
+INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type, kpi, kind,
+                           outcome, kpi_sequence, payin_amount, payout_amount, reason,
+                           mis_run_id, rule_id, status)
+SELECT s.lead_id, s.sp_id, s.source_type, s.medium_type, s.product_type, k.kpi, 'earned',
+       'paid', 1, k.payin_minor / 100.0, k.payout_minor / 100.0, k.reason, %(mis_run_id)s,
+       s.rule_id,
+       -- SPEC §8, known at creation (engine/holds.py): an earned event is never negative,
+       -- so only the per-event limit can hold it.
+       CASE WHEN k.payout_minor > %(hold_event_above_minor)s THEN 'held' ELSE 'released' END
+FROM paid_stage s
+CROSS JOIN LATERAL (VALUES
+    ('KPI1', s.kpi1_earned, s.kpi1_payin_amount_minor, s.kpi1_payout_amount_minor,
+     %(kpi1_reason)s),
+    ('KPI2', s.kpi2_earned, s.kpi2_payin_amount_minor, s.kpi2_payout_amount_minor,
+     %(kpi2_reason)s)
+) AS k (kpi, earned, payin_minor, payout_minor, reason)
+WHERE k.earned
+"""
+
+# The paid leads of this batch that have an earned event held at creation.
+REFRESH_HELD_OF_BATCH = """
+SELECT refresh_calculations(ARRAY(
+    SELECT DISTINCT e.lead_id FROM payout_events e JOIN paid_stage s USING (lead_id)
+    WHERE e.mis_run_id = %(mis_run_id)s AND e.status = 'held'
+))
+"""
+
+
+def _minor_or_none(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount * MINOR_UNITS_PER_UNIT)
+
 
 # The only statement that moves a lead to Success. Conditional (only from Pending), so a
 # lead that changed under this file (a racing file, a leads reload) is not counted, and
@@ -88,11 +155,11 @@ class LedgerConflict(TerminalError):
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """What one batch writes: SPEC §5 rows of newly paid leads, their earned events, and
-    the events and new facts of later rows for leads paid before."""
+    """What one batch writes: the paid rows (calculate.paid_rows: SPEC §5 rows of newly
+    paid leads and their earned KPIs), and the events and new facts of later rows for
+    leads paid before."""
 
-    calculations: pl.DataFrame
-    paid_events: pl.DataFrame
+    paid: pl.DataFrame
     later_events: pl.DataFrame
     later_facts: pl.DataFrame
 
@@ -132,11 +199,23 @@ class MisRunLedger:
     """
 
     def __init__(
-        self, conn: psycopg.Connection, mis_run_id: int, redelivery_of_run: int | None
+        self,
+        conn: psycopg.Connection,
+        mis_run_id: int,
+        redelivery_of_run: int | None,
+        processed_at: dt.datetime,
+        earned_reasons: dict[str, str],
     ) -> None:
         self.conn = conn
         self.mis_run_id = mis_run_id
         self.redelivery_of_run = redelivery_of_run
+        self.paid_parameters = {
+            "created_at": processed_at,
+            "date_of_revenue": processed_at.date(),
+            "mis_run_id": mis_run_id,
+            "hold_event_above_minor": _minor_or_none(get_settings().hold_limits.event_payout_above),
+            **earned_reasons,
+        }
 
     @classmethod
     def begin(
@@ -148,7 +227,10 @@ class MisRunLedger:
         etag: str | None,
         product_type: str,
         started_at: dt.datetime,
+        earned_reasons: dict[str, str],
     ) -> MisRunLedger:
+        """`earned_reasons`: the reason of a KPI earned on payment, by KPI
+        (`kpi1_reason`, `kpi2_reason`)."""
         redelivery_of_run = conn.execute(
             "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
         ).fetchone()[0]
@@ -162,46 +244,50 @@ class MisRunLedger:
         conn.execute(
             "CREATE TEMP TABLE later_facts (lead_id text, basis_amount numeric) ON COMMIT DROP"
         )
+        conn.execute(
+            "CREATE TEMP TABLE paid_stage ({}) ON COMMIT DROP".format(
+                ", ".join(f"{name} {kind}" for name, kind in PAID_STAGE_COLUMNS.items())
+            )
+        )
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        return cls(conn, mis_run_id, redelivery_of_run)
+        return cls(conn, mis_run_id, redelivery_of_run, started_at, earned_reasons)
 
     def write(self, batch: BatchRecord) -> None:
-        self.write_paid(batch.calculations, batch.paid_events)
+        self.write_paid(batch.paid)
         if not batch.later_facts.is_empty():
             with self.conn.cursor() as cursor:
                 copy_frame(cursor, "later_facts", later_fact_rows(batch.later_facts))
         events.append_events(self.conn, batch.later_events)
 
-    def write_paid(self, recorded: pl.DataFrame, paid_events: pl.DataFrame) -> None:
-        """COPY one batch of calculation rows (`calculation_rows`) and their earned events.
+    def write_paid(self, paid: pl.DataFrame) -> None:
+        """One batch of paid rows (calculate.paid_rows): their SPEC §5 rows and earned events.
 
         A lead that already has a calculation row raises: ConflictError when another file
         paid it meanwhile (a retry sees it as already paid), LedgerConflict when the lead is
         still Pending (someone reset it by hand: paying again would pay twice).
         """
-        if recorded.is_empty():
+        if paid.is_empty():
             return
         with self.conn.cursor() as cursor:
-            copy_frame(cursor, "paid_lead_ids", recorded.select("lead_id"))
+            cursor.execute("TRUNCATE paid_stage")
+            copy_frame(cursor, "paid_stage", paid.select(list(PAID_STAGE_COLUMNS)))
+            cursor.execute("INSERT INTO paid_lead_ids SELECT lead_id FROM paid_stage")
             try:
                 with self.conn.transaction():  # a savepoint: the conflict can be explained
-                    copy_frame(cursor, "payout_calculations", recorded)
+                    cursor.execute(INSERT_CALCULATIONS, self.paid_parameters)
             except psycopg.errors.UniqueViolation as error:
                 raise self._explain_conflict(cursor, error) from error
             try:
                 with self.conn.transaction():
-                    copy_frame(cursor, "payout_events", paid_events)
+                    cursor.execute(INSERT_EARNED_EVENTS, self.paid_parameters)
             except psycopg.errors.UniqueViolation as error:
                 raise LedgerConflict(
                     "a payout event exists for a lead without its calculation (edited by "
                     f"hand?); refusing to pay it twice: {error.diag.message_detail}"
                 ) from error
-            held = paid_events.filter(pl.col("status") == "held")
-            if not held.is_empty():
+            if self.paid_parameters["hold_event_above_minor"] is not None:
                 # The rows above counted every KPI; the final table sums released events only.
-                cursor.execute(
-                    "SELECT refresh_calculations(%s)", (held["lead_id"].unique().to_list(),)
-                )
+                cursor.execute(REFRESH_HELD_OF_BATCH, self.paid_parameters)
 
     def _explain_conflict(
         self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation

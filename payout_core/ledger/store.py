@@ -18,12 +18,12 @@ import psycopg
 from psycopg import sql
 
 from payout_core.engine import rules
+from payout_core.engine.leads import read_leads_file
 from payout_core.engine.products import all_rule_parameters
-from payout_core.errors import ConfigurationError, InputFileError
+from payout_core.errors import ConfigurationError, clean_error_text
 from payout_core.ledger import db
 
 COPY_CHUNK_ROWS = 50_000  # bounds the CSV text of one COPY write
-MAX_PROBLEMS_LISTED = 50
 
 
 def sha256_of_file(path: Path) -> str:
@@ -46,9 +46,16 @@ def copy_frame(cursor: psycopg.Cursor, table: str, frame: pl.DataFrame) -> None:
             copy.write(buffer.getvalue())
 
 
-def copy_out(cursor: psycopg.Cursor, query: sql.Composable, schema: dict) -> pl.DataFrame:
+def copy_out(
+    cursor: psycopg.Cursor,
+    query: sql.Composable,
+    schema: dict,
+    params: dict[str, object] | None = None,
+) -> pl.DataFrame:
+    """The rows of `query` as a frame of `schema`, through COPY (CSV)."""
     buffer = io.BytesIO()
-    with cursor.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+    with cursor.copy(statement, params) as copy:
         for data in copy:
             buffer.write(data)
     if buffer.tell() == 0:
@@ -57,78 +64,12 @@ def copy_out(cursor: psycopg.Cursor, query: sql.Composable, schema: dict) -> pl.
     return pl.read_csv(buffer, has_header=False, schema=schema)
 
 
-def _problems_or_raise(source: str, problems: list[str]) -> None:
-    if not problems:
-        return
-    shown = problems[:MAX_PROBLEMS_LISTED]
-    if len(problems) > MAX_PROBLEMS_LISTED:
-        shown.append(f"... and {len(problems) - MAX_PROBLEMS_LISTED} more")
-    raise InputFileError(source, shown)
-
-
 # --- leads ------------------------------------------------------------------------------
 
-LEAD_COLUMNS = {
-    "LeadCreatedAt": "lead_created_at",
-    "SPId": "sp_id",
-    "LeadId": "lead_id",
-    "SourceType": "source_type",
-    "MediumType": "medium_type",
-    "ProductType": "product_type",
-    "Status": "status",
-    "SubStatus": "sub_status",
-}
-LEAD_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d %m %Y")
-
-
-def read_leads_file(path: Path) -> pl.DataFrame:
-    """A leads export -> a frame of `leads` columns, or InputFileError naming each bad row."""
-    source = str(path)
-    try:
-        raw = pl.read_csv(
-            path, infer_schema=False, with_column_names=lambda names: [n.strip() for n in names]
-        )
-    except (OSError, pl.exceptions.PolarsError) as error:
-        raise InputFileError(source, [f"not a readable CSV file: {error}"]) from error
-    missing = [column for column in LEAD_COLUMNS if column not in raw.columns]
-    if missing:
-        raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
-    leads = raw.select(
-        (pl.int_range(pl.len()) + 1).alias("row_number"),
-        *(pl.col(header).str.strip_chars().alias(name) for header, name in LEAD_COLUMNS.items()),
-    ).with_columns(
-        pl.coalesce(
-            pl.col("lead_created_at").str.strptime(pl.Datetime("us"), fmt, strict=False)
-            for fmt in LEAD_TIMESTAMP_FORMATS
-        ).alias("lead_created_at_parsed")
-    )
-    _problems_or_raise(source, _lead_problems(leads))
-    return leads.select(
-        pl.col("lead_created_at_parsed").alias("lead_created_at"),
-        *(name for name in LEAD_COLUMNS.values() if name != "lead_created_at"),
-    )
-
-
-def _lead_problems(leads: pl.DataFrame) -> list[str]:
-    checks = [
-        (pl.col(column).is_null() | (pl.col(column) == ""), f"{header} is blank")
-        for header, column in LEAD_COLUMNS.items()
-        if header not in ("LeadCreatedAt", "SubStatus")
-    ]
-    checks.append(
-        (
-            pl.col("lead_created_at").is_not_null() & pl.col("lead_created_at_parsed").is_null(),
-            "LeadCreatedAt is not a timestamp like 2023-10-02 14:30:00",
-        )
-    )
-    checks.append((pl.col("lead_id").is_duplicated(), "LeadId appears more than once"))
-    problems = []
-    for condition, message in checks:
-        for row_number, lead_id in leads.filter(condition).select("row_number", "lead_id").rows():
-            problems.append(f"row {row_number} (LeadId {lead_id}): {message}")
-    return sorted(problems, key=lambda problem: int(problem.split()[1]))
-
-
+# SPEC §3.3: a reload never moves a lead out of Success, never blanks a stored value with an
+# empty cell (blank cells arrive as NULL), and never changes the SPId of a lead that has
+# payout events: that lead keeps the SP it was paid to (reported by KEPT_SP_IDS), since
+# moving it would re-attribute money already paid.
 UPSERT_LEADS = """
 WITH upserted AS (
     INSERT INTO leads AS l (lead_created_at, sp_id, lead_id, source_type, medium_type,
@@ -137,24 +78,42 @@ WITH upserted AS (
            status, sub_status
     FROM leads_incoming
     ON CONFLICT (lead_id) DO UPDATE SET
-        lead_created_at = EXCLUDED.lead_created_at,
-        sp_id = EXCLUDED.sp_id,
-        source_type = EXCLUDED.source_type,
-        medium_type = EXCLUDED.medium_type,
-        product_type = EXCLUDED.product_type,
+        lead_created_at = coalesce(EXCLUDED.lead_created_at, l.lead_created_at),
+        sp_id = CASE WHEN EXISTS (SELECT 1 FROM payout_events e WHERE e.lead_id = l.lead_id)
+                     THEN l.sp_id ELSE coalesce(EXCLUDED.sp_id, l.sp_id) END,
+        source_type = coalesce(EXCLUDED.source_type, l.source_type),
+        medium_type = coalesce(EXCLUDED.medium_type, l.medium_type),
+        product_type = coalesce(EXCLUDED.product_type, l.product_type),
         -- A stale export must never move a paid lead back out of Success.
-        status = CASE WHEN l.status = 'Success' THEN l.status ELSE EXCLUDED.status END,
+        status = CASE WHEN l.status = 'Success' THEN l.status
+                      ELSE coalesce(EXCLUDED.status, l.status) END,
         sub_status = CASE WHEN l.status = 'Success' THEN l.sub_status
-                          ELSE EXCLUDED.sub_status END,
+                          ELSE coalesce(EXCLUDED.sub_status, l.sub_status) END,
         updated_at = now()
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
+KEPT_SP_IDS = """
+SELECT i.lead_id, l.sp_id, i.sp_id
+FROM leads_incoming i JOIN leads l ON l.lead_id = i.lead_id
+WHERE i.sp_id IS DISTINCT FROM l.sp_id
+  AND EXISTS (SELECT 1 FROM payout_events e WHERE e.lead_id = l.lead_id)
+ORDER BY i.lead_id
+"""
+KEPT_SP_IDS_LISTED = 10
 
 
-def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> tuple[int, int]:
-    """Upsert by LeadId in one transaction; returns (inserted, updated)."""
+@dataclass(frozen=True)
+class LeadsLoaded:
+    inserted: int
+    updated: int
+    kept_sp_ids: list[tuple[str, str, str]]
+    """(LeadId, SPId kept, SPId the export said) of leads with payout events."""
+
+
+def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> LeadsLoaded:
+    """Upsert by LeadId in one transaction (engine/leads.py reads the file)."""
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE leads_incoming (LIKE leads INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -162,17 +121,30 @@ def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> tuple[int, int]
         copy_frame(
             cursor,
             "leads_incoming",
-            leads.with_columns(pl.col("lead_created_at").dt.strftime("%Y-%m-%d %H:%M:%S+00")),
+            leads.with_columns(pl.col("lead_created_at").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")),
         )
+        kept = [tuple(row) for row in cursor.execute(KEPT_SP_IDS).fetchall()]
         inserted, updated = cursor.execute(UPSERT_LEADS).fetchone()
-    return int(inserted), int(updated)
+    return LeadsLoaded(int(inserted), int(updated), kept)
 
 
 def load_leads_file(path: Path) -> str:
     leads = read_leads_file(path)
     with db.connection() as conn:
-        inserted, updated = load_leads(conn, leads)
-    return f"leads: {leads.height} rows from {path}: {inserted} new, {updated} updated"
+        loaded = load_leads(conn, leads)
+    summary = (
+        f"leads: {leads.height} rows from {path}: {loaded.inserted} new, {loaded.updated} updated"
+    )
+    if loaded.kept_sp_ids:
+        listed = ", ".join(
+            f"{lead_id} stays with {kept} (export: {said})"
+            for lead_id, kept, said in loaded.kept_sp_ids[:KEPT_SP_IDS_LISTED]
+        )
+        more = len(loaded.kept_sp_ids) - KEPT_SP_IDS_LISTED
+        summary += f"; {len(loaded.kept_sp_ids)} lead(s) already paid keep their SPId: {listed}" + (
+            f" and {more} more" if more > 0 else ""
+        )
+    return summary
 
 
 # --- rules ------------------------------------------------------------------------------
@@ -276,6 +248,10 @@ class ErrorLogRecord:
 
 
 def record_error(mis_file: str, error_type: str) -> ErrorLogRecord:
+    """Keep one error record. Both texts are cleaned and capped here (SPEC §6), whoever
+    wrote them: a record that cannot be written (a NUL byte, 50 MB of junk) loses the error."""
+    mis_file = clean_error_text(mis_file)
+    error_type = clean_error_text(error_type)
     with db.connection() as conn:
         created_at = conn.execute(
             "INSERT INTO error_logs (mis, error_type) VALUES (%s, %s) RETURNING created_at",

@@ -163,6 +163,6 @@ def decisions_table(decisions: Sequence[DecisionLine]) -> Table:
     )
 
 
-def credits_csv(rows: Sequence[Sequence[object]], max_rows: int) -> tuple[bytes, int]:
-    """The wallet team's file: one row per credit (CREDITS_CSV_HEADERS)."""
-    return csv_bytes(CREDITS_CSV_HEADERS, rows, max_rows)
+def credits_csv(rows: Sequence[Sequence[object]], max_encoded_bytes: int) -> tuple[bytes, int]:
+    """The wallet team's file: one row per credit (CREDITS_CSV_HEADERS), as many as fit."""
+    return csv_bytes(CREDITS_CSV_HEADERS, rows, max_encoded_bytes)

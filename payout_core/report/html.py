@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from payout_core.report import adjustments
 from payout_core.report.cycle import Block, Link
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
@@ -100,6 +101,10 @@ def render_html(report: IterationReport) -> str:
         html_table(accounting_table(report))
         if report.runs
         else _paragraph("No MIS files were processed in this iteration."),
+        _heading(adjustments.SECTION_TITLE),
+        html_table(adjustments.adjustments_table(report.adjustment_lines))
+        if report.adjustment_lines
+        else _paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE),
         _heading("Errors"),
     ]
     if report.errors:
@@ -112,6 +117,9 @@ def render_html(report: IterationReport) -> str:
     if report.cycle is not None:
         parts.append(_heading(report.cycle.title))
         parts += [_html_block(block) for block in report.cycle.blocks()]
+    if report.reconciliation is not None:
+        parts.append(_heading(report.reconciliation.title))
+        parts += [_html_block(block) for block in report.reconciliation.blocks()]
     parts.append(_heading("Attachments"))
     parts += [_paragraph(note) for note in report.attachment_notes()]
     content = "\n".join(parts)

@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
+
+if TYPE_CHECKING:
+    from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.formats import plural
-from payout_core.report.people_csv import csv_bytes
+from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
 if TYPE_CHECKING:
     from payout_core.report.cycle import CycleReport
+    from payout_core.report.reconciliation import ReconciliationReport
 
 # SPEC §5 business names, in order; SUCCESS_COLUMNS are the same in the database.
 SUCCESS_CSV_HEADERS = (
@@ -93,10 +97,11 @@ class Unreported:
 
     mis_run_ids: tuple[int, ...]
     error_log_ids: tuple[int, ...]
+    recalculation_ids: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.mis_run_ids and not self.error_log_ids
+        return not self.mis_run_ids and not self.error_log_ids and not self.recalculation_ids
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -114,9 +119,12 @@ class IterationReport:
     success_rows_attached: int
     error_csv: bytes
     error_rows_attached: int
-    attachment_max_rows: int
+    attachments_max_bytes: int
+    adjustment_lines: tuple[AdjustmentLine, ...] = ()
     cycle: CycleReport | None = None
     """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
+    reconciliation: ReconciliationReport | None = None
+    """Money in and money out (SPEC §9); set by the summary job."""
 
     @property
     def paid_lead_count(self) -> int:
@@ -149,12 +157,10 @@ class IterationReport:
             f"{self.error_file_name}: {plural(self.error_rows_attached, 'row', 'rows')}"
             " (the error log).",
         ]
-        if (
-            self.success_rows_attached == self.attachment_max_rows
-            and self.paid_lead_count > self.success_rows_attached
-        ):
+        if self.paid_lead_count > self.success_rows_attached:
             notes.append(
-                f"The success attachment is capped: it holds the first "
+                f"The attachments are capped at {self.attachments_max_bytes:,} bytes as sent "
+                f"(ACS takes at most 10 MB): the success attachment holds the first "
                 f"{self.success_rows_attached:,} of {self.paid_lead_count:,} rows; the full "
                 "list is in the payout_calculations table and the per-file success CSVs."
             )
@@ -166,6 +172,8 @@ class IterationReport:
             )
         if self.cycle is not None:
             notes.append(self.cycle.attachment_note())
+        if self.reconciliation is not None and self.reconciliation.discrepancy_rows_attached:
+            notes.append(self.reconciliation.attachment_note())
         return notes
 
     def warnings(self) -> list[str]:
@@ -195,17 +203,22 @@ def build_report(
     summary_lines: Sequence[SummaryLine],
     summary_total: SummaryLine,
     success_rows: Iterable[Sequence[object]],
-    attachment_max_rows: int,
+    attachments_max_bytes: int,
+    adjustment_lines: Sequence[AdjustmentLine] = (),
 ) -> IterationReport:
     """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
-    and only up to `attachment_max_rows`."""
-    success_csv, success_rows_attached = csv_bytes(
-        SUCCESS_CSV_HEADERS, success_rows, attachment_max_rows
-    )
+    and only as far as the attachments hold: both CSVs together stay within
+    `attachments_max_bytes` once base64-encoded (the error log gets at most a quarter,
+    the success rows the rest)."""
     error_csv, error_rows_attached = csv_bytes(
         ERROR_LOG_HEADERS,
         ((error.created_at, error.mis, error.error_type) for error in errors),
-        attachment_max_rows,
+        attachments_max_bytes // 4,
+    )
+    success_csv, success_rows_attached = csv_bytes(
+        SUCCESS_CSV_HEADERS,
+        success_rows,
+        attachments_max_bytes - base64_size_bytes(len(error_csv)),
     )
     return IterationReport(
         iteration_number=iteration_number,
@@ -218,5 +231,6 @@ def build_report(
         success_rows_attached=success_rows_attached,
         error_csv=error_csv,
         error_rows_attached=error_rows_attached,
-        attachment_max_rows=attachment_max_rows,
+        attachments_max_bytes=attachments_max_bytes,
+        adjustment_lines=tuple(adjustment_lines),
     )

@@ -41,18 +41,31 @@ def csv_cell(value: object) -> str:
     return neutralise_formula(str(value))
 
 
+def base64_size_bytes(raw_size_bytes: int) -> int:
+    """How many bytes `raw_size_bytes` take once base64-encoded, as email attachments are."""
+    return 4 * ((raw_size_bytes + 2) // 3)
+
+
 def csv_bytes(
-    headers: Sequence[str], rows: Iterable[Sequence[object]], max_rows: int
+    headers: Sequence[str], rows: Iterable[Sequence[object]], max_encoded_bytes: int
 ) -> tuple[bytes, int]:
-    """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of at most `max_rows`
-    rows; returns the bytes and the number of rows written."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(headers)
+    """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of as many whole rows as
+    fit in `max_encoded_bytes` once base64-encoded; returns the bytes and the rows written.
+    `rows` is consumed only as far as needed. The header always goes in."""
+    parts = [("\ufeff" + _csv_row(headers)).encode("utf-8")]
+    size_bytes = len(parts[0])
     rows_written = 0
     for row in rows:
-        if rows_written == max_rows:
+        encoded_row = _csv_row([csv_cell(value) for value in row]).encode("utf-8")
+        if base64_size_bytes(size_bytes + len(encoded_row)) > max_encoded_bytes:
             break
-        writer.writerow([csv_cell(value) for value in row])
+        parts.append(encoded_row)
+        size_bytes += len(encoded_row)
         rows_written += 1
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8"), rows_written
+    return b"".join(parts), rows_written
+
+
+def _csv_row(values: Sequence[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from payout_core.report import adjustments
 from payout_core.report.cycle import Block, Link
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
@@ -60,6 +61,12 @@ def render_text(report: IterationReport) -> str:
         if report.runs
         else "No MIS files were processed in this iteration."
     )
+    parts += ["", adjustments.SECTION_TITLE, ""]
+    parts.append(
+        text_table(adjustments.adjustments_table(report.adjustment_lines))
+        if report.adjustment_lines
+        else adjustments.NO_ADJUSTMENTS_SENTENCE
+    )
     parts += ["", "Errors", ""]
     if report.errors:
         parts.append(text_table(errors_table(report)))
@@ -71,6 +78,9 @@ def render_text(report: IterationReport) -> str:
     if report.cycle is not None:
         parts += ["", report.cycle.title, ""]
         parts.append("\n\n".join(_text_block(block) for block in report.cycle.blocks()))
+    if report.reconciliation is not None:
+        parts += ["", report.reconciliation.title, ""]
+        parts.append("\n\n".join(_text_block(block) for block in report.reconciliation.blocks()))
     parts += ["", "Attachments", ""]
     parts += [f"- {note}" for note in report.attachment_notes()]
     return "\n".join(parts) + "\n"

@@ -46,7 +46,20 @@ def test_demo_processes_the_samples_and_stops_what_it_started(
     assert "held: event" in first and "AT-K9R4M" in first and "1504.00" in first
     assert "approved by Finance Checker" in first
     assert "iteration 2 reported" in first
+    # Reconciliation: the samples' remittances and the wallet team's answers, then the
+    # failed credit sent again in the next cycle.
+    reconciled = json.loads((PROJECT_ROOT / "samples" / "expected_reconciliation.json").read_text())
+    for remittance_file, expected in reconciled["remittance"].items():
+        shown = ", ".join(f"{k} {v}" for k, v in expected["outcomes"].items() if v)
+        assert f"reconciled {remittance_file}: {shown}" in first
+    for bank, expected in reconciled["receivables"].items():
+        assert (
+            f"{bank}: expected {expected['expected']}, received {expected['received']}, "
+            f"outstanding {expected['outstanding']}, over-received {expected['over_received']}"
+        ) in first
+    assert "reconciled wallet_confirmations_cycle_1.csv: confirmed 2, failed 1, unknown 1" in first
+    assert "sent again for CR-000001-0002" in first
     emails = sorted((tmp_path / "demo" / "outbox").glob("**/*.eml"))
-    assert len(emails) == 2  # two cycles; the second run started from a clean folder
+    assert len(emails) == 3  # three cycles; the second run started from a clean folder
     assert f"email: {emails[0]}" in second
     assert _children() <= children_before

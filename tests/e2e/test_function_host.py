@@ -1,13 +1,15 @@
 """The function app end to end on real Azurite and real PostgreSQL.
 
 Files are uploaded to the inbox and `payout host --once` (devhost.run_host) processes
-them through function_app.app exactly as the blob trigger would; the functions are also
-called directly with func.InputStream / func.TimerRequest, as the Functions docs do.
+them through function_app.app as Azure would: an Event Grid BlobCreated event per file,
+the SDK-type BlobClient as the argument, the poison queue and the app's function on it.
+The functions are also called directly with what the worker passes.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import azure.functions as func
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
@@ -73,6 +76,12 @@ def services(
     store.load_leads_file(SAMPLES / "leads.csv")
     client = storage.service_client(settings=settings)
     storage.ensure_containers(client, (settings.mis_container,))
+    assert settings.storage_connection_string
+    for queue_name in (devhost.POISON_QUEUE, devhost.POISON_QUEUE + "-poison"):
+        # One Azurite serves every test: start from empty poison queues.
+        queue = QueueClient.from_connection_string(settings.storage_connection_string, queue_name)
+        with contextlib.suppress(ResourceNotFoundError):
+            queue.clear_messages()
     yield Services(settings, client, settings.storage_connection_string)
 
 
@@ -179,57 +188,119 @@ def test_re_uploading_the_same_file_pays_nothing_twice(services: Services) -> No
     assert sum(second["outcomes"].values()) == second["rows_read"] == first["rows_read"]
 
 
-def test_a_blob_that_keeps_failing_is_poisoned_and_reported(
-    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
-    etag = services.upload(bank_b.name, bank_b.read_bytes())
+def host_json_with(tmp_path: Path, *, poison_blob_threshold: int, max_dequeue_count: int) -> Path:
     host_json = tmp_path / "host.json"
     host_json.write_text(
-        json.dumps({"version": "2.0", "extensions": {"blobs": {"poisonBlobThreshold": 2}}})
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {
+                    "blobs": {"poisonBlobThreshold": poison_blob_threshold},
+                    "queues": {"maxDequeueCount": max_dequeue_count},
+                },
+            }
+        )
     )
-    # The database goes away: every attempt is a TransientError, raised for the host.
+    return host_json
+
+
+def database_goes_away(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYOUT_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
     monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
     get_settings.cache_clear()
     db.close_pool()
 
-    assert run_host_once(host_json) == devhost.EXIT_POISONED
 
-    settings = services.settings
-    assert services.exists(settings.mis_container, bank_b.name)  # like Azure: left in place
-    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
-    assert mis == bank_b.name
-    assert "gave up after 2 attempts" in error_type
-    assert "database unavailable" in error_type
+def database_comes_back(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
+    get_settings.cache_clear()
+    db.close_pool()
+
+
+def poison_messages(services: Services) -> list[dict]:
     queue = QueueClient.from_connection_string(services.connection_string, devhost.POISON_QUEUE)
     messages = [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(32)]
-    ours = [m for m in messages if m["ContainerName"] == settings.mis_container]
-    assert len(ours) == 1
-    assert ours[0]["ETag"].strip('"') == etag.strip('"')
-    assert {key: value for key, value in ours[0].items() if key != "ETag"} == {
+    return [m for m in messages if m["ContainerName"] == services.settings.mis_container]
+
+
+def test_a_blob_that_keeps_failing_is_poisoned_then_recorded_by_the_app(
+    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like Azure: the host only poisons (a message, the blob left in place); the app's
+    poison-queue function records the cause and moves the file aside."""
+    settings = services.settings
+    bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
+    etag = services.upload(bank_b.name, bank_b.read_bytes())
+    host_json = host_json_with(tmp_path, poison_blob_threshold=2, max_dequeue_count=5)
+    host = devhost.build_host(local_settings_path=None, host_json_path=host_json)
+
+    database_goes_away(monkeypatch)  # every attempt is a TransientError, raised for the host
+    assert host.drain_blobs() == devhost.EXIT_POISONED
+
+    assert services.exists(settings.mis_container, bank_b.name)  # the host moves nothing
+    assert not services.exists(settings.output_container, "error_logs.csv")
+    (message,) = poison_messages(services)
+    assert message["ETag"].strip('"') == etag.strip('"')
+    assert {key: value for key, value in message.items() if key != "ETag"} == {
         "Type": "BlobTrigger",
         "FunctionId": "Host.Functions.mis_uploaded",
         "BlobType": "BlockBlob",
         "ContainerName": settings.mis_container,
         "BlobName": bank_b.name,
     }
+
+    database_comes_back(monkeypatch, database_url)
+    host.queue_triggers.drain(lambda _: None)
+
+    assert poison_messages(services) == []
+    assert not services.exists(settings.mis_container, bank_b.name)
+    assert services.read(settings.quarantine_container, bank_b.name) == bank_b.read_bytes()
+    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert mis == bank_b.name
+    assert "failed on every attempt" in error_type
+    assert "database unavailable" in error_type  # the last attempt's cause
+    with db.connection() as conn:
+        assert conn.execute("SELECT mis, error_type FROM error_logs").fetchall() == [
+            (bank_b.name, error_type)
+        ]
+    assert count("SELECT count(*) FROM mis_runs") == 0
     # Poisoned means done: the next host run leaves it alone.
     assert run_host_once(host_json) == devhost.EXIT_OK
+    assert count("SELECT count(*) FROM error_logs") == 1
+
+
+def test_with_the_database_down_throughout_the_file_still_goes_aside_and_into_the_csv(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = services.settings
+    bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
+    services.upload(bank_b.name, bank_b.read_bytes())
+    # The queue's last attempt is host.json's maxDequeueCount (5, as the app assumes).
+    host_json = host_json_with(tmp_path, poison_blob_threshold=1, max_dequeue_count=5)
+    database_goes_away(monkeypatch)
+
+    assert run_host_once(host_json) == devhost.EXIT_POISONED
+
+    assert services.read(settings.quarantine_container, bank_b.name) == bank_b.read_bytes()
+    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert (mis, "database unavailable" in error_type) == (bank_b.name, True)
+    # The message waits on the poison queue's own poison queue for a person.
+    poison_poison = QueueClient.from_connection_string(
+        services.connection_string, devhost.POISON_QUEUE + "-poison"
+    )
+    assert any(
+        json.loads(base64.b64decode(m.content))["BlobName"] == bank_b.name
+        for m in poison_poison.peek_messages(32)
+    )
 
 
 def test_functions_called_directly(services: Services) -> None:
     settings = services.settings
     bank_b = SAMPLES / "mis" / "bank_b_personal_loan_2023-10-03.csv"
-    etag = services.upload(bank_b.name, bank_b.read_bytes())
+    services.upload(bank_b.name, bank_b.read_bytes())
 
-    function_app.mis_uploaded(
-        func.blob.InputStream(
-            data=b"",  # the function streams the blob itself; this is never read
-            name=f"{settings.mis_container}/{bank_b.name}",
-            blob_properties={"ETag": etag},
-        )
-    )
+    # What the SDK-type binding hands over: a client, not the content.
+    function_app.mis_uploaded(services.client.get_blob_client(settings.mis_container, bank_b.name))
     expected_paid = EXPECTED[bank_b.name]["outcome_counts"]["paid"]
     assert count("SELECT count(*) FROM payout_calculations") == expected_paid
 
@@ -243,3 +314,55 @@ def test_functions_called_directly(services: Services) -> None:
     assert header == ["\ufeffCreditId", "Cycle", "SPId", "Amount", "Events"]
     assert len(credit_rows) == count("SELECT count(*) FROM wallet_credits") > 0
     assert count("SELECT count(*) FROM credit_files") == 1
+
+
+def test_a_configuration_error_is_recorded_but_the_file_stays_for_a_rerun(
+    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment is wrong, not the file: it is never moved aside."""
+    settings = services.settings
+    bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
+    services.upload(bank_a.name, bank_a.read_bytes())
+    host_json = host_json_with(tmp_path, poison_blob_threshold=2, max_dequeue_count=5)
+    host = devhost.build_host(local_settings_path=None, host_json_path=host_json)
+
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", "")  # a setting missing: ConfigurationError
+    get_settings.cache_clear()
+    db.close_pool()
+    assert host.drain_blobs() == devhost.EXIT_POISONED
+    database_comes_back(monkeypatch, database_url)  # the operator fixes it
+    host.queue_triggers.drain(lambda _: None)
+
+    assert services.exists(settings.mis_container, bank_a.name)
+    assert not services.exists(settings.quarantine_container, bank_a.name)
+    with db.connection() as conn:
+        ((mis, error_type),) = conn.execute("SELECT mis, error_type FROM error_logs").fetchall()
+    assert mis == bank_a.name
+    assert "configuration" in error_type and "PAYOUT_DATABASE_URL" in error_type
+
+    services.upload(bank_a.name, bank_a.read_bytes())  # uploaded again: it runs
+    assert run_host_once(host_json) == devhost.EXIT_OK
+    assert count("SELECT count(*) FROM mis_runs") == 1
+
+
+def test_a_failure_nobody_foresaw_is_recorded_with_its_cause_and_moved_aside(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payout_core import pipeline
+
+    def bug(*_: object, **__: object) -> None:
+        raise KeyError("surprise")  # stands for any bug: neither terminal nor transient
+
+    monkeypatch.setattr(pipeline, "process_mis_file", bug)
+    settings = services.settings
+    bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
+    services.upload(bank_a.name, bank_a.read_bytes())
+
+    assert run_host_once(host_json_with(tmp_path, poison_blob_threshold=3, max_dequeue_count=5))
+
+    assert services.read(settings.quarantine_container, bank_a.name) == bank_a.read_bytes()
+    _, (_, mis, error_type) = services.csv_rows(settings.output_container, "error_logs.csv")
+    assert mis == bank_a.name
+    assert "unexpected KeyError" in error_type and "surprise" in error_type
+    assert count("SELECT count(*) FROM error_logs") == 1
+    assert poison_messages(services) == []

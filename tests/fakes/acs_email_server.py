@@ -7,6 +7,9 @@ Speaks the part of the REST API `EmailClient.begin_send` uses (api-version 2025-
   body `{"id", "status": "Running"}`;
 - `GET /emails/operations/{id}?api-version=...` -> `200` with `{"id", "status"}`, status
   `Succeeded` (or `Failed` with an `error`, when told to).
+- `Operation-Id` (the SDK's `operation_id`): must be a GUID when given (400 otherwise); a
+  send with the id of an operation it already has is that operation, not a second email
+  (counted in `repeated_operation_ids`, never in `sent_payloads`).
 
 Every request must carry the HMAC-SHA256 signature the SDK derives from the connection
 string's access key (x-ms-date, host, x-ms-content-sha256 signed with the decoded key);
@@ -62,6 +65,7 @@ class FakeAcsEmailServer:
     sent_payloads: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     operation_ids: list[str] = field(default_factory=list)
+    repeated_operation_ids: list[str] = field(default_factory=list)
     # Behaviour switches, set by tests.
     throttle_next_sends: int = 0
     throttle_retry_after_seconds: int | None = 0
@@ -131,6 +135,9 @@ class FakeAcsEmailServer:
             if self.throttle_next_sends > 0:
                 self.throttle_next_sends -= 1
                 return 429, ""
+            if operation_id and operation_id in self._operations:
+                self.repeated_operation_ids.append(operation_id)
+                return 0, operation_id
             operation_id = operation_id or str(uuid.uuid4())
             self.sent_payloads.append(payload)
             self.operation_ids.append(operation_id)
@@ -182,6 +189,8 @@ def _handler_for(fake: FakeAcsEmailServer) -> type[BaseHTTPRequestHandler]:
             try:
                 payload = json.loads(body)
                 _validate_message(payload)
+                if self.headers.get("Operation-Id"):
+                    uuid.UUID(self.headers["Operation-Id"])
             except (ValueError, KeyError, TypeError) as error:
                 self._reply(400, {"error": {"code": "BadRequest", "message": str(error)}})
                 return

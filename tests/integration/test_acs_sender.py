@@ -87,9 +87,11 @@ def iteration_email() -> EmailMessage:
             None, None, None, None, 1, 1, Decimal("2500.00"), Decimal("1500.00")
         ),
         success_rows=[success_row],
-        attachment_max_rows=100,
+        attachments_max_bytes=100_000,
     )
-    return summary.iteration_email(built)
+    return summary.iteration_email(
+        built, idempotency_key=summary.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 3)
+    )
 
 
 def send_posts(server: FakeAcsEmailServer) -> list[int]:
@@ -129,6 +131,23 @@ def test_the_sdk_sends_the_report_with_every_field(acs_server: FakeAcsEmailServe
     assert methods == [("POST", 202), ("GET", 200)]
     assert acs_server.requests[0].path.startswith("/emails:send?api-version=")
     assert acs_server.requests[1].path.startswith(f"/emails/operations/{message_id}?")
+
+
+def test_a_retried_send_of_the_same_iteration_is_one_email(acs_server: FakeAcsEmailServer):
+    """The send timed out on our side but ACS took it: the retry (same iteration, same
+    operation id) must not deliver a second email."""
+    message = iteration_email()
+    sender = acs_sender(acs_server)
+
+    first_id = sender.send(message)
+    second_id = sender.send(message)
+
+    assert first_id == second_id == message.idempotency_key
+    assert len(acs_server.sent_payloads) == 1
+    assert acs_server.repeated_operation_ids == [message.idempotency_key]
+    # A different iteration is a different operation.
+    other = summary.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 4)
+    assert other != message.idempotency_key
 
 
 def test_throttled_with_retry_after_is_retried_by_the_sdk(acs_server: FakeAcsEmailServer):

@@ -20,23 +20,11 @@ from payout_core.engine import mis
 from payout_core.errors import InputFileError, TerminalError, TransientError
 from payout_core.ledger import mis_run, store
 from payout_core.outputs import LocalOutputs
-from payout_core.settings import PROJECT_ROOT, get_settings
+from payout_core.settings import get_settings
+from tests.integration.sample_ledger import SAMPLES, query
 
-SAMPLES = PROJECT_ROOT / "samples"
 SAVINGS_MIS = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
 EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())
-
-
-@pytest.fixture
-def loaded(database_url: str, tmp_state: Path) -> str:
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
-    return database_url
-
-
-def query(url: str, statement: str, *parameters: object) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(statement, parameters).fetchall()
 
 
 def ledger_snapshot(url: str) -> dict[str, list[tuple]]:

@@ -13,6 +13,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from payout_core import storage
+from payout_core.errors import MisFileTooLargeError, clean_error_text
 from payout_core.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,7 @@ def test_download_over_the_limit_fails_and_leaves_no_file(
 ) -> None:
     upload(client, storage_env.mis_container, "a.csv", b"x" * 1000)
     version = storage.blob_version(client, storage_env.mis_container, "a.csv")
-    with pytest.raises(storage.BlobTooLargeError, match="999"):
+    with pytest.raises(MisFileTooLargeError, match="999"):
         storage.download_to_tempfile(client, version, max_bytes=999, directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -124,8 +125,10 @@ def test_error_log_appends_rows_under_a_single_header(
     assert rows == [
         ["CreatedAt", "MIS", "ErrorType"],
         ["2023-10-02T10:00:00+00:00", "bank_a.csv", "unknown product"],
-        ["2023-10-02T11:00:00+00:00", 'bank "b", weekly.csv', second.error_type],
+        # SPEC §6: control characters (the line break too) replaced in ErrorType
+        ["2023-10-02T11:00:00+00:00", 'bank "b", weekly.csv', clean_error_text(second.error_type)],
     ]
+    assert rows[2][2] == "required columns missing: TrackingId, DisbursedAmount"
     blob = client.get_blob_client(storage_env.output_container, storage.ERROR_LOG_BLOB)
     assert blob.get_blob_properties().blob_type == "AppendBlob"
 

@@ -141,7 +141,7 @@ def test_report_numbers_match_the_ledger(ledger: str):
             unreported,
             iteration_number=5,
             report_date=REPORTED_ON.date(),
-            attachment_max_rows=1000,
+            attachments_max_bytes=1_000_000,
         )
     assert built.summary_lines == (
         SummaryLine(

@@ -2,6 +2,10 @@
 
 It is the independent second opinion on the sample files' README numbers and on the
 generator's expected_outcomes.json; it is not how the engine works (that is vectorised).
+What a product is (its MIS columns, its rule parameters, how its KPIs follow from a rule)
+comes from the product handlers, so a new product needs nothing here; the outcomes are
+decided here, one row at a time. Every file is read as a first delivery: a Success lead
+was paid before (`already_paid`).
 """
 
 from __future__ import annotations
@@ -11,17 +15,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
+
+import polars as pl
+
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT, ProductHandler, handler_for
 
 SPEC_DATE_FORMAT = "%d %m %Y"
 OUTCOMES = ("invalid", "duplicate", "not_shiftpay_lead", "not_payable", "no_active_rule",
             "paid", "kpi_earned", "adjusted", "already_paid")  # fmt: skip
 _AMOUNT = re.compile(r"^\d+(\.\d+)?$")
-PRODUCT_COLUMNS = {
-    "Savings Account": ("AccountOpeningDate", "InvestedAmount"),
-    "Personal Loan": ("LoanDisbursedDate", "DisbursedAmount"),
-}
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,34 @@ def _parse_date(text: str, date_format: str) -> date | None:
         return None
 
 
-def _round_units(value: Decimal) -> Decimal:
-    return value.quantize(Decimal(1), rounding=ROUND_HALF_UP)  # half away from zero
+def _kpi_amounts(
+    handler: ProductHandler, rule: dict[str, str], amount: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(payin, payout) of every KPI the amount earns under the rule, by the handler's own
+    declarations evaluated on this one row."""
+    row = pl.DataFrame(
+        {
+            "amount_minor": [int(amount * MINOR_UNITS_PER_UNIT)],
+            **{
+                parameter.frame_column: [
+                    int(_decimal(rule[parameter.header]) * parameter.kind.scale)
+                ]
+                for parameter in handler.rule_parameters
+            },
+        }
+    )
+    amount_minor = pl.col("amount_minor")
+    payin = payout = Decimal(0)
+    for kpi in handler.kpis:
+        earned = row.select(
+            qualifies=kpi.qualifies(amount_minor),
+            payin=kpi.payin(amount_minor),
+            payout=kpi.payout(amount_minor),
+        ).row(0, named=True)
+        if earned["qualifies"]:
+            payin += Decimal(earned["payin"]) / MINOR_UNITS_PER_UNIT
+            payout += Decimal(earned["payout"]) / MINOR_UNITS_PER_UNIT
+    return payin, payout
 
 
 def classify_file(
@@ -72,7 +102,9 @@ def classify_file(
     payin_total = payout_total = Decimal(0)
     seen: set[str] = set()
     for row in _read(mis_path):
-        date_column, amount_column = PRODUCT_COLUMNS[row["ProductType"]]
+        handler = handler_for(row["ProductType"])
+        assert handler is not None, row["ProductType"]
+        date_column, amount_column = handler.event_date_column, handler.amount_column
         tracking_id = (row[tracking_column] or "").strip()
         event_date = _parse_date(row[date_column] or "", date_format)
         amount_text = (row[amount_column] or "").strip()
@@ -108,16 +140,7 @@ def classify_file(
             counts["no_active_rule"] += 1
             continue
         counts["paid"] += 1
-        amount = Decimal(amount_text)
-        if row["ProductType"] == "Personal Loan":
-            payin_total += _round_units(_decimal(rule["KPI1PayinPercentage"]) * amount / 100)
-            payout_total += _round_units(_decimal(rule["KPI1PayoutPercentage"]) * amount / 100)
-        else:
-            enough = amount >= _decimal(rule["MinInvestedAmountBound"])
-            payin_total += _decimal(rule["KPI1PayinAmount"]) + (
-                _decimal(rule["KPI2PayinAmount"]) if enough else 0
-            )
-            payout_total += _decimal(rule["KPI1PayoutAmount"]) + (
-                _decimal(rule["KPI2PayoutAmount"]) if enough else 0
-            )
+        payin, payout = _kpi_amounts(handler, rule, Decimal(amount_text))
+        payin_total += payin
+        payout_total += payout
     return OracleResult(counts, payin_total, payout_total)

@@ -9,7 +9,7 @@ import polars as pl
 
 from payout_core.engine import calculate, mis, rules
 from payout_core.engine.banks import BankProfile, BankProfiles
-from payout_core.engine.products import ProductHandler, handler_for
+from payout_core.engine.products import handler_for
 
 RULES_HEADER = ",".join(rules.rule_columns())
 SAVINGS_HEADER = "SourceType,MediumType,ProductType,TrackingId,AccountOpeningDate,InvestedAmount"
@@ -65,17 +65,16 @@ def classify_file(
             with_reasons(
                 calculate.classify(
                     batch, seen=seen, leads=leads, rules=rules_frame, handler=layout.handler
-                ),
-                layout.handler,
+                )
             )
         )
         seen.add(batch["lead_id"])
     return pl.concat(classified)
 
 
-def with_reasons(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+def with_reasons(classified: pl.DataFrame) -> pl.DataFrame:
     """The classified rows with the reason `rejected_rows` gives each row not paid."""
-    reasons = calculate.rejected_rows(classified, handler).select("row_number", "reason")
+    reasons = calculate.rejected_rows(classified).select("row_number", "reason")
     return classified.join(reasons, on="row_number", how="left", maintain_order="left")
 
 

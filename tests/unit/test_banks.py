@@ -8,7 +8,7 @@ import pytest
 
 from payout_core.engine import calculate, rules
 from payout_core.engine.banks import STANDARD_DATE_FORMAT, load_bank_profiles
-from payout_core.errors import InputFileError, MisFileError
+from payout_core.errors import ConfigurationError, MisFileError
 from tests.unit.engine_support import (
     RULES_HEADER,
     SAVINGS_HEADER,
@@ -150,7 +150,7 @@ def test_shipped_configuration_maps_bank_c_and_keeps_the_standard_format():
 
 def test_bank_without_source_type_is_refused(tmp_path):
     path = write_config(tmp_path, '[[bank]]\ndate_format = "%Y-%m-%d"\n')
-    with pytest.raises(InputFileError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_bank_profiles(path)
     assert any("source_type" in problem for problem in caught.value.problems)
     assert str(path) in str(caught.value)
@@ -162,7 +162,7 @@ def test_bank_configured_twice_is_refused(tmp_path):
         '[[bank]]\nsource_type = "Bank_D"\n\n[[bank]]\nsource_type = "Bank_D"\n'
         'date_format = "%Y-%m-%d"\n',
     )
-    with pytest.raises(InputFileError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_bank_profiles(path)
     assert any("Bank_D" in problem and "twice" in problem for problem in caught.value.problems)
 
@@ -173,7 +173,7 @@ def test_every_bad_bank_entry_is_listed(tmp_path):
         '[[bank]]\ndate_format = "%Y"\n\n[[bank]]\nsource_type = "Bank_D"\n\n'
         '[[bank]]\nsource_type = "Bank_D"\n',
     )
-    with pytest.raises(InputFileError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_bank_profiles(path)
     assert len(caught.value.problems) == 2
     assert "#1" in caught.value.problems[0] and "#3" in caught.value.problems[1]
@@ -181,11 +181,11 @@ def test_every_bad_bank_entry_is_listed(tmp_path):
 
 def test_configuration_that_is_not_toml_is_refused(tmp_path):
     path = write_config(tmp_path, "[[bank]\nsource_type = Bank_D\n")
-    with pytest.raises(InputFileError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_bank_profiles(path)
     assert str(path) in str(caught.value)
 
 
 def test_missing_configuration_file_is_refused(tmp_path):
-    with pytest.raises(InputFileError):
+    with pytest.raises(ConfigurationError):
         load_bank_profiles(tmp_path / "nowhere.toml")

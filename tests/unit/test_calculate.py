@@ -131,7 +131,7 @@ def test_paid_rows_carry_spec_section_5_facts(tmp_path):
     assert row["sub_status"] == "Account Opened"
     assert str(row["date_of_sale"]) == "2023-10-02"
     assert (row["total_payin_minor"], row["total_payout_minor"]) == (250_000, 150_000)
-    rejected = calculate.rejected_rows(classified, savings_handler())
+    rejected = calculate.rejected_rows(classified)
     assert rejected["lead_id"].to_list() == ["AT-00001"]
     assert rejected["outcome"].to_list() == ["not_shiftpay_lead"]
 
@@ -585,7 +585,7 @@ def test_outcome_counts_add_up_to_rows_read_and_totals_to_kpi_sums(tmp_path):
         assert total_in == kpi1_in + kpi2_in
         assert total_out == kpi1_out + kpi2_out
     assert sum(amounts(row)[4] for row in paid.iter_rows(named=True)) == D(2500 + 1500 + 2500)
-    assert len(calculate.rejected_rows(classified, savings_handler())) == len(MIXED_ROWS) - 3
+    assert len(calculate.rejected_rows(classified)) == len(MIXED_ROWS) - 3
 
 
 def test_outcome_counts_list_every_outcome_even_when_zero(tmp_path):

@@ -30,6 +30,8 @@ from tests.unit.engine_support import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+# More rows than the first records read to tell a file's layout (a row is about 60 bytes).
+ROWS_PAST_THE_SAMPLE = mis.LAYOUT_SAMPLE_BYTES // 50
 
 
 def refused(path: Path, batch_rows: int = 1_000_000) -> MisFileError:
@@ -247,7 +249,7 @@ def test_non_utf8_text_is_refused(tmp_path):
 
 
 def test_non_utf8_bytes_past_the_layout_sample_are_refused_not_lost(tmp_path):
-    good = [savings_row(f"AT-{n:05d}") for n in range(mis.LAYOUT_SAMPLE_ROWS + 5)]
+    good = [savings_row(f"AT-{n:05d}") for n in range(ROWS_PAST_THE_SAMPLE)]
     path = tmp_path / "late_junk.csv"
     path.write_bytes(
         mis_text(SAVINGS_HEADER, *good).encode("utf-8")
@@ -322,7 +324,7 @@ def test_mixed_products_in_one_file_are_refused(tmp_path, batch_rows):
 
 
 def test_mixed_products_beyond_the_layout_sample_are_refused(tmp_path):
-    rows = [savings_row(f"AT-{n:05d}") for n in range(mis.LAYOUT_SAMPLE_ROWS + 10)]
+    rows = [savings_row(f"AT-{n:05d}") for n in range(ROWS_PAST_THE_SAMPLE)]
     rows.append(savings_row("AT-99999", product="Personal Loan"))
     error = refused(write(tmp_path, mis_text(SAVINGS_HEADER, *rows)), batch_rows=500)
     assert "Personal Loan" in error.cause

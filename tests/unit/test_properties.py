@@ -166,8 +166,7 @@ def classify_in_batches(typed: pl.DataFrame, leads, rules_frame, handler, size: 
             with_reasons(
                 calculate.classify(
                     batch, seen=seen, leads=leads, rules=rules_frame, handler=handler
-                ),
-                handler,
+                )
             )
         )
         seen.add(batch["lead_id"])
@@ -251,8 +250,7 @@ def test_every_row_gets_exactly_the_spec_outcome_and_exact_amounts(
     typed = type_rows(raw_frame(rows, product), layout)
     leads = leads_of(table)
     classified = with_reasons(
-        calculate.classify(typed, leads=leads, rules=SPEC_RULE_FRAME, handler=layout.handler),
-        layout.handler,
+        calculate.classify(typed, leads=leads, rules=SPEC_RULE_FRAME, handler=layout.handler)
     ).sort("row_number")
 
     # one outcome per row, counts add up to the rows read

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from payout_core import report, summary
+from payout_core import mail, report, summary
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.report import (
     ErrorRecord,
@@ -51,7 +52,7 @@ def make_report(
     *,
     errors: tuple[ErrorRecord, ...] = (),
     success_rows: list[tuple] | None = None,
-    attachment_max_rows: int = 1000,
+    attachments_max_bytes: int = 1_000_000,
     runs: tuple[MisRunAccounting, ...] | None = None,
 ) -> report.IterationReport:
     if runs is None:
@@ -96,7 +97,7 @@ def make_report(
         summary_lines=lines,
         summary_total=total,
         success_rows=success_rows if success_rows is not None else [success_row("AT-00001")],
-        attachment_max_rows=attachment_max_rows,
+        attachments_max_bytes=attachments_max_bytes,
     )
 
 
@@ -225,7 +226,7 @@ def test_attachments_and_email_message():
     assert message.html_body.startswith("<!DOCTYPE html>")
 
 
-def test_large_iteration_attachment_is_capped_with_a_note_and_consumed_lazily():
+def test_large_iteration_attachments_are_capped_by_encoded_size_and_consumed_lazily():
     consumed: list[int] = []
 
     def endless_rows():
@@ -233,11 +234,29 @@ def test_large_iteration_attachment_is_capped_with_a_note_and_consumed_lazily():
             consumed.append(number)
             yield success_row(f"AT-{number:05d}")
 
-    built = make_report(success_rows=endless_rows(), attachment_max_rows=3)
-    assert len(read_csv(built.success_csv)) == 1 + 3
-    assert len(consumed) <= 4  # never read far beyond the cap
-    note = "it holds the first 3 of 8 rows"
+    budget_bytes = 1_000
+    built = make_report(success_rows=endless_rows(), attachments_max_bytes=budget_bytes)
+    attached = len(read_csv(built.success_csv)) - 1
+    assert 0 < attached < 8
+    sent_bytes = len(base64.b64encode(built.success_csv)) + len(base64.b64encode(built.error_csv))
+    assert sent_bytes <= budget_bytes
+    assert len(consumed) <= attached + 1  # never read beyond the row that did not fit
+    note = f"holds the first {attached} of 8 rows"
     assert note in built.text_body() and note in built.html_body()
+
+
+def test_forty_thousand_realistic_rows_make_a_message_acs_accepts():
+    """40,000 rows are about 9 MB once base64-encoded: the attachment is cut to fit."""
+    rows = [success_row(f"AT-{number:05d}") for number in range(40_000)]
+    errors = tuple(
+        ErrorRecord(number, PROCESSED_AT, f"bank_{number}.csv", "x" * 1_000)
+        for number in range(2_000)
+    )
+    built = make_report(success_rows=rows, errors=errors, attachments_max_bytes=7_000_000)
+    message = summary.iteration_email(built, idempotency_key="key")
+    assert message.size_bytes() < mail.ACS_MESSAGE_MAX_BYTES
+    attached = len(read_csv(built.success_csv)) - 1
+    assert 20_000 < attached < 40_000  # the rest is in the table, as the note says
 
 
 def test_counts_that_do_not_add_up_are_flagged_not_hidden():
@@ -254,7 +273,7 @@ def test_csv_cell_keeps_numbers_plain_and_negative_amounts_unprefixed():
 
 def test_no_cap_note_when_every_row_is_attached():
     rows = [success_row(f"AT-{number:05d}") for number in range(8)]
-    built = make_report(success_rows=rows, attachment_max_rows=8)
+    built = make_report(success_rows=rows)
     assert len(read_csv(built.success_csv)) == 1 + 8
     assert "capped" not in built.text_body() and "capped" not in built.html_body()
     assert "payout_calculations_iteration_7.csv: 8 rows" in built.text_body()

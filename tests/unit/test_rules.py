@@ -273,3 +273,44 @@ def test_rules_file_not_utf8_is_refused(tmp_path):
     with pytest.raises(InputFileError) as caught:
         rules.parse_rules_file(path)
     assert str(path) in str(caught.value)
+
+
+# --- a rule carries what its product's handler declares -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "blank_headers"),
+    [
+        (  # fixed amounts where percentages belong: would pay 0 % for ever
+            "Bank_B,Medium_A,Personal Loan,1 10 2023,3 10 2023,,,1500,1000,,,,x",
+            ["KPI1PayinPercentage", "KPI1PayoutPercentage"],
+        ),
+        (
+            "Bank_B,Medium_A,Personal Loan,1 10 2023,3 10 2023,2.5, ,,,,,,x",
+            ["KPI1PayoutPercentage"],
+        ),
+        (
+            "Bank_A,Medium_A,Savings Account,1 10 2023,3 10 2023,2.5,1,,,,,,x",
+            ["KPI1PayinAmount", "KPI1PayoutAmount", "MinInvestedAmountBound",
+             "KPI2PayinAmount", "KPI2PayoutAmount"],
+        ),
+        (
+            "Bank_A,Medium_A,Savings Account,1 10 2023,3 10 2023,,,1500,1000,,1000,500,x",
+            ["MinInvestedAmountBound"],
+        ),
+    ],
+)  # fmt: skip
+def test_a_rule_leaving_blank_a_parameter_its_product_needs_is_refused(row, blank_headers):
+    error = refused(rules_text(loan(), row))
+    mine = problems_for(error, 2)
+    assert len(mine) == len(blank_headers), mine
+    for header, problem in zip(blank_headers, mine, strict=True):
+        assert header in problem and "blank" in problem and "row 2" in problem
+
+
+def test_an_explicit_zero_is_a_value_not_a_blank():
+    (rule,) = rules.parse_rules(
+        rules_text("Bank_A,Medium_A,Savings Account,1 10 2023,3 10 2023,,,1500,1000,0,0,0,x"),
+        "rules.csv",
+    )
+    assert (rule.min_invested_amount_bound, rule.kpi2_payin_amount) == (0, 0)

@@ -1,0 +1,173 @@
+"""Read a leads export (SPEC §3.3): CSV -> the frame `payout leads load` upserts.
+
+The export comes from ShiftPay's app database, so LeadCreatedAt is written as databases
+write timestamps (`2023-09-26 13:06:43.444`, `2023-09-26T13:06:43Z`,
+`2023-09-26T13:06:43.5+05:30`; no offset means UTC). A file with any bad row is refused
+whole, naming each row and cause, so a half-read export never replaces good leads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from payout_core.engine.csv_records import not_csv_reason
+from payout_core.engine.dates import parse_dates
+from payout_core.errors import InputFileError
+
+LEAD_ID_LENGTH = 8  # SPEC §3.3
+MAX_PROBLEMS_LISTED = 50
+LEAD_COLUMNS = {
+    "LeadCreatedAt": "lead_created_at",
+    "SPId": "sp_id",
+    "LeadId": "lead_id",
+    "SourceType": "source_type",
+    "MediumType": "medium_type",
+    "ProductType": "product_type",
+    "Status": "status",
+    "SubStatus": "sub_status",
+}
+# Recognised in any letter case, stored as written here (SPEC §3.3). Other statuses are
+# kept as they are: they are never paid.
+CANONICAL_STATUSES = ("Pending", "Success")
+
+# date, then optionally a time (T or space), fraction, offset (Z, ±HH, ±HHMM, ±HH:MM).
+_TIMESTAMP = (
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?P<fraction>\.[0-9]{1,9})?"
+    r" ?(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
+)
+TIMESTAMP_EXAMPLES = "2023-09-26 13:06:43.444, 2023-09-26T13:06:43Z or 2023-09-26T13:06:43+05:30"
+
+
+def read_leads_file(path: Path) -> pl.DataFrame:
+    """A leads export -> a frame of `leads` columns (blank cells null), or InputFileError
+    naming each bad row."""
+    source = str(path)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(1024**2)
+    except OSError as error:
+        raise InputFileError(source, [f"cannot read the file: {error}"]) from error
+    reason = not_csv_reason(head)
+    if reason:
+        raise InputFileError(source, [reason])
+    try:
+        raw = pl.read_csv(
+            path, infer_schema=False, with_column_names=lambda names: [n.strip() for n in names]
+        )
+    except (OSError, pl.exceptions.PolarsError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "more fields than defined" in first_line:
+            first_line = "a row has more cells than the header (a comma in an unquoted cell?)"
+        raise InputFileError(source, [f"not a readable CSV file: {first_line[:200]}"]) from error
+    return parse_leads(raw, source)
+
+
+def parse_leads(raw: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Raw text columns (business names) -> `leads` columns, or InputFileError."""
+    missing = [column for column in LEAD_COLUMNS if column not in raw.columns]
+    if missing:
+        raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
+    if raw.is_empty():
+        raise InputFileError(source, ["the file has a header row and no leads"])
+    leads = raw.select(
+        (pl.int_range(pl.len()) + 1).alias("row_number"),
+        *(_trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
+    ).with_columns(
+        parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
+        _canonical_status(pl.col("status")).alias("status"),
+    )
+    _raise_problems(source, _lead_problems(leads))
+    return leads.select(
+        pl.col("lead_created_at_parsed").alias("lead_created_at"),
+        *(name for name in LEAD_COLUMNS.values() if name != "lead_created_at"),
+    )
+
+
+def parse_timestamps(text: pl.Expr) -> pl.Expr:
+    """Timestamp text (SPEC §3.3) -> Datetime in UTC (microseconds); null when it is not
+    one. A date alone is midnight UTC; `2 10 2023` (the MIS date form) is accepted too."""
+    parts = text.str.extract_groups(_TIMESTAMP)
+    date_part, time_part = parts.struct.field("date"), parts.struct.field("time")
+    fraction, offset = parts.struct.field("fraction"), parts.struct.field("offset")
+    seconds = pl.when(time_part.str.len_chars() == 5).then(time_part + ":00").otherwise(time_part)
+    local = pl.concat_str(
+        date_part, pl.lit(" "), seconds.fill_null("00:00:00"), fraction.fill_null("")
+    ).str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
+    offset_digits = offset.str.replace_all(":", "", literal=True)
+    offset_minutes = offset_digits.str.slice(1, 2).cast(
+        pl.Int64, strict=False
+    ) * 60 + offset_digits.str.slice(3, 2).replace("", "0").cast(pl.Int64, strict=False)
+    sign = pl.when(offset_digits.str.starts_with("-")).then(-1).otherwise(1)
+    offset_minutes = (
+        pl.when(offset.is_null() | (offset == "Z")).then(0).otherwise(sign * offset_minutes)
+    )
+    utc = local - pl.duration(minutes=offset_minutes)
+    mis_date = parse_dates(text, "%d %m %Y").cast(pl.Datetime("us"))
+    return pl.when(text.str.contains(_TIMESTAMP)).then(utc).otherwise(mis_date)
+
+
+def _canonical_status(status: pl.Expr) -> pl.Expr:
+    lowered = status.str.to_lowercase()
+    expression = pl.when(pl.lit(False)).then(status)
+    for canonical in CANONICAL_STATUSES:
+        expression = expression.when(lowered == canonical.lower()).then(pl.lit(canonical))
+    return expression.otherwise(status)
+
+
+def _trimmed(column: str) -> pl.Expr:
+    trimmed = pl.col(column).str.strip_chars()
+    return pl.when(trimmed != "").then(trimmed)
+
+
+def _lead_problems(leads: pl.DataFrame) -> list[str]:
+    checks = [
+        (pl.col(column).is_null(), f"{header} is blank")
+        for header, column in LEAD_COLUMNS.items()
+        if header not in ("LeadCreatedAt", "SubStatus")
+    ]
+    checks += [
+        (
+            pl.col("lead_id").is_not_null() & (pl.col("lead_id").str.len_chars() != LEAD_ID_LENGTH),
+            f"LeadId is not {LEAD_ID_LENGTH} characters (an MIS row can never match it)",
+        ),
+        (
+            pl.col("lead_created_at").is_not_null() & pl.col("lead_created_at_parsed").is_null(),
+            f"LeadCreatedAt is not a timestamp like {TIMESTAMP_EXAMPLES}",
+        ),
+        (
+            pl.col("lead_id").is_not_null() & pl.col("lead_id").is_duplicated(),
+            "LeadId appears more than once",
+        ),
+    ]
+    found = pl.concat(
+        [
+            leads.filter(condition).select(
+                "row_number", _shown("lead_id"), _shown("lead_created_at"), pl.lit(message)
+            )
+            for condition, message in checks
+        ],
+        how="vertical",
+    ).sort("row_number", maintain_order=True)
+    problems = []
+    for row_number, lead_id, created_at, message in found.rows():
+        value = f" ({created_at!r})" if message.startswith("LeadCreatedAt") else ""
+        problems.append(f"row {row_number} (LeadId {lead_id}): {message}{value}")
+    return problems
+
+
+def _shown(column: str) -> pl.Expr:
+    """A cell as a problem quotes it, cut short."""
+    text = pl.col(column)
+    return pl.when(text.str.len_chars() > 40).then(text.str.slice(0, 39) + "…").otherwise(text)
+
+
+def _raise_problems(source: str, problems: list[str]) -> None:
+    if not problems:
+        return
+    shown = problems[:MAX_PROBLEMS_LISTED]
+    if len(problems) > MAX_PROBLEMS_LISTED:
+        shown.append(f"... and {len(problems) - MAX_PROBLEMS_LISTED} more")
+    raise InputFileError(source, shown)

@@ -1,0 +1,171 @@
+"""Reads of one iteration's reconciliation (SPEC §7, §9), inside the summary job's
+transaction: the remittance and confirmation files no email has reported yet (locked,
+then marked reported by the same transaction), what every bank owes, and the
+discrepancy rows for the attachment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+
+from payout_core.engine import confirmations, remittance
+from payout_core.ledger import remittances
+from payout_core.report.reconciliation import (
+    BankLine,
+    ReconciliationFile,
+    ReconciliationReport,
+    build_reconciliation_report,
+)
+
+
+@dataclass(frozen=True)
+class UnreportedReconciliation:
+    remittance_run_ids: tuple[int, ...]
+    confirmation_run_ids: tuple[int, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.remittance_run_ids and not self.confirmation_run_ids
+
+
+def select_unreported(conn: psycopg.Connection) -> UnreportedReconciliation:
+    remittance_run_ids = conn.execute(
+        "SELECT remittance_run_id FROM remittance_runs WHERE reported_at IS NULL"
+        " ORDER BY 1 FOR UPDATE"
+    ).fetchall()
+    confirmation_run_ids = conn.execute(
+        "SELECT confirmation_run_id FROM confirmation_runs WHERE reported_at IS NULL"
+        " ORDER BY 1 FOR UPDATE"
+    ).fetchall()
+    return UnreportedReconciliation(
+        tuple(row[0] for row in remittance_run_ids),
+        tuple(row[0] for row in confirmation_run_ids),
+    )
+
+
+def mark_reported(
+    conn: psycopg.Connection, unreported: UnreportedReconciliation, iteration_number: int
+) -> None:
+    conn.execute(
+        "UPDATE remittance_runs SET reported_at = now(), iteration_number = %s"
+        " WHERE remittance_run_id = ANY(%s)",
+        (iteration_number, list(unreported.remittance_run_ids)),
+    )
+    conn.execute(
+        "UPDATE confirmation_runs SET reported_at = now(), iteration_number = %s"
+        " WHERE confirmation_run_id = ANY(%s)",
+        (iteration_number, list(unreported.confirmation_run_ids)),
+    )
+
+
+# Flow, File, RowNumber, SourceType, LeadOrCreditId, Reference, Amount, Outcome, Reason:
+# the iteration's remittance rows that did not simply match, every lead over-received now,
+# and the iteration's confirmation rows that failed or were not recorded.
+DISCREPANCIES = """
+SELECT 'money in' AS flow, r.remittance_file AS file, x.row_number, x.source_type,
+       x.lead_id AS id, x.reference, x.amount::text AS amount, x.outcome, x.reason
+FROM remittance_receipts x JOIN remittance_runs r USING (remittance_run_id)
+WHERE x.remittance_run_id = ANY(%(remittance)s) AND x.outcome <> 'matched'
+UNION ALL
+SELECT 'money in', r.remittance_file, x.row_number, x.source_type, x.tracking_id, x.reference,
+       x.amount_text, x.outcome, x.reason
+FROM remittance_rejected_rows x JOIN remittance_runs r USING (remittance_run_id)
+WHERE x.remittance_run_id = ANY(%(remittance)s)
+UNION ALL
+SELECT 'money in', NULL, NULL, source_type, lead_id, NULL, (-outstanding)::text,
+       'over_received',
+       format('payin %%s, received %%s: %%s received more than owed',
+              expected_payin, received, -outstanding)
+FROM lead_receivables WHERE outstanding < 0
+UNION ALL
+SELECT 'money out', r.confirmation_file, c.row_number, NULL, c.credit_id, c.reference,
+       w.amount::text, 'failed', coalesce(c.reason, 'failed, no reason given')
+FROM wallet_confirmations c
+JOIN confirmation_runs r USING (confirmation_run_id)
+JOIN wallet_credits w USING (credit_id)
+WHERE c.confirmation_run_id = ANY(%(confirmation)s) AND c.status = 'failed'
+UNION ALL
+SELECT 'money out', r.confirmation_file, x.row_number, NULL, x.credit_id, x.reference, NULL,
+       x.outcome, x.reason
+FROM confirmation_rejected_rows x JOIN confirmation_runs r USING (confirmation_run_id)
+WHERE x.confirmation_run_id = ANY(%(confirmation)s)
+"""
+
+
+# The attachment holds what fits in its bytes; no more rows than this are ever read for it.
+DISCREPANCY_ROWS_READ_MAX = 100_000
+
+
+def gather_report(
+    conn: psycopg.Connection,
+    unreported: UnreportedReconciliation,
+    *,
+    iteration_number: int,
+    report_date: date,
+    sent_again_count: int,
+    attachments_max_bytes: int,
+) -> ReconciliationReport:
+    parameters = {
+        "remittance": list(unreported.remittance_run_ids),
+        "confirmation": list(unreported.confirmation_run_ids),
+    }
+    per_bank = dict(
+        conn.execute(
+            f"SELECT source_type, count(*) FROM ({DISCREPANCIES}) d"
+            " WHERE flow = 'money in' GROUP BY source_type",
+            parameters,
+        ).fetchall()
+    )
+    discrepancy_count = int(
+        conn.execute(f"SELECT count(*) FROM ({DISCREPANCIES}) d", parameters).fetchone()[0]
+    )
+    rows = conn.execute(
+        f"SELECT * FROM ({DISCREPANCIES}) d ORDER BY flow, file NULLS LAST, row_number, id"
+        " LIMIT %(limit)s",
+        parameters | {"limit": DISCREPANCY_ROWS_READ_MAX},
+    ).fetchall()
+    banks = [
+        BankLine(
+            source_type=bank.source_type,
+            expected=bank.expected,
+            received=bank.received,
+            outstanding=bank.outstanding,
+            outstanding_0_30=bank.outstanding_0_30,
+            outstanding_31_60=bank.outstanding_31_60,
+            outstanding_over_60=bank.outstanding_over_60,
+            over_received=bank.over_received,
+            discrepancies=int(per_bank.get(bank.source_type, 0)),
+        )
+        for bank in remittances.receivables_by_bank(conn, report_date)
+    ]
+    return build_reconciliation_report(
+        iteration_number=iteration_number,
+        banks=banks,
+        remittance_files=_files(conn, "remittance", unreported.remittance_run_ids),
+        confirmation_files=_files(conn, "confirmation", unreported.confirmation_run_ids),
+        sent_again_count=sent_again_count,
+        discrepancy_rows=rows,
+        discrepancy_count=discrepancy_count,
+        attachments_max_bytes=attachments_max_bytes,
+    )
+
+
+def _files(conn: psycopg.Connection, kind: str, run_ids: tuple[int, ...]) -> list:
+    received = "total_received" if kind == "remittance" else "NULL::numeric"
+    outcomes = remittance.OUTCOMES if kind == "remittance" else confirmations.OUTCOMES
+    rows = conn.execute(
+        f"SELECT {kind}_file, rows_read, outcome_counts, {received} FROM {kind}_runs"
+        f" WHERE {kind}_run_id = ANY(%s) ORDER BY {kind}_run_id",
+        (list(run_ids),),
+    ).fetchall()
+    return [
+        ReconciliationFile(name, rows_read, in_order(counts, outcomes), total_received)
+        for name, rows_read, counts, total_received in rows
+    ]
+
+
+def in_order(counts: dict[str, int], outcomes: tuple[str, ...]) -> dict[str, int]:
+    """Outcome counts as stored (jsonb keeps no order) in the engine's order, zeros included."""
+    return {outcome: int(counts.get(outcome, 0)) for outcome in outcomes}

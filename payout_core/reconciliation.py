@@ -1,0 +1,208 @@
+"""Reconciliation files end to end (SPEC §9), each one unit of work.
+
+Money in: a bank's remittance file -> read, matched against what its leads owe, receipts
+recorded. Money out: the wallet team's confirmation file -> each credit confirmed or
+failed (the next cycle close sends a failed one again). Shared by the blob triggers and
+`payout remittance` / `payout confirmations`, so every way in takes the same path.
+
+A file is read whole (its rows are narrow) and recorded in one transaction: a failure
+leaves nothing, a retry starts over, and a re-delivered file finds its References (or
+its credits' answers) recorded and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from payout_core.engine import confirmations, remittance
+from payout_core.engine.banks import load_bank_profiles
+from payout_core.engine.calculate import InvariantViolation
+from payout_core.errors import (
+    RECONCILIATION_SIZE_SETTING,
+    check_mis_file_size,
+)
+from payout_core.ledger import confirmations as confirmation_ledger
+from payout_core.ledger import db, remittances, store
+from payout_core.pipeline import StageClock
+from payout_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ReconciliationRunResult:
+    """What one remittance or confirmation file did."""
+
+    file_name: str
+    run_id: int
+    rows_read: int
+    outcome_counts: dict[str, int] = field(default_factory=dict)
+    total_received: Decimal | None = None
+    """None for a confirmation file (money out: nothing is received)."""
+
+    def to_json(self) -> dict[str, object]:
+        described: dict[str, object] = {
+            "file": self.file_name,
+            "rows": self.rows_read,
+            "outcomes": self.outcome_counts,
+        }
+        if self.total_received is not None:
+            described["total_received"] = str(self.total_received)
+        return described
+
+    def describe(self) -> str:
+        outcomes = ", ".join(f"{name} {count}" for name, count in self.outcome_counts.items())
+        line = f"{self.file_name}: {self.rows_read} rows ({outcomes})"
+        if self.total_received is not None:
+            line += f"; received {self.total_received}"
+        return line
+
+
+def check_file_size(path: Path, file_name: str, max_file_bytes: int) -> None:
+    check_mis_file_size(file_name, path.stat().st_size, max_file_bytes, RECONCILIATION_SIZE_SETTING)
+
+
+def _record_with_retries(
+    file_name: str, record_once: Callable[[], ReconciliationRunResult]
+) -> ReconciliationRunResult:
+    """One unit of work, started over when a racing file collided with it."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return record_once()
+        except db.ConflictError as error:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            log.warning("%s: %s; starting over (attempt %d)", file_name, error, attempt + 1)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _check_every_row_has_an_outcome(
+    file_name: str, rows_read: int, outcome_counts: dict[str, int]
+) -> None:
+    if sum(outcome_counts.values()) != rows_read:
+        raise InvariantViolation(
+            f"{file_name}: {rows_read} rows read, but outcomes {outcome_counts}"
+        )
+
+
+def process_remittance_file(
+    path: Path,
+    remittance_file: str | None = None,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+) -> ReconciliationRunResult:
+    """Reconcile the remittance file at `path` (named `remittance_file` in errors and the
+    ledger). Raises ReconciliationFileError (terminal: record, quarantine, never retry) or
+    TransientError (nothing was written; retry)."""
+    remittance_file = remittance_file or path.name
+    check_file_size(path, remittance_file, settings.reconciliation_max_file_bytes)
+    clock = StageClock()
+    with clock.stage("read"):
+        profiles = load_bank_profiles(settings.banks_file)
+        layout = remittance.inspect_layout(path, remittance_file, profiles)
+        rows = remittance.read_rows(path, layout)
+        content_sha256 = store.sha256_of_file(path)
+    result = _record_with_retries(
+        remittance_file,
+        lambda: _record_once(rows, remittance_file, content_sha256, etag, clock),
+    )
+    log.info("%s: %s; time: %s", remittance_file, result.to_json(), clock)
+    return result
+
+
+def _record_once(
+    rows: pl.DataFrame,
+    remittance_file: str,
+    content_sha256: str,
+    etag: str | None,
+    clock: StageClock,
+) -> ReconciliationRunResult:
+    started_at = dt.datetime.now(dt.UTC)
+    with db.connection() as conn, conn.transaction():
+        run = remittances.RemittanceLedger.begin(
+            conn,
+            remittance_file=remittance_file,
+            content_sha256=content_sha256,
+            etag=etag,
+            started_at=started_at,
+        )
+        with clock.stage("lookup"):
+            owed, recorded = run.owed_and_recorded(rows)
+        with clock.stage("match"):
+            reconciled = remittance.reconcile(rows, owed, recorded)
+            outcome_counts = remittance.outcome_counts(reconciled)
+            total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
+        _check_every_row_has_an_outcome(remittance_file, rows.height, outcome_counts)
+        with clock.stage("write"):
+            run.record(reconciled)
+            run.finish(
+                rows_read=rows.height, outcome_counts=outcome_counts, total_received=total_received
+            )
+        commit_started = time.perf_counter()
+    clock.seconds["commit"] += time.perf_counter() - commit_started
+    return ReconciliationRunResult(
+        file_name=remittance_file,
+        run_id=run.remittance_run_id,
+        rows_read=rows.height,
+        outcome_counts=outcome_counts,
+        total_received=total_received,
+    )
+
+
+# --- money out --------------------------------------------------------------------------
+
+
+def process_confirmation_file(
+    path: Path,
+    confirmation_file: str | None = None,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+) -> ReconciliationRunResult:
+    """Record the wallet team's confirmation file at `path`. Raises ReconciliationFileError
+    (terminal) or TransientError (nothing was written; retry)."""
+    confirmation_file = confirmation_file or path.name
+    check_file_size(path, confirmation_file, settings.reconciliation_max_file_bytes)
+    read = confirmations.read_file(path, confirmation_file)
+    content_sha256 = store.sha256_of_file(path)
+    result = _record_with_retries(
+        confirmation_file, lambda: _record_confirmations_once(read, content_sha256, etag)
+    )
+    log.info("%s: %s", confirmation_file, result.to_json())
+    return result
+
+
+def _record_confirmations_once(
+    read: confirmations.ConfirmationFile, content_sha256: str, etag: str | None
+) -> ReconciliationRunResult:
+    rows = read.rows
+    with db.connection() as conn, conn.transaction():
+        run = confirmation_ledger.ConfirmationLedger.begin(
+            conn,
+            confirmation_file=read.file_name,
+            content_sha256=content_sha256,
+            etag=etag,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+        reconciled = confirmations.reconcile(rows, run.credits(rows))
+        outcome_counts = confirmations.outcome_counts(reconciled)
+        _check_every_row_has_an_outcome(read.file_name, rows.height, outcome_counts)
+        run.record(reconciled)
+        run.finish(rows_read=rows.height, outcome_counts=outcome_counts)
+    return ReconciliationRunResult(
+        file_name=read.file_name,
+        run_id=run.confirmation_run_id,
+        rows_read=rows.height,
+        outcome_counts=outcome_counts,
+    )

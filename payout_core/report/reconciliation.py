@@ -1,0 +1,196 @@
+"""Money in and money out in the iteration email (SPEC §7, §9): per bank what is owed,
+received and outstanding by age, the reconciliation files of the iteration, the wallet
+team's answers, and the discrepancy rows as a CSV attachment. Pure: rows in, blocks out;
+text.py and html.py draw the blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from payout_core.report.cycle import Block
+from payout_core.report.formats import count_text, money, plural
+from payout_core.report.people_csv import csv_bytes
+from payout_core.report.tables import Table
+
+DISCREPANCY_CSV_HEADERS = (
+    "Flow",
+    "File",
+    "RowNumber",
+    "SourceType",
+    "LeadOrCreditId",
+    "Reference",
+    "Amount",
+    "Outcome",
+    "Reason",
+)
+RECEIVABLES_HEADERS = (
+    "SourceType",
+    "Expected",
+    "Received",
+    "Outstanding",
+    "0–30 days",
+    "31–60 days",
+    "Over 60 days",
+    "Over-received",
+    "Discrepancies",
+)
+FILES_HEADERS = ("File", "Rows", "Outcomes", "Received")
+
+
+@dataclass(frozen=True)
+class BankLine:
+    """One bank's receivables (ledger.remittances.BankReceivables) and its discrepancy rows
+    in this iteration's attachment."""
+
+    source_type: str
+    expected: Decimal
+    received: Decimal
+    outstanding: Decimal
+    outstanding_0_30: Decimal
+    outstanding_31_60: Decimal
+    outstanding_over_60: Decimal
+    over_received: Decimal
+    discrepancies: int
+
+
+@dataclass(frozen=True)
+class ReconciliationFile:
+    file_name: str
+    rows_read: int
+    outcome_counts: dict[str, int]
+    total_received: Decimal | None
+    """None for a confirmation file (no money received)."""
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    banks: tuple[BankLine, ...]
+    remittance_files: tuple[ReconciliationFile, ...]
+    confirmation_files: tuple[ReconciliationFile, ...]
+    confirmed_count: int
+    failed_count: int
+    sent_again_count: int
+    unknown_count: int
+    discrepancy_csv: bytes
+    discrepancy_rows_attached: int
+    discrepancy_count: int
+    iteration_number: int
+
+    title = "Money in and money out"
+
+    @property
+    def discrepancy_file_name(self) -> str:
+        return f"reconciliation_discrepancies_iteration_{self.iteration_number}.csv"
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.banks or self.remittance_files or self.confirmation_files)
+
+    def blocks(self) -> list[Block]:
+        blocks: list[Block] = ["Money in, per bank (outstanding by days since DateOfRevenue):"]
+        blocks.append(_receivables_table(self.banks) if self.banks else "No payin is owed.")
+        if self.remittance_files:
+            blocks += ["Remittance files of this iteration:", _files_table(self.remittance_files)]
+        blocks.append(
+            f"Money out: {plural(self.confirmed_count, 'credit', 'credits')} confirmed, "
+            f"{count_text(self.failed_count)} failed, {count_text(self.sent_again_count)} sent "
+            f"again in this cycle, {count_text(self.unknown_count)} unknown CreditId(s) reported."
+        )
+        if self.confirmation_files:
+            blocks += [
+                "Wallet confirmation files of this iteration:",
+                _files_table(self.confirmation_files),
+            ]
+        return blocks
+
+    def attachment_note(self) -> str:
+        note = (
+            f"{self.discrepancy_file_name}: "
+            f"{plural(self.discrepancy_rows_attached, 'row', 'rows')} (the discrepancies: "
+            "remittance rows not matched, over-received leads, confirmation rows not recorded)."
+        )
+        if self.discrepancy_count > self.discrepancy_rows_attached:
+            note += (
+                f" Capped: the first {self.discrepancy_rows_attached:,} of "
+                f"{self.discrepancy_count:,}; all are in remittance_receipts, "
+                "remittance_rejected_rows and confirmation_rejected_rows."
+            )
+        return note
+
+
+def _receivables_table(banks: Sequence[BankLine]) -> Table:
+    def cells(line: BankLine) -> tuple[str, ...]:
+        return (
+            line.source_type,
+            *(
+                money(amount)
+                for amount in (
+                    line.expected,
+                    line.received,
+                    line.outstanding,
+                    line.outstanding_0_30,
+                    line.outstanding_31_60,
+                    line.outstanding_over_60,
+                    line.over_received,
+                )
+            ),
+            count_text(line.discrepancies),
+        )
+
+    return Table(
+        RECEIVABLES_HEADERS,
+        tuple(cells(line) for line in banks),
+        None,
+        frozenset(range(1, len(RECEIVABLES_HEADERS))),
+    )
+
+
+def _files_table(files: Sequence[ReconciliationFile]) -> Table:
+    if all(file.total_received is None for file in files):
+        table = _files_table([replace(file, total_received=Decimal(0)) for file in files])
+        rows = tuple(row[:-1] for row in table.rows)
+        return Table(table.headers[:-1], rows, None, frozenset({1}))
+    rows = tuple(
+        (
+            file.file_name,
+            count_text(file.rows_read),
+            ", ".join(f"{name} {count:,}" for name, count in file.outcome_counts.items() if count)
+            or "none",
+            "" if file.total_received is None else money(file.total_received),
+        )
+        for file in files
+    )
+    return Table(FILES_HEADERS, rows, None, frozenset({1, 3}))
+
+
+def build_reconciliation_report(
+    *,
+    iteration_number: int,
+    banks: Sequence[BankLine],
+    remittance_files: Sequence[ReconciliationFile],
+    confirmation_files: Sequence[ReconciliationFile],
+    sent_again_count: int,
+    discrepancy_rows: Iterable[Sequence[object]],
+    discrepancy_count: int,
+    attachments_max_bytes: int,
+) -> ReconciliationReport:
+    csv, attached = csv_bytes(DISCREPANCY_CSV_HEADERS, discrepancy_rows, attachments_max_bytes)
+
+    def total(outcome: str) -> int:
+        return sum(file.outcome_counts.get(outcome, 0) for file in confirmation_files)
+
+    return ReconciliationReport(
+        banks=tuple(banks),
+        remittance_files=tuple(remittance_files),
+        confirmation_files=tuple(confirmation_files),
+        confirmed_count=total("confirmed"),
+        failed_count=total("failed"),
+        sent_again_count=sent_again_count,
+        unknown_count=total("unknown"),
+        discrepancy_csv=csv,
+        discrepancy_rows_attached=attached,
+        discrepancy_count=discrepancy_count,
+        iteration_number=iteration_number,
+    )

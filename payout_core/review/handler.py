@@ -22,7 +22,7 @@ from payout_core.errors import DecisionRefused, TransientError
 from payout_core.review import forms, html
 from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
-from payout_core.settings import get_settings
+from payout_core.settings import REVIEW_SECRET_MIN_CHARS, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ def _redirect(location: str) -> func.HttpResponse:
     return func.HttpResponse(status_code=303, headers=headers)
 
 
-def _secret() -> bytes | None:
-    secret = get_settings().review_secret
+def _secret(settings: Settings) -> bytes | None:
+    secret = settings.review_secret
     value = secret.get_secret_value() if secret else ""
-    return value.encode("utf-8") if len(value) >= forms.MIN_SECRET_CHARS else None
+    return value.encode("utf-8") if len(value) >= REVIEW_SECRET_MIN_CHARS else None
 
 
 def handle_request(request: func.HttpRequest) -> func.HttpResponse:
@@ -69,17 +69,21 @@ def handle_request(request: func.HttpRequest) -> func.HttpResponse:
     reviewer = reviewer_from_headers(request.headers)
     if reviewer is None:
         return _page(html.render_sign_in_needed(path), 401)
-    secret = _secret()
+    settings = get_settings()
+    secret = _secret(settings)
     if secret is None:
         log.error("review page: PAYOUT_REVIEW_SECRET is unset or shorter than 32 characters")
         text = (
             "The review page is not configured: the app setting PAYOUT_REVIEW_SECRET "
-            f"must hold at least {forms.MIN_SECRET_CHARS} random characters."
+            f"must hold at least {REVIEW_SECRET_MIN_CHARS} random characters."
         )
         return _page(html.render_problem("Review page not available", text), 503)
+    from payout_core.ledger import db
+
+    db.get_pool(settings)  # this entry point's pool, from the settings it read
     try:
         if request.method == "POST":
-            return _decide(request, reviewer, secret, path)
+            return _decide(request, reviewer, secret, path, settings)
         if request.method in ("GET", "HEAD"):
             return _show(request, reviewer, secret, path)
     except TransientError:
@@ -116,12 +120,11 @@ def _refused_form(path: str, why: str) -> func.HttpResponse:
 
 
 def _decide(
-    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
+    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str, settings: Settings
 ) -> func.HttpResponse:
     body = request.get_body()
     if len(body) > MAX_FORM_BYTES:
         return _page(html.render_problem("Form too large", "Nothing was decided.", path), 413)
-    settings = get_settings()
     public_urls = [settings.review_url]
     if not forms.comes_from_this_site(request.headers, request.url, public_urls):
         log.warning("review page: POST by %s from another site refused", reviewer.name)

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package clean
 
-setup: $(STAMP) node_modules/.installed browser
+setup: $(STAMP) node_modules/.installed
 
 # Re-installs only when a pin changes, so repeated `make setup` is quick.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -22,7 +22,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The review page's browser test drives Debian's chromium through chromium-driver; installed
-# here when missing (CI runs as root; elsewhere through sudo).
+# by `make test` / `make test-e2e` when missing (CI runs as root; elsewhere through sudo).
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -33,7 +33,7 @@ browser:
 demo: setup
 	$(BIN)/payout demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 test-unit: setup
@@ -42,7 +42,7 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/python -m pytest -q tests/integration
 
-test-e2e: setup
+test-e2e: setup browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: setup

@@ -22,7 +22,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The review page's browser test drives Debian's chromium through chromium-driver; installed
-# here when missing (CI runs as root; elsewhere through sudo).
+# by `make test` / `make test-e2e` when missing (CI runs as root; elsewhere through sudo).
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \

@@ -130,6 +130,10 @@ def discover_functions(app: func.FunctionApp, settings: Settings) -> HostedFunct
         trigger = function.get_trigger()
         binding = trigger.get_dict_repr() if trigger else {}
         builder = _BUILDERS.get(binding.get("type", ""))
+        if binding.get("type") == "httpTrigger":
+            # Served by localdev/http_host.py when `payout host --http-port N` asks for it.
+            hosted.unhosted.append(function)
+            continue
         if builder is None:
             log.warning(
                 "function %s: trigger %r is not run by the local host",

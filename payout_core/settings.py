@@ -196,6 +196,9 @@ class Settings(BaseSettings):
             missing.append("AzureWebJobsStorage (or AzureWebJobsStorage__accountName)")
         if self.email_sender == "acs" and not (self.acs_connection_string or self.acs_endpoint):
             missing.append("ACS_ENDPOINT (or ACS_CONNECTION_STRING)")
+        secret = self.review_secret.get_secret_value() if self.review_secret else ""
+        if secret and len(secret) < REVIEW_SECRET_MIN_CHARS:
+            missing.append(f"PAYOUT_REVIEW_SECRET of at least {REVIEW_SECRET_MIN_CHARS} characters")
         return missing
 
     # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
@@ -237,6 +240,9 @@ class Settings(BaseSettings):
         return [address.strip() for address in self.email_to.split(",") if address.strip()]
 
 
+# The review page's form-signing key: shorter is guessable (payout_core/review/forms.py).
+REVIEW_SECRET_MIN_CHARS = 32
+
 # Settings with a local default that would be wrong in Azure, or that a binding names
 # (`%MIS_CONTAINER%`: the real host fails indexing without it).
 REQUIRED_IN_AZURE = (
@@ -248,6 +254,7 @@ REQUIRED_IN_AZURE = (
     "PAYOUT_EMAIL_SENDER",
     "PAYOUT_EMAIL_FROM",
     "PAYOUT_EMAIL_TO",
+    "PAYOUT_REVIEW_SECRET",
 )
 
 

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 MAX_MESSAGE_CHARS = 1500
-MIN_SECRET_CHARS = 32
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from payout_core.errors import DecisionRefused, TransientError
 from payout_core.review import forms, html
 from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import REVIEW_SECRET_MIN_CHARS, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _redirect(location: str) -> func.HttpResponse:
 def _secret(settings: Settings) -> bytes | None:
     secret = settings.review_secret
     value = secret.get_secret_value() if secret else ""
-    return value.encode("utf-8") if len(value) >= forms.MIN_SECRET_CHARS else None
+    return value.encode("utf-8") if len(value) >= REVIEW_SECRET_MIN_CHARS else None
 
 
 def handle_request(request: func.HttpRequest) -> func.HttpResponse:
@@ -75,13 +75,13 @@ def handle_request(request: func.HttpRequest) -> func.HttpResponse:
         log.error("review page: PAYOUT_REVIEW_SECRET is unset or shorter than 32 characters")
         text = (
             "The review page is not configured: the app setting PAYOUT_REVIEW_SECRET "
-            f"must hold at least {forms.MIN_SECRET_CHARS} random characters."
+            f"must hold at least {REVIEW_SECRET_MIN_CHARS} random characters."
         )
         return _page(html.render_problem("Review page not available", text), 503)
-    try:
-        from payout_core.ledger import db
+    from payout_core.ledger import db
 
-        db.get_pool(settings)
+    db.get_pool(settings)  # this entry point's pool, from the settings it read
+    try:
         if request.method == "POST":
             return _decide(request, reviewer, secret, path, settings)
         if request.method in ("GET", "HEAD"):

@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from payout_core.settings import running_in_azure
+
 NAME_HEADER = "x-ms-client-principal-name"
 PRINCIPAL_HEADER = "x-ms-client-principal"
 PROVIDER_HEADER = "x-ms-client-principal-idp"
@@ -77,11 +79,11 @@ def reviewer_from_headers(headers: Mapping[str, str]) -> Reviewer | None:
 def easy_auth_problem(environment: Mapping[str, str]) -> str | None:
     """Why the identity headers cannot be trusted here, if they cannot.
 
-    On App Service (WEBSITE_SITE_NAME is set there) the headers mean something only while
-    App Service Authentication is on, which App Service says in WEBSITE_AUTH_ENABLED.
-    Elsewhere (tests, `payout host`) whatever stands in front of the app vouches for them.
+    In Azure the headers mean something only while App Service Authentication is on,
+    which App Service says in WEBSITE_AUTH_ENABLED. Elsewhere (tests, `payout host`)
+    whatever stands in front of the app vouches for them.
     """
-    if not environment.get("WEBSITE_SITE_NAME"):
+    if not running_in_azure(environment):
         return None
     if environment.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true":
         return None

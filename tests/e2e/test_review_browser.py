@@ -20,15 +20,27 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, Settings
 from tests.e2e.browser import chromium, payout_host, payout_program
-from tests.integration.held_rows import insert_held_clawback
 
 pytestmark = pytest.mark.e2e
 
 MAKER = "alice@shiftpay.example"
 CHECKER = "bob@shiftpay.example"
+LEAD = "AT-YXXWY"
+LEADS = (
+    "LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus\n"
+    f"2023-09-28 10:00:00,SP-042,{LEAD},Bank_B,Medium_A,Personal Loan,Pending,\n"
+)
+MIS = (
+    "SourceType,MediumType,ProductType,TrackingId,ApprovedAmount,SanctionedAmount,"
+    "DisbursedAmount,LoanDisbursedDate\n"
+    f"Bank_B,Medium_A,Personal Loan,KYC_new_{LEAD},78000,76000,43850,2 10 2023\n"
+)
+RULES = PROJECT_ROOT / "samples" / "payin_payout_rules.csv"
+# The 1-3 Oct 2023 Personal Loan rule pays out 1 % (439 of 43850); version 2 pays 0.9 % (395).
+PAYOUT_1_PERCENT = "Bank_B,Medium_A,Personal Loan,1 10 2023,3 10 2023,2.5,1,"
+PAYOUT_0_9_PERCENT = "Bank_B,Medium_A,Personal Loan,1 10 2023,3 10 2023,2.5,0.9,"
 PAGE_SECONDS = 30
 
 
@@ -43,13 +55,23 @@ def environment(database_url: str, storage_env: Settings, tmp_state: Path) -> di
 
 
 @pytest.fixture
-def held_clawback(environment: dict[str, str]) -> int:
-    with db.connection() as conn:
-        event_id = insert_held_clawback(
-            conn, lead_id="AT-YXXWY", sp_id="SP-042", requested_by=MAKER
-        )
-        conn.commit()
-    return event_id
+def held_clawback(environment: dict[str, str], tmp_path: Path) -> int:
+    """Through the operator's CLI: a loan paid from an MIS file, then finance lowers the
+    payout percentage and MAKER recalculates; the clawback that makes is held."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text(LEADS)
+    mis = tmp_path / "bank_b_personal_loan_2023-10-03.csv"
+    mis.write_text(MIS)
+    rules_v2 = tmp_path / "payin_payout_rules_v2.csv"
+    rules_v2.write_text(RULES.read_text().replace(PAYOUT_1_PERCENT, PAYOUT_0_9_PERCENT, 1))
+    payout(environment, "rules", "load", str(RULES))
+    payout(environment, "leads", "load", str(leads))
+    payout(environment, "process", str(mis))
+    payout(environment, "rules", "load", str(rules_v2))
+    payout(environment, "recalculate", "--by", MAKER)
+    (held,) = payout_json(environment, "holds", "list", "--json")
+    assert (held["lead_id"], held["kind"], held["payout_amount"]) == (LEAD, "adjustment", "-44.00")
+    return int(held["event_id"])  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -64,7 +86,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         yield driver
 
 
-def payout_json(environment: dict[str, str], *args: str) -> list[dict[str, object]]:
+def payout(environment: dict[str, str], *args: str) -> str:
     completed = subprocess.run(
         [payout_program(), *args],
         cwd=PROJECT_ROOT,
@@ -72,9 +94,14 @@ def payout_json(environment: dict[str, str], *args: str) -> list[dict[str, objec
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
     )
-    return [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
+    assert completed.returncode == 0, f"payout {' '.join(args)}:\n{completed.stderr}"
+    return completed.stdout
+
+
+def payout_json(environment: dict[str, str], *args: str) -> list[dict[str, object]]:
+    lines = payout(environment, *args).splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def click_and_wait(browser: webdriver.Chrome, by: str, value: str) -> None:
@@ -109,11 +136,11 @@ def test_a_held_clawback_is_approved_by_someone_other_than_its_maker(
 ) -> None:
     browser.get(f"{base_url}/api/review")
     assert "Sign in to see and decide held payouts" in browser.page_source
-    assert "AT-YXXWY" not in browser.page_source
+    assert LEAD not in browser.page_source
 
     sign_in(browser, MAKER)
     row = browser.find_element(By.ID, f"held-{held_clawback}").text
-    assert "AT-YXXWY" in row and "SP-042" in row and "-39.00" in row and MAKER in row
+    assert LEAD in row and "SP-042" in row and "-44.00" in row and MAKER in row
 
     refusal = approve(browser, held_clawback)
     assert "Nothing was decided" in refusal and "maker-checker" in refusal

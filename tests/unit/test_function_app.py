@@ -291,6 +291,7 @@ AZURE_SETTINGS = {
     "ACS_ENDPOINT": "https://acs.communication.azure.com",
     "PAYOUT_EMAIL_FROM": "DoNotReply@payouts.example.com",
     "PAYOUT_EMAIL_TO": "finance@example.com",
+    "PAYOUT_REVIEW_SECRET": "a-long-random-secret-from-key-vault-0123456789",
 }
 
 
@@ -325,6 +326,7 @@ def test_azure_style_settings_index_the_app() -> None:
         ("MisStorage__blobServiceUri", "MisStorage (or MisStorage__blobServiceUri)"),
         ("MisStorage__queueServiceUri", "MisStorage__queueServiceUri"),
         ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage"),
+        ("PAYOUT_REVIEW_SECRET", "PAYOUT_REVIEW_SECRET"),
     ],
 )
 def test_in_azure_a_missing_setting_stops_start_up_naming_it(left_out: str, named: str) -> None:
@@ -334,6 +336,12 @@ def test_in_azure_a_missing_setting_stops_start_up_naming_it(left_out: str, name
     assert indexed.returncode != 0
     assert "ConfigurationError" in indexed.stderr
     assert named in indexed.stderr
+
+
+def test_in_azure_a_short_review_secret_stops_start_up() -> None:
+    indexed = index_in_a_fresh_worker({**AZURE_SETTINGS, "PAYOUT_REVIEW_SECRET": "short"})
+    assert indexed.returncode != 0
+    assert "PAYOUT_REVIEW_SECRET of at least 32 characters" in indexed.stderr
 
 
 def test_outside_azure_the_local_defaults_apply(monkeypatch: pytest.MonkeyPatch) -> None:

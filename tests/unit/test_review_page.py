@@ -91,10 +91,10 @@ def test_the_principal_alone_names_the_reviewer_by_its_name_claim() -> None:
 
 def test_on_app_service_the_page_needs_app_service_authentication_on() -> None:
     assert easy_auth_problem({}) is None  # tests, `payout host`
-    assert easy_auth_problem({"WEBSITE_SITE_NAME": "payout"}) is not None
-    assert easy_auth_problem({"WEBSITE_SITE_NAME": "payout", "WEBSITE_AUTH_ENABLED": "False"})
+    assert easy_auth_problem({"WEBSITE_INSTANCE_ID": "payout"}) is not None
+    assert easy_auth_problem({"WEBSITE_INSTANCE_ID": "payout", "WEBSITE_AUTH_ENABLED": "False"})
     assert (
-        easy_auth_problem({"WEBSITE_SITE_NAME": "payout", "WEBSITE_AUTH_ENABLED": "True"}) is None
+        easy_auth_problem({"WEBSITE_INSTANCE_ID": "payout", "WEBSITE_AUTH_ENABLED": "True"}) is None
     )
 
 

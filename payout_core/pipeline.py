@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
@@ -273,7 +273,12 @@ def _prepared_batches(
                     REJECTED_CSV_HEADER,
                 )
             del batch, leads, classified
-            yield record
+            # Written in LeadId order (bytewise, as the unique indexes on lead_id compare):
+            # each index then takes the batch's entries page after page instead of at random
+            # (measured: a quarter off the write of calculations and events). On this
+            # thread, so it overlaps the recording of the previous batch; the CSVs above
+            # keep the file's order.
+            yield replace(record, paid=record.paid.sort("lead_id"))
 
 
 def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:

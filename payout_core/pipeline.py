@@ -272,13 +272,13 @@ def _prepared_batches(
                     calculate.rejected_rows(classified),
                     REJECTED_CSV_HEADER,
                 )
+            # The CSVs above keep the file's order; the ledger takes the paid rows in LeadId
+            # order (mis_run.stage_rows), sorted here, overlapping the previous batch's
+            # write. Rebound, not yielded inline: the unsorted frame must not stay alive
+            # in this suspended generator while the sorted one is written.
+            record = replace(record, paid=mis_run.stage_rows(record.paid))
             del batch, leads, classified
-            # Written in LeadId order (bytewise, as the unique indexes on lead_id compare):
-            # each index then takes the batch's entries page after page instead of at random
-            # (measured: a quarter off the write of calculations and events). On this
-            # thread, so it overlaps the recording of the previous batch; the CSVs above
-            # keep the file's order.
-            yield replace(record, paid=record.paid.sort("lead_id"))
+            yield record
 
 
 def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:

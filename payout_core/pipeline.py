@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
@@ -272,6 +272,11 @@ def _prepared_batches(
                     calculate.rejected_rows(classified),
                     REJECTED_CSV_HEADER,
                 )
+            # The CSVs above keep the file's order; the ledger takes the paid rows in LeadId
+            # order (mis_run.stage_rows), sorted here, overlapping the previous batch's
+            # write. Rebound, not yielded inline: the unsorted frame must not stay alive
+            # in this suspended generator while the sorted one is written.
+            record = replace(record, paid=mis_run.stage_rows(record.paid))
             del batch, leads, classified
             yield record
 

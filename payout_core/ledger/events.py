@@ -37,7 +37,7 @@ def _kpi_history_lateral() -> str:
     ]
     return (
         f"LEFT JOIN LATERAL (SELECT {', '.join(sums + positions)}"
-        ' FROM lead_kpi_paid p WHERE p.lead_id = c.lead_id COLLATE "C") h ON true'
+        " FROM lead_kpi_paid p WHERE p.lead_id = c.lead_id) h ON true"
     )
 
 

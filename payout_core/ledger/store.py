@@ -123,6 +123,9 @@ def load_leads(conn: psycopg.Connection, leads: pl.DataFrame) -> LeadsLoaded:
             "leads_incoming",
             leads.with_columns(pl.col("lead_created_at").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")),
         )
+        # Its real size, not a guess from an unanalyzed table: a reload of a few leads then
+        # checks their payout events through the index instead of scanning the ledger.
+        cursor.execute("ANALYZE leads_incoming")
         kept = [tuple(row) for row in cursor.execute(KEPT_SP_IDS).fetchall()]
         inserted, updated = cursor.execute(UPSERT_LEADS).fetchone()
     return LeadsLoaded(int(inserted), int(updated), kept)

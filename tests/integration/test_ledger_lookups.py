@@ -1,0 +1,129 @@
+"""Reading a few leads' events never scans the whole ledger.
+
+payout_events holds one row per KPI earned and per adjustment, for ever: millions of rows.
+Whatever reads the history of a handful of leads (a later MIS row, a remittance, a leads
+reload, a refresh of the final table) must go through the (lead, KPI, position) index.
+An index whose collation differs from the column's once served only lookups written
+`lead_id = ... COLLATE "C"`; every plain `=` scanned the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+import psycopg
+import pytest
+
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
+from payout_core.ledger import mis_run, remittances, store
+
+PAID_LEADS = 20_000
+LOOKED_UP = ["AT-00007", "AT-01234", "AT-19999"]
+
+
+@pytest.fixture
+def large_ledger(database_url: str) -> Iterator[psycopg.Connection]:
+    """PAID_LEADS paid savings leads, each with its KPI1 and KPI2 events, analyzed."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """
+            INSERT INTO leads (lead_id, sp_id, source_type, medium_type, product_type, status,
+                               sub_status)
+            SELECT format('AT-%s', lpad(i::text, 5, '0')), 'SP' || i % 50, 'Bank_A',
+                   'Medium_A', 'Savings Account', 'Success', 'Account Opened'
+            FROM generate_series(0, %(leads)s - 1) i;
+            INSERT INTO payout_calculations
+            SELECT '2026-11-20 10:00+00', source_type, medium_type, product_type, sp_id,
+                   lead_id, 'Success', 'Account Opened', '2023-10-02', '2026-11-20',
+                   1500, 1000, 1000, 500, 2500, 1500, 1, 1, 2616
+            FROM leads;
+            INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type,
+                                       kpi, kind, outcome, kpi_sequence, payin_amount,
+                                       payout_amount, reason, mis_run_id, rule_id)
+            SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, k.kpi,
+                   'earned', 'paid', 1, k.payin, k.payout, k.kpi || ' earned', 1, 1
+            FROM leads l CROSS JOIN (VALUES ('KPI1', 1500, 1000), ('KPI2', 1000, 500))
+                AS k (kpi, payin, payout);
+            """.replace("%(leads)s", str(PAID_LEADS))
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE leads, payout_calculations, payout_events")
+        conn.autocommit = False
+        yield conn
+
+
+def _payout_events_scans(conn: psycopg.Connection) -> tuple[int, int]:
+    """(sequential, index) scans of payout_events in the current transaction."""
+    row = conn.execute(
+        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'payout_events'"
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def test_a_later_mis_row_reads_its_leads_history_through_the_index(
+    large_ledger: psycopg.Connection,
+) -> None:
+    conn = large_ledger
+    with conn.transaction():
+        leads = mis_run.fetch_leads(conn, pl.Series("lead_id", LOOKED_UP))
+        sequential, indexed = _payout_events_scans(conn)
+    assert leads.height == len(LOOKED_UP)
+    assert leads.get_column("kpi2_paid_payout_minor").to_list() == [500 * MINOR_UNITS_PER_UNIT] * 3
+    assert (sequential, indexed > 0) == (0, True)
+
+
+def test_refreshing_a_few_leads_reads_only_their_events(large_ledger: psycopg.Connection) -> None:
+    conn = large_ledger
+    with conn.transaction():
+        conn.execute(
+            "UPDATE payout_calculations SET kpi2_payout_amount = 0, total_payout = 1000"
+            " WHERE lead_id = %s",
+            [LOOKED_UP[0]],
+        )
+        changed = conn.execute("SELECT refresh_calculations(%s)", [LOOKED_UP]).fetchone()[0]
+        sequential, _ = _payout_events_scans(conn)
+        total_payout = conn.execute(
+            "SELECT total_payout FROM payout_calculations WHERE lead_id = %s", [LOOKED_UP[0]]
+        ).fetchone()[0]
+    assert (changed, total_payout, sequential) == (1, 1500, 0)
+
+
+def test_a_small_remittance_file_reads_only_its_leads_events(
+    large_ledger: psycopg.Connection,
+) -> None:
+    conn = large_ledger
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE remittance_lead_ids (lead_id text) ON COMMIT DROP")
+        store.copy_frame(cursor, "remittance_lead_ids", pl.DataFrame({"lead_id": LOOKED_UP}))
+        cursor.execute("ANALYZE remittance_lead_ids")
+        owed = cursor.execute(
+            remittances.OWED_OF_FILE.format(minor=MINOR_UNITS_PER_UNIT)
+        ).fetchall()
+        sequential, _ = _payout_events_scans(conn)
+    assert sorted(row[2] for row in owed) == [2500 * MINOR_UNITS_PER_UNIT] * 3
+    assert sequential == 0
+
+
+def test_reloading_a_few_leads_checks_only_their_events(large_ledger: psycopg.Connection) -> None:
+    conn = large_ledger
+    reloaded = pl.DataFrame(
+        {
+            "lead_created_at": [None] * 3,
+            "sp_id": ["SP-NEW"] * 3,
+            "lead_id": LOOKED_UP,
+            "source_type": ["Bank_A"] * 3,
+            "medium_type": ["Medium_A"] * 3,
+            "product_type": ["Savings Account"] * 3,
+            "status": ["Success"] * 3,
+            "sub_status": ["Account Opened"] * 3,
+        },
+        schema_overrides={"lead_created_at": pl.Datetime("us", "UTC")},
+    )
+    with conn.transaction():
+        loaded = store.load_leads(conn, reloaded)
+        sequential, _ = _payout_events_scans(conn)
+    assert [kept[0] for kept in loaded.kept_sp_ids] == LOOKED_UP  # paid: keeps its SP
+    assert sequential == 0

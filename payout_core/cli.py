@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from payout_core.outputs import LocalOutputs
 
+from payout_core.settings import get_settings
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -102,7 +104,7 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
         report_failure("not a file (a directory?); give the MIS files themselves")
         return False
     try:
-        result = pipeline.process_mis_file(path, path.name, outputs=sink)
+        result = pipeline.process_mis_file(path, path.name, settings=get_settings(), outputs=sink)
     except (PayoutError, OSError) as error:
         cause = str(error.cause) if hasattr(error, "cause") else str(error)
         report_failure(cause)
@@ -129,6 +131,7 @@ def _recalculate(args: argparse.Namespace) -> int:
         date_to=args.date_to,
         requested_by=args.by,
         dry_run=args.dry_run,
+        hold_limits=get_settings().hold_limits,
     )
     print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
     return EXIT_OK

@@ -93,7 +93,7 @@ def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> In
             settings.mis_max_file_bytes,
             MIS_SIZE_SETTING,
             lambda path, name, etag: pipeline.process_mis_file(
-                path, name, etag=etag, outputs=outputs
+                path, name, settings=settings, etag=etag, outputs=outputs
             ),
         ),
         "remittance": InboxFile(

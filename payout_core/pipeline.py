@@ -31,7 +31,7 @@ from payout_core.engine.banks import load_bank_profiles
 from payout_core.engine.products import KPI_NAMES, ProductHandler
 from payout_core.errors import check_mis_file_size
 from payout_core.ledger import db, events, mis_run, store
-from payout_core.settings import get_settings
+from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,22 +106,23 @@ def process_mis_file(
     path: Path,
     mis_file: str | None = None,
     *,
+    settings: Settings,
     etag: str | None = None,
     outputs: OutputSink | None = None,
 ) -> MisRunResult:
-    """Process the MIS file at `path` (named `mis_file` in errors and the ledger).
+    """Process the MIS file at `path` (named `mis_file` in errors and the ledger), with the
+    settings its entry point read.
 
     Raises MisFileError (terminal: record, quarantine, never retry) or TransientError
     (nothing was written; retry).
     """
-    settings = get_settings()
     mis_file = mis_file or path.name
     check_mis_file_size(mis_file, path.stat().st_size, settings.mis_max_file_bytes)
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
     content_sha256 = store.sha256_of_file(path)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
-            return _process_once(path, layout, content_sha256, etag, outputs)
+            return _process_once(path, layout, content_sha256, etag, outputs, settings)
         except db.ConflictError as error:
             if attempt == CONFLICT_ATTEMPTS:
                 raise
@@ -135,6 +136,7 @@ def _process_once(
     content_sha256: str,
     etag: str | None,
     outputs: OutputSink | None,
+    settings: Settings,
 ) -> MisRunResult:
     handler = layout.handler
     started_at = dt.datetime.now(dt.UTC)
@@ -151,6 +153,7 @@ def _process_once(
             product_type=handler.product_type,
             started_at=started_at,
             earned_reasons=earned_reasons(handler),
+            hold_limits=settings.hold_limits,
         )
         rules_in_force = store.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
@@ -159,7 +162,14 @@ def _process_once(
         tally = FileTally()
         clock = StageClock()
         file_run = FileRun(
-            layout, rules_in_force, run.mis_run_id, run.redelivery_of_run, started_at, tally, clock
+            layout,
+            rules_in_force,
+            run.mis_run_id,
+            run.redelivery_of_run,
+            started_at,
+            tally,
+            clock,
+            settings,
         )
         with (
             rejected_csv.open("wb") as rejected_stream,
@@ -225,6 +235,7 @@ class FileRun:
     processed_at: dt.datetime
     tally: FileTally
     clock: StageClock
+    settings: Settings
 
 
 def _prepared_batches(
@@ -244,7 +255,9 @@ def _prepared_batches(
     _write_header(success_stream, SUCCESS_CSV_HEADER)
     _write_header(rejected_stream, REJECTED_CSV_HEADER)
     with db.connection() as lookup_conn:
-        for batch, leads in _batches_with_leads(path, layout, lookup_conn, clock):
+        for batch, leads in _batches_with_leads(
+            path, layout, lookup_conn, clock, file_run.settings
+        ):
             with clock.stage("calculate"):
                 classified = calculate.classify(
                     batch,
@@ -286,7 +299,11 @@ def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchR
     later = calculate.later_rows(classified)
     return mis_run.BatchRecord(
         paid=calculate.paid_rows(classified, handler),
-        later_events=events.event_rows(kpis.events(later, handler), mis_run_id=file_run.mis_run_id),
+        later_events=events.event_rows(
+            kpis.events(later, handler),
+            hold_limits=file_run.settings.hold_limits,
+            mis_run_id=file_run.mis_run_id,
+        ),
         later_facts=calculate.later_facts(later),
     )
 
@@ -301,10 +318,13 @@ def earned_reasons(handler: ProductHandler) -> dict[str, str]:
 
 
 def _batches_with_leads(
-    path: Path, layout: mis.MisLayout, lookup_conn: psycopg.Connection, clock: StageClock
+    path: Path,
+    layout: mis.MisLayout,
+    lookup_conn: psycopg.Connection,
+    clock: StageClock,
+    settings: Settings,
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     """Each batch with (at least) the leads of its LeadIds, fetched once per span."""
-    settings = get_settings()
     spans = mis.read_spans(path, layout, settings.mis_lookup_rows)
     while (span := clock.next("read", spans)) is not None:
         with clock.stage("lookup"):

@@ -15,7 +15,6 @@ from payout_core.engine.kpis import minor_text
 from payout_core.engine.products import KPI_NAMES, MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
 from payout_core.ledger.store import copy_frame
-from payout_core.settings import get_settings
 
 SEQUENCE_INDEX = "payout_events_lead_kpi_sequence"
 ADJUSTMENT_SOURCE_INDEX = "payout_events_adjustment_source"
@@ -56,16 +55,15 @@ class AppendConflict(db.ConflictError):
 def event_rows(
     events: pl.DataFrame,
     *,
+    hold_limits: HoldLimits,
     mis_run_id: int | None = None,
     recalculation_id: int | None = None,
     requested_by: str | None = None,
-    hold_limits: HoldLimits | None = None,
 ) -> pl.DataFrame:
     """kpis.events() rows as payout_events columns: exact decimal text for money, what
     made them, and the status at creation: 'held' for a negative adjustment or a payout
-    over PAYOUT_HOLD_EVENT_ABOVE (engine/holds.py; `hold_limits` defaults to the settings),
+    over PAYOUT_HOLD_EVENT_ABOVE (engine/holds.py; `hold_limits` from the settings),
     else 'released'."""
-    limits = hold_limits if hold_limits is not None else get_settings().hold_limits
     return events.select(
         "lead_id",
         "sp_id",
@@ -83,7 +81,7 @@ def event_rows(
         pl.lit(recalculation_id, dtype=pl.Int64).alias("recalculation_id"),
         "rule_id",
         pl.lit(requested_by, dtype=pl.String).alias("requested_by"),
-        status_at_creation_expression(limits, payout_amount_minor="payout_minor"),
+        status_at_creation_expression(hold_limits, payout_amount_minor="payout_minor"),
     )
 
 

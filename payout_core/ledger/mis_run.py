@@ -16,12 +16,12 @@ import psycopg
 from psycopg import sql
 
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
+from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA, minor_text
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
-from payout_core.settings import get_settings
 
 # A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
 # server's usual default) both spill to disk.
@@ -215,6 +215,7 @@ class MisRunLedger:
         redelivery_of_run: int | None,
         processed_at: dt.datetime,
         earned_reasons: dict[str, str],
+        hold_limits: HoldLimits,
     ) -> None:
         self.conn = conn
         self.mis_run_id = mis_run_id
@@ -223,7 +224,7 @@ class MisRunLedger:
             "created_at": processed_at,
             "date_of_revenue": processed_at.date(),
             "mis_run_id": mis_run_id,
-            "hold_event_above_minor": _minor_or_none(get_settings().hold_limits.event_payout_above),
+            "hold_event_above_minor": _minor_or_none(hold_limits.event_payout_above),
             **earned_reasons,
         }
 
@@ -238,9 +239,10 @@ class MisRunLedger:
         product_type: str,
         started_at: dt.datetime,
         earned_reasons: dict[str, str],
+        hold_limits: HoldLimits,
     ) -> MisRunLedger:
         """`earned_reasons`: the reason of a KPI earned on payment, by KPI
-        (`kpi1_reason`, `kpi2_reason`)."""
+        (`kpi1_reason`, `kpi2_reason`); `hold_limits`: SPEC §8's, from the settings."""
         redelivery_of_run = conn.execute(
             "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
         ).fetchone()[0]
@@ -260,7 +262,7 @@ class MisRunLedger:
             )
         )
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        return cls(conn, mis_run_id, redelivery_of_run, started_at, earned_reasons)
+        return cls(conn, mis_run_id, redelivery_of_run, started_at, earned_reasons, hold_limits)
 
     def write(self, batch: BatchRecord) -> None:
         self.write_paid(batch.paid)

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from payout_core.engine import recalculation
+from payout_core.engine.holds import HoldLimits
 from payout_core.engine.products import ProductHandler, all_handlers
 from payout_core.errors import ConfigurationError
 from payout_core.ledger import db, events, store
@@ -83,12 +84,15 @@ def recalculate(
     date_to: dt.date | None = None,
     requested_by: str | None = None,
     dry_run: bool = False,
+    hold_limits: HoldLimits,
 ) -> RecalculationResult:
     handlers = _handlers(product_type)
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             with db.connection() as conn:
-                return _recalculate_once(conn, handlers, date_from, date_to, requested_by, dry_run)
+                return _recalculate_once(
+                    conn, handlers, date_from, date_to, requested_by, dry_run, hold_limits
+                )
         except db.ConflictError as error:
             if attempt == CONFLICT_ATTEMPTS:
                 raise
@@ -114,6 +118,7 @@ def _recalculate_once(
     date_to: dt.date | None,
     requested_by: str | None,
     dry_run: bool,
+    hold_limits: HoldLimits,
 ) -> RecalculationResult:
     recalculation_id = None
     with conn.transaction(), conn.cursor() as cursor:
@@ -154,7 +159,10 @@ def _recalculate_once(
         events.append_events(
             conn,
             events.event_rows(
-                adjustments, recalculation_id=recalculation_id, requested_by=requested_by
+                adjustments,
+                hold_limits=hold_limits,
+                recalculation_id=recalculation_id,
+                requested_by=requested_by,
             ),
         )
         cursor.execute("CREATE TEMP TABLE recalculated_leads (lead_id text) ON COMMIT DROP")

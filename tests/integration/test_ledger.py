@@ -37,7 +37,7 @@ def ledger_snapshot(url: str) -> dict[str, list[tuple]]:
 
 def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
     for mis_path in sorted((SAMPLES / "mis").glob("*.csv")):
-        result = pipeline.process_mis_file(mis_path)
+        result = pipeline.process_mis_file(mis_path, settings=get_settings())
         expected = EXPECTED.get(mis_path.name)
         assert expected is not None, f"samples/expected_outcomes.json lacks {mis_path.name}"
         assert result.rows_read == expected["rows_read"]
@@ -47,7 +47,7 @@ def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
 
 
 def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
-    result = pipeline.process_mis_file(SAVINGS_MIS)
+    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     paid = result.outcome_counts["paid"]
     [(count, payin, payout, rule_ids)] = query(
         loaded,
@@ -76,9 +76,9 @@ def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
 
 
 def test_processing_the_same_file_again_changes_nothing(loaded: str) -> None:
-    first = pipeline.process_mis_file(SAVINGS_MIS)
+    first = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     before = ledger_snapshot(loaded)
-    second = pipeline.process_mis_file(SAVINGS_MIS)
+    second = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
     assert second.outcome_counts["paid"] == 0
     assert second.outcome_counts["already_paid"] == (
@@ -98,12 +98,12 @@ def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", connection_lost)
     with pytest.raises(TransientError, match="database unavailable"):
-        pipeline.process_mis_file(SAVINGS_MIS)
+        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(0,)]
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", original_finish)
-    retried = pipeline.process_mis_file(SAVINGS_MIS)
+    retried = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert retried.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
@@ -128,11 +128,11 @@ def test_a_batched_file_is_still_one_unit_of_work(
 
     monkeypatch.setattr(mis_run, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
-        pipeline.process_mis_file(SAVINGS_MIS)
+        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
 
     monkeypatch.setattr(mis_run, "fetch_leads", original_fetch)
-    result = pipeline.process_mis_file(SAVINGS_MIS)
+    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
@@ -144,7 +144,9 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     results: list[pipeline.MisRunResult] = []
     outputs = LocalOutputs(tmp_path / "out")
     worker = threading.Thread(
-        target=lambda: results.append(pipeline.process_mis_file(SAVINGS_MIS, outputs=outputs))
+        target=lambda: results.append(
+            pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings(), outputs=outputs)
+        )
     )
     worker.start()
     _wait_until_blocked_on_a_lock(loaded)  # it read AT-91961 as Pending; now it waits
@@ -163,12 +165,12 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
 
 
 def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: str) -> None:
-    pipeline.process_mis_file(SAVINGS_MIS)
+    pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
     before = ledger_snapshot(loaded)
     with pytest.raises(mis_run.LedgerConflict, match="AT-91961") as caught:
-        pipeline.process_mis_file(SAVINGS_MIS)
+        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert isinstance(caught.value, TerminalError)  # quarantined, never retried
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(1,)]
@@ -235,11 +237,11 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
 
 
 def test_a_stale_leads_export_never_unpays_a_lead(loaded: str) -> None:
-    pipeline.process_mis_file(SAVINGS_MIS)
+    pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     before = ledger_snapshot(loaded)
     store.load_leads_file(SAMPLES / "leads.csv")  # still says Pending for the paid leads
     assert ledger_snapshot(loaded)["leads"] == before["leads"]
-    again = pipeline.process_mis_file(SAVINGS_MIS)
+    again = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert again.outcome_counts["paid"] == 0
     assert ledger_snapshot(loaded)["events"] == before["events"]
 
@@ -268,7 +270,7 @@ def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
 def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
     loaded: str, tmp_path: Path
 ) -> None:
-    result = pipeline.process_mis_file(SAVINGS_MIS)
+    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     unchanged = store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
     assert "unchanged, version 1" in unchanged
     changed = tmp_path / "rules.csv"

@@ -161,7 +161,7 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
     from payout_core import pipeline
 
     with pytest.raises(ConfigurationError):
-        pipeline.process_mis_file(SAVINGS_MIS)
+        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
     monkeypatch.delenv("PAYOUT_BANKS_FILE")
     get_settings.cache_clear()
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))  # fixed: the file runs

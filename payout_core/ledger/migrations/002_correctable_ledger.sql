@@ -146,11 +146,16 @@ ORDER BY e.created_at, e.lead_id, k.kpi;
 
 DROP TABLE payout_events_001;
 
+-- The events that count in the final table. Here: released at creation. The cycles
+-- migration (003) replaces this view, and only this view, with the derived effective
+-- status (held events once approved, never rejected ones); the projection stays as is.
+CREATE VIEW released_payout_events AS
+SELECT * FROM payout_events WHERE status = 'released';
+
 -- The projection (SPEC §5): each KPI column of a lead's calculation is the sum of that
 -- KPI's released events, totals likewise; returns how many rows changed. The row itself
 -- (the lead's facts) is written by whoever first paid the lead. One statement for any set
--- of leads; the cycles migration (003) may CREATE OR REPLACE it to read the derived
--- effective status (payout_event_states) instead of the status at creation.
+-- of leads.
 CREATE FUNCTION refresh_calculations(lead_ids text[]) RETURNS bigint
 LANGUAGE sql AS $$
     WITH sums AS (
@@ -160,8 +165,7 @@ LANGUAGE sql AS $$
                coalesce(sum(e.payin_amount) FILTER (WHERE e.kpi = 'KPI2'), 0) AS kpi2_payin,
                coalesce(sum(e.payout_amount) FILTER (WHERE e.kpi = 'KPI2'), 0) AS kpi2_payout
         FROM payout_calculations c
-        LEFT JOIN payout_events e
-               ON e.lead_id = c.lead_id AND e.status = 'released'
+        LEFT JOIN released_payout_events e ON e.lead_id = c.lead_id
         WHERE c.lead_id = ANY(lead_ids)
         GROUP BY c.lead_id
     ), refreshed AS (

@@ -159,34 +159,10 @@ CREATE TRIGGER hold_decisions_checked
     FOR EACH ROW EXECUTE FUNCTION check_hold_decision();
 
 -- The final table sums only effectively released events (SPEC §5, §8): a held event counts
--- once approved, a rejected one never. Replaces 002's version, which read the status at
--- creation.
-CREATE OR REPLACE FUNCTION refresh_calculations(lead_ids text[]) RETURNS bigint
-LANGUAGE sql AS $$
-    WITH sums AS (
-        SELECT c.lead_id,
-               coalesce(sum(e.payin_amount) FILTER (WHERE e.kpi = 'KPI1'), 0) AS kpi1_payin,
-               coalesce(sum(e.payout_amount) FILTER (WHERE e.kpi = 'KPI1'), 0) AS kpi1_payout,
-               coalesce(sum(e.payin_amount) FILTER (WHERE e.kpi = 'KPI2'), 0) AS kpi2_payin,
-               coalesce(sum(e.payout_amount) FILTER (WHERE e.kpi = 'KPI2'), 0) AS kpi2_payout
-        FROM payout_calculations c
-        LEFT JOIN payout_event_states e
-            ON e.lead_id = c.lead_id AND e.effective_status = 'released'
-        WHERE c.lead_id = ANY(lead_ids)
-        GROUP BY c.lead_id
-    ), refreshed AS (
-        UPDATE payout_calculations c
-        SET kpi1_payin_amount = s.kpi1_payin, kpi1_payout_amount = s.kpi1_payout,
-            kpi2_payin_amount = s.kpi2_payin, kpi2_payout_amount = s.kpi2_payout,
-            total_payin = s.kpi1_payin + s.kpi2_payin,
-            total_payout = s.kpi1_payout + s.kpi2_payout,
-            updated_at = now()
-        FROM sums s
-        WHERE c.lead_id = s.lead_id
-          AND (c.kpi1_payin_amount, c.kpi1_payout_amount, c.kpi2_payin_amount,
-               c.kpi2_payout_amount)
-              IS DISTINCT FROM (s.kpi1_payin, s.kpi1_payout, s.kpi2_payin, s.kpi2_payout)
-        RETURNING 1
-    )
-    SELECT count(*) FROM refreshed
-$$;
+-- once approved, a rejected one never. Replaces 002's view, which read the status at
+-- creation; 002's refresh_calculations reads it unchanged. Same columns as payout_events.
+CREATE OR REPLACE VIEW released_payout_events AS
+SELECT e.*
+FROM payout_events e
+JOIN payout_event_states s ON s.event_id = e.event_id
+WHERE s.effective_status = 'released';

@@ -27,6 +27,7 @@ import psycopg
 
 from payout_core import report
 from payout_core.engine import calculate, kpis, mis
+from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.engine.products import KPI_NAMES, ProductHandler
 from payout_core.errors import check_mis_file_size
@@ -186,8 +187,8 @@ def _process_once(
             run.refresh_later_leads()
         outcome_counts = {outcome: tally.counts[outcome] for outcome in calculate.OUTCOMES}
         _check_accounting(layout.mis_file, tally.rows_read, outcome_counts)
-        total_payin = _minor_to_decimal(tally.totals_minor["net_payin_minor"])
-        total_payout = _minor_to_decimal(tally.totals_minor["net_payout_minor"])
+        total_payin = minor_to_decimal(tally.totals_minor["net_payin_minor"])
+        total_payout = minor_to_decimal(tally.totals_minor["net_payout_minor"])
         run.finish(
             rows_read=tally.rows_read,
             outcome_counts=outcome_counts,
@@ -396,10 +397,6 @@ def _check_accounting(mis_file: str, rows_read: int, counts: dict[str, int]) -> 
         raise calculate.InvariantViolation(
             f"{mis_file}: {rows_read} rows read, but outcomes {counts}"
         )
-
-
-def _minor_to_decimal(minor: int) -> Decimal:
-    return Decimal(minor).scaleb(-2)
 
 
 def _write_header(stream: BinaryIO, header: dict[str, str]) -> None:

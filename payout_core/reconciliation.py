@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from payout_core.engine import confirmations, remittance
+from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.errors import (
@@ -142,7 +143,7 @@ def _record_once(
         with clock.stage("match"):
             reconciled = remittance.reconcile(rows, owed, recorded)
             outcome_counts = remittance.outcome_counts(reconciled)
-            total_received = Decimal(remittance.received_total_minor(reconciled)).scaleb(-2)
+            total_received = minor_to_decimal(remittance.received_total_minor(reconciled))
         _check_every_row_has_an_outcome(remittance_file, rows.height, outcome_counts)
         with clock.stage("write"):
             run.record(reconciled)

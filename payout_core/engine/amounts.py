@@ -7,6 +7,8 @@ thousands separators, unless the bank's profile declares a separator. All vector
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
@@ -100,3 +102,20 @@ def amount_minor(amount_text: pl.Expr, separator: str | None = None) -> pl.Expr:
     else:
         usable = _amount_grammar(amount_text, separator) & digits.str.contains(_DIGITS_LIMIT)
     return pl.when(usable).then(minor)
+
+
+def minor_text(minor: pl.Expr) -> pl.Expr:
+    """Integer minor units -> `-1234.56`, exactly (no float on the way): how money is
+    written to the ledger (numeric) and for people."""
+    magnitude = minor.abs()
+    return pl.format(
+        "{}{}.{}",
+        pl.when(minor < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        magnitude // MINOR_UNITS_PER_UNIT,
+        (magnitude % MINOR_UNITS_PER_UNIT).cast(pl.String).str.zfill(2),
+    )
+
+
+def minor_to_decimal(minor: int) -> Decimal:
+    """Integer minor units -> an exact Decimal (`-9600` -> `-96.00`)."""
+    return Decimal(int(minor)).scaleb(-2)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.products import KPI_NAMES, ZERO, Kpi, ProductHandler
 
 # What the ledger knows of a lead beyond the leads table (null for a lead never paid here).
@@ -135,17 +136,6 @@ def net_columns() -> list[pl.Expr]:
         ).alias(f"net_{side}_minor")
         for side in ("payin", "payout")
     ]
-
-
-def minor_text(minor: pl.Expr) -> pl.Expr:
-    """Integer minor units -> `-1234.56`, exactly (no float on the way)."""
-    magnitude = minor.abs()
-    return pl.format(
-        "{}{}.{}",
-        pl.when(minor < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-        magnitude // 100,
-        (magnitude % 100).cast(pl.String).str.zfill(2),
-    )
 
 
 def later_event_reason(kpi: Kpi, handler: ProductHandler) -> pl.Expr:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import KEY_COLUMNS
-from payout_core.engine.kpis import EVENTS_SCHEMA, LEAD_FACTS_SCHEMA, minor_text, prefix
+from payout_core.engine.kpis import EVENTS_SCHEMA, LEAD_FACTS_SCHEMA, prefix
 from payout_core.engine.products import ZERO, Kpi, ProductHandler
 
 PAID_LEADS_SCHEMA = {

@@ -31,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from payout_core.engine import amounts, dates, mis
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.banks import BankProfile, BankProfiles
 from payout_core.engine.csv_records import (
     CELLS_COLUMN,
@@ -38,7 +39,6 @@ from payout_core.engine.csv_records import (
     record_chunks,
     refuse_if_not_csv,
 )
-from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import MisFileError, ReconciliationFileError
 
 REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
@@ -335,7 +335,7 @@ def _outcome() -> pl.Expr:
 
 
 def _reason() -> pl.Expr:
-    amount, owed = money_text(pl.col("amount_minor")), money_text(pl.col("owed_minor"))
+    amount, owed = minor_text(pl.col("amount_minor")), minor_text(pl.col("owed_minor"))
     lead_id, reference, bank = pl.col("lead_id"), pl.col("reference"), pl.col("source_type")
     outcome = pl.col("outcome")
     return (
@@ -358,8 +358,8 @@ def _reason() -> pl.Expr:
             pl.format(
                 "nothing is owed for {} (payin {}, received before {})",
                 lead_id,
-                money_text(pl.col("expected_payin_minor")),
-                money_text(pl.col("expected_payin_minor") - pl.col("owed_minor")),
+                minor_text(pl.col("expected_payin_minor")),
+                minor_text(pl.col("expected_payin_minor") - pl.col("owed_minor")),
             )
         )
         .when(outcome == "short")
@@ -368,7 +368,7 @@ def _reason() -> pl.Expr:
                 "{} received of {} owed: {} short",
                 amount,
                 owed,
-                money_text(pl.col("owed_minor") - pl.col("amount_minor")),
+                minor_text(pl.col("owed_minor") - pl.col("amount_minor")),
             )
         )
         .when(outcome == "over")
@@ -377,21 +377,10 @@ def _reason() -> pl.Expr:
                 "{} received, {} owed: {} over",
                 amount,
                 owed,
-                money_text(pl.col("amount_minor") - pl.col("owed_minor")),
+                minor_text(pl.col("amount_minor") - pl.col("owed_minor")),
             )
         )
         .alias("reason")
-    )
-
-
-def money_text(minor: pl.Expr) -> pl.Expr:
-    """Integer minor units -> exact decimal text (`-96.00`, `1234.50`), no float."""
-    magnitude = minor.abs()
-    return pl.format(
-        "{}{}.{}",
-        pl.when(minor < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-        magnitude // MINOR_UNITS_PER_UNIT,
-        (magnitude % MINOR_UNITS_PER_UNIT).cast(pl.String).str.zfill(2),
     )
 
 

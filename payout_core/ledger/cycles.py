@@ -28,9 +28,9 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
-from payout_core.engine.kpis import minor_text
 from payout_core.ledger.store import copy_frame, copy_out
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")

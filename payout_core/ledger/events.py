@@ -10,8 +10,8 @@ from __future__ import annotations
 import polars as pl
 import psycopg
 
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.holds import HoldLimits, status_at_creation_expression
-from payout_core.engine.kpis import minor_text
 from payout_core.engine.products import KPI_NAMES, MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
 from payout_core.ledger.store import copy_frame

@@ -15,9 +15,10 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.engine.holds import HoldLimits
-from payout_core.engine.kpis import LEAD_FACTS_SCHEMA, minor_text
+from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from payout_core.engine import recalculation
+from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.products import ProductHandler, all_handlers
 from payout_core.errors import ConfigurationError
@@ -184,7 +185,7 @@ def _result(examined: int, adjustments: pl.DataFrame, dry_run: bool) -> Recalcul
         leads_examined=examined,
         leads_adjusted=adjustments["lead_id"].n_unique(),
         events=adjustments.height,
-        total_payin=Decimal(int(payin_minor)).scaleb(-2),
-        total_payout=Decimal(int(payout_minor)).scaleb(-2),
+        total_payin=minor_to_decimal(payin_minor),
+        total_payout=minor_to_decimal(payout_minor),
         dry_run=dry_run,
     )

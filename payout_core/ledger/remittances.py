@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from payout_core.engine import remittance
+from payout_core.engine.amounts import minor_text
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
 from payout_core.ledger.mis_run import HASH_WORK_MEM
@@ -138,8 +139,8 @@ class RemittanceLedger:
                     "remittance_receipts",
                     receipts.with_columns(
                         run_id,
-                        remittance.money_text(pl.col("amount_minor")).alias("amount"),
-                        remittance.money_text(pl.col("owed_minor")).alias("owed_before"),
+                        minor_text(pl.col("amount_minor")).alias("amount"),
+                        minor_text(pl.col("owed_minor")).alias("owed_before"),
                     ).select(RECEIPT_COLUMNS),
                 )
             copy_frame(

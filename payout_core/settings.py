@@ -135,10 +135,11 @@ class Settings(BaseSettings):
     banks_file: Path = Field(PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE")
     mis_max_file_bytes: int = Field(2 * 1024**3, alias="PAYOUT_MIS_MAX_FILE_BYTES", ge=1)
     mis_batch_rows: int = Field(400_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
-    """At most this many rows per batch; a batch is otherwise one 16 MiB piece of the CSV."""
-    mis_lookup_rows: int = Field(250_000, alias="PAYOUT_MIS_LOOKUP_ROWS", ge=1)
-    """MIS rows whose leads are fetched in one query: each query scans the leads table once;
-    more rows, fewer scans, but about 100 MB more peak memory per million rows."""
+    """At most this many rows per batch; a batch is otherwise one 4 MiB piece of the CSV."""
+    mis_lookup_rows: int = Field(50_000, alias="PAYOUT_MIS_LOOKUP_ROWS", ge=1)
+    """MIS rows whose leads are fetched in one query (whole pieces of the CSV): the query
+    probes the leads index once per LeadId; much larger spans make the planner scan the
+    whole leads table instead, and hold more leads in memory."""
 
     # --- Review page (/api/review) -------------------------------------------------
     review_secret: SecretStr | None = Field(None, alias="PAYOUT_REVIEW_SECRET")

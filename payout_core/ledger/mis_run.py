@@ -24,9 +24,15 @@ from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
 
-# A lookup hashes a batch's LeadIds, the final UPDATE the file's paid ones: with 4 MB (a
-# server's usual default) both spill to disk.
+# A lookup of a large span hashes its LeadIds: with 4 MB (a server's usual default) the
+# hash spills to disk.
 HASH_WORK_MEM = "64MB"
+# A span's LeadIds are a sliver of the leads table: one index probe each (sorted, so the
+# probes walk the index in order) beats scanning every lead, which the planner picks for
+# as few as 50,000 LeadIds under PostgreSQL's default random_page_cost of 4 (priced for
+# spinning disks; 1.1 is the usual value for SSD storage, as on Azure). Measured on 4M
+# leads: 50,000 LeadIds in 0.2 s by probes, 1.0 s by a scan.
+LOOKUP_RANDOM_PAGE_COST = "1.1"
 LEADS_OF_BATCH = """
 SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status
 FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
@@ -49,8 +55,11 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {table} (lead_id text) ON COMMIT DELETE ROWS"
             )
-        cursor.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        copy_frame(cursor, "batch_lead_ids", lead_ids.to_frame("lead_id"))
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('random_page_cost', %s, true)",
+            (HASH_WORK_MEM, LOOKUP_RANDOM_PAGE_COST),
+        )
+        copy_frame(cursor, "batch_lead_ids", lead_ids.sort().to_frame("lead_id"))
         cursor.execute("ANALYZE batch_lead_ids")
         leads = copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
         paid_lead_ids = leads.filter(pl.col("lead_status") == "Success").select("lead_id")
@@ -140,6 +149,13 @@ SET status = 'Success', sub_status = %(sub_status)s, updated_at = now()
 FROM paid_lead_ids p
 WHERE l.lead_id = p.lead_id AND l.status = 'Pending'
 """
+
+# For one statement: a nested loop over an index is the only join the planner may choose.
+PROBE_JOINS_ONLY = (
+    "SELECT set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_mergejoin', 'off', true)"
+)
+ANY_JOINS = "RESET enable_hashjoin; RESET enable_mergejoin"
 
 # Who holds the calculation rows this file could not write (after a unique violation).
 ALREADY_RECORDED = """
@@ -320,10 +336,19 @@ class MisRunLedger:
         return LedgerConflict(f"unexpected duplicate calculation: {error.diag.message_detail}")
 
     def mark_leads_paid(self, sub_status: str, paid_count: int) -> None:
-        """Every lead written as paid moves Pending -> Success, or the file starts over."""
+        """Every lead written as paid moves Pending -> Success, or the file starts over.
+
+        The leads are found by one index probe per paid LeadId, never by the hash join the
+        planner prefers: that scans every lead sequentially, through a small ring of
+        buffers, and each page the UPDATE dirtied there must have its WAL flushed to disk
+        before the ring can reuse it. Measured, 850,000 of 4M leads: 11-13 s by the scan,
+        7.7 s by probes.
+        """
         with self.conn.cursor() as cursor:
             cursor.execute("ANALYZE paid_lead_ids")
+            cursor.execute(PROBE_JOINS_ONLY)
             updated = cursor.execute(MARK_LEADS_PAID, {"sub_status": sub_status}).rowcount
+            cursor.execute(ANY_JOINS)
         if updated != paid_count:
             raise db.ConflictError(
                 f"{paid_count - updated} of {paid_count} lead(s) stopped being Pending while "

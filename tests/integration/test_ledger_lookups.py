@@ -9,12 +9,14 @@ An index whose collation differs from the column's once served only lookups writ
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import polars as pl
 import psycopg
 import pytest
 
+from payout_core.engine.holds import HoldLimits
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import mis_run, remittances, store
 
@@ -127,3 +129,76 @@ def test_reloading_a_few_leads_checks_only_their_events(large_ledger: psycopg.Co
         sequential, _ = _payout_events_scans(conn)
     assert [kept[0] for kept in loaded.kept_sp_ids] == LOOKED_UP  # paid: keeps its SP
     assert sequential == 0
+
+
+# --- the leads table: millions of rows, of which a file touches a sliver -----------------
+
+PENDING_LEADS = 200_000
+FILE_LEADS = [f"P{number:07d}" for number in range(0, PENDING_LEADS, 200)]  # 1,000: 0.5 %
+
+
+@pytest.fixture
+def many_pending_leads(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """
+            INSERT INTO leads (lead_id, sp_id, source_type, medium_type, product_type, status)
+            SELECT 'P' || lpad(i::text, 7, '0'), 'SP' || i % 50, 'Bank_A', 'Medium_A',
+                   'Savings Account', 'Pending'
+            FROM generate_series(0, %(leads)s - 1) i
+            """.replace("%(leads)s", str(PENDING_LEADS))
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE leads")
+        conn.autocommit = False
+        yield conn
+
+
+def _leads_sequential_scans(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'leads'"
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_span_of_the_file_looks_up_its_leads_without_scanning_all_leads(
+    many_pending_leads: psycopg.Connection,
+) -> None:
+    conn = many_pending_leads
+    with conn.transaction():
+        leads = mis_run.fetch_leads(conn, pl.Series("lead_id", FILE_LEADS))
+        sequential = _leads_sequential_scans(conn)
+    assert (leads.height, sequential) == (len(FILE_LEADS), 0)
+
+
+def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_it_was(
+    many_pending_leads: psycopg.Connection,
+) -> None:
+    """A hash join would scan every lead through a small buffer ring, flushing WAL for each
+    page it dirtied: on 4M leads, 11-13 s against 7.7 s (mis_run.mark_leads_paid)."""
+    conn = many_pending_leads
+    paid = pl.DataFrame({"lead_id": FILE_LEADS}).with_columns(
+        sp_id=pl.lit("SP1"), source_type=pl.lit("Bank_A"), medium_type=pl.lit("Medium_A"),
+        product_type=pl.lit("Savings Account"), sub_status=pl.lit("Account Opened"),
+        date_of_sale=pl.lit(dt.date(2023, 10, 2)), kpi1_payin_amount_minor=pl.lit(150_000),
+        kpi1_payout_amount_minor=pl.lit(100_000), kpi2_payin_amount_minor=pl.lit(0),
+        kpi2_payout_amount_minor=pl.lit(0), basis_amount_minor=pl.lit(129_900),
+        kpi1_earned=pl.lit(True), kpi2_earned=pl.lit(False), rule_id=pl.lit(1),
+    )  # fmt: skip
+    with conn.transaction():
+        run = mis_run.MisRunLedger.begin(
+            conn, mis_file="mis.csv", content_sha256="0" * 64, etag=None,
+            product_type="Savings Account", started_at=dt.datetime.now(dt.UTC),
+            earned_reasons={"kpi1_reason": "KPI1 earned", "kpi2_reason": "KPI2 earned"},
+            hold_limits=HoldLimits(),
+        )  # fmt: skip
+        run.write_paid(mis_run.stage_rows(paid))
+        run.mark_leads_paid("Account Opened", len(FILE_LEADS))
+        sequential = _leads_sequential_scans(conn)
+        planner = conn.execute(
+            "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+        ).fetchone()
+        success = conn.execute("SELECT count(*) FROM leads WHERE status = 'Success'").fetchone()
+    assert (sequential, planner, success) == (0, ("on", "on"), (len(FILE_LEADS),))

@@ -146,7 +146,7 @@ def _minor_or_none(amount: Decimal | None) -> int | None:
 MARK_LEADS_PAID = """
 UPDATE leads l
 SET status = 'Success', sub_status = %(sub_status)s, updated_at = now()
-FROM paid_lead_ids p
+FROM (SELECT lead_id FROM paid_lead_ids ORDER BY lead_id COLLATE "C") p
 WHERE l.lead_id = p.lead_id AND l.status = 'Pending'
 """
 
@@ -338,11 +338,13 @@ class MisRunLedger:
     def mark_leads_paid(self, sub_status: str, paid_count: int) -> None:
         """Every lead written as paid moves Pending -> Success, or the file starts over.
 
-        The leads are found by one index probe per paid LeadId, never by the hash join the
-        planner prefers: that scans every lead sequentially, through a small ring of
-        buffers, and each page the UPDATE dirtied there must have its WAL flushed to disk
-        before the ring can reuse it. Measured, 850,000 of 4M leads: 11-13 s by the scan,
-        7.7 s by probes.
+        The leads are found by one index probe per paid LeadId, in LeadId order, never by
+        the hash join the planner prefers: that scans every lead sequentially, through a
+        small ring of buffers, and each page the UPDATE dirtied there must have its WAL
+        flushed to disk before the ring can reuse it. In LeadId order the probes, and the
+        index entries of the new row versions, walk the index from end to end instead of
+        at random. Measured, 850,000 of 4M leads after a million-row file's writes:
+        12-14 s by the scan, 10.5 s by probes in batch order, 7.5 s in LeadId order.
         """
         with self.conn.cursor() as cursor:
             cursor.execute("ANALYZE paid_lead_ids")

@@ -177,7 +177,7 @@ def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_i
     many_pending_leads: psycopg.Connection,
 ) -> None:
     """A hash join would scan every lead through a small buffer ring, flushing WAL for each
-    page it dirtied: on 4M leads, 11-13 s against 7.7 s (mis_run.mark_leads_paid)."""
+    page it dirtied: on 4M leads, 12-14 s against 7.5 s (mis_run.mark_leads_paid)."""
     conn = many_pending_leads
     paid = pl.DataFrame({"lead_id": FILE_LEADS}).with_columns(
         sp_id=pl.lit("SP1"), source_type=pl.lit("Bank_A"), medium_type=pl.lit("Medium_A"),

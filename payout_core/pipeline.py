@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
@@ -29,7 +29,6 @@ from payout_core import report
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
-from payout_core.engine.products import KPI_NAMES, ProductHandler
 from payout_core.errors import check_mis_file_size
 from payout_core.ledger import db, events, mis_run, store
 from payout_core.settings import Settings
@@ -153,7 +152,6 @@ def _process_once(
             etag=etag,
             product_type=handler.product_type,
             started_at=started_at,
-            earned_reasons=earned_reasons(handler),
             hold_limits=settings.hold_limits,
         )
         rules_in_force = store.active_rules(conn, handler.product_type)
@@ -184,7 +182,7 @@ def _process_once(
                     del record  # before the next batch arrives
         with clock.stage("mark_paid"):
             run.mark_leads_paid(handler.success_sub_status, tally.counts["paid"])
-            run.refresh_later_leads()
+            run.refresh_projection()
         outcome_counts = {outcome: tally.counts[outcome] for outcome in calculate.OUTCOMES}
         _check_accounting(layout.mis_file, tally.rows_read, outcome_counts)
         total_payin = minor_to_decimal(tally.totals_minor["net_payin_minor"])
@@ -274,48 +272,40 @@ def _prepared_batches(
                 tally.totals_minor.update(calculate.net_totals_minor(classified))
                 record = _batch_record(classified, file_run)
             with clock.stage("csv"):
-                _write_rows(
-                    success_stream,
-                    mis_run.calculation_rows(
-                        record.paid, file_run.processed_at, file_run.mis_run_id
-                    ),
-                    SUCCESS_CSV_HEADER,
-                )
+                _write_rows(success_stream, record.calculations, SUCCESS_CSV_HEADER)
                 _write_rows(
                     rejected_stream,
                     calculate.rejected_rows(classified),
                     REJECTED_CSV_HEADER,
                 )
             # The CSVs above keep the file's order; the ledger takes the paid rows in LeadId
-            # order (mis_run.stage_rows), sorted here, overlapping the previous batch's
-            # write. Rebound, not yielded inline: the unsorted frame must not stay alive
-            # in this suspended generator while the sorted one is written.
-            record = replace(record, paid=mis_run.stage_rows(record.paid))
+            # order, sorted here, overlapping the previous batch's write. Rebound, not
+            # yielded inline: the unsorted frames must not stay alive in this suspended
+            # generator while the sorted ones are written.
+            record = record.in_ledger_order()
             del batch, leads, classified
             yield record
 
 
 def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:
     handler = file_run.layout.handler
-    later = calculate.later_rows(classified)
-    return mis_run.BatchRecord(
-        paid=calculate.paid_rows(classified, handler),
-        later_events=events.event_rows(
-            kpis.events(later, handler),
+
+    def event_rows(rows: pl.DataFrame) -> pl.DataFrame:
+        return events.event_rows(
+            kpis.events(rows, handler),
             hold_limits=file_run.settings.hold_limits,
             mis_run_id=file_run.mis_run_id,
+        )
+
+    later = calculate.later_rows(classified)
+    return mis_run.BatchRecord(
+        calculations=mis_run.calculation_rows(
+            calculate.paid_rows(classified, handler), file_run.processed_at, file_run.mis_run_id
         ),
+        earned_events=event_rows(calculate.first_payments(classified)),
+        later_events=event_rows(later),
         later_facts=calculate.later_facts(later),
     )
-
-
-def earned_reasons(handler: ProductHandler) -> dict[str, str]:
-    """The reason of each KPI earned on payment (the same words for every lead)."""
-    return {
-        f"{name.lower()}_reason": f"{name} earned: {kpi.earned_when}" if kpi else ""
-        for name in KPI_NAMES
-        for kpi in [handler.kpi(name)]
-    }
 
 
 def _batches_with_leads(

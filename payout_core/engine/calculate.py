@@ -309,7 +309,7 @@ def outcome_counts(classified: pl.DataFrame) -> dict[str, int]:
 
 def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
     """The rows to record: SPEC §5 facts of each paid lead, amounts in minor units."""
-    return classified.filter(pl.col("outcome") == "paid").select(
+    return first_payments(classified).select(
         "lead_id",
         "sp_id",
         *KEY_COLUMNS,
@@ -319,11 +319,14 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         "total_payin_minor",
         "total_payout_minor",
         pl.col("amount_minor").alias("basis_amount_minor"),
-        *((pl.col(f"{kpi}_event_kind") == "earned").fill_null(False).alias(f"{kpi}_earned")
-          for kpi in ("kpi1", "kpi2")),
         "rule_id",
-        "row_number",
-    )  # fmt: skip
+    )
+
+
+def first_payments(classified: pl.DataFrame) -> pl.DataFrame:
+    """The classified rows that pay their lead for the first time (their KPI events are
+    the KPIs earned on payment)."""
+    return classified.filter(pl.col("outcome") == "paid")
 
 
 def later_rows(classified: pl.DataFrame) -> pl.DataFrame:

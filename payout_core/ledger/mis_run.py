@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import polars as pl
@@ -19,7 +19,6 @@ from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
-from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
@@ -75,69 +74,15 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
 
 CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
 
-# A batch's paid rows are COPYed once, as integers, into a temporary (unlogged, unindexed)
-# table; two set-based statements then write SPEC §5 rows and the earned KPI events from
-# it, the server turning minor units into numeric exactly (bigint / 100.0).
-PAID_STAGE_COLUMNS = {
-    "lead_id": "text", "sp_id": "text", "source_type": "text", "medium_type": "text",
-    "product_type": "text", "sub_status": "text", "date_of_sale": "date",
-    "kpi1_payin_amount_minor": "bigint", "kpi1_payout_amount_minor": "bigint",
-    "kpi2_payin_amount_minor": "bigint", "kpi2_payout_amount_minor": "bigint",
-    "basis_amount_minor": "bigint", "kpi1_earned": "boolean", "kpi2_earned": "boolean",
-    "rule_id": "bigint",
-}  # fmt: skip
 
-
-def stage_rows(paid: pl.DataFrame) -> pl.DataFrame:
-    """calculate.paid_rows as the stage takes them: its columns, in LeadId order. Polars
-    sorts strings bytewise, as the unique indexes on lead_id compare (payout_events':
-    text_pattern_ops); each index then takes a batch's entries page after page instead of
-    at random (measured: a quarter off the write of calculations and events)."""
-    return paid.select(list(PAID_STAGE_COLUMNS)).sort("lead_id")
-
-
-INSERT_CALCULATIONS = f"""
-INSERT INTO payout_calculations ({", ".join(CALCULATION_COLUMNS)})
-SELECT %(created_at)s, source_type, medium_type, product_type, sp_id, lead_id, 'Success',
-       sub_status, date_of_sale, %(date_of_revenue)s,
-       kpi1_payin_amount_minor / 100.0, kpi1_payout_amount_minor / 100.0,
-       kpi2_payin_amount_minor / 100.0, kpi2_payout_amount_minor / 100.0,
-       (kpi1_payin_amount_minor + kpi2_payin_amount_minor) / 100.0,
-       (kpi1_payout_amount_minor + kpi2_payout_amount_minor) / 100.0,
-       basis_amount_minor / 100.0, rule_id, %(mis_run_id)s
-FROM paid_stage
-"""
-INSERT_EARNED_EVENTS = """
-INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type, kpi, kind,
-                           outcome, kpi_sequence, payin_amount, payout_amount, reason,
-                           mis_run_id, rule_id, status)
-SELECT s.lead_id, s.sp_id, s.source_type, s.medium_type, s.product_type, k.kpi, 'earned',
-       'paid', 1, k.payin_minor / 100.0, k.payout_minor / 100.0, k.reason, %(mis_run_id)s,
-       s.rule_id,
-       -- SPEC §8, known at creation (engine/holds.py): an earned event is never negative,
-       -- so only the per-event limit can hold it.
-       CASE WHEN k.payout_minor > %(hold_event_above_minor)s THEN 'held' ELSE 'released' END
-FROM paid_stage s
-CROSS JOIN LATERAL (VALUES
-    ('KPI1', s.kpi1_earned, s.kpi1_payin_amount_minor, s.kpi1_payout_amount_minor,
-     %(kpi1_reason)s),
-    ('KPI2', s.kpi2_earned, s.kpi2_payin_amount_minor, s.kpi2_payout_amount_minor,
-     %(kpi2_reason)s)
-) AS k (kpi, earned, payin_minor, payout_minor, reason)
-WHERE k.earned
-"""
-
-# The paid leads of this batch that have an earned event held at creation.
-REFRESH_HELD_OF_BATCH = """
+# The paid leads of this file that have an earned event held at creation (few: the
+# partial index payout_events_written_held finds them).
+REFRESH_HELD_ON_PAYMENT = """
 SELECT refresh_calculations(ARRAY(
-    SELECT DISTINCT e.lead_id FROM payout_events e JOIN paid_stage s USING (lead_id)
-    WHERE e.mis_run_id = %(mis_run_id)s AND e.status = 'held'
+    SELECT DISTINCT lead_id FROM payout_events
+    WHERE status = 'held' AND mis_run_id = %(mis_run_id)s AND outcome = 'paid'
 ))
 """
-
-
-def _minor_or_none(amount: Decimal | None) -> int | None:
-    return None if amount is None else int(amount * MINOR_UNITS_PER_UNIT)
 
 
 # The only statement that moves a lead to Success. Conditional (only from Pending), so a
@@ -152,8 +97,7 @@ WHERE l.lead_id = p.lead_id AND l.status = 'Pending'
 
 # For one statement: a nested loop over an index is the only join the planner may choose.
 PROBE_JOINS_ONLY = (
-    "SELECT set_config('enable_hashjoin', 'off', true), "
-    "set_config('enable_mergejoin', 'off', true)"
+    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 )
 ANY_JOINS = "RESET enable_hashjoin; RESET enable_mergejoin"
 
@@ -182,13 +126,26 @@ class LedgerConflict(TerminalError):
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """What one batch writes: the paid rows (`stage_rows` of calculate.paid_rows: SPEC §5
-    rows of newly paid leads and their earned KPIs), and the events and new facts of later
-    rows for leads paid before."""
+    """What one batch writes, each frame as its table's COPY takes it: the SPEC §5 rows of
+    newly paid leads (`calculation_rows`) and their earned KPI events (events.event_rows),
+    and the events and new facts of later rows for leads paid before. Built on the worker
+    thread, so the file's connection only streams them."""
 
-    paid: pl.DataFrame
+    calculations: pl.DataFrame
+    earned_events: pl.DataFrame
     later_events: pl.DataFrame
     later_facts: pl.DataFrame
+
+    def in_ledger_order(self) -> BatchRecord:
+        """Paid rows by LeadId (and KPI). Polars sorts strings bytewise, as the unique
+        indexes on lead_id compare (payout_events': text_pattern_ops); each index then
+        takes a batch's entries page after page instead of at random (measured: a quarter
+        off the write of calculations and events)."""
+        return replace(
+            self,
+            calculations=self.calculations.sort("lead_id"),
+            earned_events=self.earned_events.sort("lead_id", "kpi"),
+        )
 
 
 def calculation_rows(
@@ -230,20 +187,12 @@ class MisRunLedger:
         conn: psycopg.Connection,
         mis_run_id: int,
         redelivery_of_run: int | None,
-        processed_at: dt.datetime,
-        earned_reasons: dict[str, str],
         hold_limits: HoldLimits,
     ) -> None:
         self.conn = conn
         self.mis_run_id = mis_run_id
         self.redelivery_of_run = redelivery_of_run
-        self.paid_parameters = {
-            "created_at": processed_at,
-            "date_of_revenue": processed_at.date(),
-            "mis_run_id": mis_run_id,
-            "hold_event_above_minor": _minor_or_none(hold_limits.event_payout_above),
-            **earned_reasons,
-        }
+        self.hold_limits = hold_limits
 
     @classmethod
     def begin(
@@ -255,11 +204,9 @@ class MisRunLedger:
         etag: str | None,
         product_type: str,
         started_at: dt.datetime,
-        earned_reasons: dict[str, str],
         hold_limits: HoldLimits,
     ) -> MisRunLedger:
-        """`earned_reasons`: the reason of a KPI earned on payment, by KPI
-        (`kpi1_reason`, `kpi2_reason`); `hold_limits`: SPEC §8's, from the settings."""
+        """`hold_limits`: SPEC §8's, from the settings."""
         redelivery_of_run = conn.execute(
             "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
         ).fetchone()[0]
@@ -273,50 +220,41 @@ class MisRunLedger:
         conn.execute(
             "CREATE TEMP TABLE later_facts (lead_id text, basis_amount numeric) ON COMMIT DROP"
         )
-        conn.execute(
-            "CREATE TEMP TABLE paid_stage ({}) ON COMMIT DROP".format(
-                ", ".join(f"{name} {kind}" for name, kind in PAID_STAGE_COLUMNS.items())
-            )
-        )
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        return cls(conn, mis_run_id, redelivery_of_run, started_at, earned_reasons, hold_limits)
+        return cls(conn, mis_run_id, redelivery_of_run, hold_limits)
 
     def write(self, batch: BatchRecord) -> None:
-        self.write_paid(batch.paid)
+        self.write_paid(batch.calculations, batch.earned_events)
         if not batch.later_facts.is_empty():
             with self.conn.cursor() as cursor:
                 copy_frame(cursor, "later_facts", later_fact_rows(batch.later_facts))
         events.append_events(self.conn, batch.later_events)
 
-    def write_paid(self, paid: pl.DataFrame) -> None:
-        """One batch of paid rows (calculate.paid_rows): their SPEC §5 rows and earned events.
+    def write_paid(self, calculations: pl.DataFrame, earned_events: pl.DataFrame) -> None:
+        """One batch of newly paid leads: their SPEC §5 rows (`calculation_rows`) and their
+        earned KPI events (events.event_rows), COPYed straight into the ledger.
 
         A lead that already has a calculation row raises: ConflictError when another file
         paid it meanwhile (a retry sees it as already paid), LedgerConflict when the lead is
         still Pending (someone reset it by hand: paying again would pay twice).
         """
-        if paid.is_empty():
+        if calculations.is_empty():
             return
         with self.conn.cursor() as cursor:
-            cursor.execute("TRUNCATE paid_stage")
-            copy_frame(cursor, "paid_stage", paid.select(list(PAID_STAGE_COLUMNS)))
-            cursor.execute("INSERT INTO paid_lead_ids SELECT lead_id FROM paid_stage")
+            copy_frame(cursor, "paid_lead_ids", calculations.select("lead_id"))
             try:
                 with self.conn.transaction():  # a savepoint: the conflict can be explained
-                    cursor.execute(INSERT_CALCULATIONS, self.paid_parameters)
+                    copy_frame(cursor, "payout_calculations", calculations)
             except psycopg.errors.UniqueViolation as error:
                 raise self._explain_conflict(cursor, error) from error
             try:
                 with self.conn.transaction():
-                    cursor.execute(INSERT_EARNED_EVENTS, self.paid_parameters)
+                    copy_frame(cursor, "payout_events", earned_events)
             except psycopg.errors.UniqueViolation as error:
                 raise LedgerConflict(
                     "a payout event exists for a lead without its calculation (edited by "
                     f"hand?); refusing to pay it twice: {error.diag.message_detail}"
                 ) from error
-            if self.paid_parameters["hold_event_above_minor"] is not None:
-                # The rows above counted every KPI; the final table sums released events only.
-                cursor.execute(REFRESH_HELD_OF_BATCH, self.paid_parameters)
 
     def _explain_conflict(
         self, cursor: psycopg.Cursor, error: psycopg.errors.UniqueViolation
@@ -357,11 +295,15 @@ class MisRunLedger:
                 "this file was processed (another file or a leads reload)"
             )
 
-    def refresh_later_leads(self) -> None:
-        """The leads a later row changed: their new facts, and KPI columns = their events."""
+    def refresh_projection(self) -> None:
+        """The final table where it does not yet sum the released events: the leads a later
+        row changed (their new facts, and KPI columns = their events), and the leads paid
+        here with an event held at creation (their rows counted every KPI)."""
         with self.conn.cursor() as cursor:
             cursor.execute(UPDATE_LATER_FACTS)
             events.refresh_calculations(self.conn, "later_facts")
+            if self.hold_limits.event_payout_above is not None:
+                cursor.execute(REFRESH_HELD_ON_PAYMENT, {"mis_run_id": self.mis_run_id})
 
     def finish(
         self,

@@ -57,10 +57,10 @@ def large_ledger(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _payout_events_scans(conn: psycopg.Connection) -> tuple[int, int]:
-    """(sequential, index) scans of payout_events in the current transaction."""
+def _scans(conn: psycopg.Connection, table: str = "payout_events") -> tuple[int, int]:
+    """(sequential, index) scans of `table` in the current transaction."""
     row = conn.execute(
-        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'payout_events'"
+        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = %s", [table]
     ).fetchone()
     assert row is not None
     return row
@@ -72,7 +72,7 @@ def test_a_later_mis_row_reads_its_leads_history_through_the_index(
     conn = large_ledger
     with conn.transaction():
         leads = mis_run.fetch_leads(conn, pl.Series("lead_id", LOOKED_UP))
-        sequential, indexed = _payout_events_scans(conn)
+        sequential, indexed = _scans(conn)
     assert leads.height == len(LOOKED_UP)
     assert leads.get_column("kpi2_paid_payout_minor").to_list() == [500 * MINOR_UNITS_PER_UNIT] * 3
     assert (sequential, indexed > 0) == (0, True)
@@ -87,7 +87,7 @@ def test_refreshing_a_few_leads_reads_only_their_events(large_ledger: psycopg.Co
             [LOOKED_UP[0]],
         )
         changed = conn.execute("SELECT refresh_calculations(%s)", [LOOKED_UP]).fetchone()[0]
-        sequential, _ = _payout_events_scans(conn)
+        sequential, _ = _scans(conn)
         total_payout = conn.execute(
             "SELECT total_payout FROM payout_calculations WHERE lead_id = %s", [LOOKED_UP[0]]
         ).fetchone()[0]
@@ -105,7 +105,7 @@ def test_a_small_remittance_file_reads_only_its_leads_events(
         owed = cursor.execute(
             remittances.OWED_OF_FILE.format(minor=MINOR_UNITS_PER_UNIT)
         ).fetchall()
-        sequential, _ = _payout_events_scans(conn)
+        sequential, _ = _scans(conn)
     assert sorted(row[2] for row in owed) == [2500 * MINOR_UNITS_PER_UNIT] * 3
     assert sequential == 0
 
@@ -127,7 +127,7 @@ def test_reloading_a_few_leads_checks_only_their_events(large_ledger: psycopg.Co
     )
     with conn.transaction():
         loaded = store.load_leads(conn, reloaded)
-        sequential, _ = _payout_events_scans(conn)
+        sequential, _ = _scans(conn)
     assert [kept[0] for kept in loaded.kept_sp_ids] == LOOKED_UP  # paid: keeps its SP
     assert sequential == 0
 
@@ -156,21 +156,13 @@ def many_pending_leads(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _leads_sequential_scans(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'leads'"
-    ).fetchone()
-    assert row is not None
-    return row[0]
-
-
 def test_a_span_of_the_file_looks_up_its_leads_without_scanning_all_leads(
     many_pending_leads: psycopg.Connection,
 ) -> None:
     conn = many_pending_leads
     with conn.transaction():
         leads = mis_run.fetch_leads(conn, pl.Series("lead_id", FILE_LEADS))
-        sequential = _leads_sequential_scans(conn)
+        sequential, _ = _scans(conn, "leads")
     assert (leads.height, sequential) == (len(FILE_LEADS), 0)
 
 
@@ -199,7 +191,7 @@ def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_i
         run.write_paid(calculations, events.event_rows(pl.DataFrame(schema=EVENTS_SCHEMA),
                                                        hold_limits=HoldLimits()))  # fmt: skip
         run.mark_leads_paid("Account Opened", len(FILE_LEADS))
-        sequential = _leads_sequential_scans(conn)
+        sequential, _ = _scans(conn, "leads")
         planner = conn.execute(
             "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
         ).fetchone()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from payout_core.engine import leads as leads_module
 from payout_core.engine.leads import read_leads_file
 from payout_core.errors import InputFileError
 
@@ -73,3 +74,33 @@ def test_a_missing_leads_file_is_refused_not_a_traceback(tmp_path):
     with pytest.raises(InputFileError) as caught:
         read_leads_file(tmp_path / "nowhere.csv")
     assert "nowhere.csv" in str(caught.value)
+
+
+def test_an_export_parsed_in_pieces_reads_and_refuses_as_one(tmp_path, monkeypatch):
+    """Large exports are read a piece at a time (memory): rows, row numbers and a LeadId
+    repeated in another piece come out as if the file were read whole."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus\n"
+        "2023-09-26 13:06:43.444,SP1,AT-00001,Bank_A,Medium_A,Savings Account,pending,\n"
+        "2023-09-26T13:06:43+05:30,SP2,AT-00002,Bank_A,Medium_A,Savings Account,Success,Opened\n"
+        "2023-09-27,SP3,AT-00003,Bank_A,Medium_A,Savings Account,Pending,\n"
+    )
+    whole = read_leads_file(path)
+    monkeypatch.setattr(leads_module, "READ_CHUNK_BYTES", 150)  # about two rows a piece
+    assert read_leads_file(path).equals(whole)
+
+    with path.open("a") as more:
+        more.write("26/09/2023,SP4,AT-00004,Bank_A,Medium_A,Savings Account,Pending,\n")
+        more.write("2023-09-28,SP5,AT-00001,Bank_A,Medium_A,Savings Account,Pending,\n")
+    with pytest.raises(InputFileError) as caught:
+        read_leads_file(path)
+    assert [problem.split(": ")[1].split(" (")[0] for problem in caught.value.problems] == [
+        "LeadId appears more than once",
+        "LeadCreatedAt is not a timestamp like 2023-09-26 13:06:43.444, 2023-09-26T13:06:43Z"
+        " or 2023-09-26T13:06:43+05:30",
+        "LeadId appears more than once",
+    ]
+    assert [problem.split(" (")[0] for problem in caught.value.problems] == [
+        "row 1", "row 4", "row 5"
+    ]  # fmt: skip

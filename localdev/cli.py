@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -106,10 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     cli.configure_logging(args.verbose)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_WithoutKnownNoise())
-    # demo starts services of its own; every other command (bench too) may need the ledger.
-    if args.run is not _demo:
-        use_embedded_database_when_unset()
-    return cli.run(args)
+    if args.run is _host:
+        # SIGTERM (docker stop, systemd, a CI runner, a terminal closing) stops the host as
+        # Ctrl-C does: the invocation under way is abandoned (its transaction rolls back)
+        # and the embedded PostgreSQL stops on the way out. Python's default ends the
+        # process at once and left that server running.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        # demo starts services of its own; every other command (bench too) may need the
+        # ledger.
+        if args.run is not _demo:
+            use_embedded_database_when_unset()
+        return cli.run(args)
+    except KeyboardInterrupt:
+        if args.run is not _host:
+            raise
+        logging.getLogger("payout.host").info("stopped while starting")  # run_host: once up
+        return 0
 
 
 if __name__ == "__main__":

@@ -33,8 +33,6 @@ from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
 from payout_core.ledger.store import copy_frame, copy_out
 
-CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
-
 SNAPSHOT_CANDIDATES = """
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
 SELECT event_id, lead_id, sp_id, kind, (payout_amount * 100)::bigint AS payout_amount_minor,

@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
-
-if TYPE_CHECKING:
-    from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.formats import plural
 from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
 if TYPE_CHECKING:
+    from payout_core.report.adjustments import AdjustmentLine
     from payout_core.report.cycle import CycleReport
     from payout_core.report.reconciliation import ReconciliationReport
 

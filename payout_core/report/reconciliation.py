@@ -6,13 +6,12 @@ text.py and html.py draw the blocks."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
-from payout_core.report.cycle import Block
 from payout_core.report.formats import count_text, money, plural
 from payout_core.report.people_csv import csv_bytes
-from payout_core.report.tables import Table
+from payout_core.report.tables import Block, Table
 
 DISCREPANCY_CSV_HEADERS = (
     "Flow",
@@ -69,10 +68,7 @@ class ReconciliationReport:
     banks: tuple[BankLine, ...]
     remittance_files: tuple[ReconciliationFile, ...]
     confirmation_files: tuple[ReconciliationFile, ...]
-    confirmed_count: int
-    failed_count: int
     sent_again_count: int
-    unknown_count: int
     discrepancy_csv: bytes
     discrepancy_rows_attached: int
     discrepancy_count: int
@@ -84,9 +80,9 @@ class ReconciliationReport:
     def discrepancy_file_name(self) -> str:
         return f"reconciliation_discrepancies_iteration_{self.iteration_number}.csv"
 
-    @property
-    def is_empty(self) -> bool:
-        return not (self.banks or self.remittance_files or self.confirmation_files)
+    def confirmations(self, outcome: str) -> int:
+        """Confirmation rows of this iteration's files with this outcome."""
+        return sum(file.outcome_counts.get(outcome, 0) for file in self.confirmation_files)
 
     def blocks(self) -> list[Block]:
         blocks: list[Block] = ["Money in, per bank (outstanding by days since DateOfRevenue):"]
@@ -94,9 +90,10 @@ class ReconciliationReport:
         if self.remittance_files:
             blocks += ["Remittance files of this iteration:", _files_table(self.remittance_files)]
         blocks.append(
-            f"Money out: {plural(self.confirmed_count, 'credit', 'credits')} confirmed, "
-            f"{count_text(self.failed_count)} failed, {count_text(self.sent_again_count)} sent "
-            f"again in this cycle, {count_text(self.unknown_count)} unknown CreditId(s) reported."
+            f"Money out: {plural(self.confirmations('confirmed'), 'credit', 'credits')} "
+            f"confirmed, {count_text(self.confirmations('failed'))} failed, "
+            f"{count_text(self.sent_again_count)} sent again in this cycle, "
+            f"{count_text(self.confirmations('unknown'))} unknown CreditId(s) reported."
         )
         if self.confirmation_files:
             blocks += [
@@ -148,21 +145,24 @@ def _receivables_table(banks: Sequence[BankLine]) -> Table:
 
 
 def _files_table(files: Sequence[ReconciliationFile]) -> Table:
-    if all(file.total_received is None for file in files):
-        table = _files_table([replace(file, total_received=Decimal(0)) for file in files])
-        rows = tuple(row[:-1] for row in table.rows)
-        return Table(table.headers[:-1], rows, None, frozenset({1}))
-    rows = tuple(
-        (
+    """Remittance files show the money they brought; confirmation files have no such column."""
+    with_received = any(file.total_received is not None for file in files)
+
+    def cells(file: ReconciliationFile) -> tuple[str, ...]:
+        outcomes = ", ".join(
+            f"{name} {count:,}" for name, count in file.outcome_counts.items() if count
+        )
+        received = "" if file.total_received is None else money(file.total_received)
+        return (
             file.file_name,
             count_text(file.rows_read),
-            ", ".join(f"{name} {count:,}" for name, count in file.outcome_counts.items() if count)
-            or "none",
-            "" if file.total_received is None else money(file.total_received),
+            outcomes or "none",
+            *((received,) if with_received else ()),
         )
-        for file in files
-    )
-    return Table(FILES_HEADERS, rows, None, frozenset({1, 3}))
+
+    if with_received:
+        return Table(FILES_HEADERS, tuple(map(cells, files)), None, frozenset({1, 3}))
+    return Table(FILES_HEADERS[:-1], tuple(map(cells, files)), None, frozenset({1}))
 
 
 def build_reconciliation_report(
@@ -177,18 +177,11 @@ def build_reconciliation_report(
     attachments_max_bytes: int,
 ) -> ReconciliationReport:
     csv, attached = csv_bytes(DISCREPANCY_CSV_HEADERS, discrepancy_rows, attachments_max_bytes)
-
-    def total(outcome: str) -> int:
-        return sum(file.outcome_counts.get(outcome, 0) for file in confirmation_files)
-
     return ReconciliationReport(
         banks=tuple(banks),
         remittance_files=tuple(remittance_files),
         confirmation_files=tuple(confirmation_files),
-        confirmed_count=total("confirmed"),
-        failed_count=total("failed"),
         sent_again_count=sent_again_count,
-        unknown_count=total("unknown"),
         discrepancy_csv=csv,
         discrepancy_rows_attached=attached,
         discrepancy_count=discrepancy_count,

@@ -25,6 +25,17 @@ class Table:
     right_aligned: frozenset[int]
 
 
+@dataclass(frozen=True)
+class Link:
+    """A paragraph whose `url` is a link in HTML, spelled out in text."""
+
+    text: str
+    url: str
+
+
+Block = str | Table | Link
+
+
 SUMMARY_HEADERS = (
     "Date",
     "SourceType",

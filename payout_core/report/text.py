@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from payout_core.report import adjustments
-from payout_core.report.cycle import Block, Link
 from payout_core.report.model import IterationReport
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
+    Block,
+    Link,
     Table,
     accounting_table,
     errors_left_out_note,

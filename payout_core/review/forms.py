@@ -100,14 +100,14 @@ def comes_from_this_site(
     headers: Mapping[str, str], request_url: str, public_urls: Iterable[str | None] = ()
 ) -> bool:
     """The form was posted by a page of this site: its Origin (else Referer) names the host
-    the request was sent to, or the page's public address (PAYOUT_REVIEW_URL, for a proxy
+    of the request's URL, or the page's public address (PAYOUT_REVIEW_URL, for a proxy
     in front). The scheme is not compared: behind App Service's front end the app may see
     http for what the browser sent as https."""
     lowered = {name.lower(): value for name, value in headers.items()}
     sender = _host_of(lowered.get("origin")) or _host_of(lowered.get("referer"))
     if sender is None:
         return False
-    ours = {_host_of(request_url), _host_of(lowered.get("host"))}
+    ours = {_host_of(request_url)}
     ours.update(_host_of(url) for url in public_urls)
     ours.discard(None)
     return sender in ours

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _END = object()
 
-CONFLICT_ATTEMPTS = 3  # a deadlock with a racing file is retried here before the host's retry
 SUCCESS_CSV_HEADER = dict(zip(calculate.SUCCESS_COLUMNS, report.SUCCESS_CSV_HEADERS, strict=True))
 REJECTED_CSV_HEADER = {
     "row_number": "RowNumber",
@@ -120,14 +119,9 @@ def process_mis_file(
     check_mis_file_size(mis_file, path.stat().st_size, settings.mis_max_file_bytes)
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
     content_sha256 = store.sha256_of_file(path)
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            return _process_once(path, layout, content_sha256, etag, outputs, settings)
-        except db.ConflictError as error:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            log.warning("%s: %s; starting over (attempt %d)", mis_file, error, attempt + 1)
-    raise AssertionError("unreachable")
+    return db.retry_on_conflict(
+        mis_file, lambda: _process_once(path, layout, content_sha256, etag, outputs, settings)
+    )
 
 
 def _process_once(

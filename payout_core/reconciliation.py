@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +35,6 @@ from payout_core.pipeline import StageClock
 from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-CONFLICT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -73,20 +70,6 @@ def check_file_size(path: Path, file_name: str, max_file_bytes: int) -> None:
     check_mis_file_size(file_name, path.stat().st_size, max_file_bytes, RECONCILIATION_SIZE_SETTING)
 
 
-def _record_with_retries(
-    file_name: str, record_once: Callable[[], ReconciliationRunResult]
-) -> ReconciliationRunResult:
-    """One unit of work, started over when a racing file collided with it."""
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            return record_once()
-        except db.ConflictError as error:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            log.warning("%s: %s; starting over (attempt %d)", file_name, error, attempt + 1)
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
 def _check_every_row_has_an_outcome(
     file_name: str, rows_read: int, outcome_counts: dict[str, int]
 ) -> None:
@@ -114,7 +97,7 @@ def process_remittance_file(
         layout = remittance.inspect_layout(path, remittance_file, profiles)
         rows = remittance.read_rows(path, layout)
         content_sha256 = store.sha256_of_file(path)
-    result = _record_with_retries(
+    result = db.retry_on_conflict(
         remittance_file,
         lambda: _record_once(rows, remittance_file, content_sha256, etag, clock),
     )
@@ -177,7 +160,7 @@ def process_confirmation_file(
     check_file_size(path, confirmation_file, settings.reconciliation_max_file_bytes)
     read = confirmations.read_file(path, confirmation_file)
     content_sha256 = store.sha256_of_file(path)
-    result = _record_with_retries(
+    result = db.retry_on_conflict(
         confirmation_file, lambda: _record_confirmations_once(read, content_sha256, etag)
     )
     log.info("%s: %s", confirmation_file, result.to_json())

@@ -28,14 +28,24 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from payout_core.engine.amounts import minor_text
+from payout_core.engine.amounts import minor_text, minor_to_decimal
 from payout_core.engine.calculate import InvariantViolation
-from payout_core.engine.holds import CANDIDATES_SCHEMA, CyclePlan, HoldLimits, plan_cycle
+from payout_core.engine.holds import (
+    CANDIDATES_SCHEMA,
+    CyclePlan,
+    HoldLimits,
+    credit_id,
+    plan_cycle,
+)
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
+from payout_core.ledger import confirmations
+from payout_core.ledger.holds import EVER_HELD
 from payout_core.ledger.store import copy_frame, copy_out
 
-SNAPSHOT_CANDIDATES = """
+SNAPSHOT_CANDIDATES = f"""
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
-SELECT event_id, lead_id, sp_id, kind, (payout_amount * 100)::bigint AS payout_amount_minor,
+SELECT event_id, lead_id, sp_id, kind,
+       (payout_amount * {MINOR_UNITS_PER_UNIT})::bigint AS payout_amount_minor,
        decision_id IS NOT NULL AS approved
 FROM payout_event_states
 WHERE effective_status = 'released' AND cycle_number IS NULL
@@ -67,14 +77,6 @@ class CreditResend:
     sp_id: str
     amount: Decimal
     event_count: int
-
-
-def credits_to_send_again(conn: psycopg.Connection, cycle_number: int) -> list[CreditResend]:
-    """The failed credits this cycle sends again, as new credits naming the one they
-    replace (reconciliation: ledger/confirmations.py)."""
-    from payout_core.ledger import confirmations
-
-    return [CreditResend(*row) for row in confirmations.credits_to_send_again(conn)]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
     return PreparedCycle(
         cycle_number=cycle_number,
         plan=plan_cycle(candidates, limits, cycle_number),
-        resends=tuple(credits_to_send_again(conn, cycle_number)),
+        # The failed credits this cycle sends again, as new credits naming the one they
+        # replace (reconciliation: ledger/confirmations.py).
+        resends=tuple(CreditResend(*row) for row in confirmations.credits_to_send_again(conn)),
     )
 
 
@@ -152,8 +156,6 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
         )
     _insert_resends(conn, number, prepared.resends, first_sequence=plan.credits.height + 1)
     # A credit that failed 3 times is held for a person instead (reconciliation, SPEC §9).
-    from payout_core.ledger import confirmations
-
     confirmations.hold_credits_failed_too_often(conn, number)
     if not plan.holds.is_empty():
         # Held now, so no longer counted in the final table of their leads (SPEC §5).
@@ -171,11 +173,11 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
     return CycleClose(
         cycle_number=number,
         credit_count=plan.credits.height,
-        credit_total=Decimal(credit_total_minor) / 100,
+        credit_total=minor_to_decimal(credit_total_minor),
         event_count=plan.cycle_events.height,
         held_now_count=plan.holds.height,
         carried_sp_count=plan.carried.height,
-        carried_total=Decimal(int(plan.carried["amount_minor"].sum() or 0)) / 100,
+        carried_total=minor_to_decimal(int(plan.carried["amount_minor"].sum() or 0)),
         resent_count=len(prepared.resends),
     )
 
@@ -187,8 +189,6 @@ def _insert_resends(
     *,
     first_sequence: int,
 ) -> None:
-    from payout_core.engine.holds import credit_id
-
     for offset, resend in enumerate(resends):
         conn.execute(
             "INSERT INTO wallet_credits (credit_id, cycle_number, sp_id, amount, event_count,"
@@ -268,10 +268,7 @@ class HoldsAwaiting:
 def holds_awaiting(conn: psycopg.Connection) -> HoldsAwaiting:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(s.payout_amount), 0), min(s.held_at)"
-        " FROM payout_event_states s"
-        " WHERE s.event_id IN (SELECT event_id FROM payout_events WHERE status = 'held'"
-        "                      UNION ALL SELECT event_id FROM event_holds)"
-        " AND s.effective_status = 'held'"
+        f" FROM payout_event_states s WHERE {EVER_HELD} AND s.effective_status = 'held'"
     ).fetchone()
     assert row is not None  # an aggregate always returns one row
     return HoldsAwaiting(int(row[0]), row[1], row[2])

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _pool: ConnectionPool | None = None
 _per_transaction_sql: str | None = None  # PgBouncer mode: run first in every block
@@ -132,6 +133,23 @@ def close_pool() -> None:
 
 class ConflictError(TransientError):
     """Two units of work collided (deadlock, serialisation): retrying is safe and expected."""
+
+
+# A collision with a racing file or recalculation is retried here, before the host's retry.
+CONFLICT_ATTEMPTS = 3
+
+
+def retry_on_conflict(what: str, unit_of_work: Callable[[], T]) -> T:
+    """Run one unit of work, started over (up to CONFLICT_ATTEMPTS times) when another
+    collided with it; `what` names it in the log."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return unit_of_work()
+        except ConflictError as error:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            log.warning("%s: %s; starting over (attempt %d)", what, error, attempt + 1)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 @contextmanager

@@ -41,10 +41,15 @@ def _kpi_history_lateral() -> str:
 
 
 KPI_HISTORY_LATERAL = _kpi_history_lateral()
-KPI_HISTORY_COLUMNS = ", ".join(
+_KPI_HISTORY_COLUMNS = ", ".join(
     f"h.{name.lower()}_{column}"
     for name in KPI_NAMES
     for column in ("paid_payin_minor", "paid_payout_minor", "last_sequence")
+)
+# engine/kpis.LEAD_FACTS_SCHEMA, read from the payout_calculations row aliased `c` and its
+# KPI_HISTORY_LATERAL: what a later MIS row or a recalculation is weighed against.
+LEAD_FACTS_COLUMNS = (
+    f"c.date_of_sale, (c.basis_amount * {MINOR_UNITS_PER_UNIT})::bigint, {_KPI_HISTORY_COLUMNS}"
 )
 
 

@@ -38,7 +38,7 @@ FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
 """
 # For the batch's Success leads only (few): their facts and what their KPIs were paid.
 FACTS_OF_PAID_LEADS = f"""
-SELECT c.lead_id, c.date_of_sale, (c.basis_amount * 100)::bigint, {events.KPI_HISTORY_COLUMNS}
+SELECT c.lead_id, {events.LEAD_FACTS_COLUMNS}
 FROM batch_paid_lead_ids b JOIN payout_calculations c ON c.lead_id = b.lead_id
 {events.KPI_HISTORY_LATERAL}
 """

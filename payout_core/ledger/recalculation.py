@@ -27,11 +27,10 @@ from payout_core.errors import ConfigurationError
 from payout_core.ledger import db, events, store
 
 log = logging.getLogger(__name__)
-CONFLICT_ATTEMPTS = 3
 
 PAID_LEADS = f"""
-SELECT c.lead_id, c.sp_id, c.source_type, c.medium_type, c.product_type, c.date_of_sale,
-       (c.basis_amount * 100)::bigint, {events.KPI_HISTORY_COLUMNS}
+SELECT c.lead_id, c.sp_id, c.source_type, c.medium_type, c.product_type,
+       {events.LEAD_FACTS_COLUMNS}
 FROM payout_calculations c
 {events.KPI_HISTORY_LATERAL}
 WHERE c.product_type = %(product_type)s
@@ -88,17 +87,14 @@ def recalculate(
     hold_limits: HoldLimits,
 ) -> RecalculationResult:
     handlers = _handlers(product_type)
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            with db.connection() as conn:
-                return _recalculate_once(
-                    conn, handlers, date_from, date_to, requested_by, dry_run, hold_limits
-                )
-        except db.ConflictError as error:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            log.warning("recalculation: %s; starting over (attempt %d)", error, attempt + 1)
-    raise AssertionError("unreachable")
+
+    def recalculate_once() -> RecalculationResult:
+        with db.connection() as conn:
+            return _recalculate_once(
+                conn, handlers, date_from, date_to, requested_by, dry_run, hold_limits
+            )
+
+    return db.retry_on_conflict("recalculation", recalculate_once)
 
 
 def _handlers(product_type: str | None) -> list[ProductHandler]:

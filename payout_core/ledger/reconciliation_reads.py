@@ -111,16 +111,13 @@ def gather_report(
         "remittance": list(unreported.remittance_run_ids),
         "confirmation": list(unreported.confirmation_run_ids),
     }
-    per_bank = dict(
-        conn.execute(
-            f"SELECT source_type, count(*) FROM ({DISCREPANCIES}) d"
-            " WHERE flow = 'money in' GROUP BY source_type",
-            parameters,
-        ).fetchall()
-    )
-    discrepancy_count = int(
-        conn.execute(f"SELECT count(*) FROM ({DISCREPANCIES}) d", parameters).fetchone()[0]
-    )
+    # One evaluation of the discrepancies (they aggregate the whole ledger) for both counts.
+    counts = conn.execute(
+        f"SELECT flow, source_type, count(*) FROM ({DISCREPANCIES}) d GROUP BY flow, source_type",
+        parameters,
+    ).fetchall()
+    per_bank = {source_type: count for flow, source_type, count in counts if flow == "money in"}
+    discrepancy_count = sum(count for _, _, count in counts)
     rows = conn.execute(
         f"SELECT * FROM ({DISCREPANCIES}) d ORDER BY flow, file NULLS LAST, row_number, id"
         " LIMIT %(limit)s",

@@ -25,8 +25,6 @@ OUTCOMES = (
     "adjusted",
     "already_paid",
 )
-# Outcomes of rows that append payout events (the rest move no money).
-EVENT_OUTCOMES = ("paid", "kpi_earned", "adjusted")
 KEY_COLUMNS = ["source_type", "medium_type", "product_type"]
 KPI_COLUMNS = [
     "kpi1_payin_amount_minor",

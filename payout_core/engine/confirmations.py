@@ -25,9 +25,11 @@ from payout_core.engine.csv_records import (
     parse_piece,
     record_chunks,
     refuse_if_not_csv,
+    trimmed,
 )
-from payout_core.engine.remittance import missing_columns_message
-from payout_core.errors import MisFileError, ReconciliationFileError
+from payout_core.engine.mis_layout import missing_columns_message
+from payout_core.engine.remittance import named_as_reconciliation
+from payout_core.errors import ReconciliationFileError
 
 CONFIRMATION_COLUMNS = ("CreditId", "Status", "Reference", "Reason")
 OUTCOMES = ("confirmed", "failed", "unknown", "duplicate", "invalid")
@@ -56,12 +58,12 @@ def read_file(path: Path, file_name: str) -> ConfirmationFile:
     text is refused, a ragged row is invalid)."""
     parts: list[pl.DataFrame] = []
     rows_before = 0
-    try:
+    with named_as_reconciliation():
         refuse_if_not_csv(path, file_name)
         for piece, _, _, header_bytes in record_chunks(path, mis.READ_CHUNK_BYTES):
             parsed = parse_piece(piece, file_name, rows_before + 1, header_bytes)
             missing = [column for column in CONFIRMATION_COLUMNS if column not in parsed.columns]
-            if missing:
+            if missing and not parts:  # every piece carries the same header
                 raise ReconciliationFileError(
                     file_name,
                     missing_columns_message("the wallet team's layout", missing, parsed.columns),
@@ -74,28 +76,24 @@ def read_file(path: Path, file_name: str) -> ConfirmationFile:
                 )
             )
             rows_before += parsed.height
-    except ReconciliationFileError:
-        raise
-    except MisFileError as error:
-        raise ReconciliationFileError(error.mis_file, error.cause) from error
     if not parts:
         raise ReconciliationFileError(file_name, "the file has a header row and no data rows")
     return ConfirmationFile(file_name, type_rows(pl.concat(parts)))
 
 
 def type_rows(raw: pl.DataFrame) -> pl.DataFrame:
-    status_text = mis._trimmed("Status")
+    status_text = trimmed("Status")
     cells_in_row = (
         pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
     )
     typed = raw.select(
         "row_number",
         cells_in_row.alias("cells_in_row"),
-        mis._trimmed("CreditId").alias("credit_id"),
+        trimmed("CreditId").alias("credit_id"),
         status_text.str.to_lowercase().alias("status"),
         status_text.alias("status_text"),
-        mis._trimmed("Reference").alias("reference"),
-        mis._trimmed("Reason").str.slice(0, TEXT_MAX_CHARS).alias("reason"),
+        trimmed("Reference").alias("reference"),
+        trimmed("Reason").str.slice(0, TEXT_MAX_CHARS).alias("reason"),
     )
     credit_id, status, reference = pl.col("credit_id"), pl.col("status"), pl.col("reference")
     invalid_reason = (

@@ -261,3 +261,9 @@ def end_of_records(data: bytes | bytearray, first_only: bool = False) -> int:
         quotes_before -= data.count(b'"', previous + 1, newline)
         newline = previous
     return newline + 1
+
+
+def trimmed(column: str) -> pl.Expr:
+    """A text cell without surrounding blanks; null when nothing is left."""
+    stripped = pl.col(column).str.strip_chars()
+    return pl.when(stripped != "").then(stripped)

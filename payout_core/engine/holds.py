@@ -20,10 +20,12 @@ from decimal import Decimal
 
 import polars as pl
 
+from payout_core.engine.amounts import minor_to_decimal
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
+
 NEGATIVE_ADJUSTMENT_REASON = "negative adjustment: money taken back from the SP"
 EVENT_LIMIT_SETTING = "PAYOUT_HOLD_EVENT_ABOVE"
 SP_CYCLE_LIMIT_SETTING = "PAYOUT_HOLD_SP_CYCLE_ABOVE"
-MINOR_UNITS_PER_UNIT = 100
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) 
         over = over.with_columns(
             pl.col("sp_total_minor")
             .map_elements(
-                lambda total: sp_cycle_limit_reason(Decimal(total) / MINOR_UNITS_PER_UNIT, limit),
+                lambda total: sp_cycle_limit_reason(minor_to_decimal(total), limit),
                 return_dtype=pl.String,
             )
             .alias("sp_limit_reason")

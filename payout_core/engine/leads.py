@@ -12,11 +12,11 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_core.engine.csv_records import not_csv_reason, record_chunks
-from payout_core.engine.dates import parse_dates
+from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason, record_chunks, trimmed
+from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_dates
+from payout_core.engine.mis import LEAD_ID_LENGTH
 from payout_core.errors import InputFileError
 
-LEAD_ID_LENGTH = 8  # SPEC §3.3
 MAX_PROBLEMS_LISTED = 50
 READ_CHUNK_BYTES = 16 * 1024**2  # of the export parsed at a time: about 200,000 leads
 LEAD_COLUMNS = {
@@ -49,7 +49,7 @@ def read_leads_file(path: Path) -> pl.DataFrame:
     source = str(path)
     try:
         with path.open("rb") as stream:
-            head = stream.read(1024**2)
+            head = stream.read(HEAD_BYTES)
         reason = not_csv_reason(head)
         if reason:
             raise InputFileError(source, [reason])
@@ -92,7 +92,7 @@ def parse_leads(
     _require_columns(raw.columns, source)
     leads = raw.select(
         (pl.int_range(pl.len()) + rows_before + 1).alias("row_number"),
-        *(_trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
+        *(trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
     ).with_columns(
         parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
         _canonical_status(pl.col("status")).alias("status"),
@@ -130,7 +130,7 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
         pl.when(offset.is_null() | (offset == "Z")).then(0).otherwise(sign * offset_minutes)
     )
     utc = local - pl.duration(minutes=offset_minutes)
-    mis_date = parse_dates(text, "%d %m %Y").cast(pl.Datetime("us"))
+    mis_date = parse_dates(text, STANDARD_DATE_FORMAT).cast(pl.Datetime("us"))
     return pl.when(text.str.contains(_TIMESTAMP)).then(utc).otherwise(mis_date)
 
 
@@ -140,11 +140,6 @@ def _canonical_status(status: pl.Expr) -> pl.Expr:
     for canonical in CANONICAL_STATUSES:
         expression = expression.when(lowered == canonical.lower()).then(pl.lit(canonical))
     return expression.otherwise(status)
-
-
-def _trimmed(column: str) -> pl.Expr:
-    trimmed = pl.col(column).str.strip_chars()
-    return pl.when(trimmed != "").then(trimmed)
 
 
 def _row_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from payout_core.engine import amounts, dates
-from payout_core.engine.csv_records import CELLS_COLUMN, parse_piece, record_chunks
+from payout_core.engine.csv_records import CELLS_COLUMN, parse_piece, record_chunks, trimmed
 from payout_core.engine.mis_layout import (
     LAYOUT_SAMPLE_BYTES,
     QUOTED_CELL_MAX_CHARS,
@@ -82,7 +82,7 @@ def read_spans(
         del piece
         rows += tracking_ids.height
         lead_ids.append(
-            tracking_ids.select(_lead_id(_trimmed(tracking_id_header)))
+            tracking_ids.select(_lead_id(trimmed(tracking_id_header)))
             .to_series()
             .drop_nulls()
             .unique()
@@ -173,9 +173,7 @@ def type_rows(
     `cells_may_span_lines=False` (no quote in the text) skips looking for line breaks."""
     handler = layout.handler
     date_column, amount_column = handler.event_date_column, handler.amount_column
-    text = {
-        column: _trimmed(column) for column in (*COMMON_MIS_COLUMNS, date_column, amount_column)
-    }
+    text = {column: trimmed(column) for column in (*COMMON_MIS_COLUMNS, date_column, amount_column)}
     tracking_id = text["TrackingId"]
     cells_in_row = (
         pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
@@ -306,11 +304,6 @@ def _lead_id(tracking_id: pl.Expr) -> pl.Expr:
         .then(tracking_id.str.slice(-LEAD_ID_LENGTH))
         .alias("lead_id")
     )
-
-
-def _trimmed(column: str) -> pl.Expr:
-    trimmed = pl.col(column).str.strip_chars()
-    return pl.when(trimmed != "").then(trimmed)
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

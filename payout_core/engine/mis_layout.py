@@ -63,7 +63,7 @@ def inspect_layout(path: Path, mis_file: str, profiles: BankProfiles) -> MisLayo
             mis_file, "the file has a header row and no data rows (blank lines only)"
         )
     attempts: list[MisFileError] = []
-    for profile in _candidate_profiles(sample, profiles):
+    for profile in candidate_profiles(sample, profiles):
         try:
             return _layout_for(sample, profile, profiles, mis_file)
         except MisFileError as error:
@@ -92,7 +92,7 @@ def _refuse_headerless(sample: pl.DataFrame, profiles: BankProfiles, mis_file: s
         )
 
 
-def _candidate_profiles(sample: pl.DataFrame, profiles: BankProfiles) -> list[BankProfile]:
+def candidate_profiles(sample: pl.DataFrame, profiles: BankProfiles) -> list[BankProfile]:
     """The layouts the file may be in, the most likely first: the bank whose SourceType
     most sampled rows carry (under the header that bank uses for it), then the standard."""
     rows_by_source_type: Counter[str] = Counter()
@@ -115,7 +115,9 @@ def _layout_for(
 ) -> MisLayout:
     product_header = profile.header_for("ProductType")
     if product_header not in sample.columns:
-        raise MisFileError(mis_file, _missing_columns_message(profile, [product_header], sample))
+        raise MisFileError(
+            mis_file, missing_columns_message(profile.name, [product_header], sample.columns)
+        )
     products = sample[product_header].drop_nulls().str.strip_chars()
     products = products.filter(products != "")
     if products.is_empty():
@@ -128,7 +130,7 @@ def _layout_for(
     headers = {column: profile.header_for(column) for column in handler.required_columns}
     missing = [header for header in headers.values() if header not in sample.columns]
     if missing:
-        raise MisFileError(mis_file, _missing_columns_message(profile, missing, sample))
+        raise MisFileError(mis_file, missing_columns_message(profile.name, missing, sample.columns))
     configured = set(profiles.by_source_type)
     foreign = configured if profile.source_type is None else set()
     return MisLayout(
@@ -141,10 +143,12 @@ def _layout_for(
     )
 
 
-def _missing_columns_message(profile: BankProfile, missing: list[str], sample: pl.DataFrame) -> str:
+def missing_columns_message(layout_name: str, missing: list[str], present: list[str]) -> str:
+    """The refusal of a file whose header lacks columns of its layout (MIS, remittance and
+    wallet confirmation files alike)."""
     return (
-        f"required column(s) missing for {profile.name}: {', '.join(missing)}; "
-        f"the header has: {_listing(sample.columns) or 'nothing'}"
+        f"required column(s) missing for {layout_name}: {', '.join(missing)}; "
+        f"the header has: {_listing(present) or 'nothing'}"
     )
 
 

@@ -38,7 +38,9 @@ from payout_core.engine.csv_records import (
     parse_piece,
     record_chunks,
     refuse_if_not_csv,
+    trimmed,
 )
+from payout_core.engine.mis_layout import candidate_profiles, missing_columns_message
 from payout_core.errors import MisFileError, ReconciliationFileError
 
 REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
@@ -46,7 +48,6 @@ OUTCOMES = ("matched", "short", "over", "unexpected", "duplicate", "invalid")
 RECEIVED_OUTCOMES = ("unexpected", "short", "over", "matched")  # kept as receipts
 ISO_DATE_FORMAT = "%Y-%m-%d"  # PaidOn is also read in ISO 8601, whatever the bank's format
 REFERENCE_MAX_CHARS = 200
-HEADER_NAMES_LISTED = 12
 
 # What the ledger returns for the LeadIds of a file: one row per known lead.
 OWED_SCHEMA = {
@@ -76,7 +77,7 @@ class RemittanceLayout:
 def inspect_layout(path: Path, remittance_file: str, profiles: BankProfiles) -> RemittanceLayout:
     """Which bank's layout the file is in, from its first records (the MIS reader's rules:
     a file that is not UTF-8 CSV text, or has no data row, is refused)."""
-    with _named_as_reconciliation():
+    with named_as_reconciliation():
         refuse_if_not_csv(path, remittance_file)
         first = next(record_chunks(path, mis.LAYOUT_SAMPLE_BYTES), None)
         if first is None:
@@ -106,14 +107,9 @@ def _choose_profile(
     """The bank whose SourceType the rows carry (as for MIS files); without a SourceType
     column, a bank whose own names for the remittance columns are all in the header (e.g.
     `ApplicationRef`); otherwise the standard layout."""
-    rows_by_bank = {
-        source_type: int((sample[header].str.strip_chars() == source_type).sum())
-        for source_type, profile in profiles.by_source_type.items()
-        if (header := profile.header_for("SourceType")) in sample.columns
-    }
-    most_rows = max(rows_by_bank.items(), key=lambda item: item[1], default=None)
-    if most_rows is not None and most_rows[1] > 0:
-        return profiles.by_source_type[most_rows[0]]
+    most_likely = candidate_profiles(sample, profiles)[0]
+    if most_likely is not profiles.standard:
+        return most_likely
     own_names = [
         profile
         for profile in profiles.by_source_type.values()
@@ -138,7 +134,7 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
         columns.append(layout.source_type_header)
     parts: list[pl.DataFrame] = []
     rows_before = 0
-    with _named_as_reconciliation():
+    with named_as_reconciliation():
         for piece, _, _, header_bytes in record_chunks(path, mis.READ_CHUNK_BYTES):
             parsed = parse_piece(piece, layout.remittance_file, rows_before + 1, header_bytes)
             del piece
@@ -159,18 +155,8 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
     return type_rows(raw, layout.profile, layout.header_width)
 
 
-def missing_columns_message(layout_name: str, missing: list[str], present: list[str]) -> str:
-    listed = ", ".join(present[:HEADER_NAMES_LISTED])
-    if len(present) > HEADER_NAMES_LISTED:
-        listed += f", … and {len(present) - HEADER_NAMES_LISTED} more"
-    return (
-        f"required column(s) missing for {layout_name}: {', '.join(missing)}; "
-        f"the header has: {listed or 'nothing'}"
-    )
-
-
 @contextmanager
-def _named_as_reconciliation() -> Iterator[None]:
+def named_as_reconciliation() -> Iterator[None]:
     """The MIS reader's refusals, named as this kind of file's."""
     try:
         yield
@@ -185,7 +171,7 @@ def type_rows(raw: pl.DataFrame, profile: BankProfile, header_width: int = 0) ->
     `cells_in_row`) -> typed rows: row_number, tracking_id, lead_id, stated_source_type,
     amount_minor (Int64 minor units), amount_text, paid_on (Date), paid_on_text,
     reference, invalid_reason (null if readable)."""
-    text = {column: mis._trimmed(column) for column in (*REMITTANCE_COLUMNS, "SourceType")}
+    text = {column: trimmed(column) for column in (*REMITTANCE_COLUMNS, "SourceType")}
     paid_on_text = text["PaidOn"]
     cells_in_row = (
         pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)

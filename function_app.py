@@ -27,14 +27,15 @@ app = func.FunctionApp()
 
 # The host's poison queue for blob triggers, in the trigger's storage account.
 BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"
+# Event Grid by default (Flex Consumption supports nothing else); see README.
+BLOB_SOURCE = func.BlobSource(settings.blob_trigger_source())
 
 
 @app.blob_trigger(
     arg_name="blob",
     path="%MIS_CONTAINER%/{name}",
     connection="MisStorage",
-    # Event Grid by default (Flex Consumption supports nothing else); see README.
-    source=func.BlobSource(settings.blob_trigger_source()),
+    source=BLOB_SOURCE,
 )
 def mis_uploaded(blob: blob_types.BlobClient) -> None:
     """An MIS file landed in the inbox: compute and record its payouts."""
@@ -55,7 +56,7 @@ def blob_poisoned(message: func.QueueMessage) -> None:
     arg_name="blob",
     path="%REMITTANCE_CONTAINER%/{name}",
     connection="MisStorage",
-    source=func.BlobSource(settings.blob_trigger_source()),
+    source=BLOB_SOURCE,
 )
 def remittance_uploaded(blob: blob_types.BlobClient) -> None:
     """A bank's remittance file landed (money in): match it against the payin owed."""
@@ -68,7 +69,7 @@ def remittance_uploaded(blob: blob_types.BlobClient) -> None:
     arg_name="blob",
     path="%WALLET_CONFIRMATION_CONTAINER%/{name}",
     connection="MisStorage",
-    source=func.BlobSource(settings.blob_trigger_source()),
+    source=BLOB_SOURCE,
 )
 def wallet_confirmation_uploaded(blob: blob_types.BlobClient) -> None:
     """The wallet team's confirmations landed (money out): record each credit's answer."""

@@ -37,7 +37,6 @@ def with_ledger(command: Command) -> Command:
     @wraps(command)
     def run_with_ledger(args: argparse.Namespace) -> int:
         from payout_core.ledger import db
-        from payout_core.settings import get_settings
 
         db.get_pool(get_settings())
         return command(args)

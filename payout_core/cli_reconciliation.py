@@ -12,10 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from payout_core.cli import with_ledger
-
-EXIT_OK = 0
-EXIT_FAILED = 1
+from payout_core.cli import EXIT_FAILED, EXIT_OK, with_ledger
 
 
 @with_ledger

@@ -96,8 +96,6 @@ class MisFileTooLargeError(MisFileError):
     def __init__(
         self, mis_file: str, size_bytes: int, max_bytes: int, setting: str = MIS_SIZE_SETTING
     ) -> None:
-        self.size_bytes = size_bytes
-        self.max_bytes = max_bytes
         super().__init__(
             mis_file,
             f"file is over the limit of {max_bytes:,} bytes ({setting}): "

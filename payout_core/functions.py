@@ -71,6 +71,12 @@ def split_blob_path(blob_path: str, default_container: str) -> tuple[str, str]:
 # --- the blob triggers: MIS, remittance and wallet confirmation files ----------------------
 
 
+class FileResult(Protocol):
+    """What processing one inbox file returns (MisRunResult, ReconciliationRunResult)."""
+
+    def to_json(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class InboxFile:
     """What differs between the app's inboxes: where files land, their size limit, and
@@ -79,7 +85,7 @@ class InboxFile:
     container: str
     max_bytes: int
     max_bytes_setting: str
-    process: Callable[[Path, str, str | None], object]
+    process: Callable[[Path, str, str | None], FileResult]
 
 
 def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> InboxFile:
@@ -189,7 +195,7 @@ def _process_blob(
     except TerminalError as error:
         _refuse_file(client, settings, version, describe_error(error))
         return None
-    log.info("%s: %s", version.name, getattr(result, "to_json", lambda: result)())
+    log.info("%s: %s", version.name, result.to_json())
     return result
 
 
@@ -226,9 +232,9 @@ def record_error(mis_file: str, error_type: str, error_log: ErrorLog | None) -> 
 def record_file_error(
     client: BlobServiceClient, settings: Settings, mis_file: str, error_type: str
 ) -> None:
-    """`record_error` with the output container's `error_logs.csv`."""
-    storage.ensure_containers(client, (settings.output_container,))
-    record_error(mis_file, error_type, storage.BlobErrorLog(client, settings.output_container))
+    """`record_error` with the output container's `error_logs.csv` (the caller made sure
+    the output and quarantine containers exist)."""
+    record_error(mis_file, error_type, storage.BlobOutputs(client, settings.output_container))
 
 
 def _refuse_file(
@@ -242,7 +248,6 @@ def _refuse_file(
     )
     record_file_error(client, settings, version.name, error_type)
     # Last, because once the blob has left the inbox nothing would retry the steps above.
-    storage.ensure_containers(client, (settings.quarantine_container,))
     storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
 
 
@@ -335,6 +340,7 @@ def handle_poisoned_blob(body: Mapping[str, Any], *, dequeue_count: int = 1) -> 
     message = PoisonMessage.from_json(body)
     _open_ledger(settings)
     client = storage.service_client(settings)
+    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
     note = _read_failed_attempt(client, settings, message.container, message.blob_name)
     cause = note.cause if note else "no cause was noted; see the function's logs"
     version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
@@ -365,7 +371,6 @@ def _last_resort_refusal(
     then lands on the `-poison` queue for a person."""
     log.error("%s: error_logs table unreachable; recording in error_logs.csv only", version.name)
     record = storage.StoredErrorRecord(datetime.now(UTC), version.name, error_type)
-    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
     storage.append_error_log(client, settings.output_container, record)
     storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
 
@@ -411,7 +416,7 @@ def _publish_credits_files(settings: Settings) -> None:
         client = storage.service_client(settings)
         storage.ensure_containers(client, (settings.output_container,))
         summary.publish_pending_credits_files(
-            storage.BlobCreditFiles(client, settings.output_container)
+            storage.BlobOutputs(client, settings.output_container)
         )
     except Exception:
         log.exception("wallet credits CSV not published; the next summary tick retries")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from payout_core.errors import TerminalError, TransientError
+from payout_core.report.people_csv import base64_size_bytes
 from payout_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class EmailMessage:
     def size_bytes(self) -> int:
         """About what ACS counts against its 10 MB: both bodies and the attachments as
         sent (base64), plus the JSON around them."""
-        attachments = sum(4 * ((len(item.content) + 2) // 3) for item in self.attachments)
+        attachments = sum(base64_size_bytes(len(item.content)) for item in self.attachments)
         bodies = len(self.text_body.encode("utf-8")) + len(self.html_body.encode("utf-8"))
         return bodies + attachments + len(self.subject.encode("utf-8")) + MESSAGE_OVERHEAD_BYTES
 

@@ -104,8 +104,7 @@ class Settings(BaseSettings):
     storage_queue_service_uri: str | None = Field(None, alias="MisStorage__queueServiceUri")
     """Identity-based connection: https://ACCOUNT.queue.core.windows.net; the blob trigger's
     poison queue lives in this account (Storage Queue Data Contributor)."""
-    storage_credential: str | None = Field(None, alias="MisStorage__credential")
-    """`managedidentity` with `MisStorage__clientId` for a user-assigned identity."""
+    # MisStorage__credential (`managedidentity`) is read by the Functions host itself.
     storage_client_id: str | None = Field(None, alias="MisStorage__clientId")
     mis_container: str = Field("mis-inbox", alias="MIS_CONTAINER")
     output_container: str = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")

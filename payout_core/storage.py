@@ -176,7 +176,9 @@ def output_names(mis_file: str) -> tuple[str, str]:
 
 
 class BlobOutputs:
-    """The pipeline's OutputSink for the output container."""
+    """The output container as every function writes to it: the pipeline's OutputSink,
+    the summary job's credits files, and `error_logs.csv` (functions.ErrorLog); in a local
+    folder, outputs.LocalOutputs."""
 
     def __init__(self, client: BlobServiceClient, container: str) -> None:
         self._client = client
@@ -188,25 +190,20 @@ class BlobOutputs:
             upload_file(self._client.get_blob_client(self._container, blob_name), local_path)
             log.info("published %s/%s", self._container, blob_name)
 
-
-def credits_blob_name(cycle_number: int) -> str:
-    """Where a cycle's wallet credits CSV goes in the output container."""
-    return f"credits/wallet_credits_cycle_{cycle_number}.csv"
-
-
-class BlobCreditFiles:
-    """The summary job's sink for the wallet team's credits CSVs: the output container."""
-
-    def __init__(self, client: BlobServiceClient, container: str) -> None:
-        self._client = client
-        self._container = container
-
     def publish_credits_file(self, blob_name: str, data: bytes) -> None:
         # Overwrite: the file of a committed cycle is always the same bytes.
         self._client.get_blob_client(self._container, blob_name).upload_blob(
             data, overwrite=True, max_concurrency=1, content_settings=CSV_CONTENT
         )
         log.info("published %s/%s", self._container, blob_name)
+
+    def append_error_log(self, record: ErrorRecord) -> None:
+        append_error_log(self._client, self._container, record)
+
+
+def credits_blob_name(cycle_number: int) -> str:
+    """Where a cycle's wallet credits CSV goes in the output container."""
+    return f"credits/wallet_credits_cycle_{cycle_number}.csv"
 
 
 def upload_file(blob: BlobClient, path: Path) -> None:
@@ -247,17 +244,6 @@ def append_error_log(client: BlobServiceClient, container: str, record: ErrorRec
         if error.status_code != 412:  # the blob already has its header (and maybe rows)
             raise
     blob.append_block(error_log_line(record))
-
-
-class BlobErrorLog:
-    """`error_logs.csv` in a container (functions.ErrorLog)."""
-
-    def __init__(self, client: BlobServiceClient, container: str) -> None:
-        self._client = client
-        self._container = container
-
-    def append_error_log(self, record: ErrorRecord) -> None:
-        append_error_log(self._client, self._container, record)
 
 
 def error_log_line(record: ErrorRecord) -> bytes:

@@ -374,7 +374,7 @@ def test_credits_files_reach_the_output_container_once_even_after_a_failed_uploa
         summary.publish_pending_credits_files(BrokenStorage())
     client = storage.service_client(settings=storage_env)
     storage.ensure_containers(client, [storage_env.output_container])
-    sink = storage.BlobCreditFiles(client, storage_env.output_container)
+    sink = storage.BlobOutputs(client, storage_env.output_container)
     assert summary.publish_pending_credits_files(sink) == [1]
     assert summary.publish_pending_credits_files(sink) == []  # published once
     data = (

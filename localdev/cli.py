@@ -21,14 +21,14 @@ from payout_core.settings import get_settings
 def _host(args: argparse.Namespace) -> int:
     from localdev import devhost
 
+    # local.settings.json was loaded by main, before anything read the settings.
     if args.http_port is None:
-        return devhost.run_host(once=args.once)
+        return devhost.run_host(once=args.once, local_settings_path=None)
     from localdev import http_host
 
-    devhost.load_local_settings(devhost.LOCAL_SETTINGS_PATH)  # before making a secret up
     http_host.review_secret_for_local_use()
     with http_host.serving(args.http_port):
-        return devhost.run_host(once=args.once)
+        return devhost.run_host(once=args.once, local_settings_path=None)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_WithoutKnownNoise())
     if args.run is _host:
+        # As Core Tools does, before any setting is read (the database's included).
+        from localdev import devhost
+
+        if devhost.load_local_settings(devhost.LOCAL_SETTINGS_PATH):
+            get_settings.cache_clear()
         # SIGTERM (docker stop, systemd, a CI runner, a terminal closing) stops the host as
         # Ctrl-C does: the invocation under way is abandoned (its transaction rolls back)
         # and the embedded PostgreSQL stops on the way out. Python's default ends the

@@ -74,22 +74,20 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     )
 
 
-def _upload_samples(samples_dir: Path) -> list[str]:
-    from azure.storage.blob import BlobServiceClient
-
+def _upload_samples(samples_dir: Path, container_name: str, folders: tuple[str, ...]) -> list[str]:
+    """The sample CSVs of `folders` (in order, each sorted) into a container, as a bank or
+    the wallet team would drop them; their names."""
     from payout_core import storage
 
-    settings = get_settings()
-    client = BlobServiceClient.from_connection_string(settings.storage_connection_string)
-    storage.ensure_containers(client, [settings.mis_container])
-    container = client.get_container_client(settings.mis_container)
+    client = storage.service_client(get_settings())
+    storage.ensure_containers(client, [container_name])
+    container = client.get_container_client(container_name)
     uploaded = []
-    for path in sorted((samples_dir / "mis").glob("*.csv")) + sorted(
-        (samples_dir / "mis_broken").glob("*.csv")
-    ):
-        with path.open("rb") as data:
-            container.upload_blob(path.name, data, overwrite=True)
-        uploaded.append(path.name)
+    for folder in folders:
+        for path in sorted((samples_dir / folder).glob("*.csv")):
+            with path.open("rb") as data:
+                container.upload_blob(path.name, data, overwrite=True)
+            uploaded.append(path.name)
     return uploaded
 
 
@@ -142,7 +140,7 @@ def _run_chain(samples_dir: Path) -> int:
     print(f"database: applied {len(applied)} migration(s)")
     print(store.load_rules_file(samples_dir / "payin_payout_rules.csv"))
     print(store.load_leads_file(samples_dir / "leads.csv"))
-    uploaded = _upload_samples(samples_dir)
+    uploaded = _upload_samples(samples_dir, get_settings().mis_container, ("mis", "mis_broken"))
     print(f"uploaded to {get_settings().mis_container}: {', '.join(uploaded)}")
 
     # None: a developer's local.settings.json must not redirect the demo's services.
@@ -193,24 +191,14 @@ def _approve_what_is_held() -> None:
 def _reconcile_samples(samples_dir: Path) -> int:
     """SPEC §9 in a few lines: the banks' remittances and the wallet team's answers for
     cycle 1 go through their blob triggers; the next cycle sends the failed credit again."""
-    from azure.storage.blob import BlobServiceClient
-
     from localdev import devhost
-    from payout_core import storage, summary
+    from payout_core import summary
     from payout_core.engine import confirmations, remittance
     from payout_core.ledger import cycles, remittances
 
     settings = get_settings()
-    client = BlobServiceClient.from_connection_string(settings.storage_connection_string)
-    for folder, container in (
-        ("remittance", settings.remittance_container),
-        ("wallet_confirmations", settings.wallet_confirmation_container),
-    ):
-        storage.ensure_containers(client, [container])
-        for path in sorted((samples_dir / folder).glob("*.csv")):
-            client.get_blob_client(container, path.name).upload_blob(
-                path.read_bytes(), overwrite=True
-            )
+    _upload_samples(samples_dir, settings.remittance_container, ("remittance",))
+    _upload_samples(samples_dir, settings.wallet_confirmation_container, ("wallet_confirmations",))
     exit_code = devhost.run_host(once=True, local_settings_path=None)
     with db.connection() as conn:
         files = conn.execute(

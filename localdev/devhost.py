@@ -185,17 +185,6 @@ class LocalHost:
                 statuses.append(self.process_blob(candidate))
         return statuses
 
-    def _dispatch(self, candidate: BlobCandidate) -> str:
-        """A found blob version: as an event for EventGrid functions, directly for scans."""
-        function = candidate.function
-        if function.source == "EventGrid":
-            blob = self._client_for(function).get_blob_client(
-                function.container, candidate.item.name
-            )
-            statuses = self.deliver_blob_event(blob_events.blob_created_event(blob, candidate.item))
-            return statuses[0] if statuses else RECEIPT_COMPLETED
-        return self.process_blob(candidate)
-
     def process_blob(self, candidate: BlobCandidate) -> str:
         """One invocation of a blob function; returns the receipt's new status."""
         function, item = candidate.function, candidate.item
@@ -261,7 +250,7 @@ class LocalHost:
             return 0, len(pending)
         workers = min(self.config.max_degree_of_parallelism, len(ready))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
-            statuses = list(pool.map(self._dispatch, ready))
+            statuses = list(pool.map(self.process_blob, ready))
         still_pending = len(pending) - len(ready) + statuses.count(RECEIPT_PENDING)
         return len(ready), still_pending
 

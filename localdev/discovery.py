@@ -1,9 +1,8 @@
 """What the local host runs: the functions `function_app.app.get_functions()` declares.
 
 The same metadata the Python worker hands the real host; there is no second list of
-functions anywhere. Each trigger kind the host emulates has a small record here; a kind
-it does not emulate yet (HTTP, say) is kept in `HostedFunctions.unhosted` so a later
-server can pick it up from the same place.
+functions anywhere. Each trigger kind the host emulates has a small record here; HTTP
+functions are served by localdev/http_host.py, and any other kind is named in a warning.
 """
 
 from __future__ import annotations
@@ -77,8 +76,6 @@ class HostedFunctions:
     blob_functions: list[BlobTriggerFunction] = field(default_factory=list)
     queue_functions: list[QueueTriggerFunction] = field(default_factory=list)
     timer_functions: list[TimerTriggerFunction] = field(default_factory=list)
-    unhosted: list[func.Function] = field(default_factory=list)
-    """Functions of a trigger kind this host does not run (yet): e.g. httpTrigger."""
 
 
 def load_function_app(module_name: str = FUNCTION_APP_MODULE) -> func.FunctionApp:
@@ -131,16 +128,13 @@ def discover_functions(app: func.FunctionApp, settings: Settings) -> HostedFunct
         binding = trigger.get_dict_repr() if trigger else {}
         builder = _BUILDERS.get(binding.get("type", ""))
         if binding.get("type") == "httpTrigger":
-            # Served by localdev/http_host.py when `payout host --http-port N` asks for it.
-            hosted.unhosted.append(function)
-            continue
+            continue  # served by localdev/http_host.py (`payout host --http-port N`)
         if builder is None:
             log.warning(
                 "function %s: trigger %r is not run by the local host",
                 function.get_function_name(),
                 binding.get("type"),
             )
-            hosted.unhosted.append(function)
             continue
         builder(hosted, function, binding, settings)
     return hosted

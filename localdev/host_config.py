@@ -23,6 +23,7 @@ DEFAULT_HOST_ID = "shiftpay-payout-local"
 DEFAULT_POISON_BLOB_THRESHOLD = 5
 DEFAULT_MAX_DEGREE_OF_PARALLELISM = 1
 DEFAULT_MAX_DEQUEUE_COUNT = 5
+DEFAULT_ROUTE_PREFIX = "api"
 
 
 class HostConfigError(Exception):
@@ -53,6 +54,8 @@ class HostConfig:
     poison_blob_threshold: int = DEFAULT_POISON_BLOB_THRESHOLD
     max_degree_of_parallelism: int = DEFAULT_MAX_DEGREE_OF_PARALLELISM
     max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT
+    route_prefix: str = DEFAULT_ROUTE_PREFIX
+    """Of the HTTP functions' URLs (extensions.http.routePrefix)."""
 
     @classmethod
     def from_host_json(cls, path: Path) -> HostConfig:
@@ -69,6 +72,9 @@ class HostConfig:
                 1, int(blobs.get("maxDegreeOfParallelism", DEFAULT_MAX_DEGREE_OF_PARALLELISM))
             ),
             max_dequeue_count=max(1, int(queues.get("maxDequeueCount", DEFAULT_MAX_DEQUEUE_COUNT))),
+            route_prefix=str(
+                extensions.get("http", {}).get("routePrefix", DEFAULT_ROUTE_PREFIX)
+            ).strip("/"),
         )
 
 

@@ -39,11 +39,11 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 
 from localdev import easy_auth
+from localdev.host_config import HostConfig
 from payout_core.settings import get_settings
 
 log = logging.getLogger("payout.host.http")
 
-DEFAULT_ROUTE_PREFIX = "api"
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 REVIEW_SECRET_SETTING = "PAYOUT_REVIEW_SECRET"
 LOGIN_PATH = re.compile(r"^/\.auth/login/(?P<provider>[A-Za-z0-9_-]+)/?$")
@@ -79,13 +79,6 @@ def route_pattern(route_prefix: str, route: str) -> re.Pattern[str]:
         else:
             regex += f"/(?P<{parameter.group(1)}>[^/]+)"
     return re.compile(f"^{regex}/?$", re.IGNORECASE)
-
-
-def route_prefix_from_host_json(path: Path) -> str:
-    if not path.is_file():
-        return DEFAULT_ROUTE_PREFIX
-    http = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("http", {})
-    return str(http.get("routePrefix", DEFAULT_ROUTE_PREFIX)).strip("/")
 
 
 def discover_http_functions(app: func.FunctionApp, route_prefix: str) -> list[HttpFunction]:
@@ -311,7 +304,7 @@ def build_server(
     from localdev import devhost
 
     app = app or devhost.load_function_app()
-    prefix = route_prefix_from_host_json(host_json_path or devhost.HOST_JSON_PATH)
+    prefix = HostConfig.from_host_json(host_json_path or devhost.HOST_JSON_PATH).route_prefix
     functions = discover_http_functions(app, prefix)
     server = LocalHttpHost((bind_address, port), functions, signer or easy_auth.SessionSigner())
     log.info(

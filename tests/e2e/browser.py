@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -53,22 +54,27 @@ def browser_programs() -> tuple[str, str]:
     return chromium, driver
 
 
+def spawn_payout_host(environment: Mapping[str, str], log_file: BinaryIO) -> subprocess.Popen:
+    """`payout host --http-port 0` (a free port) as its own process, logging to `log_file`."""
+    return subprocess.Popen(
+        [payout_program(), "host", "--http-port", "0"],
+        cwd=PROJECT_ROOT,
+        env=dict(environment),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        # A shell that started us in the background may have left SIGINT ignored; the
+        # host must see it to stop cleanly.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 @contextmanager
 def payout_host(environment: Mapping[str, str], log_path: Path) -> Iterator[str]:
     """`payout host --http-port 0` (a free port), until the block ends; yields its base URL."""
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [payout_program(), "host", "--http-port", "0"],
-            cwd=PROJECT_ROOT,
-            env=dict(environment),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            # A shell that started us in the background may have left SIGINT ignored; the
-            # host must see it to stop cleanly.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+        process = spawn_payout_host(environment, log_file)
         try:
-            yield _wait_until_listening(process, log_path)
+            yield wait_until_listening(process, log_path)
         finally:
             process.send_signal(signal.SIGINT)  # the host's Ctrl-C: stops cleanly
             try:
@@ -78,7 +84,7 @@ def payout_host(environment: Mapping[str, str], log_path: Path) -> Iterator[str]
                 process.wait(timeout=30)
 
 
-def _wait_until_listening(process: subprocess.Popen[bytes], log_path: Path) -> str:
+def wait_until_listening(process: subprocess.Popen[bytes], log_path: Path) -> str:
     deadline = time.monotonic() + HOST_START_SECONDS
     while time.monotonic() < deadline:
         match = LISTENING.search(log_path.read_text(errors="replace"))

@@ -1,7 +1,7 @@
 """The function app end to end on real Azurite and real PostgreSQL.
 
 Files are uploaded to the inbox and `payout host --once` (devhost.run_host) processes
-them through function_app.app as Azure would: an Event Grid BlobCreated event per file,
+them through function_app.app as Azure would: one invocation per new blob version,
 the SDK-type BlobClient as the argument, the poison queue and the app's function on it.
 The functions are also called directly with what the worker passes.
 """
@@ -9,25 +9,18 @@ The functions are also called directly with what the worker passes.
 from __future__ import annotations
 
 import base64
-import contextlib
-import csv
-import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import azure.functions as func
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 import function_app
 from localdev import devhost
-from payout_core import storage
-from payout_core.ledger import db, store
-from payout_core.settings import PROJECT_ROOT, Settings, get_settings
+from payout_core.ledger import db
+from payout_core.settings import PROJECT_ROOT, get_settings
+from tests.e2e.conftest import Services, run_host_once, runs_by_file
 
 pytestmark = pytest.mark.e2e
 
@@ -42,68 +35,9 @@ SUCCESS_HEADER = [
 ]  # fmt: skip
 
 
-@dataclass
-class Services:
-    settings: Settings
-    client: BlobServiceClient
-    connection_string: str
-
-    def upload(self, name: str, data: bytes) -> str:
-        blob = self.client.get_blob_client(self.settings.mis_container, name)
-        return blob.upload_blob(data, overwrite=True)["etag"]
-
-    def read(self, container: str, name: str) -> bytes:
-        return self.client.get_blob_client(container, name).download_blob().readall()
-
-    def exists(self, container: str, name: str) -> bool:
-        return self.client.get_blob_client(container, name).exists()
-
-    def csv_rows(self, container: str, name: str) -> list[list[str]]:
-        return list(csv.reader(io.StringIO(self.read(container, name).decode("utf-8"))))
-
-
-@pytest.fixture
-def services(
-    database_url: str,
-    storage_env: Settings,
-    tmp_state: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Services]:
-    monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
-    get_settings.cache_clear()
-    settings = get_settings()
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
-    client = storage.service_client(settings=settings)
-    storage.ensure_containers(client, (settings.mis_container,))
-    assert settings.storage_connection_string
-    for queue_name in (devhost.POISON_QUEUE, devhost.POISON_QUEUE + "-poison"):
-        # One Azurite serves every test: start from empty poison queues.
-        queue = QueueClient.from_connection_string(settings.storage_connection_string, queue_name)
-        with contextlib.suppress(ResourceNotFoundError):
-            queue.clear_messages()
-    yield Services(settings, client, settings.storage_connection_string)
-
-
-def run_host_once(host_json: Path = devhost.HOST_JSON_PATH) -> int:
-    # No local.settings.json: the test's environment is the whole configuration.
-    return devhost.run_host(once=True, local_settings_path=None, host_json_path=host_json)
-
-
 def count(query: str) -> int:
     with db.connection() as conn:
         return conn.execute(query).fetchone()[0]
-
-
-def runs_by_file() -> dict[str, list[dict]]:
-    with db.connection() as conn:
-        rows = conn.execute(
-            "SELECT mis_file, rows_read, outcome_counts FROM mis_runs ORDER BY mis_run_id"
-        ).fetchall()
-    runs: dict[str, list[dict]] = {}
-    for mis_file, rows_read, outcome_counts in rows:
-        runs.setdefault(mis_file, []).append({"rows_read": rows_read, "outcomes": outcome_counts})
-    return runs
 
 
 def test_uploaded_files_are_processed_by_the_local_host(services: Services) -> None:

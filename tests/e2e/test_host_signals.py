@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from payout_core.settings import PROJECT_ROOT, Settings
-from tests.e2e.browser import _wait_until_listening, payout_program
+from payout_core.settings import Settings
+from tests.e2e.browser import spawn_payout_host, wait_until_listening
 
 STOP_SECONDS = 60
 RUNNING = "host running"
@@ -23,15 +22,9 @@ def test_sigterm_stops_the_host_and_the_embedded_postgres_it_started(
     server_pid_file = tmp_state / "pgdata" / "postmaster.pid"
     log_path = tmp_path / "host.log"
     with log_path.open("wb") as log_file:
-        host = subprocess.Popen(
-            [payout_program(), "host", "--http-port", "0"],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+        host = spawn_payout_host(environment, log_file)
         try:
-            _wait_until_listening(host, log_path)  # HTTP first, then the triggers
+            wait_until_listening(host, log_path)  # HTTP first, then the triggers
             while RUNNING not in log_path.read_text() and host.poll() is None:
                 time.sleep(0.1)
             assert server_pid_file.exists()

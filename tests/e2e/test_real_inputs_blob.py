@@ -9,10 +9,9 @@ import pytest
 from localdev import devhost
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT
-from tests.e2e.test_function_host import Services, run_host_once, runs_by_file, services
+from tests.e2e.conftest import Services, run_host_once, runs_by_file
 
 pytestmark = pytest.mark.e2e
-__all__ = ["services"]  # the fixture, shared with the host tests
 
 CORPUS = PROJECT_ROOT / "tests" / "corpus" / "mis"
 NOT_CSV = ["gzip_named.csv", "nul_junk.csv", "xlsx_named.csv", "header_only.csv"]

@@ -12,9 +12,11 @@ import pytest
 
 from localdev import devhost
 from payout_core import storage
-from payout_core.ledger import db, store
+from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
+from tests.e2e.conftest import run_host_once
 from tests.integration.reconciliation_rows import paid
+from tests.integration.sample_ledger import load_samples
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +32,7 @@ def settings(
     monkeypatch.setenv("WALLET_CONFIRMATION_CONTAINER", f"wallet-confirmations-{suffix}")
     monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
     get_settings.cache_clear()
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
+    load_samples()
     yield get_settings()
 
 
@@ -39,10 +40,6 @@ def upload(settings: Settings, container: str, name: str, data: bytes) -> None:
     client = storage.service_client(settings=settings)
     storage.ensure_containers(client, (container,))
     client.get_blob_client(container, name).upload_blob(data, overwrite=True)
-
-
-def run_host_once() -> int:
-    return devhost.run_host(once=True, local_settings_path=None)
 
 
 def test_remittance_and_confirmation_blobs_are_reconciled_and_bad_ones_moved_aside(

@@ -12,6 +12,7 @@ import psycopg
 
 from tests.integration.ledger_rows import insert_calculation, insert_mis_run, insert_rule
 
+CLAWBACK = (Decimal("-96.00"), Decimal("-39.00"))
 EVENT_COLUMNS = (
     "lead_id, sp_id, source_type, medium_type, product_type, kpi, kind, outcome, kpi_sequence,"
     " payin_amount, payout_amount, reason, mis_run_id, recalculation_id, rule_id,"
@@ -25,12 +26,11 @@ def insert_held_clawback(
     lead_id: str,
     sp_id: str,
     requested_by: str,
-    product_type: str = "Personal Loan",
-    clawback: tuple[str, str] = ("-96.00", "-39.00"),
 ) -> int:
-    """Pay `lead_id` its KPI1 (1096 / 439), then claw `clawback` (payin, payout) back by a
-    recalculation `requested_by` asked for, held. Returns the held event's id."""
-    source_type = "Bank_A" if product_type == "Savings Account" else "Bank_B"
+    """Pay `lead_id` (a Bank_B Personal Loan) its KPI1 (1096 / 439), then claw CLAWBACK
+    (payin, payout) back by a recalculation `requested_by` asked for, held. Returns the
+    held event's id."""
+    source_type, product_type, clawback = "Bank_B", "Personal Loan", CLAWBACK
     rule_id = insert_rule(conn, source_type, product_type)
     mis_run_id = insert_mis_run(conn, f"{lead_id}.csv", {"paid": 1}, product_type)
     insert_calculation(
@@ -54,7 +54,7 @@ def insert_held_clawback(
         "INSERT INTO recalculations (requested_by, rule_set_version, leads_examined,"
         " leads_adjusted, event_count, total_payin, total_payout)"
         " VALUES (%s, 1, 1, 1, 1, %s, %s) RETURNING recalculation_id",
-        (requested_by, Decimal(clawback[0]), Decimal(clawback[1])),
+        (requested_by, clawback[0], clawback[1]),
     ).fetchone()
     assert recalculation is not None
     event = conn.execute(
@@ -66,8 +66,8 @@ def insert_held_clawback(
             sp_id,
             source_type,
             product_type,
-            Decimal(clawback[0]),
-            Decimal(clawback[1]),
+            clawback[0],
+            clawback[1],
             recalculation[0],
             rule_id,
             requested_by,

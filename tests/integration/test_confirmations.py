@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from payout_core import cli
 from payout_core.settings import get_settings
 from tests.integration.reconciliation_rows import paid
-from tests.integration.sample_ledger import load_samples, race
+from tests.integration.sample_ledger import query, race
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +20,10 @@ HEADER = "CreditId,Status,Reference,Reason"
 
 
 @pytest.fixture
-def two_credits(
-    database_url: str, tmp_state: Path, capsys: pytest.CaptureFixture[str]
-) -> dict[str, dict]:
+def two_credits(loaded: str, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
     """Cycle 1 with one credit for SP1001 (1500.00) and one for SP1002 (1000.00)."""
-    load_samples()
-    paid(database_url, "AT-91961", "2500.00", payout="1500.00")  # SP1001
-    paid(database_url, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
+    paid(loaded, "AT-91961", "2500.00", payout="1500.00")  # SP1001
+    paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
     assert cli.main(["summary"]) == 0
     capsys.readouterr()
     return {credit["sp_id"]: credit for credit in credits(capsys)}
@@ -59,7 +55,7 @@ def summary(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_confirmed_failed_unknown_and_a_re_delivered_file(
-    two_credits: dict[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, two_credits: dict[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sp1, sp2 = two_credits["SP1001"]["credit_id"], two_credits["SP1002"]["credit_id"]
     rows = (
@@ -77,22 +73,13 @@ def test_confirmed_failed_unknown_and_a_re_delivered_file(
     }
     statuses = {credit["credit_id"]: credit["status"] for credit in credits(capsys)}
     assert statuses == {sp1: "confirmed", sp2: "failed"}
-    with psycopg.connect(two_credits_url()) as conn:
-        reasons = dict(
-            conn.execute("SELECT outcome, reason FROM confirmation_rejected_rows").fetchall()
-        )
+    reasons = dict(query(loaded, "SELECT outcome, reason FROM confirmation_rejected_rows"))
     assert reasons["unknown"] == "CreditId 'CR-999999-0001' is not a wallet credit of any cycle"
 
     # Delivered again: nothing changes, the unknown CreditId is reported again.
     _, again = confirm(capsys, tmp_path, "wallet_2026-11-22.csv", *rows)
     assert again["outcomes"] == outcomes(duplicate=2, unknown=1, invalid=1)
     assert {c["credit_id"]: c["status"] for c in credits(capsys)} == statuses
-
-
-def two_credits_url() -> str:
-    import os
-
-    return os.environ["PAYOUT_DATABASE_URL"]
 
 
 def test_a_failed_credit_is_sent_again_next_cycle_and_confirmed(
@@ -140,7 +127,7 @@ def test_a_credit_that_failed_3_times_is_held_for_a_person(
 
 
 def test_racing_confirmation_files_answer_each_credit_once(
-    two_credits: dict[str, dict], tmp_path: Path
+    loaded: str, two_credits: dict[str, dict], tmp_path: Path
 ) -> None:
 
     from payout_core import reconciliation
@@ -156,18 +143,16 @@ def test_racing_confirmation_files_answer_each_credit_once(
         lambda path: reconciliation.process_confirmation_file(path, settings=settings), paths
     )
     assert sorted(result.outcome_counts["confirmed"] for result in results) == [0, 0, 1]
-    with psycopg.connect(two_credits_url()) as conn:
-        assert conn.execute("SELECT count(*) FROM wallet_confirmations").fetchone() == (1,)
+    assert query(loaded, "SELECT count(*) FROM wallet_confirmations") == [(1,)]
 
 
 def test_a_confirmation_file_that_cannot_be_read_is_recorded_as_an_error(
-    two_credits: dict[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, two_credits: dict[str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = tmp_path / "wallet_broken.csv"
     broken.write_text("CreditId,Status\nCR-000001-0001,success\n")
     assert cli.main(["confirmations", "--json", str(broken)]) == 1
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
     assert line["file"] == "wallet_broken.csv" and "Reference, Reason" in line["error"]
-    with psycopg.connect(two_credits_url()) as conn:
-        [(mis,)] = conn.execute("SELECT mis FROM error_logs").fetchall()
+    [(mis,)] = query(loaded, "SELECT mis FROM error_logs")
     assert mis == "wallet_broken.csv"

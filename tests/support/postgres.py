@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 
 def with_database(server_url: str, database: str) -> str:
@@ -15,10 +15,6 @@ def with_database(server_url: str, database: str) -> str:
         return make_conninfo(server_url, dbname=database)
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{database}"))
-
-
-def database_name(url: str) -> str:
-    return str(conninfo_to_dict(url).get("dbname", ""))
 
 
 def admin_connection(server_url: str) -> psycopg.Connection:

@@ -87,14 +87,7 @@ def test_blob_trigger_source_is_a_documented_setting(tmp_path: Any) -> None:
     )
 
     def source_with(value: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", probe],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**_clean_env(), "PAYOUT_BLOB_TRIGGER_SOURCE": value},
-        )
+        return index_in_a_fresh_worker({"PAYOUT_BLOB_TRIGGER_SOURCE": value}, probe=probe)
 
     assert source_with("LogsAndContainerScan").stdout.strip() == "LogsAndContainerScan"
     assert source_with("").stdout.strip() == "EventGrid"
@@ -295,9 +288,13 @@ AZURE_SETTINGS = {
 }
 
 
-def index_in_a_fresh_worker(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def index_in_a_fresh_worker(
+    environment: dict[str, str],
+    probe: str = "import function_app; print(len(function_app.app.get_functions()))",
+) -> subprocess.CompletedProcess[str]:
+    """`probe` run as a new Python worker would, with only `environment` set."""
     return subprocess.run(
-        [sys.executable, "-c", "import function_app; print(len(function_app.app.get_functions()))"],
+        [sys.executable, "-c", probe],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

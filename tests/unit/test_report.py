@@ -44,10 +44,6 @@ def success_row(lead_id: str, sp_id: str = "SP-1", payin: str = "1500.00", payou
     )
 
 
-def all_outcomes(**counts: int) -> dict[str, int]:
-    return counts
-
-
 def make_report(
     *,
     errors: tuple[ErrorRecord, ...] = (),

@@ -52,20 +52,25 @@ def csv_bytes(
     """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of as many whole rows as
     fit in `max_encoded_bytes` once base64-encoded; returns the bytes and the rows written.
     `rows` is consumed only as far as needed. The header always goes in."""
-    parts = [("\ufeff" + _csv_row(headers)).encode("utf-8")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def csv_row(values: Sequence[object]) -> str:
+        """One row as CSV text (one writer for the whole file; a row is measured before
+        it is kept, so each goes through the buffer on its own)."""
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    parts = [("\ufeff" + csv_row(headers)).encode("utf-8")]
     size_bytes = len(parts[0])
     rows_written = 0
     for row in rows:
-        encoded_row = _csv_row([csv_cell(value) for value in row]).encode("utf-8")
+        encoded_row = csv_row([csv_cell(value) for value in row]).encode("utf-8")
         if base64_size_bytes(size_bytes + len(encoded_row)) > max_encoded_bytes:
             break
         parts.append(encoded_row)
         size_bytes += len(encoded_row)
         rows_written += 1
     return b"".join(parts), rows_written
-
-
-def _csv_row(values: Sequence[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()

@@ -296,7 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="date_from", type=_date, help="first DateOfSale (inclusive)"
     )
     recalculate.add_argument("--to", dest="date_to", type=_date, help="last DateOfSale (inclusive)")
-    recalculate.add_argument("--by", help="who asks for it (kept on the adjustment events)")
+    recalculate.add_argument(
+        "--by",
+        required=True,
+        help="who asks for it (kept on its events: that person cannot approve what it holds)",
+    )
     recalculate.add_argument("--dry-run", action="store_true", help="show it, write nothing")
     recalculate.add_argument("--json", action="store_true", help="one JSON object")
     recalculate.set_defaults(run=_recalculate)

@@ -248,14 +248,15 @@ def _prepared_batches(
     _write_header(success_stream, SUCCESS_CSV_HEADER)
     _write_header(rejected_stream, REJECTED_CSV_HEADER)
     with db.connection() as lookup_conn:
-        for batch, leads in _batches_with_leads(
+        for batch, known in _batches_with_leads(
             path, layout, lookup_conn, clock, file_run.settings
         ):
             with clock.stage("calculate"):
                 classified = calculate.classify(
                     batch,
                     seen=tally.seen,
-                    leads=leads,
+                    leads=known.leads,
+                    balances=known.balances,
                     rules=file_run.rules_in_force,
                     handler=handler,
                     redelivery_of_run=file_run.redelivery_of_run,
@@ -277,7 +278,7 @@ def _prepared_batches(
             # yielded inline: the unsorted frames must not stay alive in this suspended
             # generator while the sorted ones are written.
             record = record.in_ledger_order()
-            del batch, leads, classified
+            del batch, known, classified
             yield record
 
 
@@ -286,19 +287,17 @@ def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchR
 
     def event_rows(rows: pl.DataFrame) -> pl.DataFrame:
         return events.event_rows(
-            kpis.events(rows, handler),
-            hold_limits=file_run.settings.hold_limits,
+            kpis.events(rows, handler, file_run.settings.hold_limits),
             mis_run_id=file_run.mis_run_id,
         )
 
-    later = calculate.later_rows(classified)
     return mis_run.BatchRecord(
         calculations=mis_run.calculation_rows(
             calculate.paid_rows(classified, handler), file_run.processed_at, file_run.mis_run_id
         ),
         earned_events=event_rows(calculate.first_payments(classified)),
-        later_events=event_rows(later),
-        later_facts=calculate.later_facts(later),
+        later_events=event_rows(calculate.later_rows(classified)),
+        later_facts=calculate.later_facts(classified),
     )
 
 
@@ -308,7 +307,7 @@ def _batches_with_leads(
     lookup_conn: psycopg.Connection,
     clock: StageClock,
     settings: Settings,
-) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+) -> Iterator[tuple[pl.DataFrame, mis_run.LeadsOfSpan]]:
     """Each batch with (at least) the leads of its LeadIds, fetched once per span."""
     spans = mis.read_spans(path, layout, settings.mis_lookup_rows)
     while (span := clock.next("read", spans)) is not None:
@@ -318,8 +317,7 @@ def _batches_with_leads(
         while (batch := clock.next("read", batches)) is not None:
             # The batch's own leads only: joining the whole span's leads would hash them
             # all again for every batch (about 100 MB more at the peak).
-            batch_lead_ids = batch["lead_id"].drop_nulls().implode()
-            yield batch, leads.filter(pl.col("lead_id").is_in(batch_lead_ids))
+            yield batch, leads.of(batch["lead_id"])
 
 
 @contextmanager

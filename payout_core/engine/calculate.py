@@ -129,6 +129,7 @@ def classify(
     rules: pl.DataFrame,
     handler: ProductHandler,
     seen: SeenLeadIds | None = None,
+    balances: pl.DataFrame | None = None,
     redelivery_of_run: int | None = None,
 ) -> pl.DataFrame:
     """Each typed MIS row (see mis.py) with its outcome, SP, rule, KPI amounts and KPI
@@ -136,8 +137,9 @@ def classify(
     those rows only.
 
     `seen` holds the LeadIds of the file's earlier batches (for `duplicate`); `leads` at
-    least the leads of this batch's LeadIds (LEADS_SCHEMA, facts optional); `rules` the
-    rules in force for the product (rules.rule_frame_schema()). `redelivery_of_run`: the
+    least the leads of this batch's LeadIds (LEADS_SCHEMA, facts optional); `balances`
+    where each KPI of its Success leads stands (kpis.BALANCES_SCHEMA); `rules` the rules in
+    force for the product (rules.rule_frame_schema()). `redelivery_of_run`: the
     MIS run that already processed these very bytes; its rows for paid leads change
     nothing (re-delivering an older file must not undo a later correction).
     """
@@ -172,6 +174,7 @@ def classify(
             "row_number", "lead_id", *KEY_COLUMNS, "event_date", "amount_minor"
         ),
         facts=later.facts_of(leads),
+        balances=pl.DataFrame(schema=kpis.BALANCES_SCHEMA) if balances is None else balances,
         rules=rules,
         handler=handler,
         key_columns=KEY_COLUMNS,
@@ -183,13 +186,8 @@ def classify(
 
 
 def _rule_and_worth_columns(rules: pl.DataFrame) -> list[str]:
-    worth = [
-        f"{name}_{column}"
-        for name in ("kpi1", "kpi2")
-        for column in ("payin_worth_minor", "payout_worth_minor", "qualifies")
-    ]
     kept = (*KEY_COLUMNS, "rule_id", "kpi_start_date", "kpi_end_date")
-    return [*(column for column in rules.columns if column not in kept), *worth]
+    return [*(column for column in rules.columns if column not in kept), *kpis.worth_column_names()]
 
 
 def _merge_later(classified: pl.DataFrame, weighed: pl.DataFrame) -> pl.DataFrame:
@@ -333,10 +331,12 @@ def later_rows(classified: pl.DataFrame) -> pl.DataFrame:
     return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"]))
 
 
-def later_facts(later: pl.DataFrame) -> pl.DataFrame:
-    """(lead_id, basis_amount_minor) of `later_rows`: the amount their KPIs are now
-    computed from."""
-    return later.select("lead_id", pl.col("amount_minor").alias("basis_amount_minor"))
+def later_facts(classified: pl.DataFrame) -> pl.DataFrame:
+    """(lead_id, basis_amount_minor) of the rows for leads paid before that state a new
+    amount: the latest facts their KPIs now stand on, whether or not they moved money."""
+    return classified.filter(pl.col("new_basis").fill_null(False)).select(
+        "lead_id", pl.col("amount_minor").alias("basis_amount_minor")
+    )
 
 
 def net_totals_minor(classified: pl.DataFrame) -> dict[str, int]:

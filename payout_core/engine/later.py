@@ -15,17 +15,32 @@ from payout_core.engine import kpis
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
 from payout_core.engine.products import KPI_NAMES, ProductHandler
 
-EVENT_COLUMNS = [f"{name.lower()}_{field}" for name in KPI_NAMES for field in kpis.EVENT_FIELDS]
+EVENT_COLUMNS = [
+    f"{name.lower()}_{field}" for name in KPI_NAMES for field in kpis.LATER_EVENT_FIELDS
+]
 REASON_COLUMNS = ["later_reason", *(f"{name.lower()}_event_reason" for name in KPI_NAMES)]
 # What `weigh` returns per row, besides row_number.
-LATER_COLUMNS = ["outcome", *EVENT_COLUMNS, "net_payin_minor", "net_payout_minor", *REASON_COLUMNS]
+LATER_COLUMNS = [
+    "outcome",
+    *EVENT_COLUMNS,
+    "net_payin_minor",
+    "net_payout_minor",
+    *REASON_COLUMNS,
+    "new_basis",
+]
 LATER_SCHEMA = {
     "row_number": pl.Int64,
     "outcome": pl.String,
-    **{column: pl.String if column.endswith("_kind") else pl.Int64 for column in EVENT_COLUMNS},
+    **{
+        column: pl.String if column.endswith(("_kind", "_status", "_reason")) else pl.Int64
+        for column in EVENT_COLUMNS
+    },
     "net_payin_minor": pl.Int64,
     "net_payout_minor": pl.Int64,
     **dict.fromkeys(REASON_COLUMNS, pl.String),
+    # The row was weighed and states another amount than the lead's KPIs stand on: its
+    # amount becomes the lead's latest fact (SPEC §4.1), whether or not it moved money.
+    "new_basis": pl.Boolean,
 }
 
 
@@ -50,16 +65,20 @@ def weigh(
     candidates: pl.DataFrame,
     *,
     facts: pl.DataFrame,
+    balances: pl.DataFrame,
     rules: pl.DataFrame,
     handler: ProductHandler,
     key_columns: list[str],
     redelivery_of_run: int | None,
 ) -> pl.DataFrame:
     """`candidates`: rows for Success leads whose keys match (so far `already_paid`),
-    without rule columns. Returns LATER_SCHEMA rows, one per candidate."""
+    without rule columns. `balances`: where each KPI of their leads stands
+    (kpis.BALANCES_SCHEMA). Returns LATER_SCHEMA rows, one per candidate."""
     if candidates.is_empty():
         return pl.DataFrame(schema=LATER_SCHEMA)
-    rows = candidates.join(facts, on="lead_id", how="left")
+    rows = candidates.join(facts, on="lead_id", how="left").join(
+        kpis.balances_by_lead(balances), on="lead_id", how="left"
+    )
     # The rule in force for the recorded DateOfSale, whatever date the row states.
     matched = (
         rows.select("row_number", *key_columns, "date_of_sale")
@@ -71,7 +90,7 @@ def weigh(
         _blocker(redelivery_of_run).alias("blocker")
     )
     weighed = (
-        rows.with_columns(kpis.worth_columns(handler))
+        rows.with_columns(kpis.worth_columns(handler, rule_amounts=True))
         .with_columns(kpis.later_event_columns(handler, revisits=pl.col("blocker").is_null()))
         .with_columns(
             pl.when(kpis.any_event("earned"))
@@ -99,6 +118,10 @@ def weigh(
             for name in KPI_NAMES
             if handler.kpi(name) is None
         ),
+        (
+            pl.col("blocker").is_null()
+            & pl.col("amount_minor").ne_missing(pl.col("basis_amount_minor"))
+        ).alias("new_basis"),
     ).cast(LATER_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -1,29 +1,34 @@
-"""Recalculation (SPEC §4.3): each paid lead's worth under the rules in force now, and the
-adjustment for every KPI whose worth differs from what it was paid.
+"""Recalculation (SPEC §4.3): each paid lead weighed again under the rules in force now.
 
 Pure Polars over the paid leads' facts (`PAID_LEADS_SCHEMA`: what payout_calculations
-keeps, and what each KPI was paid so far) and the product's rules in force. What a KPI is
-worth now:
+keeps), where each of their KPIs stands (kpis.BALANCES_SCHEMA) and the product's rules in
+force. Under those rules, for each KPI of a lead:
 
-- a correctable KPI (Personal Loan KPI1): the rule's amounts for the recorded basis amount
-  (the MIS amount its KPIs were last computed from), 0 if that amount no longer qualifies;
-- a milestone KPI (both Savings KPIs), once earned: the rule's amounts, whatever the
-  amount. A later lower MIS amount never takes a milestone back, but a corrected rule does
-  change what it is worth (a rule that paid 0.00 by mistake is made good here).
+- earned already: weighed as a later MIS row is (engine/kpis.py): a correctable KPI
+  (Personal Loan KPI1) is worth the rule applied to the lead's latest amount (0 if it no
+  longer qualifies); a milestone (both Savings KPIs) is worth its rule's amounts, whatever
+  the amount: a later lower MIS amount never takes it back, but a corrected rule does
+  change what it is worth (a rule that paid 0.00 by mistake is made good);
+- not earned yet: earned now if the lead's latest facts qualify under the corrected rule
+  (a lowered KPI2 bound pays the leads already above it), held as the limits say.
 
-Only KPIs the lead has earned are weighed: earning one needs an MIS row (a fact), never a
-rules change alone. A lead with no rule in force now for its DateOfSale, or a correctable
-KPI whose basis amount is unknown (paid before migration 002 kept it), is left as it is.
+A lead with no rule in force now for its DateOfSale, or whose latest amount is unknown
+(paid before migration 002 kept it) while its product recomputes from it, cannot be
+priced: it is named in `unpriced`, never skipped in silence.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
+from payout_core.engine import kpis
 from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import KEY_COLUMNS
-from payout_core.engine.kpis import EVENTS_SCHEMA, LEAD_FACTS_SCHEMA, prefix
-from payout_core.engine.products import ZERO, Kpi, ProductHandler
+from payout_core.engine.holds import HoldLimits
+from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
+from payout_core.engine.products import Kpi, ProductHandler
 
 PAID_LEADS_SCHEMA = {
     "lead_id": pl.String,
@@ -33,73 +38,95 @@ PAID_LEADS_SCHEMA = {
     "product_type": pl.String,
     **LEAD_FACTS_SCHEMA,
 }
+UNPRICED_SCHEMA = {"lead_id": pl.String, "reason": pl.String}
 
 
-def adjustments(
-    paid_leads: pl.DataFrame, rules: pl.DataFrame, handler: ProductHandler
-) -> pl.DataFrame:
-    """One `adjustment` event (kpis.EVENTS_SCHEMA) per earned KPI whose worth under the
-    rules in force differs from the sum of its events."""
-    with_rule = (
-        paid_leads.filter(pl.col("product_type") == handler.product_type)
+@dataclass(frozen=True)
+class Reweighed:
+    """What a recalculation of one product comes to: its events (kpis.EVENTS_SCHEMA) and
+    the leads it could not price, with why (UNPRICED_SCHEMA)."""
+
+    events: pl.DataFrame
+    unpriced: pl.DataFrame
+
+
+def reweigh(
+    paid_leads: pl.DataFrame,
+    balances: pl.DataFrame,
+    rules: pl.DataFrame,
+    handler: ProductHandler,
+    hold_limits: HoldLimits,
+) -> Reweighed:
+    """The events that bring the product's paid leads to their worth under `rules`."""
+    leads = paid_leads.filter(pl.col("product_type") == handler.product_type)
+    matched = (
+        leads.select("lead_id", *KEY_COLUMNS, "date_of_sale")
         .join(rules, on=KEY_COLUMNS, how="inner")
         .filter(pl.col("date_of_sale").is_between("kpi_start_date", "kpi_end_date"))
+        .drop(*KEY_COLUMNS, "date_of_sale", "kpi_start_date", "kpi_end_date")
+    )
+    rows = (
+        leads.join(matched, on="lead_id", how="left")
+        .join(kpis.balances_by_lead(balances), on="lead_id", how="left")
         .with_columns(pl.col("basis_amount_minor").alias("amount_minor"))
     )
-    per_kpi = [_kpi_adjustments(with_rule, kpi) for kpi in handler.kpis]
-    if not per_kpi:
-        return pl.DataFrame(schema=EVENTS_SCHEMA)
-    return pl.concat(per_kpi).cast(EVENTS_SCHEMA)  # type: ignore[arg-type]
-
-
-def _kpi_adjustments(leads: pl.DataFrame, kpi: Kpi) -> pl.DataFrame:
-    p = prefix(kpi.name)
-    amount = pl.col("amount_minor")
-    worth = {}
-    for side in ("payin", "payout"):
-        rule_amount = getattr(kpi, side)(amount).cast(pl.Int64)
-        worth[side] = (
-            pl.when(amount.is_null())
-            .then(pl.lit(None, dtype=pl.Int64))  # basis unknown: cannot be recomputed
-            .when(kpi.qualifies(amount))
-            .then(rule_amount)
-            .otherwise(ZERO)
-            if kpi.correctable
-            else rule_amount
-        )
-    delta = {side: worth[side] - pl.col(f"{p}_paid_{side}_minor") for side in worth}
-    return (
-        leads.filter(pl.col(f"{p}_last_sequence").is_not_null())
+    recomputes = any(kpi.correctable for kpi in handler.kpis)
+    priced = pl.col("rule_id").is_not_null() & (
+        pl.col("amount_minor").is_not_null() if recomputes else pl.lit(True)
+    )
+    weighed = (
+        rows.filter(priced)
+        .with_columns(kpis.worth_columns(handler, rule_amounts=True))
         .with_columns(
-            worth["payin"].alias("worth_payin_minor"),
-            worth["payout"].alias("worth_payout_minor"),
-            delta["payin"].alias("payin_minor"),
-            delta["payout"].alias("payout_minor"),
+            kpis.later_event_columns(handler, revisits=pl.lit(True), milestones_follow_rules=True)
         )
-        .filter(
-            pl.col("worth_payin_minor").is_not_null()
-            & pl.col("worth_payout_minor").is_not_null()
-            & ((pl.col("payin_minor") != 0) | (pl.col("payout_minor") != 0))
-        )
-        .select(
-            "lead_id",
-            "sp_id",
-            *KEY_COLUMNS,
-            pl.lit(kpi.name).alias("kpi"),
-            pl.lit("adjustment").alias("kind"),
-            pl.lit("adjusted").alias("outcome"),
-            (pl.col(f"{p}_last_sequence") + 1).alias("kpi_sequence"),
-            "payin_minor",
-            "payout_minor",
-            pl.format(
-                f"{kpi.name} recalculated under the rules in force (rule {{}}): worth payin "
-                "{}, payout {}; paid before payin {}, payout {}",
-                pl.col("rule_id"),
-                minor_text(pl.col("worth_payin_minor")),
-                minor_text(pl.col("worth_payout_minor")),
-                minor_text(pl.col(f"{p}_paid_payin_minor")),
-                minor_text(pl.col(f"{p}_paid_payout_minor")),
-            ).alias("reason"),
-            "rule_id",
+        .with_columns(
+            pl.lit("recalculated").alias("outcome"),
+            *(
+                _event_reason(kpi, handler).alias(f"{kpi.name.lower()}_event_reason")
+                for kpi in handler.kpis
+            ),
         )
     )
+    return Reweighed(
+        events=kpis.events(weighed, handler, hold_limits),
+        unpriced=rows.filter(~priced).select("lead_id", _unpriced_reason(handler)),
+    )
+
+
+def _event_reason(kpi: Kpi, handler: ProductHandler) -> pl.Expr:
+    kind = pl.col(f"{kpi.name.lower()}_event_kind")
+    rule = pl.format("under the rules in force (rule {})", pl.col("rule_id"))
+    return (
+        pl.when(kind == "earned")
+        .then(
+            pl.format(
+                f"{kpi.name} earned {{}}: {kpi.earned_when} ({handler.amount_column} {{}})",
+                rule,
+                minor_text(pl.col("amount_minor")),
+            )
+        )
+        .otherwise(kpis.adjustment_reason(kpi, pl.format(f"{kpi.name} recalculated {{}}", rule)))
+    )
+
+
+def _unpriced_reason(handler: ProductHandler) -> pl.Expr:
+    keys = pl.concat_str([pl.col(column) for column in KEY_COLUMNS], separator=" / ")
+    return (
+        pl.when(pl.col("rule_id").is_null())
+        .then(
+            pl.format(
+                "no rule in force for {} on its DateOfSale {}: left as it is",
+                keys,
+                pl.col("date_of_sale").dt.strftime("%d %m %Y"),
+            )
+        )
+        .otherwise(
+            pl.lit(
+                f"its latest {handler.amount_column} is unknown (paid before the ledger kept "
+                "it): left as it is"
+            )
+        )
+        .alias("reason")
+    )
+

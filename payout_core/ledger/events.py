@@ -9,48 +9,67 @@ from __future__ import annotations
 
 import polars as pl
 import psycopg
+from psycopg import sql
 
 from payout_core.engine.amounts import minor_text
-from payout_core.engine.holds import HoldLimits, status_at_creation_expression
-from payout_core.engine.products import KPI_NAMES, MINOR_UNITS_PER_UNIT
+from payout_core.engine.calculate import InvariantViolation
+from payout_core.engine.kpis import BALANCES_SCHEMA
+from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
-from payout_core.ledger.store import copy_frame
+from payout_core.ledger.store import copy_frame, copy_out
 
 SEQUENCE_INDEX = "payout_events_lead_kpi_sequence"
 ADJUSTMENT_SOURCE_INDEX = "payout_events_adjustment_source"
 
+# engine/kpis.LEAD_FACTS_SCHEMA, read from the payout_calculations row aliased `c`.
+LEAD_FACTS_COLUMNS = f"c.date_of_sale, (c.basis_amount * {MINOR_UNITS_PER_UNIT})::bigint"
 
-def _kpi_history_lateral() -> str:
-    """A LATERAL join giving, for the lead of the payout_calculations row aliased `c`,
-    KPI by KPI what was paid so far (minor units) and the last position in its history."""
-    sums = [
-        f"(sum(p.paid_{side}_amount) FILTER (WHERE p.kpi = '{name}')"
-        f" * {MINOR_UNITS_PER_UNIT})::bigint AS {name.lower()}_paid_{side}_minor"
-        for name in KPI_NAMES
-        for side in ("payin", "payout")
-    ]
-    positions = [
-        f"max(p.last_sequence) FILTER (WHERE p.kpi = '{name}')::bigint"
-        f" AS {name.lower()}_last_sequence"
-        for name in KPI_NAMES
-    ]
-    return (
-        f"LEFT JOIN LATERAL (SELECT {', '.join(sums + positions)}"
-        " FROM lead_kpi_paid p WHERE p.lead_id = c.lead_id) h ON true"
+
+def _minor(column: str) -> str:
+    return f"({column} * {MINOR_UNITS_PER_UNIT})::bigint"
+
+
+# engine/kpis.BALANCES_SCHEMA of the leads in the temporary table named {lead_ids}:
+# migration 005's lead_kpi_balances, which reads only their events, by index.
+BALANCES_OF_LEADS = f"""
+SELECT b.lead_id, b.kpi, {_minor("b.payin_total_amount")},
+       {_minor("b.released_payout_amount")}, {_minor("b.pending_payout_amount")},
+       b.pending_event_ids, CASE WHEN b.kpi_rejected THEN 'true' ELSE 'false' END,
+       b.last_sequence, {_minor("b.latest_payout_worth_amount")}
+FROM lead_kpi_balances(ARRAY(SELECT lead_id FROM {{lead_ids}})) b
+"""
+
+
+def balances_of(cursor: psycopg.Cursor, lead_ids_table: str) -> pl.DataFrame:
+    """Where each KPI of these leads stands (kpis.BALANCES_SCHEMA)."""
+    return copy_out(
+        cursor,
+        sql.SQL(BALANCES_OF_LEADS.format(lead_ids=lead_ids_table)),  # type: ignore[arg-type]
+        BALANCES_SCHEMA,
     )
 
 
-KPI_HISTORY_LATERAL = _kpi_history_lateral()
-_KPI_HISTORY_COLUMNS = ", ".join(
-    f"h.{name.lower()}_{column}"
-    for name in KPI_NAMES
-    for column in ("paid_payin_minor", "paid_payout_minor", "last_sequence")
-)
-# engine/kpis.LEAD_FACTS_SCHEMA, read from the payout_calculations row aliased `c` and its
-# KPI_HISTORY_LATERAL: what a later MIS row or a recalculation is weighed against.
-LEAD_FACTS_COLUMNS = (
-    f"c.date_of_sale, (c.basis_amount * {MINOR_UNITS_PER_UNIT})::bigint, {_KPI_HISTORY_COLUMNS}"
-)
+def check_release_invariant(conn: psycopg.Connection, lead_ids: str | list[str]) -> None:
+    """SPEC §8 before a commit: per lead and KPI, what has been released (net of the
+    clawbacks already asked for) never exceeds the larger of its worth now and what the SP
+    kept when a clawback was waived (migration 005). `lead_ids`:
+    a list, or the name of a temporary table of them. Raises InvariantViolation (a bug:
+    nothing is committed)."""
+    argument = (
+        f"ARRAY(SELECT DISTINCT lead_id FROM {lead_ids})" if isinstance(lead_ids, str) else "%s"
+    )
+    violations = conn.execute(
+        f"SELECT * FROM kpi_release_violations({argument}) LIMIT 5",
+        () if isinstance(lead_ids, str) else (lead_ids,),
+    ).fetchall()
+    if violations:
+        raise InvariantViolation(
+            "released more than a KPI is worth: "
+            + "; ".join(
+                f"lead {lead} {kpi}: released {released}, worth {worth}, kept {kept}"
+                for lead, kpi, released, worth, kept in violations
+            )
+        )
 
 
 class AppendConflict(db.ConflictError):
@@ -60,15 +79,12 @@ class AppendConflict(db.ConflictError):
 def event_rows(
     events: pl.DataFrame,
     *,
-    hold_limits: HoldLimits,
     mis_run_id: int | None = None,
     recalculation_id: int | None = None,
     requested_by: str | None = None,
 ) -> pl.DataFrame:
-    """kpis.events() rows as payout_events columns: exact decimal text for money, what
-    made them, and the status at creation: 'held' for a negative adjustment or a payout
-    over PAYOUT_HOLD_EVENT_ABOVE (engine/holds.py; `hold_limits` from the settings),
-    else 'released'."""
+    """kpis.events() rows (their status at creation and why decided by the engine) as
+    payout_events columns: exact decimal text for money, and what made them."""
     return events.select(
         "lead_id",
         "sp_id",
@@ -86,7 +102,10 @@ def event_rows(
         pl.lit(recalculation_id, dtype=pl.Int64).alias("recalculation_id"),
         "rule_id",
         pl.lit(requested_by, dtype=pl.String).alias("requested_by"),
-        status_at_creation_expression(hold_limits, payout_amount_minor="payout_minor"),
+        "status",
+        "hold_reason",
+        minor_text(pl.col("payin_worth_minor")).alias("payin_worth_amount"),
+        minor_text(pl.col("payout_worth_minor")).alias("payout_worth_amount"),
     )
 
 

@@ -16,7 +16,9 @@ from typing import Literal
 
 import psycopg
 
+from payout_core.engine.people import UnreadableName, person_name, same_person
 from payout_core.errors import DecisionRefused
+from payout_core.ledger.events import check_release_invariant
 
 DECISIONS = {"approve": "approved", "reject": "rejected"}
 
@@ -151,11 +153,7 @@ def record_decisions_reported(
     )
 
 
-def _same_person(first: str | None, second: str | None) -> bool:
-    return bool(first and second) and first.strip().casefold() == second.strip().casefold()
-
-
-def _problems(event_ids: Sequence[int], found: dict[int, HeldEvent], decided_by: str) -> list[str]:
+def _problems(event_ids: Sequence[int], found: dict[int, HeldEvent]) -> list[str]:
     problems = []
     for event_id in event_ids:
         event = found.get(event_id)
@@ -166,12 +164,48 @@ def _problems(event_ids: Sequence[int], found: dict[int, HeldEvent], decided_by:
                 f"event {event_id}: already {event.status} by {event.decided_by}"
                 f" at {event.decided_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
             )
-        elif _same_person(decided_by, event.requested_by):
+    return problems
+
+
+def _group_problems(
+    group: list[HeldEvent], decided_by: str, decision: str, rejected_kpis: set[tuple[str, str]]
+) -> list[str]:
+    problems = []
+    for event in group:
+        if same_person(decided_by, event.requested_by):
             problems.append(
-                f"event {event_id}: {decided_by} asked for the change that made it and cannot"
-                " decide it too (maker-checker: someone else must)"
+                f"event {event.event_id}: {decided_by} asked for the change that made it and"
+                " cannot decide it too (maker-checker: someone else must)"
+            )
+        if decision == "approved" and (event.lead_id, event.kpi) in rejected_kpis:
+            problems.append(
+                f"event {event.event_id}: {event.kpi} of lead {event.lead_id} was rejected;"
+                " nothing more is paid for it (reject this event instead)"
             )
     return problems
+
+
+def _waiting_together(conn: psycopg.Connection, named: list[HeldEvent]) -> list[HeldEvent]:
+    """Every event still waiting for the same KPI of the same lead as a named one: they
+    are decided together (SPEC §8), so a correction is never released on top of money
+    that the other decision may still take back or waive."""
+    pairs = sorted({(event.lead_id, event.kpi) for event in named})
+    return _held_events(
+        conn,
+        "s.decision_id IS NULL AND (s.lead_id, s.kpi) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([lead for lead, _ in pairs], [kpi for _, kpi in pairs]),
+    )
+
+
+def _rejected_kpis(conn: psycopg.Connection, group: list[HeldEvent]) -> set[tuple[str, str]]:
+    leads = sorted({event.lead_id for event in group})
+    rows = conn.execute(
+        "SELECT DISTINCT lead_id, kpi FROM payout_event_states WHERE lead_id = ANY(%s)"
+        " AND kind = 'earned' AND effective_status = 'rejected'",
+        (leads,),
+    ).fetchall()
+    return {(lead, kpi) for lead, kpi in rows}
 
 
 def decide(
@@ -182,24 +216,29 @@ def decide(
     decided_by: str,
     reason: str | None,
 ) -> list[Decision]:
-    """Approve or reject held events, all or none, in one transaction.
+    """Approve or reject held events, all or none, in one transaction. Every other event
+    still waiting for the same KPI of the same lead is decided with them (SPEC §8): its
+    decision's reason says so.
 
     Raises DecisionRefused naming every problem: no event named, an unknown id, an event
-    not held or already decided, a blank `decided_by`, a rejection without a reason, or
-    `decided_by` being the person who asked for the change that made an event. Approved
-    events are released into the next cycle; the final table of their leads is refreshed.
+    not held or already decided, an unreadable or blank `decided_by`, a rejection without
+    a reason, `decided_by` being the person who asked for the change that made an event
+    (names compared as people read them), or an approval for a KPI already rejected.
+    Approved events are released into the next cycle; the final table of their leads is
+    refreshed and the release invariant checked before anything commits.
     """
     recorded_decision = DECISIONS.get(decision)
-    decided_by = (decided_by or "").strip()
     reason = (reason or "").strip() or None
     unique_ids = list(dict.fromkeys(int(event_id) for event_id in event_ids))
     problems = []
+    try:
+        decided_by = person_name(decided_by, role="person deciding (--by)")
+    except UnreadableName as error:
+        problems.append(str(error))
     if recorded_decision is None:
         problems.append(f"unknown decision {decision!r}: approve or reject")
     if not unique_ids:
         problems.append("no event named")
-    if not decided_by:
-        problems.append("the person deciding must be named (--by)")
     if recorded_decision == "rejected" and reason is None:
         problems.append("a rejection needs a reason (--reason)")
     if problems:
@@ -210,18 +249,25 @@ def decide(
                 event.event_id: event
                 for event in _held_events(conn, "s.event_id = ANY(%s)", (unique_ids,))
             }
-            problems = _problems(unique_ids, found, decided_by)
+            problems = _problems(unique_ids, found)
+            if problems:
+                raise DecisionRefused(problems)
+            named = [found[event_id] for event_id in unique_ids]
+            group = _waiting_together(conn, named)
+            rejected_kpis = _rejected_kpis(conn, group)
+            problems = _group_problems(group, decided_by, recorded_decision, rejected_kpis)
             if problems:
                 raise DecisionRefused(problems)
             rows = conn.execute(
                 "INSERT INTO hold_decisions (event_id, decision, decided_by, decision_reason)"
-                " SELECT unnest(%s::bigint[]), %s, %s, %s"
+                " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])"
                 " RETURNING decision_id, event_id, decision, decided_by, decided_at,"
                 " decision_reason",
-                (unique_ids, recorded_decision, decided_by, reason),
+                _decision_rows(group, set(unique_ids), recorded_decision, decided_by, reason),
             ).fetchall()
-            lead_ids = sorted({found[event_id].lead_id for event_id in unique_ids})
+            lead_ids = sorted({event.lead_id for event in group})
             conn.execute("SELECT refresh_calculations(%s)", (lead_ids,))
+            check_release_invariant(conn, lead_ids)
     except psycopg.errors.UniqueViolation as error:
         raise DecisionRefused(
             [
@@ -233,4 +279,33 @@ def decide(
         # The database's own check (maker-checker, not held), for a state that changed
         # between the read above and the insert.
         raise DecisionRefused([error.diag.message_primary or str(error)]) from error
-    return [Decision(*row) for row in rows]
+    return sorted((Decision(*row) for row in rows), key=lambda made: made.event_id)
+
+
+def _decision_rows(
+    group: list[HeldEvent],
+    named_ids: set[int],
+    decision: str,
+    decided_by: str,
+    reason: str | None,
+) -> tuple[list[int], list[str], list[str], list[str | None]]:
+    """Columns of the decisions to insert: the named events with `reason`; the events
+    decided with them say with which."""
+    named_of_kpi: dict[tuple[str, str], list[int]] = {}
+    for event in group:
+        if event.event_id in named_ids:
+            named_of_kpi.setdefault((event.lead_id, event.kpi), []).append(event.event_id)
+    reasons = []
+    for event in group:
+        if event.event_id in named_ids:
+            reasons.append(reason)
+            continue
+        together = ", ".join(str(i) for i in named_of_kpi[(event.lead_id, event.kpi)])
+        note = f"decided together with event(s) {together}: the same KPI of the same lead"
+        reasons.append(f"{reason} ({note})" if reason else note)
+    return (
+        [event.event_id for event in group],
+        [decision] * len(group),
+        [decided_by] * len(group),
+        reasons,
+    )

@@ -18,7 +18,7 @@ from psycopg import sql
 from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
 from payout_core.engine.holds import HoldLimits
-from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
+from payout_core.engine.kpis import BALANCES_SCHEMA, LEAD_FACTS_SCHEMA
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.store import copy_frame, copy_out
@@ -36,18 +36,31 @@ LEADS_OF_BATCH = """
 SELECT l.lead_id, l.sp_id, l.source_type, l.medium_type, l.product_type, l.status
 FROM leads l JOIN batch_lead_ids b ON b.lead_id = l.lead_id
 """
-# For the batch's Success leads only (few): their facts and what their KPIs were paid.
+# For the batch's Success leads only (few): their facts.
 FACTS_OF_PAID_LEADS = f"""
 SELECT c.lead_id, {events.LEAD_FACTS_COLUMNS}
 FROM batch_paid_lead_ids b JOIN payout_calculations c ON c.lead_id = b.lead_id
-{events.KPI_HISTORY_LATERAL}
 """
 FACTS_SCHEMA = {"lead_id": pl.String, **LEAD_FACTS_SCHEMA}
 
 
-def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
-    """The leads of these LeadIds only (the table may hold millions), with the facts of
-    those paid here (LEAD_FACTS_SCHEMA), in a short read-only transaction of its own: see
+@dataclass(frozen=True)
+class LeadsOfSpan:
+    """What the ledger knows of a span's LeadIds: the leads (LEADS_SCHEMA, with the facts
+    of those paid here), and where each KPI of the Success ones stands (BALANCES_SCHEMA)."""
+
+    leads: pl.DataFrame
+    balances: pl.DataFrame
+
+    def of(self, lead_ids: pl.Series) -> LeadsOfSpan:
+        """Only these LeadIds' rows."""
+        wanted = pl.col("lead_id").is_in(lead_ids.drop_nulls().implode())
+        return LeadsOfSpan(self.leads.filter(wanted), self.balances.filter(wanted))
+
+
+def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> LeadsOfSpan:
+    """The leads of these LeadIds only (the table may hold millions), with the facts and
+    KPI balances of those paid here, in a short read-only transaction of its own: see
     pipeline.py for why it is not the file's transaction."""
     with conn.transaction(), conn.cursor() as cursor:
         for table in ("batch_lead_ids", "batch_paid_lead_ids"):
@@ -61,15 +74,17 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> pl.DataFrame:
         copy_frame(cursor, "batch_lead_ids", lead_ids.sort().to_frame("lead_id"))
         cursor.execute("ANALYZE batch_lead_ids")
         leads = copy_out(cursor, sql.SQL(LEADS_OF_BATCH), LEADS_SCHEMA)
+        no_balances = pl.DataFrame(schema=BALANCES_SCHEMA)
         paid_lead_ids = leads.filter(pl.col("lead_status") == "Success").select("lead_id")
         if paid_lead_ids.is_empty():
-            return leads
+            return LeadsOfSpan(leads, no_balances)
         copy_frame(cursor, "batch_paid_lead_ids", paid_lead_ids)
         cursor.execute("ANALYZE batch_paid_lead_ids")
         facts = copy_out(cursor, sql.SQL(FACTS_OF_PAID_LEADS), FACTS_SCHEMA)
-    if facts.is_empty():  # Success before this ledger: nothing to join
-        return leads
-    return leads.join(facts, on="lead_id", how="left")
+        if facts.is_empty():  # Success before this ledger: nothing to join
+            return LeadsOfSpan(leads, no_balances)
+        balances = events.balances_of(cursor, "batch_paid_lead_ids")
+    return LeadsOfSpan(leads.join(facts, on="lead_id", how="left"), balances)
 
 
 CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
@@ -111,7 +126,7 @@ ORDER BY l.status = 'Pending' DESC, l.lead_id
 LIMIT 10
 """
 
-# The amount a lead's KPIs are now computed from, for the leads a later row changed.
+# The amount a lead's KPIs now stand on, for the leads a later row stated a new one for.
 UPDATE_LATER_FACTS = """
 UPDATE payout_calculations c
 SET basis_amount = f.basis_amount, updated_at = now()
@@ -220,14 +235,17 @@ class MisRunLedger:
         conn.execute(
             "CREATE TEMP TABLE later_facts (lead_id text, basis_amount numeric) ON COMMIT DROP"
         )
+        conn.execute("CREATE TEMP TABLE later_lead_ids (lead_id text) ON COMMIT DROP")
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
         return cls(conn, mis_run_id, redelivery_of_run, hold_limits)
 
     def write(self, batch: BatchRecord) -> None:
         self.write_paid(batch.calculations, batch.earned_events)
-        if not batch.later_facts.is_empty():
-            with self.conn.cursor() as cursor:
+        with self.conn.cursor() as cursor:
+            if not batch.later_facts.is_empty():
                 copy_frame(cursor, "later_facts", later_fact_rows(batch.later_facts))
+            if not batch.later_events.is_empty():
+                copy_frame(cursor, "later_lead_ids", batch.later_events.select("lead_id"))
         events.append_events(self.conn, batch.later_events)
 
     def write_paid(self, calculations: pl.DataFrame, earned_events: pl.DataFrame) -> None:
@@ -297,11 +315,13 @@ class MisRunLedger:
 
     def refresh_projection(self) -> None:
         """The final table where it does not yet sum the released events: the leads a later
-        row changed (their new facts, and KPI columns = their events), and the leads paid
-        here with an event held at creation (their rows counted every KPI)."""
+        row moved money for (KPI columns = their events; the release invariant checked on
+        them), their new facts, and the leads paid here with an event held at creation
+        (their rows counted every KPI)."""
         with self.conn.cursor() as cursor:
             cursor.execute(UPDATE_LATER_FACTS)
-            events.refresh_calculations(self.conn, "later_facts")
+            events.refresh_calculations(self.conn, "later_lead_ids")
+            events.check_release_invariant(self.conn, "later_lead_ids")
             if self.hold_limits.event_payout_above is not None:
                 cursor.execute(REFRESH_HELD_ON_PAYMENT, {"mis_run_id": self.mis_run_id})
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import psycopg
 
-from payout_core.engine.holds import HoldLimits, hold_reason_at_creation
+from payout_core.engine.holds import HoldLimits, event_limit_reason, hold_reason_at_creation
 from tests.integration import ledger_rows
 
 
@@ -54,9 +54,11 @@ class Ledger:
 
         `status` None: as the ledger's writers decide it (a negative adjustment is held).
         """
+        hold_reason = hold_reason_at_creation(Decimal(payout), kind, HoldLimits())
         if status is None:
-            reason = hold_reason_at_creation(Decimal(payout), kind, HoldLimits())
-            status = "released" if reason is None else "held"
+            status = "released" if hold_reason is None else "held"
+        if status == "held":
+            hold_reason = hold_reason or event_limit_reason(Decimal("5000"))
         self._calculation(lead_id, sp_id)
         # Sequence 1 is the KPI earned; an adjustment comes after it.
         sequence = max(self._sequences.get((lead_id, kpi), 0) + 1, 2 if kind == "adjustment" else 1)
@@ -67,15 +69,15 @@ class Ledger:
                 "INSERT INTO recalculations (requested_by, rule_set_version, leads_examined,"
                 " leads_adjusted, event_count, total_payin, total_payout)"
                 " VALUES (%s, 1, 1, 1, 1, 0, %s) RETURNING recalculation_id",
-                (requested_by, Decimal(payout)),
+                (requested_by or "Operator", Decimal(payout)),
             ).fetchone()
             recalculation_id = row[0]
         row = self.conn.execute(
             "INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type,"
             " kpi, kind, outcome, kpi_sequence, payin_amount, payout_amount, reason, mis_run_id,"
-            " recalculation_id, rule_id, requested_by, status)"
+            " recalculation_id, rule_id, requested_by, status, hold_reason)"
             " VALUES (%s, %s, 'Bank_B', 'Medium_A', 'Personal Loan', %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s) RETURNING event_id",
+            " %s, %s, %s, %s, %s, %s, %s) RETURNING event_id",
             (
                 lead_id,
                 sp_id,
@@ -91,6 +93,7 @@ class Ledger:
                 self.rule_id,
                 requested_by,
                 status,
+                hold_reason if status == "held" else None,
             ),
         ).fetchone()
         self.conn.execute("SELECT refresh_calculations(%s)", ([lead_id],))

@@ -16,7 +16,7 @@ CLAWBACK = (Decimal("-96.00"), Decimal("-39.00"))
 EVENT_COLUMNS = (
     "lead_id, sp_id, source_type, medium_type, product_type, kpi, kind, outcome, kpi_sequence,"
     " payin_amount, payout_amount, reason, mis_run_id, recalculation_id, rule_id,"
-    " requested_by, status"
+    " requested_by, status, hold_reason"
 )
 
 
@@ -47,7 +47,7 @@ def insert_held_clawback(
     conn.execute(
         f"INSERT INTO payout_events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, 'Medium_A', %s,"
         " 'KPI1', 'earned', 'paid', 1, 1096, 439, 'KPI1 earned', %s, NULL, %s, NULL,"
-        " 'released')",
+        " 'released', NULL)",
         (lead_id, sp_id, source_type, product_type, mis_run_id, rule_id),
     )
     recalculation = conn.execute(
@@ -60,7 +60,8 @@ def insert_held_clawback(
     event = conn.execute(
         f"INSERT INTO payout_events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, 'Medium_A', %s,"
         " 'KPI1', 'adjustment', 'adjusted', 2, %s, %s, 'KPI1 recalculated under rules v2',"
-        " NULL, %s, %s, %s, 'held') RETURNING event_id",
+        " NULL, %s, %s, %s, 'held', 'negative adjustment: money taken back from the SP')"
+        " RETURNING event_id",
         (
             lead_id,
             sp_id,

@@ -71,10 +71,11 @@ def test_a_later_mis_row_reads_its_leads_history_through_the_index(
 ) -> None:
     conn = large_ledger
     with conn.transaction():
-        leads = mis_run.fetch_leads(conn, pl.Series("lead_id", LOOKED_UP))
+        known = mis_run.fetch_leads(conn, pl.Series("lead_id", LOOKED_UP))
         sequential, indexed = _scans(conn)
-    assert leads.height == len(LOOKED_UP)
-    assert leads.get_column("kpi2_paid_payout_minor").to_list() == [500 * MINOR_UNITS_PER_UNIT] * 3
+    assert known.leads.height == len(LOOKED_UP)
+    kpi2 = known.balances.filter(pl.col("kpi") == "KPI2")
+    assert kpi2.get_column("released_payout_minor").to_list() == [500 * MINOR_UNITS_PER_UNIT] * 3
     assert (sequential, indexed > 0) == (0, True)
 
 
@@ -163,7 +164,7 @@ def test_a_span_of_the_file_looks_up_its_leads_without_scanning_all_leads(
     with conn.transaction():
         leads = mis_run.fetch_leads(conn, pl.Series("lead_id", FILE_LEADS))
         sequential, _ = _scans(conn, "leads")
-    assert (leads.height, sequential) == (len(FILE_LEADS), 0)
+    assert (leads.leads.height, sequential) == (len(FILE_LEADS), 0)
 
 
 def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_it_was(
@@ -188,8 +189,7 @@ def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_i
             product_type="Savings Account", started_at=now, hold_limits=HoldLimits(),
         )  # fmt: skip
         calculations = mis_run.calculation_rows(paid, now, run.mis_run_id)
-        run.write_paid(calculations, events.event_rows(pl.DataFrame(schema=EVENTS_SCHEMA),
-                                                       hold_limits=HoldLimits()))  # fmt: skip
+        run.write_paid(calculations, events.event_rows(pl.DataFrame(schema=EVENTS_SCHEMA)))
         run.mark_leads_paid("Account Opened", len(FILE_LEADS))
         sequential, _ = _scans(conn, "leads")
         planner = conn.execute(

@@ -54,6 +54,7 @@ def classify_file(
     rules_frame: pl.DataFrame | None = None,
     profiles: BankProfiles = STANDARD_BANKS,
     batch_rows: int = 1_000_000,
+    balances: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The whole read -> calculate chain for one file, batches included, without a database."""
     layout = mis.inspect_layout(path, path.name, profiles)
@@ -64,7 +65,12 @@ def classify_file(
         classified.append(
             with_reasons(
                 calculate.classify(
-                    batch, seen=seen, leads=leads, rules=rules_frame, handler=layout.handler
+                    batch,
+                    seen=seen,
+                    leads=leads,
+                    balances=balances,
+                    rules=rules_frame,
+                    handler=layout.handler,
                 )
             )
         )

@@ -200,10 +200,11 @@ def _process_blob(
 
 
 def _open_ledger(settings: Settings) -> None:
-    """The process's database pool, opened from the settings the entry point read."""
+    """The process's database pool, opened from the settings the entry point read, on a
+    schema no older than this code."""
     from payout_core.ledger import db
 
-    db.get_pool(settings)
+    db.open_checked_pool(settings)
 
 
 # --- the one path that records an error --------------------------------------------------

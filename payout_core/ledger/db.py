@@ -243,14 +243,19 @@ def open_checked_pool(settings: Settings) -> ConnectionPool:
     what an older schema cannot hold. The code's version is its newest migration file, the
     database's the newest row of schema_migrations; a newer database is fine (the
     deployment migrates before it publishes). Checked once per pool; a failed check runs
-    again at the next invocation, so migrating is enough to resume."""
+    again at the next invocation, so migrating is enough to resume. A database that cannot
+    be reached is not checked now: the unit of work meets the same outage and is handled
+    as any outage (retried, or the poison handler's last resort)."""
     global _schema_checked_pool
     pool = get_pool(settings)
     if _schema_checked_pool is pool:
         return pool
     code_version = migration_scripts()[-1].name
-    with connection() as conn:
-        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    try:
+        with connection() as conn:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except TransientError:
+        return pool
     database_version = row[0] if row else None
     if database_version is None or database_version < code_version:
         raise ConfigurationError(

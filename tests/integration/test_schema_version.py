@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from payout_core import functions
-from payout_core.errors import ConfigurationError
+from payout_core.errors import ConfigurationError, TransientError
 from payout_core.ledger import db
 from payout_core.settings import get_settings
 
@@ -78,3 +78,18 @@ def test_an_empty_database_is_refused_as_not_migrated(
     finally:
         db.close_pool()
         postgres.drop_database(postgres_server_url, name)
+
+
+def test_an_unreachable_database_is_left_to_the_unit_of_work(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens there: the check cannot run, and the outage is the work's to meet
+    # (retried by the host, or the poison handler's last resort), not a configuration error.
+    monkeypatch.setenv("PAYOUT_DATABASE_URL", "postgresql://payout@127.0.0.1:1/payout")
+    monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    db.close_pool()
+    pool = db.open_checked_pool(get_settings())
+    with pytest.raises(TransientError), db.connection():
+        pass
+    assert db.open_checked_pool(get_settings()) is pool

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package clean
+.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package check-azure clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -58,6 +58,20 @@ bench: setup
 # The zip a publish would upload (files chosen by .funcignore): dist/shiftpay-payout.zip
 package: setup
 	$(BIN)/python -m localdev.package dist/shiftpay-payout.zip
+
+# The outside checks of the Azure deployment (README "Deploying to Azure"), from their own
+# venv, never the app's: azure-functions-doctor on the project and checkov on infra/.
+# After `azd up`, the azd environment's APPLICATIONINSIGHTS_CONNECTION_STRING is handed to
+# the doctor (its App Insights check reads only the environment and local.settings.json).
+CHECKS_VENV ?= /tmp/shiftpay-checks-venv
+check-azure:
+	test -x $(CHECKS_VENV)/bin/python || $(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  azure-functions-doctor==0.23.1 checkov==3.3.30
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) \
+	APPLICATIONINSIGHTS_CONNECTION_STRING="$$(azd env get-value APPLICATIONINSIGHTS_CONNECTION_STRING 2>/dev/null || true)" \
+	  $(CHECKS_VENV)/bin/azure-functions-doctor doctor --profile full --hosting-plan flex-consumption
+	$(CHECKS_VENV)/bin/checkov -d infra --framework bicep --skip-download --compact --quiet
 
 clean:
 	rm -rf .state bench/out dist

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-from payout_core import storage
+from payout_core import storage, telemetry
 from payout_core.errors import (
     MIS_SIZE_SETTING,
     RECONCILIATION_SIZE_SETTING,
@@ -144,22 +144,25 @@ def _handle_blob(inbox_name: str, blob_name: str, etag: str | None) -> object | 
     is no longer there in the version the trigger fired for (its replacement fires its own
     run). Raises for the host to retry.
     """
-    settings = get_settings()
-    client = storage.service_client(settings)
-    inbox = _inbox(inbox_name, settings, client)
-    container, file_name = split_blob_path(blob_name, inbox.container)
-    try:
-        _open_ledger(settings)
-        return _process_blob(client, settings, inbox, container, file_name, etag)
-    except ConfigurationError as error:
-        log.error("%s: configuration error, not processed; raising: %s", file_name, error)
-        _note_failed_attempt(client, settings, container, file_name, FAILURE_CONFIGURATION, error)
-        raise
-    except Exception as error:
-        kind = FAILURE_TRANSIENT if isinstance(error, TransientError) else FAILURE_UNEXPECTED
-        log.exception("%s: %s failure, raising so the host retries", file_name, kind)
-        _note_failed_attempt(client, settings, container, file_name, kind, error)
-        raise
+    with telemetry.file_work(inbox_name, blob_name):
+        settings = get_settings()
+        client = storage.service_client(settings)
+        inbox = _inbox(inbox_name, settings, client)
+        container, file_name = split_blob_path(blob_name, inbox.container)
+        try:
+            _open_ledger(settings)
+            return _process_blob(client, settings, inbox, container, file_name, etag)
+        except ConfigurationError as error:
+            log.error("%s: configuration error, not processed; raising: %s", file_name, error)
+            _note_failed_attempt(
+                client, settings, container, file_name, FAILURE_CONFIGURATION, error
+            )
+            raise
+        except Exception as error:
+            kind = FAILURE_TRANSIENT if isinstance(error, TransientError) else FAILURE_UNEXPECTED
+            log.exception("%s: %s failure, raising so the host retries", file_name, kind)
+            _note_failed_attempt(client, settings, container, file_name, kind, error)
+            raise
 
 
 def _process_blob(
@@ -196,14 +199,16 @@ def _process_blob(
         _refuse_file(client, settings, version, describe_error(error))
         return None
     log.info("%s: %s", version.name, result.to_json())
+    telemetry.file_processed(result)
     return result
 
 
 def _open_ledger(settings: Settings) -> None:
-    """The process's database pool, opened from the settings the entry point read."""
+    """The process's database pool, opened from the settings the entry point read, on a
+    schema no older than this code."""
     from payout_core.ledger import db
 
-    db.get_pool(settings)
+    db.open_checked_pool(settings)
 
 
 # --- the one path that records an error --------------------------------------------------
@@ -247,6 +252,7 @@ def _refuse_file(
         "%s: refused, moving to %s: %s", version.name, settings.quarantine_container, error_type
     )
     record_file_error(client, settings, version.name, error_type)
+    telemetry.file_refused()
     # Last, because once the blob has left the inbox nothing would retry the steps above.
     storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
 
@@ -338,29 +344,31 @@ def handle_poisoned_blob(body: Mapping[str, Any], *, dequeue_count: int = 1) -> 
     """
     settings = get_settings()
     message = PoisonMessage.from_json(body)
-    _open_ledger(settings)
-    client = storage.service_client(settings)
-    storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
-    note = _read_failed_attempt(client, settings, message.container, message.blob_name)
-    cause = note.cause if note else "no cause was noted; see the function's logs"
-    version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
-    if note is not None and note.kind == FAILURE_CONFIGURATION:
-        error_type = (
-            f"not processed, the deployment's configuration is wrong: {cause}; the file "
-            f"stays in {message.container}: fix the configuration, then upload it again"
-        )
-        record_file_error(client, settings, message.blob_name, error_type)
-    else:
-        error_type = f"failed on every attempt, moved aside: {cause}"
-        try:
-            _refuse_file(client, settings, version, error_type)
-        except TransientError:
-            if dequeue_count < POISON_HANDLER_ATTEMPTS_MAX:
+    with telemetry.file_work(telemetry.POISON_WORK, f"{message.container}/{message.blob_name}"):
+        _open_ledger(settings)
+        client = storage.service_client(settings)
+        containers = (settings.output_container, settings.quarantine_container)
+        storage.ensure_containers(client, containers)
+        note = _read_failed_attempt(client, settings, message.container, message.blob_name)
+        cause = note.cause if note else "no cause was noted; see the function's logs"
+        version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
+        if note is not None and note.kind == FAILURE_CONFIGURATION:
+            error_type = (
+                f"not processed, the deployment's configuration is wrong: {cause}; the file "
+                f"stays in {message.container}: fix the configuration, then upload it again"
+            )
+            record_file_error(client, settings, message.blob_name, error_type)
+        else:
+            error_type = f"failed on every attempt, moved aside: {cause}"
+            try:
+                _refuse_file(client, settings, version, error_type)
+            except TransientError:
+                if dequeue_count < POISON_HANDLER_ATTEMPTS_MAX:
+                    raise
+                _last_resort_refusal(client, settings, version, error_type)
                 raise
-            _last_resort_refusal(client, settings, version, error_type)
-            raise
-    _forget_failed_attempt(client, settings, message.container, message.blob_name)
-    return error_type
+        _forget_failed_attempt(client, settings, message.container, message.blob_name)
+        return error_type
 
 
 def _last_resort_refusal(
@@ -394,16 +402,18 @@ def run_summary_timer(past_due: bool) -> object:
 
     if past_due:
         log.warning("iteration summary timer is past due; running now")
-    settings = get_settings()
-    try:
-        _open_ledger(settings)
-        outcome = summary.run_summary(settings=settings)
-    except TransientError:
-        log.exception("iteration summary: transient failure, raising so the host retries")
-        raise
-    log.info("iteration summary: %s", outcome)
-    _publish_credits_files(settings)
-    return outcome
+    with telemetry.iteration_work():
+        settings = get_settings()
+        try:
+            _open_ledger(settings)
+            outcome = summary.run_summary(settings=settings)
+        except TransientError:
+            log.exception("iteration summary: transient failure, raising so the host retries")
+            raise
+        log.info("iteration summary: %s", outcome)
+        _publish_credits_files(settings)
+        telemetry.observe_holds()
+        return outcome
 
 
 def _publish_credits_files(settings: Settings) -> None:

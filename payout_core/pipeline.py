@@ -8,6 +8,7 @@ behind (nothing). A retry after any failure starts over and pays each lead once.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import queue
@@ -25,7 +26,7 @@ from typing import BinaryIO, Protocol, TypeVar
 import polars as pl
 import psycopg
 
-from payout_core import report
+from payout_core import report, telemetry
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
@@ -62,7 +63,8 @@ class StageClock:
     def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         try:
-            yield
+            with telemetry.stage(name):
+                yield
         finally:
             self.seconds[name] += time.perf_counter() - started
 
@@ -363,7 +365,11 @@ def _read_ahead(items: Generator[T]) -> Iterator[Iterator[T]]:
                 raise value
             yield value
 
-    worker = threading.Thread(target=produce, name="payout-read-ahead", daemon=True)
+    # In a copy of the file's context: its trace and its log attributes (telemetry.py).
+    in_files_context = contextvars.copy_context().run
+    worker = threading.Thread(
+        target=in_files_context, args=(produce,), name="payout-read-ahead", daemon=True
+    )
     worker.start()
     try:
         yield consume()

@@ -36,7 +36,7 @@ from typing import Protocol
 
 import psycopg
 
-from payout_core import report
+from payout_core import report, telemetry
 from payout_core.ledger import (
     cycle_reads,
     cycles,
@@ -169,6 +169,7 @@ def run_summary(
         message_id=message_id,
         cycle=closed,
     )
+    telemetry.iteration_reported(iteration_report)
     log.info("%s", outcome)
     return outcome
 

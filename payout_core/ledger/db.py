@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -207,6 +208,13 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+def migration_scripts() -> list[Traversable]:
+    """The migrations this code ships, in the order they apply (by file name)."""
+    folder = resources.files("payout_core.ledger") / "migrations"
+    scripts = (script for script in folder.iterdir() if script.name.endswith(".sql"))
+    return sorted(scripts, key=lambda script: script.name)
+
+
 def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply the migrations not yet recorded, in order, in one transaction: a failing
     script leaves none of them half-applied. An advisory lock serialises concurrent
@@ -216,12 +224,44 @@ def migrate(conn: psycopg.Connection) -> list[str]:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('payout.migrate'))")
         conn.execute(MIGRATIONS_TABLE)
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        folder = resources.files("payout_core.ledger") / "migrations"
-        for script in sorted(folder.iterdir(), key=lambda path: path.name):
-            if not script.name.endswith(".sql") or script.name in done:
+        for script in migration_scripts():
+            if script.name in done:
                 continue
             conn.execute(script.read_text())
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (script.name,))
             applied_now.append(script.name)
             log.info("applied migration %s", script.name)
     return applied_now
+
+
+_schema_checked_pool: ConnectionPool | None = None
+
+
+def open_checked_pool(settings: Settings) -> ConnectionPool:
+    """The deployed entry points' pool (`get_pool`), refused while the database's schema is
+    older than this code: code newer than its tables would fail mid-file, or worse, write
+    what an older schema cannot hold. The code's version is its newest migration file, the
+    database's the newest row of schema_migrations; a newer database is fine (the
+    deployment migrates before it publishes). Checked once per pool; a failed check runs
+    again at the next invocation, so migrating is enough to resume. A database that cannot
+    be reached is not checked now: the unit of work meets the same outage and is handled
+    as any outage (retried, or the poison handler's last resort)."""
+    global _schema_checked_pool
+    pool = get_pool(settings)
+    if _schema_checked_pool is pool:
+        return pool
+    code_version = migration_scripts()[-1].name
+    try:
+        with connection() as conn:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except TransientError:
+        return pool
+    database_version = row[0] if row else None
+    if database_version is None or database_version < code_version:
+        raise ConfigurationError(
+            f"the ledger database's schema is at {database_version or 'no migration'}, "
+            f"older than this code's {code_version}: run `payout db migrate` against it "
+            "(`azd deploy` does, before it publishes the code)"
+        )
+    _schema_checked_pool = pool
+    return pool

@@ -80,7 +80,7 @@ def handle_request(request: func.HttpRequest) -> func.HttpResponse:
         return _page(html.render_problem("Review page not available", text), 503)
     from payout_core.ledger import db
 
-    db.get_pool(settings)  # this entry point's pool, from the settings it read
+    db.open_checked_pool(settings)  # this entry point's pool, from the settings it read
     try:
         if request.method == "POST":
             return _decide(request, reviewer, secret, path, settings)

@@ -251,7 +251,7 @@ def test_host_json() -> None:
         "id": "Microsoft.Azure.Functions.ExtensionBundle",
         "version": "[4.*, 5.0.0)",
     }
-    assert host["functionTimeout"] == "00:10:00"
+    assert host["telemetryMode"] == "OpenTelemetry"
     config = HostConfig.from_host_json(PROJECT_ROOT / "host.json")
     assert config.poison_blob_threshold == host["extensions"]["blobs"]["poisonBlobThreshold"]
     assert config.max_degree_of_parallelism >= 1

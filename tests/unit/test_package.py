@@ -108,6 +108,8 @@ def test_the_packaged_app_indexes_without_local_development(
         ("payout_core/x.pyc", False, True),
         ("payout_core", True, False),
         ("local.settings.json", False, True),
+        ("infra", True, True),
+        ("azure.yaml", False, True),
         ("product_handlers/savings_account.py", False, False),
     ],
 )

@@ -22,6 +22,8 @@ import polars as pl
 from payout_core.engine import mis
 from payout_core.engine.csv_records import (
     CELLS_COLUMN,
+    ROW_NUMBER_COLUMN,
+    numbered_rows,
     parse_piece,
     record_chunks,
     refuse_if_not_csv,
@@ -62,23 +64,24 @@ def read_file(path: Path, file_name: str) -> ConfirmationFile:
         refuse_if_not_csv(path, file_name)
         for piece, _, _, header_bytes in record_chunks(path, mis.READ_CHUNK_BYTES):
             parsed = parse_piece(piece, file_name, rows_before + 1, header_bytes)
-            missing = [column for column in CONFIRMATION_COLUMNS if column not in parsed.columns]
+            header = [name for name in parsed.columns if name != CELLS_COLUMN]
+            missing = [column for column in CONFIRMATION_COLUMNS if column not in header]
             if missing and not parts:  # every piece carries the same header
                 raise ReconciliationFileError(
-                    file_name,
-                    missing_columns_message("the wallet team's layout", missing, parsed.columns),
+                    file_name, missing_columns_message("the wallet team's layout", missing, header)
                 )
             parts.append(
-                parsed.select(
-                    (pl.int_range(pl.len(), dtype=pl.Int64) + rows_before + 1).alias("row_number"),
+                numbered_rows(parsed, rows_before + 1).select(
+                    ROW_NUMBER_COLUMN,
                     *CONFIRMATION_COLUMNS,
                     pl.col(CELLS_COLUMN).alias("cells_in_row"),
                 )
             )
             rows_before += parsed.height
-    if not parts:
+    rows = pl.concat(parts) if parts else pl.DataFrame()
+    if rows.is_empty():
         raise ReconciliationFileError(file_name, "the file has a header row and no data rows")
-    return ConfirmationFile(file_name, type_rows(pl.concat(parts)))
+    return ConfirmationFile(file_name, type_rows(rows))
 
 
 def type_rows(raw: pl.DataFrame) -> pl.DataFrame:

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason, record_chunks, trimmed
+from payout_core.engine.csv_records import (
+    HEAD_BYTES,
+    ROW_NUMBER_COLUMN,
+    header_names,
+    not_csv_reason,
+    numbered_rows,
+    record_chunks,
+    repeated_columns_problem,
+    trimmed,
+    unreadable_reason,
+)
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_dates
 from payout_core.engine.mis import LEAD_ID_LENGTH
 from payout_core.errors import InputFileError
@@ -54,33 +64,42 @@ def read_leads_file(path: Path) -> pl.DataFrame:
         if reason:
             raise InputFileError(source, [reason])
         pieces, problems, rows_before = [], [], 0
-        for piece, _, _, _ in record_chunks(path, READ_CHUNK_BYTES):
-            parsed, piece_problems = parse_leads(_read_piece(piece, source), source, rows_before)
+        for piece, _, _, header_bytes in record_chunks(path, READ_CHUNK_BYTES):
+            raw = _read_piece(piece, source, header_bytes, rows_before + 1)
             del piece
+            parsed, piece_problems = parse_leads(raw, source, rows_before)
             pieces.append(parsed)
             problems += piece_problems
-            rows_before += parsed.height
+            rows_before += raw.height  # blank rows count in the numbering
     except OSError as error:
         raise InputFileError(source, [f"cannot read the file: {error}"]) from error
     if not pieces:  # a header and nothing else
-        _require_columns(_read_piece(head, source).columns, source)
+        _require_columns(_read_piece(head, source, len(head), 1).columns, source)
+    leads = pl.concat(pieces) if pieces else pl.DataFrame()
+    if leads.is_empty():
         raise InputFileError(source, ["the file has a header row and no leads"])
-    leads = pl.concat(pieces)
     problems += _duplicate_problems(leads)
     _raise_problems(source, [text for _, text in sorted(problems, key=lambda found: found[0])])
     return leads.drop("row_number")
 
 
-def _read_piece(piece: bytes, source: str) -> pl.DataFrame:
+def _read_piece(
+    piece: bytes, source: str, header_bytes: int, first_row_number: int
+) -> pl.DataFrame:
+    repeated = repeated_columns_problem(header_names(piece[:header_bytes]))
+    if repeated:
+        raise InputFileError(source, [repeated])
     try:
         return pl.read_csv(
             piece, infer_schema=False, with_column_names=lambda names: [n.strip() for n in names]
         )
     except pl.exceptions.PolarsError as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "more fields than defined" in first_line:
-            first_line = "a row has more cells than the header (a comma in an unquoted cell?)"
-        raise InputFileError(source, [f"not a readable CSV file: {first_line[:200]}"]) from error
+        message = str(error)
+        if "more fields than defined" in message:
+            reason = "a row has more cells than the header (a comma in an unquoted cell?)"
+        else:
+            reason = unreadable_reason(piece, message, first_row_number)
+        raise InputFileError(source, [reason]) from error
 
 
 def parse_leads(
@@ -90,12 +109,16 @@ def parse_leads(
     `rows_before + 1` -> `leads` columns and a row_number, and (row number, problem) of each
     bad row (a LeadId repeated across pieces is checked by the caller)."""
     _require_columns(raw.columns, source)
-    leads = raw.select(
-        (pl.int_range(pl.len()) + rows_before + 1).alias("row_number"),
-        *(trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
-    ).with_columns(
-        parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
-        _canonical_status(pl.col("status")).alias("status"),
+    leads = (
+        numbered_rows(raw, rows_before + 1)
+        .select(
+            ROW_NUMBER_COLUMN,
+            *(trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
+        )
+        .with_columns(
+            parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
+            _canonical_status(pl.col("status")).alias("status"),
+        )
     )
     problems = _row_problems(leads)
     return leads.select(

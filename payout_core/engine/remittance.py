@@ -35,6 +35,8 @@ from payout_core.engine.amounts import minor_text
 from payout_core.engine.banks import BankProfile, BankProfiles
 from payout_core.engine.csv_records import (
     CELLS_COLUMN,
+    ROW_NUMBER_COLUMN,
+    numbered_rows,
     parse_piece,
     record_chunks,
     refuse_if_not_csv,
@@ -139,8 +141,8 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
             parsed = parse_piece(piece, layout.remittance_file, rows_before + 1, header_bytes)
             del piece
             parts.append(
-                parsed.select(
-                    (pl.int_range(pl.len(), dtype=pl.Int64) + rows_before + 1).alias("row_number"),
+                numbered_rows(parsed, rows_before + 1).select(
+                    ROW_NUMBER_COLUMN,
                     *(pl.col(header).alias(column) for column, header in layout.headers.items()),
                     (
                         pl.col(layout.source_type_header)
@@ -152,6 +154,10 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
             )
             rows_before += parsed.height
     raw = pl.concat(parts) if parts else pl.DataFrame()
+    if raw.is_empty():
+        raise ReconciliationFileError(
+            layout.remittance_file, "the file has a header row and no data rows (blank lines only)"
+        )
     return type_rows(raw, layout.profile, layout.header_width)
 
 

@@ -23,7 +23,7 @@ from payout_core.engine.csv_records import (
     trimmed,
     unreadable_reason,
 )
-from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_dates
+from payout_core.engine.dates import ISO_TIMESTAMP, STANDARD_DATE_FORMAT, parse_dates
 from payout_core.engine.mis import LEAD_ID_LENGTH
 from payout_core.errors import InputFileError
 
@@ -43,12 +43,6 @@ LEAD_COLUMNS = {
 # kept as they are: they are never paid.
 CANONICAL_STATUSES = ("Pending", "Success")
 
-# date, then optionally a time (T or space), fraction, offset (Z, ±HH, ±HHMM, ±HH:MM).
-_TIMESTAMP = (
-    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?P<fraction>\.[0-9]{1,9})?"
-    r" ?(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
-)
 TIMESTAMP_EXAMPLES = "2023-09-26 13:06:43.444, 2023-09-26T13:06:43Z or 2023-09-26T13:06:43+05:30"
 
 
@@ -137,7 +131,7 @@ def _require_columns(columns: list[str], source: str) -> None:
 def parse_timestamps(text: pl.Expr) -> pl.Expr:
     """Timestamp text (SPEC §3.3) -> Datetime in UTC (microseconds); null when it is not
     one. A date alone is midnight UTC; `2 10 2023` (the MIS date form) is accepted too."""
-    parts = text.str.extract_groups(_TIMESTAMP)
+    parts = text.str.extract_groups(ISO_TIMESTAMP)
     date_part, time_part = parts.struct.field("date"), parts.struct.field("time")
     fraction, offset = parts.struct.field("fraction"), parts.struct.field("offset")
     seconds = pl.when(time_part.str.len_chars() == 5).then(time_part + ":00").otherwise(time_part)
@@ -154,7 +148,7 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
     )
     utc = local - pl.duration(minutes=offset_minutes)
     mis_date = parse_dates(text, STANDARD_DATE_FORMAT).cast(pl.Datetime("us"))
-    return pl.when(text.str.contains(_TIMESTAMP)).then(utc).otherwise(mis_date)
+    return pl.when(text.str.contains(ISO_TIMESTAMP)).then(utc).otherwise(mis_date)
 
 
 def _canonical_status(status: pl.Expr) -> pl.Expr:

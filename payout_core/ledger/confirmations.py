@@ -28,6 +28,13 @@ FROM confirmation_credit_ids f
 JOIN wallet_credits w ON w.credit_id = f.credit_id
 LEFT JOIN wallet_confirmations c ON c.credit_id = w.credit_id
 """
+# The file's References that already confirm a credit (an index on the reference).
+REFERENCES_OF_FILE = """
+SELECT DISTINCT ON (c.reference) c.reference, c.credit_id
+FROM confirmation_references f
+JOIN wallet_confirmations c ON c.reference = f.reference AND c.status = 'success'
+ORDER BY c.reference, c.confirmation_id
+"""
 CONFIRMATION_COLUMNS = [
     "credit_id",
     "status",
@@ -82,6 +89,16 @@ class ConfirmationLedger:
             )
             copy_frame(cursor, "confirmation_credit_ids", credit_ids)
             return copy_out(cursor, sql.SQL(CREDITS_OF_FILE), confirmations.CREDITS_SCHEMA)
+
+    def references_in_use(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The file's References that already confirm a credit (REFERENCES_SCHEMA)."""
+        references = rows.get_column("reference").drop_nulls().unique().to_frame("reference")
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE confirmation_references (reference text) ON COMMIT DROP"
+            )
+            copy_frame(cursor, "confirmation_references", references)
+            return copy_out(cursor, sql.SQL(REFERENCES_OF_FILE), confirmations.REFERENCES_SCHEMA)
 
     def record(self, reconciled: pl.DataFrame) -> None:
         run_id = pl.lit(self.confirmation_run_id, dtype=pl.Int64).alias("confirmation_run_id")

@@ -42,6 +42,10 @@ LEAD_COLUMNS = {
 # Recognised in any letter case, stored as written here (SPEC §3.3). Other statuses are
 # kept as they are: they are never paid.
 CANONICAL_STATUSES = ("Pending", "Success")
+# An SPId a spreadsheet would run as a formula (OWASP "CSV injection": =, +, -, @ first) or
+# holding a control character (a tab, a line break) is refused here, so the files machines
+# read (the wallet credits CSV) can carry every SPId exactly as it is.
+FORMULA_LIKE_SP_ID = r"^[=+\-@]|\p{Cc}"
 
 TIMESTAMP_EXAMPLES = "2023-09-26 13:06:43.444, 2023-09-26T13:06:43Z or 2023-09-26T13:06:43+05:30"
 
@@ -175,6 +179,11 @@ def _row_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
             pl.col("lead_created_at").is_not_null() & pl.col("lead_created_at_parsed").is_null(),
             f"LeadCreatedAt is not a timestamp like {TIMESTAMP_EXAMPLES}",
         ),
+        (
+            pl.col("sp_id").str.contains(FORMULA_LIKE_SP_ID),
+            "SPId starts like a spreadsheet formula (=, +, - or @) or holds a control "
+            "character (a tab, a line break); an SPId is plain text",
+        ),
     ]
     return _problems(leads, checks)
 
@@ -182,7 +191,12 @@ def _row_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
 def _duplicate_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
     """A LeadId twice in the file, wherever the two rows are."""
     duplicated = pl.col("lead_id").is_not_null() & pl.col("lead_id").is_duplicated()
-    ids = leads.select("row_number", "lead_id", pl.lit(None, pl.String).alias("lead_created_at"))
+    ids = leads.select(
+        "row_number",
+        "lead_id",
+        pl.lit(None, pl.String).alias("lead_created_at"),
+        pl.lit(None, pl.String).alias("sp_id"),
+    )
     return _problems(ids, [(duplicated, "LeadId appears more than once")])
 
 
@@ -190,15 +204,20 @@ def _problems(leads: pl.DataFrame, checks: list[tuple[pl.Expr, str]]) -> list[tu
     found = pl.concat(
         [
             leads.filter(condition).select(
-                "row_number", _shown("lead_id"), _shown("lead_created_at"), pl.lit(message)
+                "row_number",
+                _shown("lead_id"),
+                _shown("lead_created_at"),
+                _shown("sp_id"),
+                pl.lit(message),
             )
             for condition, message in checks
         ],
         how="vertical",
     ).sort("row_number", maintain_order=True)
     problems = []
-    for row_number, lead_id, created_at, message in found.rows():
+    for row_number, lead_id, created_at, sp_id, message in found.rows():
         value = f" ({created_at!r})" if message.startswith("LeadCreatedAt") else ""
+        value = f" ({sp_id!r})" if message.startswith("SPId starts") else value
         problems.append((row_number, f"row {row_number} (LeadId {lead_id}): {message}{value}"))
     return problems
 

@@ -22,15 +22,30 @@ from payout_core.report.model import (
 # --- gathering from the ledger ------------------------------------------------------------
 
 
+# The runs no email reported: those written at or past the last iteration's horizon (the
+# oldest transaction still running when it read them; 006_append_only_mis_runs.sql), an
+# index range, less those in reported_mis_runs.
+UNREPORTED_MIS_RUNS = """
+SELECT r.mis_run_id FROM mis_runs r
+WHERE r.recorded_xact >= coalesce(
+        (SELECT i.mis_runs_horizon FROM iterations i WHERE i.mis_runs_horizon IS NOT NULL
+         ORDER BY i.iteration_number DESC LIMIT 1), '0')
+  AND NOT EXISTS (SELECT 1 FROM reported_mis_runs x WHERE x.mis_run_id = r.mis_run_id)
+ORDER BY r.mis_run_id
+"""
+
+
 def select_unreported(conn: psycopg.Connection) -> Unreported:
     """Lock and return the ids of the runs and errors no iteration has reported yet.
 
     FOR UPDATE: a concurrent reporter (which the caller's advisory lock should already
-    exclude) would block here instead of reporting the same rows.
+    exclude) would block here instead of reporting the same rows. Runs are append-only:
+    reported_mis_runs' primary key is what stops a run being reported twice.
     """
-    mis_run_ids = conn.execute(
-        "SELECT mis_run_id FROM mis_runs WHERE reported_at IS NULL ORDER BY mis_run_id FOR UPDATE"
-    ).fetchall()
+    # Taken before the runs are read: every run written by an older transaction is visible
+    # to the read below, so it is reported now or was before.
+    horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+    mis_run_ids = conn.execute(UNREPORTED_MIS_RUNS).fetchall()
     error_log_ids = conn.execute(
         "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
         " ORDER BY error_log_id FOR UPDATE"
@@ -43,6 +58,17 @@ def select_unreported(conn: psycopg.Connection) -> Unreported:
         mis_run_ids=tuple(row[0] for row in mis_run_ids),
         error_log_ids=tuple(row[0] for row in error_log_ids),
         recalculation_ids=tuple(row[0] for row in recalculation_ids),
+        mis_runs_horizon=horizon[0] if horizon else None,
+    )
+
+
+def mark_runs_reported(conn: psycopg.Connection, unreported: Unreported, number: int) -> None:
+    """Exactly these runs reported by iteration `number` (a file that finished after the
+    report was built is not in it, so it stays unreported)."""
+    conn.execute(
+        "INSERT INTO reported_mis_runs (mis_run_id, iteration_number)"
+        " SELECT unnest(%s::bigint[]), %s",
+        (list(unreported.mis_run_ids), number),
     )
 
 

@@ -96,6 +96,8 @@ class Unreported:
     mis_run_ids: tuple[int, ...]
     error_log_ids: tuple[int, ...]
     recalculation_ids: tuple[int, ...] = ()
+    mis_runs_horizon: str | None = None
+    """The oldest transaction still running when the runs were read (xid8, as text)."""
 
     @property
     def is_empty(self) -> bool:

@@ -123,12 +123,29 @@ def gather_report(
         )
 
 
+# Each run, and the first earlier file under another name with the same content (a file
+# re-sent under a new name is processed as a new file; the email says whose bytes it has).
+# A re-delivery (the same name and content again) is not flagged: it changed nothing.
+RUNS_OF_ITERATION = """
+SELECT r.mis_run_id, r.mis_file, r.finished_at, r.rows_read, r.outcome_counts,
+       p.mis_file, (p.started_at AT TIME ZONE 'UTC')::date
+FROM mis_runs r
+LEFT JOIN LATERAL (
+    SELECT p.mis_file, p.started_at FROM mis_runs p
+    WHERE p.content_sha256 = r.content_sha256 AND p.mis_run_id < r.mis_run_id
+      AND p.mis_file <> r.mis_file
+      AND NOT EXISTS (SELECT 1 FROM mis_runs q
+                      WHERE q.content_sha256 = r.content_sha256 AND q.mis_file = r.mis_file
+                        AND q.mis_run_id < r.mis_run_id)
+    ORDER BY p.mis_run_id LIMIT 1
+) p ON true
+WHERE r.mis_run_id = ANY(%s)
+ORDER BY r.mis_run_id
+"""
+
+
 def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting]:
-    rows = conn.execute(
-        "SELECT mis_run_id, mis_file, finished_at, rows_read, outcome_counts"
-        " FROM mis_runs WHERE mis_run_id = ANY(%s) ORDER BY mis_run_id",
-        (run_ids,),
-    ).fetchall()
+    rows = conn.execute(RUNS_OF_ITERATION, (run_ids,)).fetchall()
     return [
         MisRunAccounting(
             mis_run_id=row[0],
@@ -136,6 +153,8 @@ def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting
             finished_at=row[2],
             rows_read=row[3],
             outcome_counts={str(key): int(value) for key, value in (row[4] or {}).items()},
+            same_content_as=row[5],
+            same_content_received_on=row[6],
         )
         for row in rows
     ]

@@ -211,11 +211,14 @@ class MisRunLedger:
     ) -> MisRunLedger:
         """`hold_limits`: SPEC §8's, from the settings.
 
-        The run's id is reserved now, for the events that name it; its row is written whole
-        by `finish` (append-only).
+        A re-delivery is the same blob: the same name and the same content. The same bytes
+        under a new name (a revert after a correction) are a new file, weighed like any
+        later one (the email says whose content it repeats). The run's id is reserved now,
+        for the events that name it; its row is written whole by `finish` (append-only).
         """
         redelivery_of_run = conn.execute(
-            "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
+            "SELECT max(mis_run_id) FROM mis_runs WHERE mis_file = %s AND content_sha256 = %s",
+            (mis_file, content_sha256),
         ).fetchone()[0]
         mis_run_id = conn.execute(
             "SELECT nextval(pg_get_serial_sequence('mis_runs', 'mis_run_id'))"

@@ -5,6 +5,7 @@ the same bytes under a new name are processed, and the email says whose content 
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from importlib import resources
@@ -45,6 +46,54 @@ EXPORT = (
     '"Bank_A","Medium_A","Savings Account","KYC_new_AT-91961","2 10 2023","2616"\r\n'
     '"Bank_A","Medium_A","Savings Account","KYC_new_AT-LATE1","2 10 2023","2616"\r\n'
 ).encode()
+
+
+def test_the_same_bytes_under_a_new_name_are_processed_and_flagged_in_the_email(
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = process(capsys, mis_file(tmp_path, "bank_a_2023-10-03.csv", EXPORT))
+    assert first["outcomes"]["paid"] == 1 and first["outcomes"]["not_shiftpay_lead"] == 1
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        f"{LEADS_HEADER}\n2023-10-01 10:00:00,SP1009,AT-LATE1,Bank_A,Medium_A,Savings Account,"
+        "Pending,\n"
+    )
+    assert cli.main(["leads", "load", str(leads)]) == 0
+    capsys.readouterr()
+
+    resent = process(capsys, mis_file(tmp_path, "bank_a_2023-10-03_resent.csv", EXPORT))
+    assert resent["outcomes"]["paid"] == 1  # AT-LATE1: weighed like any later file's row
+    again = process(capsys, mis_file(tmp_path, "bank_a_2023-10-03.csv", EXPORT))
+    assert again["outcomes"]["paid"] == 0 and again["outcomes"]["already_paid"] == 2
+
+    sender = RecordingEmailSender()
+    summary.run_summary(sender)
+    [(received_on,)] = query(
+        loaded,
+        "SELECT (min(started_at) AT TIME ZONE 'UTC')::date::text FROM mis_runs"
+        " WHERE mis_file = 'bank_a_2023-10-03.csv'",
+    )
+    note = (
+        f"bank_a_2023-10-03_resent.csv: same content as bank_a_2023-10-03.csv, received on "
+        f"{received_on}; processed as a new file (its rows weighed like any later file's)."
+    )
+    assert note in sender.messages[0].text_body
+    assert html.escape(note) in sender.messages[0].html_body
+    # A true re-delivery (same name, same content) is not flagged as a new name.
+    assert sender.messages[0].text_body.count("same content as") == 1
+
+
+def test_a_redelivery_under_its_own_name_changes_nothing(
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = mis_file(tmp_path, "bank_a.csv", EXPORT)
+    process(capsys, path)
+    events = query(loaded, "SELECT count(*) FROM payout_events")
+    assert cli.main(["process", "--json", "--output-dir", str(tmp_path / "out"), str(path)]) == 0
+    capsys.readouterr()
+    assert query(loaded, "SELECT count(*) FROM payout_events") == events
+    rejected = next((tmp_path / "out").rglob("*.rejected.csv")).read_text("utf-8")
+    assert "a re-delivery changes nothing" in rejected
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,8 @@ def _describe(row_number: int, error: ValidationError) -> list[str]:
     for detail in error.errors():
         field = headers.get(str(detail["loc"][0]), "") if detail["loc"] else ""
         message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] in ("too_short", "string_too_short", "missing"):
+            message = "is blank"  # pydantic's words ("at least 1 item after validation")
         problems.append(f"row {row_number}: {field + ': ' if field else ''}{message}")
     return problems
 

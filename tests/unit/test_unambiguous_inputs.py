@@ -262,3 +262,10 @@ def test_an_mis_cell_quoted_then_continued_names_its_row(tmp_path):
         classify_file(path, leads_frame(pending("AT-YXXWY", LOAN)))
     assert caught.value.cause.startswith("row 2 has a double quote in the middle of a cell")
     assert "dtype" not in caught.value.cause
+
+
+def test_a_rule_with_a_blank_key_says_blank_not_pydantic(tmp_path):
+    row = ',Medium_A,Savings Account,1 10 2023,3 10 2023,,,1500,1000,2000,1000,500,"x"'
+    with pytest.raises(InputFileError) as caught:
+        rules.parse_rules(f"{RULES_HEADER}\r\n{row}\r\n", "rules.csv")
+    assert caught.value.problems == ["row 1: SourceType: is blank"]

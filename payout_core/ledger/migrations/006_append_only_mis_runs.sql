@@ -36,18 +36,23 @@ ALTER TABLE mis_runs
 -- content of an earlier file.
 CREATE INDEX mis_runs_content ON mis_runs (content_sha256);
 
-CREATE TRIGGER mis_runs_append_only
-    BEFORE UPDATE OR DELETE ON mis_runs
-    FOR EACH ROW EXECUTE FUNCTION refuse_change_to_append_only();
-CREATE TRIGGER mis_runs_no_truncate
-    BEFORE TRUNCATE ON mis_runs
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();
-CREATE TRIGGER reported_mis_runs_append_only
-    BEFORE UPDATE OR DELETE ON reported_mis_runs
-    FOR EACH ROW EXECUTE FUNCTION refuse_change_to_append_only();
-CREATE TRIGGER reported_mis_runs_no_truncate
-    BEFORE TRUNCATE ON reported_mis_runs
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();
+-- Triggers that refuse UPDATE, DELETE and TRUNCATE (refuse_change_to_append_only() is
+-- 002's), for any table a later migration makes append-only too.
+CREATE FUNCTION make_append_only(append_only_table regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = append_only_table);
+BEGIN
+    EXECUTE format(
+        'CREATE TRIGGER %1$I BEFORE UPDATE OR DELETE ON %3$s FOR EACH ROW '
+        '    EXECUTE FUNCTION refuse_change_to_append_only(); '
+        'CREATE TRIGGER %2$I BEFORE TRUNCATE ON %3$s FOR EACH STATEMENT '
+        '    EXECUTE FUNCTION refuse_change_to_append_only()',
+        name || '_append_only', name || '_no_truncate', append_only_table);
+END;
+$$;
+SELECT make_append_only('mis_runs');
+SELECT make_append_only('reported_mis_runs');
 
 -- A success's wallet Reference is looked up to refuse a second credit confirmed with it.
 CREATE INDEX wallet_confirmations_reference ON wallet_confirmations (reference)

@@ -97,9 +97,10 @@ def process_remittance_file(
         layout = remittance.inspect_layout(path, remittance_file, profiles)
         rows = remittance.read_rows(path, layout)
         content_sha256 = store.sha256_of_file(path)
+    profiled = frozenset(profiles.by_source_type)
     result = db.retry_on_conflict(
         remittance_file,
-        lambda: _record_once(rows, remittance_file, content_sha256, etag, clock),
+        lambda: _record_once(rows, remittance_file, content_sha256, etag, clock, profiled),
     )
     log.info("%s: %s; time: %s", remittance_file, result.to_json(), clock)
     return result
@@ -111,6 +112,7 @@ def _record_once(
     content_sha256: str,
     etag: str | None,
     clock: StageClock,
+    profiled_banks: frozenset[str],
 ) -> ReconciliationRunResult:
     started_at = dt.datetime.now(dt.UTC)
     with db.connection() as conn, conn.transaction():
@@ -123,8 +125,9 @@ def _record_once(
         )
         with clock.stage("lookup"):
             owed, recorded = run.owed_and_recorded(rows)
+            unknown_banks = run.unknown_banks(rows, profiled_banks)
         with clock.stage("match"):
-            reconciled = remittance.reconcile(rows, owed, recorded)
+            reconciled = remittance.reconcile(rows, owed, recorded, unknown_banks)
             outcome_counts = remittance.outcome_counts(reconciled)
             total_received = minor_to_decimal(remittance.received_total_minor(reconciled))
         _check_every_row_has_an_outcome(remittance_file, rows.height, outcome_counts)
@@ -179,7 +182,7 @@ def _record_confirmations_once(
             etag=etag,
             started_at=dt.datetime.now(dt.UTC),
         )
-        reconciled = confirmations.reconcile(rows, run.credits(rows))
+        reconciled = confirmations.reconcile(rows, run.credits(rows), run.references_in_use(rows))
         outcome_counts = confirmations.outcome_counts(reconciled)
         _check_every_row_has_an_outcome(read.file_name, rows.height, outcome_counts)
         run.record(reconciled)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from payout_core.amount_limits import LEDGER_AMOUNT_MAX
 from payout_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -202,14 +203,35 @@ class Settings(BaseSettings):
         return missing
 
     # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
-    hold_event_payout_above: Decimal | None = Field(
-        None, alias="PAYOUT_HOLD_EVENT_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
-    )
+    hold_event_payout_above: Decimal | None = Field(None, alias="PAYOUT_HOLD_EVENT_ABOVE")
     """An event whose payout is above this waits for approval. Blank: no limit."""
-    hold_sp_cycle_payout_above: Decimal | None = Field(
-        None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE", ge=0, decimal_places=2, allow_inf_nan=False
-    )
+    hold_sp_cycle_payout_above: Decimal | None = Field(None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE")
     """Every event of an SP whose cycle total would be above this waits. Blank: no limit."""
+
+    @field_validator("hold_event_payout_above", "hold_sp_cycle_payout_above", mode="before")
+    @classmethod
+    def _hold_limit(cls, value: object, info: Any) -> object:
+        """An amount the ledger can hold: 1e309, NaN or a negative limit would pass here
+        and fail every cycle close later (decimal.InvalidOperation)."""
+        if value is None:
+            return None
+        try:
+            amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if (
+            not amount.is_finite()
+            or not 0 <= amount <= LEDGER_AMOUNT_MAX
+            or amount != amount.quantize(Decimal("0.01"))
+        ):
+            alias = cls.model_fields[info.field_name].alias
+            raise ValueError(
+                f"{alias} is {str(value)[:40]!r}: expected an amount from 0 to "
+                f"{LEDGER_AMOUNT_MAX:,} (the largest the ledger stores) with at most 2 "
+                "decimals, or blank for no limit"
+            )
+        return amount
+
     review_url: str | None = Field(None, alias="PAYOUT_REVIEW_URL")
     """Public address of the holds review page; the email links to it when something is held."""
 
@@ -262,7 +284,10 @@ REQUIRED_IN_AZURE = (
 def get_settings() -> Settings:
     """The settings, read once. In Azure, a missing required setting is a
     ConfigurationError naming every one that is missing."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise ConfigurationError("; ".join(_setting_problems(error))) from error
     if running_in_azure():
         missing = settings.missing_in_azure()
         if missing:
@@ -270,6 +295,18 @@ def get_settings() -> Settings:
                 "running in Azure without required app settings: " + ", ".join(missing)
             )
     return settings
+
+
+def _setting_problems(error: ValidationError) -> list[str]:
+    """Each refused setting as a sentence naming it, its value and what is expected."""
+    problems = []
+    for detail in error.errors():
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        name = ".".join(str(part) for part in detail["loc"])
+        if name and not message.startswith(name):
+            message = f"{name} is {str(detail.get('input'))[:40]!r}: {message}"
+        problems.append(message)
+    return problems
 
 
 def check_deployment() -> None:

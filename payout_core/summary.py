@@ -319,7 +319,8 @@ def _record_iteration(
     number = iteration_report.iteration_number
     conn.execute(
         "INSERT INTO iterations (iteration_number, subject, recipients, message_id,"
-        " mis_run_count, error_count) VALUES (%s, %s, %s, %s, %s, %s)",
+        " mis_run_count, error_count, mis_runs_horizon)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s::xid8)",
         (
             number,
             iteration_report.subject(),
@@ -327,14 +328,10 @@ def _record_iteration(
             message_id,
             len(unreported.mis_run_ids),
             len(unreported.error_log_ids),
+            unreported.mis_runs_horizon,
         ),
     )
-    # By id, not "WHERE reported_at IS NULL": a file that finished after the report was
-    # built is not in it, so it must stay unreported.
-    conn.execute(
-        "UPDATE mis_runs SET reported_at = now(), iteration_number = %s WHERE mis_run_id = ANY(%s)",
-        (number, list(unreported.mis_run_ids)),
-    )
+    iteration_reads.mark_runs_reported(conn, unreported, number)
     conn.execute(
         "UPDATE error_logs SET reported_at = now(), iteration_number = %s"
         " WHERE error_log_id = ANY(%s)",

@@ -9,6 +9,8 @@ marked with its number of cells, and the reader makes it `invalid`.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +22,8 @@ from payout_core.errors import MisFileError
 HEAD_BYTES = 1024**2  # the start of a file that is checked; also the longest header allowed
 CELLS_COLUMN = "__payout_cells_in_row"
 """Added to a parsed piece: the number of cells of a row longer than the header, else null."""
+ROW_NUMBER_COLUMN = "row_number"
+NAME_SHOWN_MAX_CHARS = 40
 
 # What other kinds of file start with (the first bytes are enough to tell).
 _MAGIC_NUMBERS = (
@@ -95,6 +99,9 @@ def parse_piece(
             mis_file,
             f"the file holds NUL bytes (near row {first_row_number}): binary data, not CSV text",
         )
+    repeated = repeated_columns_problem(header_names(piece[:header_bytes]))
+    if repeated:
+        raise MisFileError(mis_file, repeated)
     if columns is not None:
         return _read(piece, mis_file, first_row_number, columns=columns, truncate=True)
     try:
@@ -130,7 +137,7 @@ def _read(
         message = str(error)
         if "more fields than defined" in message and not truncate:
             raise _LongerRows from error
-        reason = _unreadable_reason(piece, message, first_row_number)
+        reason = unreadable_reason(piece, message, first_row_number)
         raise MisFileError(mis_file, reason) from error
 
 
@@ -138,7 +145,40 @@ def _normalise_header(names: list[str]) -> list[str]:
     return [name.strip() for name in names]
 
 
-def _unreadable_reason(piece: bytes, message: str, first_row_number: int) -> str:
+def header_names(header: bytes) -> list[str]:
+    """The column names of a header record, as the readers match them (trimmed)."""
+    text = header.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+
+
+def repeated_columns_problem(names: list[str]) -> str | None:
+    """Why a header cannot be read unambiguously, or None: a column named twice (which of
+    the two holds the value cannot be told). Blank names (Excel's empty trailing columns)
+    may repeat: nothing is read from them."""
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        if name:
+            positions.setdefault(name, []).append(position)
+    repeated = [
+        f"{_shown(name)} (columns {', '.join(map(str, at))})"
+        for name, at in positions.items()
+        if len(at) > 1
+    ]
+    if not repeated:
+        return None
+    return (
+        f"the header names {'; '.join(repeated)} more than once, so which one holds the "
+        "values cannot be told; keep one column of each name"
+    )
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= NAME_SHOWN_MAX_CHARS else name[:39] + "…")
+
+
+def unreadable_reason(piece: bytes, message: str, first_row_number: int) -> str:
+    """Why Polars could not parse a piece, in plain words: its own message names its
+    internals (dtypes, chunk offsets), not the row a person must fix."""
     if "utf-8" in message.lower() or "utf8" in message.lower():
         return f"the file is not UTF-8 text (near row {first_row_number} or after); {SAVE_AS_CSV}"
     unclosed_row = _first_unbalanced_quote_row(piece, first_row_number)
@@ -147,8 +187,56 @@ def _unreadable_reason(piece: bytes, message: str, first_row_number: int) -> str
             f'row {unclosed_row} has a double quote (") that is never closed, so the rows '
             'after it cannot be told apart; quote a whole cell ("like, this") or none of it'
         )
-    first_line = message.splitlines()[0] if message else "unknown error"
-    return f"not a readable CSV file ({first_line[:200]})"
+    misquoted = _first_misquoted_row(piece, first_row_number)
+    if misquoted is not None:
+        row_number, line = misquoted
+        return (
+            f"row {row_number} has a double quote in the middle of a cell "
+            f'({_shown(line)}); quote a whole cell ("like, this") or none of it'
+        )
+    return (
+        f"not a readable CSV file near row {first_row_number}: its quotes and commas do not "
+        f"make rows; {SAVE_AS_CSV}"
+    )
+
+
+def _first_misquoted_row(piece: bytes, first_row_number: int) -> tuple[int, str] | None:
+    """The first row (and its text) with a quote that does not enclose a whole cell."""
+    header_end = piece.find(b"\n") + 1
+    for offset, line in enumerate(_record_lines(piece, header_end)):
+        try:
+            next(csv.reader([line], strict=True), None)
+        except csv.Error:
+            return first_row_number + offset, line
+    return None
+
+
+def numbered_rows(parsed: pl.DataFrame, first_row_number: int) -> pl.DataFrame:
+    """A parsed piece with ROW_NUMBER_COLUMN (its first row is `first_row_number`), without
+    its blank rows: a blank line, or a row whose every cell is empty or spaces (Excel's
+    `,,,,`), is no row at all. Blank rows are still counted in the numbering, so row
+    numbers stay the file's, as a spreadsheet shows them."""
+    numbered = parsed.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias(ROW_NUMBER_COLUMN)
+    )
+    cells = [name for name in parsed.columns if name != CELLS_COLUMN]
+    if not cells:
+        return numbered
+
+    def blank(name: str) -> pl.Expr:
+        return pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")
+
+    # Two steps: only rows whose first cell is blank (few) have every cell looked at.
+    candidates = numbered.filter(blank(cells[0]))
+    if candidates.is_empty():
+        return numbered
+    every_cell_blank = pl.all_horizontal(blank(name) for name in cells)
+    if CELLS_COLUMN in parsed.columns:
+        every_cell_blank = every_cell_blank & pl.col(CELLS_COLUMN).is_null()
+    blank_rows = candidates.filter(every_cell_blank).get_column(ROW_NUMBER_COLUMN)
+    if blank_rows.is_empty():
+        return numbered
+    return numbered.filter(~pl.col(ROW_NUMBER_COLUMN).is_in(blank_rows.implode()))
 
 
 def _record_lines(piece: bytes, header_bytes: int) -> pl.Series:

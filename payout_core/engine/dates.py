@@ -16,6 +16,14 @@ import re
 import polars as pl
 
 STANDARD_DATE_FORMAT = "%d %m %Y"  # SPEC §3.1: `2 10 2023`, day of 1 or 2 digits
+ISO_DATE_FORMAT = "%Y-%m-%d"
+# ISO 8601 as databases and banks' systems write it: a date, then optionally a time (T or
+# space), a fraction and an offset (Z, ±HH, ±HHMM, ±HH:MM).
+ISO_TIMESTAMP = (
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?P<fraction>\.[0-9]{1,9})?"
+    r" ?(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
+)
 
 # Directive -> the text it may match (ASCII digits only).
 _DIRECTIVE_SHAPES = {
@@ -72,6 +80,12 @@ def parse_dates(text: pl.Expr, date_format: str) -> pl.Expr:
         .then(text.str.strptime(pl.Date, date_format, strict=False))
         .otherwise(None)
     )
+
+
+def parse_iso_dates(text: pl.Expr) -> pl.Expr:
+    """Trimmed ISO 8601 date or timestamp text -> the calendar day it states, as written
+    (`2023-10-05T01:00:00+05:30` is 5 October: the day in the writer's own offset)."""
+    return parse_dates(text.str.extract(ISO_TIMESTAMP, 1), ISO_DATE_FORMAT)
 
 
 def parse_date(text: str, date_format: str = STANDARD_DATE_FORMAT) -> dt.date | None:

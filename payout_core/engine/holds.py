@@ -7,6 +7,9 @@ Three rules hold an event:
 - its SP's cycle total would be above `PAYOUT_HOLD_SP_CYCLE_ABOVE` (known only when the
   cycle closes, from every event of the SP that would be released in it).
 
+And one guard: an SP's credit larger than the ledger can write (numeric(16, 2)) holds
+that SP's events with the reason, so one SP never stops the cycle of every other.
+
 The first two are decided where the event is written (`hold_reason_at_creation`, or
 `hold_reason_expression` for a Polars frame) so the event is born `held`; the cycle close
 applies them again to whatever was not (a safety net, `plan_cycle`) and adds the third.
@@ -20,6 +23,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from payout_core.amount_limits import LEDGER_AMOUNT_MAX, LEDGER_AMOUNT_MAX_MINOR
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 
@@ -52,6 +56,13 @@ def sp_cycle_limit_reason(total: Decimal, limit: Decimal) -> str:
     return (
         f"the SP's cycle total of {total:.2f} is above the limit of {limit:.2f} "
         f"({SP_CYCLE_LIMIT_SETTING})"
+    )
+
+
+def credit_too_large_reason(total: Decimal) -> str:
+    return (
+        f"the SP's cycle credit of {total:,.2f} is more than a wallet credit can hold "
+        f"({LEDGER_AMOUNT_MAX:,}): held for a person to check"
     )
 
 
@@ -105,6 +116,7 @@ def status_at_creation_expression(
 
 # --- closing a cycle ------------------------------------------------------------------------
 
+CARRIED_SCHEMA = {"sp_id": pl.String, "amount_minor": pl.Int64, "event_count": pl.Int64}
 CANDIDATES_SCHEMA = {
     "event_id": pl.Int64,
     "sp_id": pl.String,
@@ -124,7 +136,9 @@ class CyclePlan:
       SP's credit; a credit is exactly the sum of its events.
     - `carried` (sp_id, amount_minor, event_count): SPs whose net is ≤ 0. Their events stay
       out of the cycle and are netted again at the SP's next cycle, so "the amount carries"
-      without a carry row: every event in a cycle is in exactly one sent credit.
+      without a carry row: every event in a cycle is in exactly one sent credit. (Also an
+      SP whose approved events alone come to more than a credit can hold: approved events
+      are never held again, so they wait out of the cycle.)
     """
 
     holds: pl.DataFrame
@@ -165,11 +179,7 @@ def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) 
 
     if limits.sp_cycle_payout_above is not None:
         limit = limits.sp_cycle_payout_above
-        over = (
-            remaining.group_by("sp_id")
-            .agg(pl.col("payout_amount_minor").sum().alias("sp_total_minor"))
-            .filter(pl.col("sp_total_minor") > _to_minor(limit))
-        )
+        over = _sp_totals(remaining).filter(pl.col("sp_total_minor") > _to_minor(limit))
         # One reason per SP over the limit (few), joined onto its events (maybe many).
         over = over.with_columns(
             pl.col("sp_total_minor")
@@ -188,6 +198,8 @@ def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) 
         )
         remaining = with_total.filter(~is_over).select(marked.columns)
 
+    remaining, too_large_held, too_large_waiting = _hold_credits_too_large(remaining)
+    held_now.append(too_large_held.select(marked.columns))
     per_sp = (
         remaining.group_by("sp_id")
         .agg(
@@ -211,5 +223,51 @@ def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) 
         holds=pl.concat(held_now).select("event_id", "hold_reason").sort("event_id"),
         credits=credits.select("credit_id", "sp_id", "amount_minor", "event_count"),
         cycle_events=cycle_events,
-        carried=per_sp.filter(pl.col("amount_minor") <= 0),
+        carried=pl.concat([per_sp.filter(pl.col("amount_minor") <= 0), too_large_waiting]),
     )
+
+
+def _sp_totals(events: pl.DataFrame) -> pl.DataFrame:
+    """(sp_id, sp_total_minor) of the events, summed in Int128: an Int64 sum wraps around
+    silently, and a wrapped total would look small."""
+    return events.group_by("sp_id").agg(
+        pl.col("payout_amount_minor").cast(pl.Int128).sum().alias("sp_total_minor")
+    )
+
+
+def _hold_credits_too_large(
+    remaining: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Split off the SPs whose credit the ledger could not write: (the events left for
+    credits, those held now with the reason, the carried rows of approved events that
+    wait out of the cycle)."""
+    too_large = _sp_totals(remaining).filter(pl.col("sp_total_minor") > LEDGER_AMOUNT_MAX_MINOR)
+    if too_large.is_empty():  # the usual case: no join over every candidate
+        no_carry = pl.DataFrame(schema=CARRIED_SCHEMA)
+        return (
+            remaining,
+            remaining.clear().with_columns(hold_reason=pl.lit(None, pl.String)),
+            no_carry,
+        )
+    reasons = too_large.with_columns(
+        pl.col("sp_total_minor")
+        .map_elements(
+            lambda total: credit_too_large_reason(minor_to_decimal(total)), return_dtype=pl.String
+        )
+        .alias("too_large_reason")
+    )
+    with_reason = remaining.join(reasons, on="sp_id", how="left")
+    is_too_large = pl.col("too_large_reason").is_not_null()
+    held = with_reason.filter(is_too_large & ~pl.col("approved")).with_columns(
+        pl.col("too_large_reason").alias("hold_reason")
+    )
+    rest = with_reason.filter(~is_too_large | pl.col("approved")).select(remaining.columns)
+    # Approved events are never held again: they join a credit if they fit alone, else
+    # they wait out of the cycle.
+    still_too_large = _sp_totals(rest).filter(pl.col("sp_total_minor") > LEDGER_AMOUNT_MAX_MINOR)
+    waiting = rest.filter(pl.col("sp_id").is_in(still_too_large["sp_id"].implode()))
+    carried = waiting.group_by("sp_id").agg(
+        pl.col("payout_amount_minor").sum().alias("amount_minor"),
+        pl.len().cast(pl.Int64).alias("event_count"),
+    )
+    return rest.join(waiting, on="event_id", how="anti"), held, carried

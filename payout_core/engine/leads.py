@@ -12,8 +12,18 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason, record_chunks, trimmed
-from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_dates
+from payout_core.engine.csv_records import (
+    HEAD_BYTES,
+    ROW_NUMBER_COLUMN,
+    header_names,
+    not_csv_reason,
+    numbered_rows,
+    record_chunks,
+    repeated_columns_problem,
+    trimmed,
+    unreadable_reason,
+)
+from payout_core.engine.dates import ISO_TIMESTAMP, STANDARD_DATE_FORMAT, parse_dates
 from payout_core.engine.mis import LEAD_ID_LENGTH
 from payout_core.errors import InputFileError
 
@@ -32,13 +42,11 @@ LEAD_COLUMNS = {
 # Recognised in any letter case, stored as written here (SPEC §3.3). Other statuses are
 # kept as they are: they are never paid.
 CANONICAL_STATUSES = ("Pending", "Success")
+# An SPId a spreadsheet would run as a formula (OWASP "CSV injection": =, +, -, @ first) or
+# holding a control character (a tab, a line break) is refused here, so the files machines
+# read (the wallet credits CSV) can carry every SPId exactly as it is.
+FORMULA_LIKE_SP_ID = r"^[=+\-@]|\p{Cc}"
 
-# date, then optionally a time (T or space), fraction, offset (Z, ±HH, ±HHMM, ±HH:MM).
-_TIMESTAMP = (
-    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<time>[0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?P<fraction>\.[0-9]{1,9})?"
-    r" ?(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
-)
 TIMESTAMP_EXAMPLES = "2023-09-26 13:06:43.444, 2023-09-26T13:06:43Z or 2023-09-26T13:06:43+05:30"
 
 
@@ -54,33 +62,42 @@ def read_leads_file(path: Path) -> pl.DataFrame:
         if reason:
             raise InputFileError(source, [reason])
         pieces, problems, rows_before = [], [], 0
-        for piece, _, _, _ in record_chunks(path, READ_CHUNK_BYTES):
-            parsed, piece_problems = parse_leads(_read_piece(piece, source), source, rows_before)
+        for piece, _, _, header_bytes in record_chunks(path, READ_CHUNK_BYTES):
+            raw = _read_piece(piece, source, header_bytes, rows_before + 1)
             del piece
+            parsed, piece_problems = parse_leads(raw, source, rows_before)
             pieces.append(parsed)
             problems += piece_problems
-            rows_before += parsed.height
+            rows_before += raw.height  # blank rows count in the numbering
     except OSError as error:
         raise InputFileError(source, [f"cannot read the file: {error}"]) from error
     if not pieces:  # a header and nothing else
-        _require_columns(_read_piece(head, source).columns, source)
+        _require_columns(_read_piece(head, source, len(head), 1).columns, source)
+    leads = pl.concat(pieces) if pieces else pl.DataFrame()
+    if leads.is_empty():
         raise InputFileError(source, ["the file has a header row and no leads"])
-    leads = pl.concat(pieces)
     problems += _duplicate_problems(leads)
     _raise_problems(source, [text for _, text in sorted(problems, key=lambda found: found[0])])
     return leads.drop("row_number")
 
 
-def _read_piece(piece: bytes, source: str) -> pl.DataFrame:
+def _read_piece(
+    piece: bytes, source: str, header_bytes: int, first_row_number: int
+) -> pl.DataFrame:
+    repeated = repeated_columns_problem(header_names(piece[:header_bytes]))
+    if repeated:
+        raise InputFileError(source, [repeated])
     try:
         return pl.read_csv(
             piece, infer_schema=False, with_column_names=lambda names: [n.strip() for n in names]
         )
     except pl.exceptions.PolarsError as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "more fields than defined" in first_line:
-            first_line = "a row has more cells than the header (a comma in an unquoted cell?)"
-        raise InputFileError(source, [f"not a readable CSV file: {first_line[:200]}"]) from error
+        message = str(error)
+        if "more fields than defined" in message:
+            reason = "a row has more cells than the header (a comma in an unquoted cell?)"
+        else:
+            reason = unreadable_reason(piece, message, first_row_number)
+        raise InputFileError(source, [reason]) from error
 
 
 def parse_leads(
@@ -90,12 +107,16 @@ def parse_leads(
     `rows_before + 1` -> `leads` columns and a row_number, and (row number, problem) of each
     bad row (a LeadId repeated across pieces is checked by the caller)."""
     _require_columns(raw.columns, source)
-    leads = raw.select(
-        (pl.int_range(pl.len()) + rows_before + 1).alias("row_number"),
-        *(trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
-    ).with_columns(
-        parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
-        _canonical_status(pl.col("status")).alias("status"),
+    leads = (
+        numbered_rows(raw, rows_before + 1)
+        .select(
+            ROW_NUMBER_COLUMN,
+            *(trimmed(header).alias(name) for header, name in LEAD_COLUMNS.items()),
+        )
+        .with_columns(
+            parse_timestamps(pl.col("lead_created_at")).alias("lead_created_at_parsed"),
+            _canonical_status(pl.col("status")).alias("status"),
+        )
     )
     problems = _row_problems(leads)
     return leads.select(
@@ -114,7 +135,7 @@ def _require_columns(columns: list[str], source: str) -> None:
 def parse_timestamps(text: pl.Expr) -> pl.Expr:
     """Timestamp text (SPEC §3.3) -> Datetime in UTC (microseconds); null when it is not
     one. A date alone is midnight UTC; `2 10 2023` (the MIS date form) is accepted too."""
-    parts = text.str.extract_groups(_TIMESTAMP)
+    parts = text.str.extract_groups(ISO_TIMESTAMP)
     date_part, time_part = parts.struct.field("date"), parts.struct.field("time")
     fraction, offset = parts.struct.field("fraction"), parts.struct.field("offset")
     seconds = pl.when(time_part.str.len_chars() == 5).then(time_part + ":00").otherwise(time_part)
@@ -131,7 +152,7 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
     )
     utc = local - pl.duration(minutes=offset_minutes)
     mis_date = parse_dates(text, STANDARD_DATE_FORMAT).cast(pl.Datetime("us"))
-    return pl.when(text.str.contains(_TIMESTAMP)).then(utc).otherwise(mis_date)
+    return pl.when(text.str.contains(ISO_TIMESTAMP)).then(utc).otherwise(mis_date)
 
 
 def _canonical_status(status: pl.Expr) -> pl.Expr:
@@ -158,6 +179,11 @@ def _row_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
             pl.col("lead_created_at").is_not_null() & pl.col("lead_created_at_parsed").is_null(),
             f"LeadCreatedAt is not a timestamp like {TIMESTAMP_EXAMPLES}",
         ),
+        (
+            pl.col("sp_id").str.contains(FORMULA_LIKE_SP_ID),
+            "SPId starts like a spreadsheet formula (=, +, - or @) or holds a control "
+            "character (a tab, a line break); an SPId is plain text",
+        ),
     ]
     return _problems(leads, checks)
 
@@ -165,7 +191,12 @@ def _row_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
 def _duplicate_problems(leads: pl.DataFrame) -> list[tuple[int, str]]:
     """A LeadId twice in the file, wherever the two rows are."""
     duplicated = pl.col("lead_id").is_not_null() & pl.col("lead_id").is_duplicated()
-    ids = leads.select("row_number", "lead_id", pl.lit(None, pl.String).alias("lead_created_at"))
+    ids = leads.select(
+        "row_number",
+        "lead_id",
+        pl.lit(None, pl.String).alias("lead_created_at"),
+        pl.lit(None, pl.String).alias("sp_id"),
+    )
     return _problems(ids, [(duplicated, "LeadId appears more than once")])
 
 
@@ -173,15 +204,20 @@ def _problems(leads: pl.DataFrame, checks: list[tuple[pl.Expr, str]]) -> list[tu
     found = pl.concat(
         [
             leads.filter(condition).select(
-                "row_number", _shown("lead_id"), _shown("lead_created_at"), pl.lit(message)
+                "row_number",
+                _shown("lead_id"),
+                _shown("lead_created_at"),
+                _shown("sp_id"),
+                pl.lit(message),
             )
             for condition, message in checks
         ],
         how="vertical",
     ).sort("row_number", maintain_order=True)
     problems = []
-    for row_number, lead_id, created_at, message in found.rows():
+    for row_number, lead_id, created_at, sp_id, message in found.rows():
         value = f" ({created_at!r})" if message.startswith("LeadCreatedAt") else ""
+        value = f" ({sp_id!r})" if message.startswith("SPId starts") else value
         problems.append((row_number, f"row {row_number} (LeadId {lead_id}): {message}{value}"))
     return problems
 

@@ -16,7 +16,14 @@ from pathlib import Path
 import polars as pl
 
 from payout_core.engine import amounts, dates
-from payout_core.engine.csv_records import CELLS_COLUMN, parse_piece, record_chunks, trimmed
+from payout_core.engine.csv_records import (
+    CELLS_COLUMN,
+    ROW_NUMBER_COLUMN,
+    numbered_rows,
+    parse_piece,
+    record_chunks,
+    trimmed,
+)
 from payout_core.engine.mis_layout import (
     LAYOUT_SAMPLE_BYTES,
     QUOTED_CELL_MAX_CHARS,
@@ -134,15 +141,17 @@ def read_batches(
         size = -(-parsed.height // batch_count)
         for offset in range(0, parsed.height, size):
             batch = parsed.slice(offset, size)
-            yield _typed_batch(batch, layout, rows_before + offset + 1, quoted)
+            typed = _typed_batch(batch, layout, rows_before + offset + 1, quoted)
+            if not typed.is_empty():  # blank lines are no rows
+                yield typed
         rows_before += parsed.height
 
 
 def _typed_batch(
     parsed: pl.DataFrame, layout: MisLayout, first_row_number: int, quoted: bool
 ) -> pl.DataFrame:
-    raw = parsed.select(
-        (pl.int_range(pl.len(), dtype=pl.Int64) + first_row_number).alias("row_number"),
+    raw = numbered_rows(parsed, first_row_number).select(
+        ROW_NUMBER_COLUMN,
         *(pl.col(header).alias(column) for column, header in layout.headers.items()),
         pl.col(CELLS_COLUMN).alias("cells_in_row"),
     )

@@ -23,6 +23,7 @@ profile its headers match), else the SourceType of the row's lead.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from payout_core.engine.amounts import minor_text
 from payout_core.engine.banks import BankProfile, BankProfiles
 from payout_core.engine.csv_records import (
     CELLS_COLUMN,
+    ROW_NUMBER_COLUMN,
+    numbered_rows,
     parse_piece,
     record_chunks,
     refuse_if_not_csv,
@@ -46,8 +49,15 @@ from payout_core.errors import MisFileError, ReconciliationFileError
 REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
 OUTCOMES = ("matched", "short", "over", "unexpected", "duplicate", "invalid")
 RECEIVED_OUTCOMES = ("unexpected", "short", "over", "matched")  # kept as receipts
-ISO_DATE_FORMAT = "%Y-%m-%d"  # PaidOn is also read in ISO 8601, whatever the bank's format
 REFERENCE_MAX_CHARS = 200
+# PaidOn must be a day a payin can have been paid on: not before any ShiftPay lead (1900 is
+# a spreadsheet's empty date), not after today anywhere on earth (UTC+14: a bank ahead of
+# UTC may already be on the next day).
+EARLIEST_PAID_ON = dt.date(2000, 1, 1)
+EARLIEST_TIME_ZONE = dt.timedelta(hours=14)
+# A Reference is a key (duplicates are found by it) and text people read: a control or
+# invisible character (an ANSI escape, a zero-width space) is refused, never stored.
+UNPRINTABLE = r"[\p{Cc}\p{Cf}]"
 
 # What the ledger returns for the LeadIds of a file: one row per known lead.
 OWED_SCHEMA = {
@@ -126,9 +136,18 @@ def _choose_profile(
     return own_names[0] if own_names else profiles.standard
 
 
-def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
+def latest_paid_on(now: dt.datetime | None = None) -> dt.date:
+    """Today, as the day furthest ahead anywhere on earth (`now`: an aware time, default
+    the clock)."""
+    return ((now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC) + EARLIEST_TIME_ZONE).date()
+
+
+def read_rows(
+    path: Path, layout: RemittanceLayout, latest_paid_on_date: dt.date | None = None
+) -> pl.DataFrame:
     """The whole file as the typed frame of `type_rows`, parsed a piece of whole records at
-    a time (remittance rows are narrow: a million of them is about 40 MB of CSV)."""
+    a time (remittance rows are narrow: a million of them is about 40 MB of CSV). A PaidOn
+    after `latest_paid_on_date` (default: `latest_paid_on()`) is invalid."""
     columns = list(dict.fromkeys(layout.headers.values()))
     if layout.source_type_header:
         columns.append(layout.source_type_header)
@@ -139,8 +158,8 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
             parsed = parse_piece(piece, layout.remittance_file, rows_before + 1, header_bytes)
             del piece
             parts.append(
-                parsed.select(
-                    (pl.int_range(pl.len(), dtype=pl.Int64) + rows_before + 1).alias("row_number"),
+                numbered_rows(parsed, rows_before + 1).select(
+                    ROW_NUMBER_COLUMN,
                     *(pl.col(header).alias(column) for column, header in layout.headers.items()),
                     (
                         pl.col(layout.source_type_header)
@@ -152,7 +171,11 @@ def read_rows(path: Path, layout: RemittanceLayout) -> pl.DataFrame:
             )
             rows_before += parsed.height
     raw = pl.concat(parts) if parts else pl.DataFrame()
-    return type_rows(raw, layout.profile, layout.header_width)
+    if raw.is_empty():
+        raise ReconciliationFileError(
+            layout.remittance_file, "the file has a header row and no data rows (blank lines only)"
+        )
+    return type_rows(raw, layout.profile, layout.header_width, latest_paid_on_date)
 
 
 @contextmanager
@@ -166,11 +189,17 @@ def named_as_reconciliation() -> Iterator[None]:
         raise ReconciliationFileError(error.mis_file, error.cause) from error
 
 
-def type_rows(raw: pl.DataFrame, profile: BankProfile, header_width: int = 0) -> pl.DataFrame:
+def type_rows(
+    raw: pl.DataFrame,
+    profile: BankProfile,
+    header_width: int = 0,
+    latest_paid_on_date: dt.date | None = None,
+) -> pl.DataFrame:
     """Raw text columns (standard names, `row_number`, `SourceType`, optional
     `cells_in_row`) -> typed rows: row_number, tracking_id, lead_id, stated_source_type,
     amount_minor (Int64 minor units), amount_text, paid_on (Date), paid_on_text,
-    reference, invalid_reason (null if readable)."""
+    reference, invalid_reason (null if readable). PaidOn is in the bank's date format or
+    ISO 8601 (a date, or a timestamp: its day as written)."""
     text = {column: trimmed(column) for column in (*REMITTANCE_COLUMNS, "SourceType")}
     paid_on_text = text["PaidOn"]
     cells_in_row = (
@@ -185,18 +214,19 @@ def type_rows(raw: pl.DataFrame, profile: BankProfile, header_width: int = 0) ->
         text["Amount"].alias("amount_text"),
         pl.coalesce(
             dates.parse_dates(paid_on_text, profile.date_format),
-            dates.parse_dates(paid_on_text, ISO_DATE_FORMAT),
+            dates.parse_iso_dates(paid_on_text),
         ).alias("paid_on"),
         paid_on_text.alias("paid_on_text"),
         text["Reference"].alias("reference"),
         cells_in_row.alias("cells_in_row"),
     )
-    return typed.with_columns(_invalid_reason(profile, header_width).alias("invalid_reason")).drop(
-        "cells_in_row"
-    )
+    latest = latest_paid_on_date or latest_paid_on()
+    return typed.with_columns(
+        _invalid_reason(profile, header_width, latest).alias("invalid_reason")
+    ).drop("cells_in_row")
 
 
-def _invalid_reason(profile: BankProfile, header_width: int) -> pl.Expr:
+def _invalid_reason(profile: BankProfile, header_width: int, latest: dt.date) -> pl.Expr:
     date_example = dates.example(profile.date_format)
     tracking_id, paid_on_text, reference = (
         pl.col("tracking_id"),
@@ -238,22 +268,60 @@ def _invalid_reason(profile: BankProfile, header_width: int) -> pl.Expr:
                 mis._quoted(paid_on_text),
             )
         )
+        .when(pl.col("paid_on") < EARLIEST_PAID_ON)
+        .then(
+            pl.format(
+                f"PaidOn '{{}}' is before {EARLIEST_PAID_ON:%d %m %Y}: no payin is that old "
+                "(a spreadsheet's empty date?)",
+                mis._quoted(paid_on_text),
+            )
+        )
+        .when(pl.col("paid_on") > latest)
+        .then(
+            pl.format(
+                "PaidOn '{}' is after today: a payment cannot have been made on a later day",
+                mis._quoted(paid_on_text),
+            )
+        )
         .when(reference.is_null())
         .then(pl.lit("Reference is blank"))
         .when(reference.str.len_chars() > REFERENCE_MAX_CHARS)
         .then(pl.lit(f"Reference is longer than {REFERENCE_MAX_CHARS} characters"))
+        .when(reference.str.contains(UNPRINTABLE))
+        .then(
+            pl.lit(
+                "Reference holds a control or invisible character (such as an escape "
+                "sequence): a reference is printable text; the row is not recorded"
+            )
+        )
     )
 
 
-def reconcile(rows: pl.DataFrame, owed: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataFrame:
+def reconcile(
+    rows: pl.DataFrame,
+    owed: pl.DataFrame,
+    recorded: pl.DataFrame,
+    unknown_banks: frozenset[str] = frozenset(),
+) -> pl.DataFrame:
     """Typed rows (in file order) + what is owed per known lead (OWED_SCHEMA) + the
-    references already recorded (RECORDED_SCHEMA) -> one outcome per row.
+    references already recorded (RECORDED_SCHEMA) + the SourceTypes the file states that
+    are no bank (no lead, rule or bank profile has them) -> one outcome per row.
 
     Adds: source_type (the row's bank, may be null), owed_minor (owed when the row
     arrived, null if no lead of that bank), outcome, reason (null for `matched`).
     """
+    stated = pl.col("stated_source_type")
     frame = rows.join(owed, on="lead_id", how="left", maintain_order="left").with_columns(
-        pl.coalesce("stated_source_type", "lead_source_type").alias("source_type")
+        pl.coalesce("stated_source_type", "lead_source_type").alias("source_type"),
+        pl.when(pl.col("invalid_reason").is_null() & stated.is_in(sorted(unknown_banks)))
+        .then(
+            pl.format(
+                "SourceType '{}' is no bank ShiftPay knows (no lead, rule or bank profile has it)",
+                mis._quoted(stated),
+            )
+        )
+        .otherwise(pl.col("invalid_reason"))
+        .alias("invalid_reason"),
     )
     readable = pl.col("invalid_reason").is_null()
     already_recorded = (

@@ -19,6 +19,8 @@ from typing import Annotated
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
+from payout_core.engine.amounts import AMOUNT_MAX_INTEGER_DIGITS
+from payout_core.engine.csv_records import repeated_columns_problem
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_date
 from payout_core.engine.products import (
     MONEY,
@@ -63,9 +65,13 @@ def _rule_date(value: object) -> object:
 
 RuleDate = Annotated[dt.date, BeforeValidator(_rule_date)]
 Key = Annotated[str, BeforeValidator(lambda value: (value or "").strip()), Field(min_length=1)]
+# A rule's money is held to the MIS amounts' limit (engine/amounts.py): every amount the
+# ledger computes from rules then fits its columns (numeric(16, 2): a lead's KPIs summed,
+# a percentage of an MIS amount, an adjustment), and the minor units stay inside Int64.
+MONEY_MAX = Decimal(10**AMOUNT_MAX_INTEGER_DIGITS) - Decimal("0.01")
 PARAMETER_LIMITS = {
     PERCENTAGE: (Decimal(100), 4),  # (largest value, most decimals)
-    MONEY: (None, 2),
+    MONEY: (MONEY_MAX, 2),
 }
 
 
@@ -117,9 +123,14 @@ def parse_parameter(parameter: RuleParameter, cell: str | None, required: bool) 
     except InvalidOperation as error:
         raise ValueError(f"{text!r} is not a {parameter.kind.value}") from error
     largest, decimals = PARAMETER_LIMITS[parameter.kind]
-    if not value.is_finite() or value < 0 or (largest is not None and value > largest):
-        bounds = f"0 to {largest}" if largest is not None else "0 or more"
-        raise ValueError(f"{text!r} is not a {parameter.kind.value} ({bounds})")
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not a {parameter.kind.value} (0 to {largest:,})")
+    if value > largest:
+        as_mis = f" (as MIS amounts: {AMOUNT_MAX_INTEGER_DIGITS} digits before the point)"
+        raise ValueError(
+            f"{_cut(text)!r} is too large: a {parameter.kind.value} is at most {largest:,}"
+            + (as_mis if parameter.kind is MONEY else "")
+        )
     if -value.as_tuple().exponent > decimals:
         raise ValueError(f"{text!r} has more than {decimals} decimals")
     return value
@@ -163,6 +174,9 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     """Every row valid and no clashing windows, or InputFileError listing each problem."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
+    repeated = repeated_columns_problem(header)
+    if repeated:
+        raise InputFileError(source, [repeated])
     required = [column for column in rule_columns() if column != "SuccessCriteria"]
     missing = [column for column in required if column not in header]
     if missing:
@@ -173,6 +187,8 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     for row_number, row in enumerate(reader, start=1):
         if row_number > MAX_RULE_ROWS:
             raise InputFileError(source, [f"more than {MAX_RULE_ROWS} rules"])
+        if not any((value or "").strip() for value in _cells(row)):
+            continue  # a blank row (Excel's `,,,,`) is no rule
         try:
             rules.append(_parse_row(row_number, row))
         except RuleRowError as error:
@@ -183,6 +199,18 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     if not rules:
         raise InputFileError(source, ["the file holds no rules"])
     return rules
+
+
+def _cells(row: dict[str | None, str | list[str] | None]) -> list[str | None]:
+    """Every cell of a DictReader row, those past the header (key None) included."""
+    cells: list[str | None] = []
+    for value in row.values():
+        cells.extend(value if isinstance(value, list) else [value])
+    return cells
+
+
+def _cut(text: str, max_chars: int = 40) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def parse_rules_file(path: Path) -> list[PayinPayoutRule]:
@@ -199,6 +227,8 @@ def _describe(row_number: int, error: ValidationError) -> list[str]:
     for detail in error.errors():
         field = headers.get(str(detail["loc"][0]), "") if detail["loc"] else ""
         message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] in ("too_short", "string_too_short", "missing"):
+            message = "is blank"  # pydantic's words ("at least 1 item after validation")
         problems.append(f"row {row_number}: {field + ': ' if field else ''}{message}")
     return problems
 

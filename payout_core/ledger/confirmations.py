@@ -28,6 +28,13 @@ FROM confirmation_credit_ids f
 JOIN wallet_credits w ON w.credit_id = f.credit_id
 LEFT JOIN wallet_confirmations c ON c.credit_id = w.credit_id
 """
+# The file's References that already confirm a credit (an index on the reference).
+REFERENCES_OF_FILE = """
+SELECT DISTINCT ON (c.reference) c.reference, c.credit_id
+FROM confirmation_references f
+JOIN wallet_confirmations c ON c.reference = f.reference AND c.status = 'success'
+ORDER BY c.reference, c.confirmation_id
+"""
 CONFIRMATION_COLUMNS = [
     "credit_id",
     "status",
@@ -75,13 +82,21 @@ class ConfirmationLedger:
 
     def credits(self, rows: pl.DataFrame) -> pl.DataFrame:
         """The file's credits that exist, with their recorded answer (CREDITS_SCHEMA)."""
-        credit_ids = rows.get_column("credit_id").drop_nulls().unique().to_frame("credit_id")
+        return self._of_file(rows, "credit_id", CREDITS_OF_FILE, confirmations.CREDITS_SCHEMA)
+
+    def references_in_use(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The file's References that already confirm a credit (REFERENCES_SCHEMA)."""
+        return self._of_file(rows, "reference", REFERENCES_OF_FILE, confirmations.REFERENCES_SCHEMA)
+
+    def _of_file(self, rows: pl.DataFrame, column: str, query: str, schema: dict) -> pl.DataFrame:
+        """`query` over the file's distinct values of `column`, given to it as the temporary
+        table confirmation_<column>s."""
+        values = rows.get_column(column).drop_nulls().unique().to_frame(column)
+        table = f"confirmation_{column}s"
         with self.conn.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE confirmation_credit_ids (credit_id text) ON COMMIT DROP"
-            )
-            copy_frame(cursor, "confirmation_credit_ids", credit_ids)
-            return copy_out(cursor, sql.SQL(CREDITS_OF_FILE), confirmations.CREDITS_SCHEMA)
+            cursor.execute(f"CREATE TEMP TABLE {table} ({column} text) ON COMMIT DROP")
+            copy_frame(cursor, table, values)
+            return copy_out(cursor, sql.SQL(query), schema)
 
     def record(self, reconciled: pl.DataFrame) -> None:
         run_id = pl.lit(self.confirmation_run_id, dtype=pl.Int64).alias("confirmation_run_id")

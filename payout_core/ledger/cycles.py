@@ -169,7 +169,8 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
         raise InvariantViolation(
             f"cycle {number}: credits {', '.join(broken)} are not the sum of their released events"
         )
-    credit_total_minor = int(plan.credits["amount_minor"].sum() or 0)
+    # Summed in Int128: an Int64 sum of many large credits would wrap around silently.
+    credit_total_minor = int(plan.credits["amount_minor"].cast(pl.Int128).sum() or 0)
     return CycleClose(
         cycle_number=number,
         credit_count=plan.credits.height,
@@ -177,7 +178,9 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
         event_count=plan.cycle_events.height,
         held_now_count=plan.holds.height,
         carried_sp_count=plan.carried.height,
-        carried_total=minor_to_decimal(int(plan.carried["amount_minor"].sum() or 0)),
+        carried_total=minor_to_decimal(
+            int(plan.carried["amount_minor"].cast(pl.Int128).sum() or 0)
+        ),
         resent_count=len(prepared.resends),
     )
 

@@ -22,15 +22,30 @@ from payout_core.report.model import (
 # --- gathering from the ledger ------------------------------------------------------------
 
 
+# The runs no email reported: those written at or past the last iteration's horizon (the
+# oldest transaction still running when it read them; 006_append_only_mis_runs.sql), an
+# index range, less those in reported_mis_runs.
+UNREPORTED_MIS_RUNS = """
+SELECT r.mis_run_id FROM mis_runs r
+WHERE r.recorded_xact >= coalesce(
+        (SELECT i.mis_runs_horizon FROM iterations i WHERE i.mis_runs_horizon IS NOT NULL
+         ORDER BY i.iteration_number DESC LIMIT 1), '0')
+  AND NOT EXISTS (SELECT 1 FROM reported_mis_runs x WHERE x.mis_run_id = r.mis_run_id)
+ORDER BY r.mis_run_id
+"""
+
+
 def select_unreported(conn: psycopg.Connection) -> Unreported:
     """Lock and return the ids of the runs and errors no iteration has reported yet.
 
     FOR UPDATE: a concurrent reporter (which the caller's advisory lock should already
-    exclude) would block here instead of reporting the same rows.
+    exclude) would block here instead of reporting the same rows. Runs are append-only:
+    reported_mis_runs' primary key is what stops a run being reported twice.
     """
-    mis_run_ids = conn.execute(
-        "SELECT mis_run_id FROM mis_runs WHERE reported_at IS NULL ORDER BY mis_run_id FOR UPDATE"
-    ).fetchall()
+    # Taken before the runs are read: every run written by an older transaction is visible
+    # to the read below, so it is reported now or was before.
+    horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+    mis_run_ids = conn.execute(UNREPORTED_MIS_RUNS).fetchall()
     error_log_ids = conn.execute(
         "SELECT error_log_id FROM error_logs WHERE reported_at IS NULL"
         " ORDER BY error_log_id FOR UPDATE"
@@ -43,6 +58,17 @@ def select_unreported(conn: psycopg.Connection) -> Unreported:
         mis_run_ids=tuple(row[0] for row in mis_run_ids),
         error_log_ids=tuple(row[0] for row in error_log_ids),
         recalculation_ids=tuple(row[0] for row in recalculation_ids),
+        mis_runs_horizon=horizon[0] if horizon else None,
+    )
+
+
+def mark_runs_reported(conn: psycopg.Connection, unreported: Unreported, number: int) -> None:
+    """Exactly these runs reported by iteration `number` (a file that finished after the
+    report was built is not in it, so it stays unreported)."""
+    conn.execute(
+        "INSERT INTO reported_mis_runs (mis_run_id, iteration_number)"
+        " SELECT unnest(%s::bigint[]), %s",
+        (list(unreported.mis_run_ids), number),
     )
 
 
@@ -97,12 +123,29 @@ def gather_report(
         )
 
 
+# Each run, and the first earlier file under another name with the same content (a file
+# re-sent under a new name is processed as a new file; the email says whose bytes it has).
+# A re-delivery (the same name and content again) is not flagged: it changed nothing.
+RUNS_OF_ITERATION = """
+SELECT r.mis_run_id, r.mis_file, r.finished_at, r.rows_read, r.outcome_counts,
+       p.mis_file, (p.started_at AT TIME ZONE 'UTC')::date
+FROM mis_runs r
+LEFT JOIN LATERAL (
+    SELECT p.mis_file, p.started_at FROM mis_runs p
+    WHERE p.content_sha256 = r.content_sha256 AND p.mis_run_id < r.mis_run_id
+      AND p.mis_file <> r.mis_file
+      AND NOT EXISTS (SELECT 1 FROM mis_runs q
+                      WHERE q.content_sha256 = r.content_sha256 AND q.mis_file = r.mis_file
+                        AND q.mis_run_id < r.mis_run_id)
+    ORDER BY p.mis_run_id LIMIT 1
+) p ON true
+WHERE r.mis_run_id = ANY(%s)
+ORDER BY r.mis_run_id
+"""
+
+
 def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting]:
-    rows = conn.execute(
-        "SELECT mis_run_id, mis_file, finished_at, rows_read, outcome_counts"
-        " FROM mis_runs WHERE mis_run_id = ANY(%s) ORDER BY mis_run_id",
-        (run_ids,),
-    ).fetchall()
+    rows = conn.execute(RUNS_OF_ITERATION, (run_ids,)).fetchall()
     return [
         MisRunAccounting(
             mis_run_id=row[0],
@@ -110,6 +153,8 @@ def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting
             finished_at=row[2],
             rows_read=row[3],
             outcome_counts={str(key): int(value) for key, value in (row[4] or {}).items()},
+            same_content_as=row[5],
+            same_content_received_on=row[6],
         )
         for row in rows
     ]

@@ -203,11 +203,14 @@ class MisRunLedger:
         mis_run_id: int,
         redelivery_of_run: int | None,
         hold_limits: HoldLimits,
+        provenance: tuple[str, str, str | None, str, dt.datetime],
     ) -> None:
         self.conn = conn
         self.mis_run_id = mis_run_id
         self.redelivery_of_run = redelivery_of_run
         self.hold_limits = hold_limits
+        self.provenance = provenance
+        """(mis_file, content_sha256, etag, product_type, started_at) of the run's row."""
 
     @classmethod
     def begin(
@@ -221,15 +224,19 @@ class MisRunLedger:
         started_at: dt.datetime,
         hold_limits: HoldLimits,
     ) -> MisRunLedger:
-        """`hold_limits`: SPEC §8's, from the settings."""
+        """`hold_limits`: SPEC §8's, from the settings.
+
+        A re-delivery is the same blob: the same name and the same content. The same bytes
+        under a new name (a revert after a correction) are a new file, weighed like any
+        later one (the email says whose content it repeats). The run's id is reserved now,
+        for the events that name it; its row is written whole by `finish` (append-only).
+        """
         redelivery_of_run = conn.execute(
-            "SELECT max(mis_run_id) FROM mis_runs WHERE content_sha256 = %s", (content_sha256,)
+            "SELECT max(mis_run_id) FROM mis_runs WHERE mis_file = %s AND content_sha256 = %s",
+            (mis_file, content_sha256),
         ).fetchone()[0]
         mis_run_id = conn.execute(
-            "INSERT INTO mis_runs (mis_file, content_sha256, etag, product_type, started_at, "
-            "rows_read, outcome_counts, total_payin, total_payout) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '{}', 0, 0) RETURNING mis_run_id",
-            (mis_file, content_sha256, etag, product_type, started_at),
+            "SELECT nextval(pg_get_serial_sequence('mis_runs', 'mis_run_id'))"
         ).fetchone()[0]
         conn.execute("CREATE TEMP TABLE paid_lead_ids (lead_id text) ON COMMIT DROP")
         conn.execute(
@@ -237,7 +244,8 @@ class MisRunLedger:
         )
         conn.execute("CREATE TEMP TABLE later_lead_ids (lead_id text) ON COMMIT DROP")
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
-        return cls(conn, mis_run_id, redelivery_of_run, hold_limits)
+        provenance = (mis_file, content_sha256, etag, product_type, started_at)
+        return cls(conn, mis_run_id, redelivery_of_run, hold_limits, provenance)
 
     def write(self, batch: BatchRecord) -> None:
         self.write_paid(batch.calculations, batch.earned_events)
@@ -333,8 +341,17 @@ class MisRunLedger:
         total_payin: Decimal,
         total_payout: Decimal,
     ) -> None:
+        """The run's row, whole and once: mis_runs is append-only."""
         self.conn.execute(
-            "UPDATE mis_runs SET rows_read = %s, outcome_counts = %s, total_payin = %s, "
-            "total_payout = %s, finished_at = clock_timestamp() WHERE mis_run_id = %s",
-            (rows_read, json.dumps(outcome_counts), total_payin, total_payout, self.mis_run_id),
+            "INSERT INTO mis_runs (mis_run_id, mis_file, content_sha256, etag, product_type,"
+            " started_at, finished_at, rows_read, outcome_counts, total_payin, total_payout)"
+            " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp(), %s, %s, %s, %s)",
+            (
+                self.mis_run_id,
+                *self.provenance,
+                rows_read,
+                json.dumps(outcome_counts),
+                total_payin,
+                total_payout,
+            ),
         )

@@ -94,6 +94,17 @@ WHERE x.confirmation_run_id = ANY(%(confirmation)s)
 """
 
 
+# The iteration's confirmation rows refused because their Reference already confirms
+# another credit (one transfer cannot pay two credits).
+REUSED_REFERENCES = """
+SELECT count(*) FROM confirmation_rejected_rows x
+WHERE x.confirmation_run_id = ANY(%(confirmation)s) AND x.outcome = 'invalid'
+  AND EXISTS (SELECT 1 FROM wallet_confirmations c
+              WHERE c.reference = x.reference AND c.status = 'success'
+                AND c.credit_id <> x.credit_id)
+"""
+
+
 # The attachment holds what fits in its bytes; no more rows than this are ever read for it.
 DISCREPANCY_ROWS_READ_MAX = 100_000
 
@@ -137,8 +148,10 @@ def gather_report(
         )
         for bank in remittances.receivables_by_bank(conn, report_date)
     ]
+    reused_references = conn.execute(REUSED_REFERENCES, parameters).fetchone()
     return build_reconciliation_report(
         iteration_number=iteration_number,
+        reused_reference_count=int(reused_references[0]) if reused_references else 0,
         banks=banks,
         remittance_files=_files(conn, "remittance", unreported.remittance_run_ids),
         confirmation_files=_files(conn, "confirmation", unreported.confirmation_run_ids),

@@ -45,6 +45,16 @@ JOIN leads l ON l.lead_id = f.lead_id
 LEFT JOIN expected e ON e.lead_id = f.lead_id
 LEFT JOIN received r ON r.lead_id = f.lead_id
 """
+# Of the banks a file names, those no rule and no lead has (leads are probed only for the
+# few banks without a rule: no index on leads.source_type, and a known bank is found fast).
+BANKS_WITHOUT_RULES = """
+SELECT s FROM unnest(%s::text[]) s
+WHERE NOT EXISTS (SELECT 1 FROM payin_payout_rules r WHERE r.source_type = s)
+"""
+BANKS_WITHOUT_LEADS = """
+SELECT s FROM unnest(%s::text[]) s
+WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.source_type = s)
+"""
 RECORDED_OF_FILE = """
 SELECT r.source_type, r.reference
 FROM remittance_receipts r JOIN remittance_references f ON f.reference = r.reference
@@ -125,6 +135,15 @@ class RemittanceLedger:
             )
             recorded = copy_out(cursor, sql.SQL(RECORDED_OF_FILE), remittance.RECORDED_SCHEMA)
         return owed, recorded
+
+    def unknown_banks(self, rows: pl.DataFrame, profiled: frozenset[str]) -> frozenset[str]:
+        """The SourceTypes the file states that are no bank: no bank profile (`profiled`),
+        no rule and no lead has them."""
+        stated = set(rows.get_column("stated_source_type").drop_nulls().unique()) - profiled
+        for query in (BANKS_WITHOUT_RULES, BANKS_WITHOUT_LEADS):
+            if stated:
+                stated = {row[0] for row in self.conn.execute(query, (sorted(stated),))}
+        return frozenset(stated)
 
     def record(self, reconciled: pl.DataFrame) -> None:
         """COPY the receipts and the rejected rows of the file."""

@@ -153,5 +153,7 @@ def decisions_table(decisions: Sequence[DecisionLine]) -> Table:
 
 
 def credits_csv(rows: Sequence[Sequence[object]], max_encoded_bytes: int) -> tuple[bytes, int]:
-    """The wallet team's file: one row per credit (CREDITS_CSV_HEADERS), as many as fit."""
-    return csv_bytes(CREDITS_CSV_HEADERS, rows, max_encoded_bytes)
+    """The wallet team's file: one row per credit (CREDITS_CSV_HEADERS), as many as fit.
+    Machine-read, so SPIds go as they are: a '-prefix would pay an SPId that does not exist
+    (an SPId a spreadsheet would run is refused at `payout leads load`)."""
+    return csv_bytes(CREDITS_CSV_HEADERS, rows, max_encoded_bytes, neutralised=False)

@@ -102,6 +102,7 @@ def render_html(report: IterationReport) -> str:
         html_table(accounting_table(report))
         if report.runs
         else _paragraph("No MIS files were processed in this iteration."),
+        *(_paragraph(note) for note in report.same_content_notes()),
         _heading(adjustments.SECTION_TITLE),
         html_table(adjustments.adjustments_table(report.adjustment_lines))
         if report.adjustment_lines

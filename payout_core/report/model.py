@@ -51,6 +51,24 @@ class MisRunAccounting:
     finished_at: datetime
     rows_read: int
     outcome_counts: Mapping[str, int]
+    same_content_as: str | None = None
+    """An earlier file, under another name, with exactly this file's content."""
+    same_content_received_on: date | None = None
+
+    @property
+    def same_content_note(self) -> str | None:
+        """What finance should know about a file re-sent under a new name."""
+        if self.same_content_as is None:
+            return None
+        received = (
+            f", received on {self.same_content_received_on.isoformat()}"
+            if self.same_content_received_on
+            else ""
+        )
+        return (
+            f"{self.mis_file}: same content as {self.same_content_as}{received}; processed "
+            "as a new file (its rows weighed like any later file's)."
+        )
 
     def count(self, outcome: str) -> int:
         return int(self.outcome_counts.get(outcome, 0))
@@ -96,6 +114,8 @@ class Unreported:
     mis_run_ids: tuple[int, ...]
     error_log_ids: tuple[int, ...]
     recalculation_ids: tuple[int, ...] = ()
+    mis_runs_horizon: str | None = None
+    """The oldest transaction still running when the runs were read (xid8, as text)."""
 
     @property
     def is_empty(self) -> bool:
@@ -173,6 +193,11 @@ class IterationReport:
         if self.reconciliation is not None and self.reconciliation.discrepancy_rows_attached:
             notes.append(self.reconciliation.attachment_note())
         return notes
+
+    def same_content_notes(self) -> list[str]:
+        """Files re-sent under a new name with an earlier file's content (not re-deliveries:
+        processed as new files), for the per-file accounting."""
+        return [note for run in self.runs if (note := run.same_content_note)]
 
     def warnings(self) -> list[str]:
         """Ledger inconsistencies worth a human's eye; reported, not hidden, never fatal."""

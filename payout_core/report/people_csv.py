@@ -28,8 +28,9 @@ def spreadsheet_safe(column: str) -> pl.Expr:
     return pl.when(value.str.contains(starts_like_formula)).then("'" + value).otherwise(value)
 
 
-def csv_cell(value: object) -> str:
-    """Numbers and dates plain (machine-readable), text neutralised."""
+def csv_cell(value: object, neutralised: bool = True) -> str:
+    """Numbers and dates plain (machine-readable), text neutralised unless `neutralised` is
+    False (a file machines read: its text is refused at the door instead, see leads.py)."""
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -38,7 +39,7 @@ def csv_cell(value: object) -> str:
         return value.isoformat()
     if isinstance(value, int):
         return str(value)
-    return neutralise_formula(str(value))
+    return neutralise_formula(str(value)) if neutralised else str(value)
 
 
 def base64_size_bytes(raw_size_bytes: int) -> int:
@@ -47,11 +48,16 @@ def base64_size_bytes(raw_size_bytes: int) -> int:
 
 
 def csv_bytes(
-    headers: Sequence[str], rows: Iterable[Sequence[object]], max_encoded_bytes: int
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    max_encoded_bytes: int,
+    *,
+    neutralised: bool = True,
 ) -> tuple[bytes, int]:
     """UTF-8 CSV (with BOM, so Excel reads non-ASCII names right) of as many whole rows as
     fit in `max_encoded_bytes` once base64-encoded; returns the bytes and the rows written.
-    `rows` is consumed only as far as needed. The header always goes in."""
+    `rows` is consumed only as far as needed. The header always goes in. `neutralised`:
+    see `csv_cell`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -67,7 +73,7 @@ def csv_bytes(
     size_bytes = len(parts[0])
     rows_written = 0
     for row in rows:
-        encoded_row = csv_row([csv_cell(value) for value in row]).encode("utf-8")
+        encoded_row = csv_row([csv_cell(value, neutralised) for value in row]).encode("utf-8")
         if base64_size_bytes(size_bytes + len(encoded_row)) > max_encoded_bytes:
             break
         parts.append(encoded_row)

@@ -73,6 +73,8 @@ class ReconciliationReport:
     discrepancy_rows_attached: int
     discrepancy_count: int
     iteration_number: int
+    reused_reference_count: int = 0
+    """Confirmations not recorded: their Reference already confirms another credit."""
 
     title = "Money in and money out"
 
@@ -95,6 +97,13 @@ class ReconciliationReport:
             f"{count_text(self.sent_again_count)} sent again in this cycle, "
             f"{count_text(self.confirmations('unknown'))} unknown CreditId(s) reported."
         )
+        if self.reused_reference_count:
+            blocks.append(
+                f"{plural(self.reused_reference_count, 'confirmation names', 'confirmations name')}"
+                " a wallet Reference that already confirms another credit: one transfer "
+                "cannot pay two credits, so it was not recorded and its credit still waits "
+                "for an answer (rows in the discrepancies attachment); check with the wallet team."
+            )
         if self.confirmation_files:
             blocks += [
                 "Wallet confirmation files of this iteration:",
@@ -175,6 +184,7 @@ def build_reconciliation_report(
     discrepancy_rows: Iterable[Sequence[object]],
     discrepancy_count: int,
     attachments_max_bytes: int,
+    reused_reference_count: int = 0,
 ) -> ReconciliationReport:
     csv, attached = csv_bytes(DISCREPANCY_CSV_HEADERS, discrepancy_rows, attachments_max_bytes)
     return ReconciliationReport(
@@ -186,4 +196,5 @@ def build_reconciliation_report(
         discrepancy_rows_attached=attached,
         discrepancy_count=discrepancy_count,
         iteration_number=iteration_number,
+        reused_reference_count=reused_reference_count,
     )

@@ -62,6 +62,7 @@ def render_text(report: IterationReport) -> str:
         if report.runs
         else "No MIS files were processed in this iteration."
     )
+    parts += report.same_content_notes()
     parts += ["", adjustments.SECTION_TITLE, ""]
     parts.append(
         text_table(adjustments.adjustments_table(report.adjustment_lines))

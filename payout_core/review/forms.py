@@ -56,11 +56,18 @@ def form_token(secret: bytes, reviewer_name: str, now_seconds: float) -> str:
     return f"{issued}.{_mac(secret, 'review-form', issued, reviewer_name)}"
 
 
+def is_page_text(value: str | None) -> bool:
+    """Text the page itself writes into its links and forms: printable ASCII. (str.isdigit
+    accepts '²' and '٣', which int() refuses or reads as 3; compare_digest refuses
+    non-ASCII text with a TypeError.)"""
+    return value is None or (value.isascii() and value.isprintable())
+
+
 def form_token_is_valid(
     secret: bytes, reviewer_name: str, token: str | None, now_seconds: float
 ) -> bool:
     issued_text, _, mac = (token or "").partition(".")
-    if not issued_text.isdigit() or not mac:
+    if not is_page_text(token) or not issued_text.isdigit() or not mac:
         return False
     issued = int(issued_text)
     if not 0 <= now_seconds - issued <= TOKEN_LIFETIME_SECONDS:
@@ -75,8 +82,10 @@ def sign_message(secret: bytes, reviewer_name: str, message: Message) -> str:
 
 def read_message(secret: bytes, reviewer_name: str, signed: str | None) -> Message | None:
     payload, _, mac = (signed or "").partition(".")
-    if not payload or not hmac.compare_digest(
-        mac, _mac(secret, "review-result", payload, reviewer_name)
+    if (
+        not payload
+        or not is_page_text(signed)
+        or not hmac.compare_digest(mac, _mac(secret, "review-result", payload, reviewer_name))
     ):
         return None
     try:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
-from payout_core.errors import DecisionRefused, TransientError
+from payout_core.errors import DecisionRefused, TransientError, clean_error_text
 from payout_core.review import forms, html
 from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 64 * 1024
 MAX_EVENTS_PER_DECISION = 1000
 MAX_REASON_CHARS = 1000
+EVENT_ID_MAX_DIGITS = 18  # event ids are bigint
+# Fields only the page itself writes (its links and forms): printable ASCII, always.
+PAGE_WRITTEN_PARAMS = ("result",)
+PAGE_WRITTEN_FIELDS = ("form_token", "action", "event_id")
+NOT_UNDERSTOOD = "Request not understood"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": html.CONTENT_SECURITY_POLICY,
@@ -60,8 +65,46 @@ def _secret(settings: Settings) -> bytes | None:
     return value.encode("utf-8") if len(value) >= REVIEW_SECRET_MIN_CHARS else None
 
 
+def _not_understood(path: str, where: str) -> func.HttpResponse:
+    text = (
+        f"This link or form holds {where} the review page never writes; nothing was decided. "
+        "Open the review page again from its address."
+    )
+    return _page(html.render_problem(NOT_UNDERSTOOD, text, path), 400)
+
+
+def _foreign_fields(request: func.HttpRequest) -> list[str]:
+    """The page-written fields of the request that hold text the page never writes."""
+    foreign = [
+        name for name in PAGE_WRITTEN_PARAMS if not forms.is_page_text(request.params.get(name))
+    ]
+    if request.method == "POST":
+        form = request.form
+        foreign += [
+            name
+            for name in PAGE_WRITTEN_FIELDS
+            if not all(forms.is_page_text(value) for value in form.getlist(name))
+        ]
+    return foreign
+
+
 def handle_request(request: func.HttpRequest) -> func.HttpResponse:
-    path = urlsplit(request.url).path or "/api/review"
+    """Every answer to input is a page: 400 with a plain message for what cannot be read,
+    never a 500."""
+    try:
+        path = urlsplit(request.url).path or "/api/review"
+    except ValueError:
+        path = "/api/review"
+    try:
+        return _answer(request, path)
+    except (ValueError, TypeError, UnicodeError, OverflowError):
+        # A request no check above foresaw: the details go to the log, a sentence to the
+        # browser, and nothing was decided (a decision is one transaction).
+        log.exception("review page: a request it could not read")
+        return _not_understood(path, "something")
+
+
+def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
     problem = easy_auth_problem(os.environ)
     if problem:
         log.error("review page: %s", problem)
@@ -81,6 +124,12 @@ def handle_request(request: func.HttpRequest) -> func.HttpResponse:
     from payout_core.ledger import db
 
     db.open_checked_pool(settings)  # this entry point's pool, from the settings it read
+    foreign = _foreign_fields(request)
+    if foreign:
+        log.warning(
+            "review page: %s sent characters the page never writes in %s", reviewer.name, foreign
+        )
+        return _not_understood(path, f"characters in {', '.join(foreign)} that")
     try:
         if request.method == "POST":
             return _decide(request, reviewer, secret, path, settings)
@@ -141,6 +190,11 @@ def _decide(
     return _redirect(f"{path}?{urlencode(query)}")
 
 
+def _is_event_number(text: str) -> bool:
+    digits = text.strip()
+    return digits.isascii() and digits.isdigit() and len(digits) <= EVENT_ID_MAX_DIGITS
+
+
 def _decision_message(
     reviewer: Reviewer, action: str, event_id_texts: list[str], reason_text: str
 ) -> forms.Message:
@@ -148,7 +202,7 @@ def _decision_message(
 
     if action not in ("approve", "reject"):
         return forms.Message(False, "Choose Approve or Reject.")
-    if any(not text.strip().isdigit() for text in event_id_texts):
+    if any(not _is_event_number(text) for text in event_id_texts):
         return forms.Message(False, "Event numbers must be whole numbers; nothing was decided.")
     event_ids = sorted({int(text) for text in event_id_texts})
     if not event_ids:
@@ -157,7 +211,9 @@ def _decision_message(
         return forms.Message(
             False, f"At most {MAX_EVENTS_PER_DECISION} events at once; nothing was decided."
         )
-    reason = " ".join(reason_text.split())[:MAX_REASON_CHARS] or None
+    # Kept in the audit trail: control characters (a NUL, which PostgreSQL text refuses)
+    # replaced, at most MAX_REASON_CHARS, saying what was cut.
+    reason = clean_error_text(" ".join(reason_text.split()), MAX_REASON_CHARS) or None
     if action == "reject" and reason is None:
         return forms.Message(False, "A rejection needs a reason; nothing was decided.")
     try:

@@ -107,7 +107,7 @@ def ledger(database_url: str) -> str:
             " error_count) VALUES (4, 'earlier', 'finance@shiftpay.example', 1, 0)"
         )
         conn.execute(
-            "UPDATE mis_runs SET reported_at = now(), iteration_number = 4 WHERE mis_run_id = %s",
+            "INSERT INTO reported_mis_runs (mis_run_id, iteration_number) VALUES (%s, 4)",
             (old_run,),
         )
     return database_url
@@ -115,7 +115,10 @@ def ledger(database_url: str) -> str:
 
 def unreported_counts(database_url: str) -> tuple[int, int]:
     with connect(database_url) as conn:
-        runs = conn.execute("SELECT count(*) FROM mis_runs WHERE reported_at IS NULL").fetchone()
+        runs = conn.execute(
+            "SELECT count(*) FROM mis_runs r WHERE NOT EXISTS"
+            " (SELECT 1 FROM reported_mis_runs x WHERE x.mis_run_id = r.mis_run_id)"
+        ).fetchone()
         errors = conn.execute(
             "SELECT count(*) FROM error_logs WHERE reported_at IS NULL"
         ).fetchone()
@@ -209,7 +212,8 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
             " WHERE iteration_number = 5"
         ).fetchone()
         marked = conn.execute(
-            "SELECT mis_file, iteration_number FROM mis_runs ORDER BY mis_run_id"
+            "SELECT mis_file, iteration_number FROM mis_runs"
+            " JOIN reported_mis_runs USING (mis_run_id) ORDER BY mis_run_id"
         ).fetchall()
         error_iteration = conn.execute("SELECT iteration_number FROM error_logs").fetchone()
     assert iteration == (message.subject, "recorded-1", 2, 1)

@@ -39,17 +39,17 @@ BLOB_SOURCE = func.BlobSource(settings.blob_trigger_source())
 )
 def mis_uploaded(blob: blob_types.BlobClient) -> None:
     """An MIS file landed in the inbox: compute and record its payouts."""
-    from payout_core import functions
+    from payout_core.flows import triggers
 
-    functions.handle_mis_blob(f"{blob.container_name}/{blob.blob_name}")
+    triggers.handle_mis_blob(f"{blob.container_name}/{blob.blob_name}")
 
 
 @app.queue_trigger(arg_name="message", queue_name=BLOB_POISON_QUEUE, connection="MisStorage")
 def blob_poisoned(message: func.QueueMessage) -> None:
     """A blob failed on every attempt: record why and move it aside."""
-    from payout_core import functions
+    from payout_core.flows import triggers
 
-    functions.handle_poisoned_blob(message.get_json(), dequeue_count=message.dequeue_count or 1)
+    triggers.handle_poisoned_blob(message.get_json(), dequeue_count=message.dequeue_count or 1)
 
 
 @app.blob_trigger(
@@ -60,9 +60,9 @@ def blob_poisoned(message: func.QueueMessage) -> None:
 )
 def remittance_uploaded(blob: blob_types.BlobClient) -> None:
     """A bank's remittance file landed (money in): match it against the payin owed."""
-    from payout_core import functions
+    from payout_core.flows import triggers
 
-    functions.handle_remittance_blob(f"{blob.container_name}/{blob.blob_name}")
+    triggers.handle_remittance_blob(f"{blob.container_name}/{blob.blob_name}")
 
 
 @app.blob_trigger(
@@ -73,9 +73,9 @@ def remittance_uploaded(blob: blob_types.BlobClient) -> None:
 )
 def wallet_confirmation_uploaded(blob: blob_types.BlobClient) -> None:
     """The wallet team's confirmations landed (money out): record each credit's answer."""
-    from payout_core import functions
+    from payout_core.flows import triggers
 
-    functions.handle_wallet_confirmation_blob(f"{blob.container_name}/{blob.blob_name}")
+    triggers.handle_wallet_confirmation_blob(f"{blob.container_name}/{blob.blob_name}")
 
 
 @app.timer_trigger(
@@ -83,9 +83,9 @@ def wallet_confirmation_uploaded(blob: blob_types.BlobClient) -> None:
 )
 def iteration_summary(timer: func.TimerRequest) -> None:
     """Email finance the summary of everything processed since the last iteration."""
-    from payout_core import functions
+    from payout_core.flows import triggers
 
-    functions.run_summary_timer(past_due=timer.past_due)
+    triggers.run_summary_timer(past_due=timer.past_due)
 
 
 @app.route(route="review", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)

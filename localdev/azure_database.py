@@ -20,7 +20,7 @@ import sys
 import psycopg
 from psycopg import sql
 
-from payout_core import identity
+from payout_core.adapters import entra
 
 # What the app does with the ledger (tests/integration/test_app_role.py runs the app's
 # work as a role with exactly these grants).
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-object-id", required=True, help="its object (principal) id")
     args = parser.parse_args(argv)
     # The deploying person's token (az login / azd auth login), as `payout db migrate` had.
-    token = identity.token_credential().get_token(identity.POSTGRES_TOKEN_SCOPE).token
+    token = entra.token_credential().get_token(entra.POSTGRES_TOKEN_SCOPE).token
     with _connect(args.host, "postgres", args.admin, token) as conn:
         created = create_entra_role(conn, args.app_role, args.app_object_id)
     with _connect(args.host, args.database, args.admin, token) as conn:

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import azure.functions as func
 from azure.storage.blob import BlobClient
 
-from payout_core import storage
+from payout_core.adapters import storage
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 SUBJECT_PREFIX = "/blobServices/default/containers/"

@@ -14,7 +14,7 @@ import signal
 import sys
 import warnings
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.settings import get_settings
 
 
@@ -55,20 +55,23 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.build_parser()
-    commands = next(
+    parser = commands.build_parser()
+    subcommands = next(
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )
-    host = commands.add_parser("host", help="local Functions host for the blob and timer triggers")
+    host = subcommands.add_parser(
+        "host", help="local Functions host for the blob and timer triggers"
+    )
     host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     host.add_argument(
         "--http-port", type=int, help="also serve the HTTP functions (/api/...) on this port"
     )
     host.set_defaults(run=_host)
 
-    commands.add_parser("demo", help="the whole chain on embedded services").set_defaults(run=_demo)
+    demo = subcommands.add_parser("demo", help="the whole chain on embedded services")
+    demo.set_defaults(run=_demo)
 
-    bench = commands.add_parser("bench", help="time processing against the floor")
+    bench = subcommands.add_parser("bench", help="time processing against the floor")
     bench.add_argument("--rows", type=int, default=1_000_000)
     bench.add_argument("--leads", type=int, default=4_000_000)
     bench.add_argument("--batch-rows", type=int, default=None)
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # pgserver's platformdirs warns on every start where XDG_RUNTIME_DIR is unset (CI, root).
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    cli.configure_logging(args.verbose)
+    commands.configure_logging(args.verbose)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_WithoutKnownNoise())
     if args.run is _host:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         # ledger.
         if args.run is not _demo:
             use_embedded_database_when_unset()
-        return cli.run(args)
+        return commands.run(args)
     except KeyboardInterrupt:
         if args.run is not _host:
             raise

@@ -77,7 +77,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _upload_samples(samples_dir: Path, container_name: str, folders: tuple[str, ...]) -> list[str]:
     """The sample CSVs of `folders` (in order, each sorted) into a container, as a bank or
     the wallet team would drop them; their names."""
-    from payout_core import storage
+    from payout_core.adapters import storage
 
     client = storage.service_client(get_settings())
     storage.ensure_containers(client, [container_name])
@@ -132,7 +132,7 @@ def describe_ledger() -> str:
 
 def _run_chain(samples_dir: Path) -> int:
     from localdev import devhost
-    from payout_core import summary
+    from payout_core.flows import iteration
     from payout_core.ledger import store
 
     with db.connection() as conn:
@@ -146,7 +146,7 @@ def _run_chain(samples_dir: Path) -> int:
     # None: a developer's local.settings.json must not redirect the demo's services.
     host_exit_code = devhost.run_host(once=True, local_settings_path=None)
     print(f"local Functions host processed the inbox (exit code {host_exit_code})")
-    print(summary.run_summary())
+    print(iteration.run_summary())
     _approve_what_is_held()
     host_exit_code = max(host_exit_code, _reconcile_samples(samples_dir))
     print()
@@ -163,7 +163,7 @@ def _run_chain(samples_dir: Path) -> int:
 def _approve_what_is_held() -> None:
     """SPEC §8 in a few lines: the event over PAYOUT_HOLD_EVENT_ABOVE waited for a person;
     someone other than its maker approves it, and the next cycle credits it."""
-    from payout_core import summary
+    from payout_core.flows import iteration
     from payout_core.ledger import cycles, holds
 
     with db.connection() as conn:
@@ -181,7 +181,7 @@ def _approve_what_is_held() -> None:
             reason="checked against the bank's MIS",
         )
     print(f"approved by {DEMO_CHECKER}: event(s) {', '.join(str(e.event_id) for e in held)}")
-    outcome = summary.run_summary()
+    outcome = iteration.run_summary()
     print(outcome)
     with db.connection() as conn:
         for credit in cycles.list_credits(conn, outcome.iteration_number):
@@ -192,8 +192,8 @@ def _reconcile_samples(samples_dir: Path) -> int:
     """SPEC §9 in a few lines: the banks' remittances and the wallet team's answers for
     cycle 1 go through their blob triggers; the next cycle sends the failed credit again."""
     from localdev import devhost
-    from payout_core import summary
     from payout_core.engine import confirmations, remittance
+    from payout_core.flows import iteration
     from payout_core.ledger import cycles, remittances
 
     settings = get_settings()
@@ -213,7 +213,7 @@ def _reconcile_samples(samples_dir: Path) -> int:
     for bank in banks:
         print(f"  {bank.source_type}: expected {bank.expected}, received {bank.received},"
               f" outstanding {bank.outstanding}, over-received {bank.over_received}")  # fmt: skip
-    outcome = summary.run_summary()
+    outcome = iteration.run_summary()
     print(outcome)
     with db.connection() as conn:
         for credit in cycles.list_credits(conn, outcome.iteration_number):

@@ -70,7 +70,7 @@ from localdev.invocation import invoke
 from localdev.queues import BLOB_POISON_QUEUE as POISON_QUEUE
 from localdev.queues import QueueTriggers
 from localdev.timers import TimerTriggers
-from payout_core import storage
+from payout_core.adapters import storage
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger("payout.host")

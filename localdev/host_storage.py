@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from payout_core import storage
+from payout_core.adapters import storage
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 RECEIPTS_PREFIX = "blobreceipts"

@@ -25,7 +25,7 @@ from azure.core.exceptions import ResourceExistsError
 from localdev.discovery import BlobTriggerFunction, QueueTriggerFunction
 from localdev.host_config import HostConfig, HostConfigError, app_setting
 from localdev.invocation import invoke
-from payout_core import identity
+from payout_core.adapters import entra
 from payout_core.settings import Settings
 
 log = logging.getLogger("payout.host")
@@ -47,7 +47,7 @@ def queue_client(connection_setting: str, queue_name: str, settings: Settings) -
     }
     service_uri = os.environ.get(f"{connection_setting}__queueServiceUri")
     if service_uri:
-        credential = identity.token_credential(os.environ.get(f"{connection_setting}__clientId"))
+        credential = entra.token_credential(os.environ.get(f"{connection_setting}__clientId"))
         client = QueueClient(service_uri, queue_name, credential=credential, **options)
     else:
         connection = app_setting(connection_setting, settings)

@@ -2,6 +2,6 @@
 
 import sys
 
-from payout_core.cli import main
+from payout_cli.commands import main
 
 sys.exit(main())

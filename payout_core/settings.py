@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from payout_core.amount_limits import LEDGER_AMOUNT_MAX
+from payout_core.engine.amount_limits import LEDGER_AMOUNT_MAX
 from payout_core.errors import ConfigurationError
 
 if TYPE_CHECKING:

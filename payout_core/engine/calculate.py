@@ -11,7 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from payout_core.engine import kpis, later
+from payout_core.engine import corrections, kpis
 from payout_core.engine.products import ProductHandler
 
 OUTCOMES = (
@@ -169,11 +169,11 @@ def classify(
             ),
         )
     )
-    weighed = later.weigh(
+    weighed = corrections.weigh(
         classified.filter(pl.col("outcome") == "already_paid").select(
             "row_number", "lead_id", *KEY_COLUMNS, "event_date", "amount_minor"
         ),
-        facts=later.facts_of(leads),
+        facts=corrections.facts_of(leads),
         balances=pl.DataFrame(schema=kpis.BALANCES_SCHEMA) if balances is None else balances,
         rules=rules,
         handler=handler,
@@ -191,12 +191,12 @@ def _rule_and_worth_columns(rules: pl.DataFrame) -> list[str]:
 
 
 def _merge_later(classified: pl.DataFrame, weighed: pl.DataFrame) -> pl.DataFrame:
-    """The rows `later.weigh` decided, merged back by row_number (their outcome, events,
+    """The rows `corrections.weigh` decided, merged back by row_number (their outcome, events,
     net and reasons); other rows get null reasons."""
     merged = classified.join(
         weighed, on="row_number", how="left", maintain_order="left", suffix="_later"
     )
-    replaced = [c for c in later.LATER_COLUMNS if c in classified.columns]
+    replaced = [c for c in corrections.LATER_COLUMNS if c in classified.columns]
     return merged.with_columns(
         pl.coalesce(f"{column}_later", column).alias(column) for column in replaced
     ).drop(f"{column}_later" for column in replaced)

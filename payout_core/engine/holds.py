@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from payout_core.amount_limits import LEDGER_AMOUNT_MAX, LEDGER_AMOUNT_MAX_MINOR
+from payout_core.engine.amount_limits import LEDGER_AMOUNT_MAX, LEDGER_AMOUNT_MAX_MINOR
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 

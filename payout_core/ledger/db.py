@@ -30,7 +30,7 @@ import psycopg
 import psycopg_pool
 from psycopg_pool import ConnectionPool
 
-from payout_core import identity
+from payout_core.adapters import entra
 from payout_core.errors import ConfigurationError, TransientError
 from payout_core.settings import Settings
 
@@ -82,11 +82,11 @@ def connection_kwargs_factory(settings: Settings, credential: TokenCredential | 
     kwargs = connection_kwargs(settings)
     if settings.database_auth != "entra":
         return kwargs
-    token_source = credential or identity.token_credential(settings.database_client_id)
+    token_source = credential or entra.token_credential(settings.database_client_id)
 
     def kwargs_with_fresh_token() -> dict[str, object]:
         try:
-            token = token_source.get_token(identity.POSTGRES_TOKEN_SCOPE).token
+            token = token_source.get_token(entra.POSTGRES_TOKEN_SCOPE).token
         except Exception as error:  # azure.identity's errors share no base worth naming
             raise TransientError(f"no Entra token for the database: {error}") from error
         return {**kwargs, "password": token}

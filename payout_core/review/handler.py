@@ -20,7 +20,7 @@ import azure.functions as func
 
 from payout_core.errors import DecisionRefused, TransientError, clean_error_text
 from payout_core.review import forms, html
-from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
+from payout_core.review.signed_in import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
 from payout_core.settings import REVIEW_SECRET_MIN_CHARS, Settings, get_settings
 

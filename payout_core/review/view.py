@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from payout_core.review.forms import Message
-from payout_core.review.identity import Reviewer
+from payout_core.review.signed_in import Reviewer
 
 MAX_ROWS_SHOWN = 500
 MAX_FILTER_CHARS = 200

@@ -16,7 +16,7 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from localdev import devhost
-from payout_core import storage
+from payout_core.adapters import storage
 from payout_core.ledger import db
 from payout_core.settings import Settings, get_settings
 from tests.integration.sample_ledger import load_samples

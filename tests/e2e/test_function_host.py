@@ -18,6 +18,7 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from localdev import devhost
+from payout_core.flows import mis_processing
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, get_settings
 from tests.e2e.conftest import Services, run_host_once, runs_by_file
@@ -282,12 +283,11 @@ def test_a_configuration_error_is_recorded_but_the_file_stays_for_a_rerun(
 def test_a_failure_nobody_foresaw_is_recorded_with_its_cause_and_moved_aside(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from payout_core import pipeline
 
     def bug(*_: object, **__: object) -> None:
         raise KeyError("surprise")  # stands for any bug: neither terminal nor transient
 
-    monkeypatch.setattr(pipeline, "process_mis_file", bug)
+    monkeypatch.setattr(mis_processing, "process_mis_file", bug)
     settings = services.settings
     bank_a = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
     services.upload(bank_a.name, bank_a.read_bytes())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from localdev import devhost
-from payout_core import storage
+from payout_core.adapters import storage
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 from tests.e2e.conftest import run_host_once

@@ -1,4 +1,4 @@
-"""Test doubles for `payout_core.mail.EmailSender`.
+"""Test doubles for `payout_core.adapters.mail.EmailSender`.
 
 Kept in tests/, not in payout_core: production code never needs a sender that remembers
 or fails on purpose, and a fake living next to the tests cannot be picked by a setting.
@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from payout_core.mail import EmailMessage, EmailSendError
+from payout_core.adapters.mail import EmailMessage, EmailSendError
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.settings import get_settings
 
 D = Decimal
@@ -41,9 +41,9 @@ class Operator:
         self.capsys = capsys
         self.files = 0
 
-    def run(self, *command: str, expect: int = cli.EXIT_OK) -> list[dict]:
+    def run(self, *command: str, expect: int = commands.EXIT_OK) -> list[dict]:
         self.capsys.readouterr()
-        exit_code = cli.main(list(command))
+        exit_code = commands.main(list(command))
         captured = self.capsys.readouterr()
         assert exit_code == expect, captured.err
         return [json.loads(line) for line in captured.out.splitlines() if line[:1] == "{"]
@@ -51,10 +51,10 @@ class Operator:
     def refused(self, *command: str) -> str:
         self.capsys.readouterr()
         try:
-            exit_code = cli.main(list(command))
+            exit_code = commands.main(list(command))
         except SystemExit as usage_error:  # argparse: a required option is missing
             exit_code = usage_error.code
-        assert exit_code != cli.EXIT_OK
+        assert exit_code != commands.EXIT_OK
         return self.capsys.readouterr().err
 
     def limit_events_above(self, amount: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,14 +11,15 @@ from decimal import Decimal
 
 import pytest
 
-from payout_core import report, summary
-from payout_core.mail import (
+from payout_core import report
+from payout_core.adapters.mail import (
     AcsEmailSender,
     EmailConfigurationError,
     EmailMessage,
     EmailSendError,
     sender_from_settings,
 )
+from payout_core.flows import iteration
 from payout_core.report import ErrorRecord, MisRunAccounting, SummaryLine
 from payout_core.settings import Settings
 from tests.fakes.acs_email_server import FakeAcsEmailServer
@@ -89,8 +90,8 @@ def iteration_email() -> EmailMessage:
         success_rows=[success_row],
         attachments_max_bytes=100_000,
     )
-    return summary.iteration_email(
-        built, idempotency_key=summary.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 3)
+    return iteration.iteration_email(
+        built, idempotency_key=iteration.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 3)
     )
 
 
@@ -146,7 +147,7 @@ def test_a_retried_send_of_the_same_iteration_is_one_email(acs_server: FakeAcsEm
     assert len(acs_server.sent_payloads) == 1
     assert acs_server.repeated_operation_ids == [message.idempotency_key]
     # A different iteration is a different operation.
-    other = summary.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 4)
+    other = iteration.iteration_idempotency_key("2026-11-01T00:00:00+00:00", 4)
     assert other != message.idempotency_key
 
 

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from localdev.azure_database import grant_app_role
-from payout_core import pipeline, reconciliation, summary
+from payout_core.flows import iteration, mis_processing, reconciliation_processing
 from payout_core.ledger import db, holds, store
 from payout_core.settings import get_settings
 from tests.fakes.email_senders import RecordingEmailSender
@@ -56,23 +56,23 @@ def app_role_url(
 
 def test_the_apps_whole_round_runs_on_the_apps_grants(app_role_url: str) -> None:
     settings = get_settings()
-    for mis_file in sorted((SAMPLES / "mis").glob("*.csv")):
-        assert pipeline.process_mis_file(mis_file, settings=settings).rows_read > 0
+    for sample in sorted((SAMPLES / "mis").glob("*.csv")):
+        assert mis_processing.process_mis_file(sample, settings=settings).rows_read > 0
 
-    first = summary.run_summary(RecordingEmailSender(), settings=settings)
+    first = iteration.run_summary(RecordingEmailSender(), settings=settings)
     assert first.cycle is not None and first.cycle.credit_count > 0
 
     with db.connection() as conn:
         waiting = [event.event_id for event in holds.list_holds(conn)]
         assert waiting
         holds.decide(conn, waiting[:1], decision="approve", decided_by="Finance", reason=None)
-    assert summary.run_summary(RecordingEmailSender(), settings=settings).email_sent
+    assert iteration.run_summary(RecordingEmailSender(), settings=settings).email_sent
 
     for remittance in sorted((SAMPLES / "remittance").glob("*.csv")):
-        reconciliation.process_remittance_file(remittance, settings=settings)
+        reconciliation_processing.process_remittance_file(remittance, settings=settings)
     for confirmations in sorted((SAMPLES / "wallet_confirmations").glob("*.csv")):
-        reconciliation.process_confirmation_file(confirmations, settings=settings)
-    assert summary.run_summary(RecordingEmailSender(), settings=settings).email_sent
+        reconciliation_processing.process_confirmation_file(confirmations, settings=settings)
+    assert iteration.run_summary(RecordingEmailSender(), settings=settings).email_sent
 
 
 @pytest.mark.parametrize(

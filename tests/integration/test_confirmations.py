@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.settings import get_settings
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import query, race
@@ -24,13 +24,13 @@ def two_credits(loaded: str, capsys: pytest.CaptureFixture[str]) -> dict[str, di
     """Cycle 1 with one credit for SP1001 (1500.00) and one for SP1002 (1000.00)."""
     paid(loaded, "AT-91961", "2500.00", payout="1500.00")  # SP1001
     paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
-    assert cli.main(["summary"]) == 0
+    assert commands.main(["summary"]) == 0
     capsys.readouterr()
     return {credit["sp_id"]: credit for credit in credits(capsys)}
 
 
 def credits(capsys: pytest.CaptureFixture[str]) -> list[dict]:
-    assert cli.main(["credits", "--json"]) == 0
+    assert commands.main(["credits", "--json"]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
@@ -39,7 +39,7 @@ def confirm(
 ) -> tuple[int, dict]:
     path = tmp_path / name
     path.write_text(HEADER + "\n" + "".join(f"{row}\n" for row in rows), encoding="utf-8")
-    exit_code = cli.main(["confirmations", "--json", str(path)])
+    exit_code = commands.main(["confirmations", "--json", str(path)])
     [line] = capsys.readouterr().out.splitlines()
     return exit_code, json.loads(line)
 
@@ -50,7 +50,7 @@ def outcomes(**counts: int) -> dict[str, int]:
 
 
 def summary(capsys: pytest.CaptureFixture[str]) -> str:
-    assert cli.main(["summary"]) == 0
+    assert commands.main(["summary"]) == 0
     return capsys.readouterr().out
 
 
@@ -114,12 +114,12 @@ def test_a_credit_that_failed_3_times_is_held_for_a_person(
             assert latest["replaces_credit_id"] == credit_id
             credit_id = latest["credit_id"]
     assert latest["credit_id"] == credit_id  # the third failure was not sent again
-    assert cli.main(["holds", "list", "--json"]) == 0
+    assert commands.main(["holds", "list", "--json"]) == 0
     [held] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (held["lead_id"], held["status"]) == ("AT-4K7PQ", "held")
     assert "failed 3 times" in held["reason"] + json.dumps(held)
 
-    assert cli.main(["holds", "approve", str(held["event_id"]), "--by", "Finance Lead"]) == 0
+    assert commands.main(["holds", "approve", str(held["event_id"]), "--by", "Finance Lead"]) == 0
     capsys.readouterr()
     summary(capsys)
     resent = credits(capsys)[-1]
@@ -130,7 +130,7 @@ def test_racing_confirmation_files_answer_each_credit_once(
     loaded: str, two_credits: dict[str, dict], tmp_path: Path
 ) -> None:
 
-    from payout_core import reconciliation
+    from payout_core.flows import reconciliation_processing
 
     credit_id = two_credits["SP1001"]["credit_id"]
     paths = []
@@ -140,7 +140,8 @@ def test_racing_confirmation_files_answer_each_credit_once(
         paths.append(path)
     settings = get_settings()
     results = race(
-        lambda path: reconciliation.process_confirmation_file(path, settings=settings), paths
+        lambda path: reconciliation_processing.process_confirmation_file(path, settings=settings),
+        paths,
     )
     assert sorted(result.outcome_counts["confirmed"] for result in results) == [0, 0, 1]
     assert query(loaded, "SELECT count(*) FROM wallet_confirmations") == [(1,)]
@@ -151,7 +152,7 @@ def test_a_confirmation_file_that_cannot_be_read_is_recorded_as_an_error(
 ) -> None:
     broken = tmp_path / "wallet_broken.csv"
     broken.write_text("CreditId,Status\nCR-000001-0001,success\n")
-    assert cli.main(["confirmations", "--json", str(broken)]) == 1
+    assert commands.main(["confirmations", "--json", str(broken)]) == 1
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
     assert line["file"] == "wallet_broken.csv" and "Reference, Reason" in line["error"]
     [(mis,)] = query(loaded, "SELECT mis FROM error_logs")

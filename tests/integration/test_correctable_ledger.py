@@ -13,7 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli, summary
+from payout_cli import commands
+from payout_core.flows import iteration
 from payout_core.ledger import store
 from payout_core.report import adjustments
 from tests.fakes.email_senders import RecordingEmailSender
@@ -65,12 +66,12 @@ def mis_file(folder: Path, name: str, header: str, *rows: str) -> Path:
 
 def process(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
     """`payout process --json PATH`, as an operator runs it."""
-    assert cli.main(["process", "--json", str(path)]) == 0
+    assert commands.main(["process", "--json", str(path)]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def recalculate(capsys: pytest.CaptureFixture[str], *arguments: str) -> dict:
-    assert cli.main(["recalculate", "--json", *arguments]) == 0
+    assert commands.main(["recalculate", "--json", *arguments]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -175,7 +176,7 @@ def test_a_corrected_disbursed_amount_is_adjusted_both_ways_with_spec_rounding(
         ledger,
         "SELECT event_id FROM payout_events WHERE lead_id = 'AT-00003' AND payout_amount < 0",
     )
-    assert cli.main(["holds", "approve", str(clawback_id), "--by", "Finance Checker"]) == 0
+    assert commands.main(["holds", "approve", str(clawback_id), "--by", "Finance Checker"]) == 0
     assert query(ledger, final_row) == [(D(1097), D(439), D(43870))]
     assert_calculations_equal_event_sums(ledger)
 
@@ -186,7 +187,7 @@ def test_a_later_row_stating_another_date_changes_nothing_and_says_so(
     process(capsys, mis_file(tmp_path, "loan_1.csv", LOAN_HEADER, loan("AT-00003", "43850")))
     output = tmp_path / "out"
     later = mis_file(tmp_path, "loan_2.csv", LOAN_HEADER, loan("AT-00003", "40000", "3 10 2023"))
-    assert cli.main(["process", "--json", "--output-dir", str(output), str(later)]) == 0
+    assert commands.main(["process", "--json", "--output-dir", str(output), str(later)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert nonzero(result["outcomes"]) == {"already_paid": 1}
     [rejected_csv] = (output / "rejected").glob("*.csv")
@@ -201,7 +202,7 @@ def test_adjusted_and_late_rows_are_in_the_per_file_csv_with_reasons(
     process(capsys, mis_file(tmp_path, "s1.csv", SAVINGS_HEADER, savings("AT-00002", "1299")))
     output = tmp_path / "out"
     later = mis_file(tmp_path, "s2.csv", SAVINGS_HEADER, savings("AT-00002", "2400"))
-    assert cli.main(["process", "--output-dir", str(output), str(later)]) == 0
+    assert commands.main(["process", "--output-dir", str(output), str(later)]) == 0
     [rejected_csv] = (output / "rejected").glob("*.csv")
     row = rejected_csv.read_text().splitlines()[1]
     assert ",kpi_earned," in row and "KPI2 earned" in row and "payin 1000.00" in row
@@ -331,7 +332,7 @@ def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
     process(capsys, mis_file(tmp_path, "s1.csv", SAVINGS_HEADER, savings("AT-00002", "1299")))
     process(capsys, mis_file(tmp_path, "l1.csv", LOAN_HEADER, loan("AT-00003", "43850")))
     sender = RecordingEmailSender()
-    summary.run_summary(sender)
+    iteration.run_summary(sender)
     assert adjustments.NO_ADJUSTMENTS_SENTENCE in sender.messages[-1].text_body
 
     process(capsys, mis_file(tmp_path, "s2.csv", SAVINGS_HEADER, savings("AT-00002", "2400")))
@@ -340,7 +341,7 @@ def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
     corrected.write_text(RULES.replace("2.5,1", "3,1"))
     store.load_rules_file(corrected)
     recalculate(capsys, "--by", "finance.maker")  # 3 % of 40000 = 1200: +200 payin
-    outcome = summary.run_summary(sender)
+    outcome = iteration.run_summary(sender)
     assert outcome.email_sent
     text = sender.messages[-1].text_body
     section = text[text.index(adjustments.SECTION_TITLE) : text.index("\nErrors\n")]
@@ -351,4 +352,4 @@ def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
         ["Total", "3", "1,104.00", "461.00"],
     ]
     assert adjustments.SECTION_TITLE in sender.messages[-1].html_body
-    assert not summary.run_summary(sender).email_sent  # reported once
+    assert not iteration.run_summary(sender).email_sent  # reported once

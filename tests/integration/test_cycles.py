@@ -13,9 +13,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from payout_core import cli, summary
+from payout_cli import commands
+from payout_core.adapters.mail import EmailSendError
+from payout_core.flows import iteration
 from payout_core.ledger import cycles, db, holds
-from payout_core.mail import EmailSendError
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
 from tests.integration.cycle_rows import Ledger
 
@@ -35,13 +36,13 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 def payout(command: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict]]:
     """Run `payout ...`; returns the exit code and the JSON lines it printed."""
     capsys.readouterr()
-    exit_code = cli.main(command)
+    exit_code = commands.main(command)
     out = capsys.readouterr().out
     return exit_code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def tick(sender: RecordingEmailSender | None = None) -> summary.SummaryOutcome:
-    return summary.run_summary(sender or RecordingEmailSender(), clock=clock)
+def tick(sender: RecordingEmailSender | None = None) -> iteration.SummaryOutcome:
+    return iteration.run_summary(sender or RecordingEmailSender(), clock=clock)
 
 
 def credits(capsys: pytest.CaptureFixture[str], cycle: int | None = None) -> list[dict]:
@@ -189,7 +190,7 @@ def test_decisions_are_all_or_nothing_and_maker_checker(
 
     def refused(command: list[str], message: str) -> None:
         capsys.readouterr()
-        assert cli.main(command) == cli.EXIT_FAILED
+        assert commands.main(command) == commands.EXIT_FAILED
         assert message in capsys.readouterr().err
         assert held_ids(capsys) == [asked_by_asha, other]  # nothing decided
 
@@ -206,7 +207,7 @@ def test_decisions_are_all_or_nothing_and_maker_checker(
     )
     assert exit_code == 0 and [d["decision"] for d in decided] == ["rejected"]
     capsys.readouterr()
-    assert cli.main(["holds", "approve", str(other), str(asked_by_asha), "--by", "Meera"]) == 1
+    assert commands.main(["holds", "approve", str(other), str(asked_by_asha), "--by", "Meera"]) == 1
     assert f"event {other}: already rejected by Meera" in capsys.readouterr().err
     assert held_ids(capsys) == [asked_by_asha]
 
@@ -284,7 +285,7 @@ def test_two_ticks_at_once_close_one_cycle(ledger: Ledger, capsys):
     for n in range(50):
         ledger.event(f"LEAD-{n:03d}", f"SP-{n % 7}", "10")
     sender = RecordingEmailSender(send_delay_seconds=0.3)
-    outcomes: list[summary.SummaryOutcome] = []
+    outcomes: list[iteration.SummaryOutcome] = []
     threads = [threading.Thread(target=lambda: outcomes.append(tick(sender))) for _ in range(2)]
     for thread in threads:
         thread.start()
@@ -334,7 +335,7 @@ def test_a_crash_anywhere_in_the_close_leaves_no_cycle_and_the_next_tick_closes_
     ledger.event("LEAD-002", "SP-2", "-1", kind="adjustment")
     failing = FailingEmailSender()
     with pytest.raises(EmailSendError):
-        summary.run_summary(failing, clock=clock)
+        iteration.run_summary(failing, clock=clock)
 
     # A crash between the cycle's statements (after the credits, before the events).
     real_copy = cycles.copy_frame
@@ -360,7 +361,7 @@ def test_a_crash_anywhere_in_the_close_leaves_no_cycle_and_the_next_tick_closes_
 def test_credits_files_reach_the_output_container_once_even_after_a_failed_upload(
     ledger: Ledger, storage_env, tmp_path, capsys
 ):
-    from payout_core import storage
+    from payout_core.adapters import storage
 
     ledger.event("LEAD-001", "SP-1", "100")
 
@@ -371,12 +372,12 @@ def test_credits_files_reach_the_output_container_once_even_after_a_failed_uploa
             raise ConnectionError("storage down")
 
     with pytest.raises(ConnectionError):
-        summary.publish_pending_credits_files(BrokenStorage())
+        iteration.publish_pending_credits_files(BrokenStorage())
     client = storage.service_client(settings=storage_env)
     storage.ensure_containers(client, [storage_env.output_container])
     sink = storage.BlobOutputs(client, storage_env.output_container)
-    assert summary.publish_pending_credits_files(sink) == [1]
-    assert summary.publish_pending_credits_files(sink) == []  # published once
+    assert iteration.publish_pending_credits_files(sink) == [1]
+    assert iteration.publish_pending_credits_files(sink) == []  # published once
     data = (
         client.get_blob_client(storage_env.output_container, "credits/wallet_credits_cycle_1.csv")
         .download_blob()

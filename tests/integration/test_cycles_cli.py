@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def final_total_payout(database_url: str, lead_id: str) -> Decimal:
 
 def run(capsys: pytest.CaptureFixture[str], *command: str) -> list[dict]:
     capsys.readouterr()
-    assert cli.main(list(command)) == cli.EXIT_OK, capsys.readouterr().err
+    assert commands.main(list(command)) == commands.EXIT_OK, capsys.readouterr().err
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line[:1] == "{"]
 
 

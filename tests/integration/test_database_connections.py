@@ -21,7 +21,7 @@ from azure.core.credentials import AccessToken
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from payout_core import identity
+from payout_core.adapters import entra
 from payout_core.errors import TransientError
 from payout_core.ledger import db
 from payout_core.settings import get_settings
@@ -94,7 +94,7 @@ def test_entra_token_is_the_password_and_each_new_connection_gets_a_fresh_one(
     with db.connection() as conn:
         assert conn.execute("SELECT current_user").fetchone() == (entra_role,)
         assert conn.execute("SELECT count(*) FROM leads").fetchone() == (0,)
-    assert credential.scopes_asked == [(identity.POSTGRES_TOKEN_SCOPE,)]
+    assert credential.scopes_asked == [(entra.POSTGRES_TOKEN_SCOPE,)]
 
     # The token rotates; an open connection stays valid, a new one needs the new token.
     set_password(database_url, entra_role, "token-two")

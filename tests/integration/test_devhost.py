@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from localdev import blob_events, devhost, queues
-from payout_core import storage
+from payout_core.adapters import storage
 from payout_core.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from tests.integration.sample_ledger import SAMPLES, query
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def export(tmp_path: Path, *rows: str) -> Path:
 
 
 def load(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:
-    exit_code = cli.main(["leads", "load", str(path)])
+    exit_code = commands.main(["leads", "load", str(path)])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return exit_code, captured.out, captured.err
@@ -37,7 +37,7 @@ def load(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]
 def test_a_paid_lead_keeps_bank_product_and_success_and_each_refusal_is_listed(
     loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["process", "--json", str(LOANS)]) == 0
+    assert commands.main(["process", "--json", str(LOANS)]) == 0
     capsys.readouterr()
     path = export(
         tmp_path,
@@ -74,7 +74,7 @@ def test_a_paid_lead_keeps_bank_product_and_success_and_each_refusal_is_listed(
     correction = tmp_path / "bank_b_correction.csv"
     corrected = "Bank_B,Medium_A,Personal Loan,KYC_new_AT-YXXWY,50000,45000,40000,2 10 2023"
     correction.write_text(LOANS.read_text().splitlines()[0] + "\n" + corrected + "\n")
-    assert cli.main(["process", "--json", str(correction)]) == 0
+    assert commands.main(["process", "--json", str(correction)]) == 0
     assert json.loads(capsys.readouterr().out)["outcomes"]["adjusted"] == 1
 
 
@@ -91,7 +91,7 @@ def test_an_spid_a_spreadsheet_would_run_is_refused_with_its_row(
         f'2023-10-10 10:00:00,"{quoted}",AT-NEW02,Bank_A,Medium_A,Savings Account,Pending,',
     )
     exit_code, _, err = load(capsys, path)
-    assert exit_code == cli.EXIT_FAILED
+    assert exit_code == commands.EXIT_FAILED
     assert "row 2 (LeadId AT-NEW02): SPId starts like a spreadsheet formula" in err
     assert query(loaded, "SELECT count(*) FROM leads WHERE lead_id LIKE 'AT-NEW%%'") == [(0,)]
 
@@ -102,8 +102,8 @@ def test_the_wallet_credits_csv_carries_an_spid_unaltered(
     # An SPId stored before the door was closed: the machine-read file must not alter it.
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET sp_id = '-SP1005' WHERE sp_id = 'SP1005'")
-    assert cli.main(["process", "--json", str(LOANS)]) == 0
-    assert cli.main(["summary", "--output-dir", str(tmp_path / "out")]) == 0
+    assert commands.main(["process", "--json", str(LOANS)]) == 0
+    assert commands.main(["summary", "--output-dir", str(tmp_path / "out")]) == 0
     rows = (tmp_path / "out" / "credits" / "wallet_credits_cycle_1.csv").read_text("utf-8-sig")
     assert any(line.split(",")[2] == "-SP1005" for line in rows.splitlines()[1:])
     assert "'-SP1005" not in rows

@@ -15,11 +15,12 @@ import polars as pl
 import psycopg
 import pytest
 
-from payout_core import cli, pipeline
+from payout_cli import commands
+from payout_cli.local_outputs import LocalOutputs
 from payout_core.engine import mis
 from payout_core.errors import InputFileError, TerminalError, TransientError
+from payout_core.flows import mis_processing
 from payout_core.ledger import mis_run, store
-from payout_core.outputs import LocalOutputs
 from payout_core.settings import get_settings
 from tests.integration.sample_ledger import SAMPLES, query
 
@@ -37,7 +38,7 @@ def ledger_snapshot(url: str) -> dict[str, list[tuple]]:
 
 def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
     for mis_path in sorted((SAMPLES / "mis").glob("*.csv")):
-        result = pipeline.process_mis_file(mis_path, settings=get_settings())
+        result = mis_processing.process_mis_file(mis_path, settings=get_settings())
         expected = EXPECTED.get(mis_path.name)
         assert expected is not None, f"samples/expected_outcomes.json lacks {mis_path.name}"
         assert result.rows_read == expected["rows_read"]
@@ -47,7 +48,7 @@ def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
 
 
 def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
-    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     paid = result.outcome_counts["paid"]
     [(count, payin, payout, rule_ids)] = query(
         loaded,
@@ -76,9 +77,9 @@ def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
 
 
 def test_processing_the_same_file_again_changes_nothing(loaded: str) -> None:
-    first = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    first = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     before = ledger_snapshot(loaded)
-    second = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    second = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
     assert second.outcome_counts["paid"] == 0
     assert second.outcome_counts["already_paid"] == (
@@ -98,12 +99,12 @@ def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", connection_lost)
     with pytest.raises(TransientError, match="database unavailable"):
-        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(0,)]
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", original_finish)
-    retried = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    retried = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert retried.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
@@ -128,11 +129,11 @@ def test_a_batched_file_is_still_one_unit_of_work(
 
     monkeypatch.setattr(mis_run, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
-        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert ledger_snapshot(loaded) == before
 
     monkeypatch.setattr(mis_run, "fetch_leads", original_fetch)
-    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
@@ -141,11 +142,11 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     file starts over with fresh facts and reports the lead as already paid."""
     racing = psycopg.connect(loaded)
     racing.execute("UPDATE leads SET status = 'Success' WHERE lead_id = 'AT-91961'")
-    results: list[pipeline.MisRunResult] = []
+    results: list[mis_processing.MisRunResult] = []
     outputs = LocalOutputs(tmp_path / "out")
     worker = threading.Thread(
         target=lambda: results.append(
-            pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings(), outputs=outputs)
+            mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings(), outputs=outputs)
         )
     )
     worker.start()
@@ -165,12 +166,12 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
 
 
 def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: str) -> None:
-    pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
     before = ledger_snapshot(loaded)
     with pytest.raises(mis_run.LedgerConflict, match="AT-91961") as caught:
-        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert isinstance(caught.value, TerminalError)  # quarantined, never retried
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(1,)]
@@ -237,11 +238,11 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
 
 
 def test_a_stale_leads_export_never_unpays_a_lead(loaded: str) -> None:
-    pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     before = ledger_snapshot(loaded)
     store.load_leads_file(SAMPLES / "leads.csv")  # still says Pending for the paid leads
     assert ledger_snapshot(loaded)["leads"] == before["leads"]
-    again = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    again = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     assert again.outcome_counts["paid"] == 0
     assert ledger_snapshot(loaded)["events"] == before["events"]
 
@@ -270,7 +271,7 @@ def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
 def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
     loaded: str, tmp_path: Path
 ) -> None:
-    result = pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     unchanged = store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
     assert "unchanged, version 1" in unchanged
     changed = tmp_path / "rules.csv"
@@ -298,7 +299,7 @@ def test_payout_process_json_reports_each_file_and_fails_on_a_bad_one(
     loaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = SAMPLES / "mis_broken" / "bank_a_unknown_product.csv"
-    exit_code = cli.main(["process", "--json", str(SAVINGS_MIS), str(broken)])
+    exit_code = commands.main(["process", "--json", str(SAVINGS_MIS), str(broken)])
     assert exit_code != 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0] == {

@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli, summary
+from payout_cli import commands
+from payout_core.flows import iteration
 from payout_core.ledger import db, iteration_reads
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.sample_ledger import query
@@ -35,7 +36,7 @@ def mis_file(tmp_path: Path, name: str, content: bytes) -> Path:
 
 
 def process(capsys: pytest.CaptureFixture[str], path: Path) -> dict:
-    assert cli.main(["process", "--json", str(path)]) == 0
+    assert commands.main(["process", "--json", str(path)]) == 0
     [line] = capsys.readouterr().out.splitlines()
     return json.loads(line)
 
@@ -58,7 +59,7 @@ def test_the_same_bytes_under_a_new_name_are_processed_and_flagged_in_the_email(
         f"{LEADS_HEADER}\n2023-10-01 10:00:00,SP1009,AT-LATE1,Bank_A,Medium_A,Savings Account,"
         "Pending,\n"
     )
-    assert cli.main(["leads", "load", str(leads)]) == 0
+    assert commands.main(["leads", "load", str(leads)]) == 0
     capsys.readouterr()
 
     resent = process(capsys, mis_file(tmp_path, "bank_a_2023-10-03_resent.csv", EXPORT))
@@ -67,7 +68,7 @@ def test_the_same_bytes_under_a_new_name_are_processed_and_flagged_in_the_email(
     assert again["outcomes"]["paid"] == 0 and again["outcomes"]["already_paid"] == 2
 
     sender = RecordingEmailSender()
-    summary.run_summary(sender)
+    iteration.run_summary(sender)
     [(received_on,)] = query(
         loaded,
         "SELECT (min(started_at) AT TIME ZONE 'UTC')::date::text FROM mis_runs"
@@ -89,7 +90,8 @@ def test_a_redelivery_under_its_own_name_changes_nothing(
     path = mis_file(tmp_path, "bank_a.csv", EXPORT)
     process(capsys, path)
     events = query(loaded, "SELECT count(*) FROM payout_events")
-    assert cli.main(["process", "--json", "--output-dir", str(tmp_path / "out"), str(path)]) == 0
+    output_dir = str(tmp_path / "out")
+    assert commands.main(["process", "--json", "--output-dir", output_dir, str(path)]) == 0
     capsys.readouterr()
     assert query(loaded, "SELECT count(*) FROM payout_events") == events
     rejected = next((tmp_path / "out").rglob("*.rejected.csv")).read_text("utf-8")
@@ -110,7 +112,7 @@ def test_mis_runs_and_their_reports_are_append_only(
     loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], statement: str
 ) -> None:
     process(capsys, mis_file(tmp_path, "bank_a.csv", EXPORT))
-    summary.run_summary(RecordingEmailSender())
+    iteration.run_summary(RecordingEmailSender())
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement)
     assert query(
@@ -131,12 +133,12 @@ def test_a_run_recorded_while_an_iteration_reads_is_reported_by_the_next(
             " VALUES ('late.csv', 'x', 'Savings Account', now(), 0, '{}', 0, 0)"
         )  # not committed yet: the iteration below cannot see it
         sender = RecordingEmailSender()
-        summary.run_summary(sender)
+        iteration.run_summary(sender)
         assert "first.csv" in sender.messages[0].text_body
         assert "late.csv" not in sender.messages[0].text_body
         late.commit()
     process(capsys, mis_file(tmp_path, "second.csv", EXPORT.replace(b"2616", b"2617")))
-    summary.run_summary(sender)
+    iteration.run_summary(sender)
     assert "late.csv" in sender.messages[1].text_body
     assert "second.csv" in sender.messages[1].text_body
     assert "first.csv" not in sender.messages[1].text_body

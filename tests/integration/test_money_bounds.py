@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import cli, summary
+from payout_cli import commands
+from payout_core.flows import iteration
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import SAMPLES, query
@@ -33,7 +34,7 @@ def test_an_absurd_kpi1_payout_amount_is_refused_at_rules_load(
     versions_before = query(loaded, "SELECT count(*) FROM rule_sets")
     capsys.readouterr()
 
-    assert cli.main(["rules", "load", str(path)]) == cli.EXIT_FAILED
+    assert commands.main(["rules", "load", str(path)]) == commands.EXIT_FAILED
     error = capsys.readouterr().err
     assert f"row 1: KPI1PayoutAmount '{amount}' is too large" in error
     assert "Traceback" not in error and "NumericValueOutOfRange" not in error
@@ -48,7 +49,7 @@ def test_a_credit_the_ledger_cannot_write_holds_its_sp_and_the_cycle_closes(load
     paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
     sender = RecordingEmailSender()
 
-    outcome = summary.run_summary(sender)
+    outcome = iteration.run_summary(sender)
 
     assert outcome.cycle is not None and outcome.cycle.credit_count == 1
     assert query(loaded, "SELECT sp_id, amount::text FROM wallet_credits") == [

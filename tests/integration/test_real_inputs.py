@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.errors import ConfigurationError
 from payout_core.ledger import db, store
 from payout_core.settings import PROJECT_ROOT, get_settings
@@ -39,7 +39,7 @@ REFUSED_FILES = [
 
 
 def run_process(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, list[dict]]:
-    exit_code = cli.main(["process", "--json", *arguments])
+    exit_code = commands.main(["process", "--json", *arguments])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return exit_code, [json.loads(line) for line in captured.out.splitlines()]
@@ -52,7 +52,7 @@ def test_every_malformed_file_is_refused_and_recorded_and_the_others_still_run(
     exit_code, lines = run_process(
         capsys, *paths, str(SAVINGS_MIS), "--output-dir", str(tmp_path / "out")
     )
-    assert exit_code == cli.EXIT_FAILED
+    assert exit_code == commands.EXIT_FAILED
     by_file = {line["file"]: line for line in lines}
     assert by_file[SAVINGS_MIS.name]["outcomes"]["paid"] == 6  # processed after the refusals
     for name in REFUSED_FILES:
@@ -91,7 +91,7 @@ def test_a_personal_loan_with_non_ascii_digits_is_invalid_not_a_crash(
     exit_code, [line] = run_process(
         capsys, str(CORPUS / "mis" / "personal_loan_non_ascii_digits.csv")
     )
-    assert exit_code == cli.EXIT_OK
+    assert exit_code == commands.EXIT_OK
     assert line["outcomes"]["invalid"] == 1 and line["outcomes"]["paid"] == 1
 
 
@@ -108,11 +108,11 @@ def test_a_file_named_like_a_formula_is_neutralised_in_the_local_error_log(
 def test_missing_paths_and_directories_are_reported_and_the_other_files_run(
     loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    exit_code = cli.main(
+    exit_code = commands.main(
         ["process", str(tmp_path / "nowhere.csv"), str(tmp_path), str(SAVINGS_MIS)]
     )
     captured = capsys.readouterr()
-    assert exit_code == cli.EXIT_FAILED
+    assert exit_code == commands.EXIT_FAILED
     assert "Traceback" not in captured.err
     assert f"FAILED {tmp_path / 'nowhere.csv'}: no such file" in captured.err
     assert "directory" in captured.err
@@ -132,12 +132,12 @@ def test_an_unmigrated_database_says_so_and_does_not_trace_back(
     get_settings.cache_clear()
     db.close_pool()
     try:
-        exit_code = cli.main(["process", str(SAVINGS_MIS), str(SAVINGS_MIS)])
+        exit_code = commands.main(["process", str(SAVINGS_MIS), str(SAVINGS_MIS)])
         captured = capsys.readouterr()
-        assert exit_code == cli.EXIT_FAILED
+        assert exit_code == commands.EXIT_FAILED
         assert captured.err.count("payout db migrate") == 2  # each file said, none skipped
         assert "Traceback" not in captured.err
-        assert cli.main(["leads", "load", str(SAMPLES / "leads.csv")]) == cli.EXIT_FAILED
+        assert commands.main(["leads", "load", str(SAMPLES / "leads.csv")]) == commands.EXIT_FAILED
         assert "payout db migrate" in capsys.readouterr().err
     finally:
         db.close_pool()
@@ -155,17 +155,17 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
     monkeypatch.setenv("PAYOUT_BANKS_FILE", str(broken))
     get_settings.cache_clear()
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))
-    assert exit_code == cli.EXIT_FAILED
+    assert exit_code == commands.EXIT_FAILED
     assert "bank configuration" in line["error"] and "date_fromat" in line["error"]
     assert query(loaded, "SELECT count(*) FROM error_logs") == [(0,)]
-    from payout_core import pipeline
+    from payout_core.flows import mis_processing
 
     with pytest.raises(ConfigurationError):
-        pipeline.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
     monkeypatch.delenv("PAYOUT_BANKS_FILE")
     get_settings.cache_clear()
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))  # fixed: the file runs
-    assert exit_code == cli.EXIT_OK and line["outcomes"]["paid"] == 6
+    assert exit_code == commands.EXIT_OK and line["outcomes"]["paid"] == 6
 
 
 def test_the_app_export_with_millisecond_timestamps_loads_and_pays(
@@ -173,7 +173,7 @@ def test_the_app_export_with_millisecond_timestamps_loads_and_pays(
 ) -> None:
     store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
     export = CORPUS / "leads" / "app_export_millisecond_timestamps.csv"
-    assert cli.main(["leads", "load", str(export)]) == cli.EXIT_OK
+    assert commands.main(["leads", "load", str(export)]) == commands.EXIT_OK
     assert "4 new" in capsys.readouterr().out
     [(created_at,)] = query(
         database_url, "SELECT lead_created_at FROM leads WHERE lead_id = 'AT-91961'"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from payout_core import cli, summary
+from payout_cli import commands
+from payout_core.flows import iteration
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import query
@@ -24,7 +25,7 @@ def excel_csv(tmp_path: Path, name: str, *lines: str) -> Path:
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *arguments: str) -> dict:
-    assert cli.main(list(arguments)) == 0
+    assert commands.main(list(arguments)) == 0
     [line] = capsys.readouterr().out.splitlines()
     return json.loads(line)
 
@@ -71,7 +72,7 @@ def test_one_wallet_reference_for_two_credits_is_reported_in_the_outcome_and_the
 ) -> None:
     paid(loaded, "AT-91961", "2500.00", payout="1500.00")  # SP1001
     paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
-    summary.run_summary(RecordingEmailSender())
+    iteration.run_summary(RecordingEmailSender())
     credit_ids = [
         row[0] for row in query(loaded, "SELECT credit_id FROM wallet_credits ORDER BY 1")
     ]
@@ -99,6 +100,6 @@ def test_one_wallet_reference_for_two_credits_is_reported_in_the_outcome_and_the
     assert statuses[credit_ids[1]] == "sent"  # still waits for a true answer
 
     sender = RecordingEmailSender()
-    summary.run_summary(sender)
+    iteration.run_summary(sender)
     text = sender.messages[0].text_body
     assert "1 confirmation names a wallet Reference that already confirms another credit" in text

@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli, reconciliation
+from payout_cli import commands
+from payout_core.flows import reconciliation_processing
 from payout_core.settings import get_settings
 from tests.integration.reconciliation_rows import adjusted, paid
 from tests.integration.sample_ledger import SAMPLES, query, race
@@ -28,7 +29,7 @@ def remittance_file(tmp_path: Path, name: str, *rows: str) -> Path:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, list[dict]]:
-    exit_code = cli.main(list(arguments))
+    exit_code = commands.main(list(arguments))
     lines = capsys.readouterr().out.splitlines()
     return exit_code, [json.loads(line) for line in lines]
 
@@ -180,7 +181,8 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
     paths = [remittance_file(tmp_path, f"copy{n}.csv", *rows) for n in range(3)]
     settings = get_settings()
     results = race(
-        lambda path: reconciliation.process_remittance_file(path, settings=settings), paths
+        lambda path: reconciliation_processing.process_remittance_file(path, settings=settings),
+        paths,
     )
     assert sorted(result.outcome_counts["duplicate"] for result in results) == [0, 2, 2]
     assert query(loaded, "SELECT outcome FROM remittance_receipts ORDER BY row_number") == [
@@ -190,7 +192,7 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
 
 
 def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path) -> None:
-    reconciliation.process_remittance_file(
+    reconciliation_processing.process_remittance_file(
         remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R"),
         settings=get_settings(),
     )
@@ -204,7 +206,8 @@ RECONCILIATION = json.loads((SAMPLES / "expected_reconciliation.json").read_text
 def test_the_sample_remittances_after_the_sample_mis_files(
     loaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["process", "--json", *map(str, sorted((SAMPLES / "mis").glob("*.csv")))]) == 0
+    samples = sorted((SAMPLES / "mis").glob("*.csv"))
+    assert commands.main(["process", "--json", *map(str, samples)]) == 0
     capsys.readouterr()
     remittances = sorted((SAMPLES / "remittance").glob("*.csv"))
     exit_code, results = run_cli(capsys, "remittance", "--json", *map(str, remittances))
@@ -230,12 +233,12 @@ def test_a_corrected_mis_amount_after_a_full_remittance_makes_the_lead_over_rece
     row = "Bank_B,Medium_A,Personal Loan,KYC_new_AT-YXXWY,50000,45000,{},2 10 2023"
     first.write_text(f"{header}\n{row.format(43850)}\n")
     corrected.write_text(f"{header}\n{row.format(40000)}\n")
-    assert cli.main(["process", str(first)]) == 0
+    assert commands.main(["process", str(first)]) == 0
     capsys.readouterr()
     remitted = remittance_file(tmp_path, "bank_b_rem.csv", "KYC_new_AT-YXXWY,1096,5 10 2023,B-1")
     _, [result] = run_cli(capsys, "remittance", "--json", str(remitted))
     assert result["outcomes"] == outcomes(matched=1)
-    assert cli.main(["process", str(corrected)]) == 0
+    assert commands.main(["process", str(corrected)]) == 0
     capsys.readouterr()
     _, [bank_b] = run_cli(capsys, "receivables", "--json")
     assert (bank_b["expected"], bank_b["received"]) == ("1000.00", "1096.00")
@@ -256,7 +259,7 @@ def test_the_iteration_email_reports_money_in_with_the_discrepancies_attached(
         "KYC_new_AT-ZZ001,5,10 10 2023,R2",
     )
     run_cli(capsys, "remittance", "--json", str(path))
-    assert cli.main(["summary"]) == 0
+    assert commands.main(["summary"]) == 0
     [eml] = sorted((tmp_state / "outbox").glob("**/*.eml"))
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     text = message.get_body(("plain",)).get_content()
@@ -274,5 +277,5 @@ def test_the_iteration_email_reports_money_in_with_the_discrepancies_attached(
     assert [row.split(",")[7] for row in rows[1:]] == ["short", "unexpected"]
     # Reported once: the next tick has nothing new.
     capsys.readouterr()
-    assert cli.main(["summary"]) == 0
+    assert commands.main(["summary"]) == 0
     assert "nothing new" in capsys.readouterr().out

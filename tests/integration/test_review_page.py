@@ -244,13 +244,13 @@ def test_on_app_service_without_authentication_the_page_shows_nothing(
 def test_the_iteration_email_links_to_the_page_while_something_is_held(
     ledger: dict[str, int], storage_env: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from payout_core import summary
+    from payout_core.flows import iteration
     from tests.fakes.email_senders import RecordingEmailSender
 
     monkeypatch.setenv("PAYOUT_REVIEW_URL", "https://payout.example/api/review")
     get_settings.cache_clear()
     sender = RecordingEmailSender()
-    summary.run_summary(sender)
+    iteration.run_summary(sender)
     (message,) = sender.messages
     assert 'href="https://payout.example/api/review"' in message.html_body
     assert "https://payout.example/api/review" in message.text_body

@@ -12,8 +12,8 @@ import uuid
 import psycopg
 import pytest
 
-from payout_core import functions
 from payout_core.errors import ConfigurationError, TransientError
+from payout_core.flows import triggers
 from payout_core.ledger import db
 from payout_core.settings import get_settings
 
@@ -44,7 +44,7 @@ def test_a_ledger_one_migration_behind_is_refused_naming_both_versions(
 
     # The function bodies open the ledger through the same check, so a blob waits too.
     with pytest.raises(ConfigurationError, match=newest):
-        functions.run_summary_timer(past_due=False)
+        triggers.run_summary_timer(past_due=False)
 
     # Migrating is enough: the next invocation checks again and runs (the row is what
     # `payout db migrate` records; the tables are still there).

@@ -12,7 +12,7 @@ import pytest
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from payout_core import storage
+from payout_core.adapters import storage
 from payout_core.errors import MisFileTooLargeError, clean_error_text
 from payout_core.settings import Settings
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import report, summary
+from payout_core import report
+from payout_core.adapters.mail import EmailMessage, EmailSendError
+from payout_core.flows import iteration
 from payout_core.ledger import db, iteration_reads
-from payout_core.mail import EmailMessage, EmailSendError
 from payout_core.report import SummaryLine
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
 from tests.integration import ledger_rows
@@ -191,7 +192,7 @@ def test_report_numbers_match_the_ledger(ledger: str):
 
 def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
     sender = RecordingEmailSender()
-    outcome = summary.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock)
 
     assert (outcome.iteration_number, outcome.mis_file_count) == (5, 2)
     assert (outcome.paid_lead_count, outcome.error_count) == (5, 1)
@@ -207,7 +208,7 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
     assert unreported_counts(ledger) == (0, 0)
     assert iteration_numbers(ledger) == [4, 5]
     with connect(ledger) as conn:
-        iteration = conn.execute(
+        recorded = conn.execute(
             "SELECT subject, message_id, mis_run_count, error_count FROM iterations"
             " WHERE iteration_number = 5"
         ).fetchone()
@@ -216,7 +217,7 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
             " JOIN reported_mis_runs USING (mis_run_id) ORDER BY mis_run_id"
         ).fetchall()
         error_iteration = conn.execute("SELECT iteration_number FROM error_logs").fetchone()
-    assert iteration == (message.subject, "recorded-1", 2, 1)
+    assert recorded == (message.subject, "recorded-1", 2, 1)
     assert marked == [
         ("bank_a_2026-11-20.csv", 5),
         ("bank_b_2026-11-20.csv", 5),
@@ -227,10 +228,10 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
 
 def test_nothing_new_sends_no_email(ledger: str, caplog: pytest.LogCaptureFixture):
     sender = RecordingEmailSender()
-    summary.run_summary(sender, clock=clock)
-    caplog.set_level(logging.INFO, logger="payout_core.summary")
+    iteration.run_summary(sender, clock=clock)
+    caplog.set_level(logging.INFO, logger="payout_core.flows.iteration")
 
-    again = summary.run_summary(sender, clock=clock)
+    again = iteration.run_summary(sender, clock=clock)
 
     assert not again.email_sent
     assert str(again) == "nothing new since the last report: no email sent"
@@ -241,17 +242,17 @@ def test_nothing_new_sends_no_email(ledger: str, caplog: pytest.LogCaptureFixtur
 
 def test_empty_ledger_sends_no_email(database_url: str):
     sender = RecordingEmailSender()
-    assert not summary.run_summary(sender, clock=clock).email_sent
+    assert not iteration.run_summary(sender, clock=clock).email_sent
     assert sender.messages == []
 
 
 def test_a_new_error_alone_is_its_own_iteration(ledger: str):
     sender = RecordingEmailSender()
-    summary.run_summary(sender, clock=clock)
+    iteration.run_summary(sender, clock=clock)
     with connect(ledger) as conn:
         ledger_rows.insert_error(conn, "late.csv", "not CSV")
 
-    outcome = summary.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock)
 
     assert (outcome.iteration_number, outcome.mis_file_count, outcome.error_count) == (6, 0, 1)
     assert sender.messages[-1].subject.endswith(": 0 files, 0 paid, 1 error")
@@ -261,14 +262,14 @@ def test_a_new_error_alone_is_its_own_iteration(ledger: str):
 def test_failed_send_leaves_everything_unreported_and_the_next_run_sends_it(ledger: str):
     failing = FailingEmailSender()
     with pytest.raises(EmailSendError):
-        summary.run_summary(failing, clock=clock)
+        iteration.run_summary(failing, clock=clock)
 
     assert failing.attempts == 1
     assert unreported_counts(ledger) == (2, 1)
     assert iteration_numbers(ledger) == [4]
 
     sender = RecordingEmailSender()
-    outcome = summary.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock)
     assert outcome.iteration_number == 5  # the failed attempt did not use up a number
     assert len(sender.messages) == 1 and outcome.paid_lead_count == 5
     assert unreported_counts(ledger) == (0, 0)
@@ -279,13 +280,13 @@ def test_two_concurrent_runs_send_exactly_one_email(ledger: str):
     # read the same unreported rows before either committed.
     sender = RecordingEmailSender(send_delay_seconds=1.0)
     start = threading.Barrier(2)
-    outcomes: list[summary.SummaryOutcome] = []
+    outcomes: list[iteration.SummaryOutcome] = []
     failures: list[BaseException] = []
 
     def run() -> None:
         start.wait()
         try:
-            outcomes.append(summary.run_summary(sender, clock=clock))
+            outcomes.append(iteration.run_summary(sender, clock=clock))
         except BaseException as error:  # surfaced by the assertion below
             failures.append(error)
 
@@ -311,17 +312,17 @@ def test_a_file_finishing_during_the_send_waits_for_the_next_iteration(ledger: s
             return super().send(message)
 
     sender = SenderThatSeesAFileArrive()
-    first = summary.run_summary(sender, clock=clock)
+    first = iteration.run_summary(sender, clock=clock)
     assert first.mis_file_count == 2
     assert unreported_counts(ledger) == (1, 0)
 
-    second = summary.run_summary(sender, clock=clock)
+    second = iteration.run_summary(sender, clock=clock)
     assert (second.iteration_number, second.mis_file_count) == (6, 1)
     assert "arrived.csv" in sender.messages[1].text_body
 
 
 def test_outbox_sender_writes_a_standard_eml_with_attachments(ledger: str, tmp_state: Path):
-    outcome = summary.run_summary(clock=clock)  # PAYOUT_EMAIL_SENDER defaults to outbox
+    outcome = iteration.run_summary(clock=clock)  # PAYOUT_EMAIL_SENDER defaults to outbox
 
     eml_path = Path(str(outcome.message_id))
     assert eml_path.parent == tmp_state / "outbox"

@@ -31,8 +31,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from payout_core import functions, telemetry
+from payout_core.adapters import telemetry
 from payout_core.errors import ConfigurationError
+from payout_core.flows import triggers
 from payout_core.ledger import db, holds, store
 from payout_core.settings import Settings, get_settings
 
@@ -133,7 +134,7 @@ def test_an_mis_file_is_one_trace_with_its_stages_metrics_and_attributed_logs(
 ) -> None:
     blob_path = _upload(ledger, ledger.mis_container, SAMPLES / "mis" / MIS_FILE)
 
-    result = functions.handle_mis_blob(blob_path)
+    result = triggers.handle_mis_blob(blob_path)
     assert result is not None
 
     spans = list(otel.spans.get_finished_spans())
@@ -174,7 +175,7 @@ def test_a_refused_file_counts_as_refused_and_its_lines_name_it(
     broken = SAMPLES / "mis_broken" / "bank_a_unknown_product.csv"
     blob_path = _upload(ledger, ledger.mis_container, broken)
 
-    assert functions.handle_mis_blob(blob_path) is None
+    assert triggers.handle_mis_blob(blob_path) is None
 
     points = otel.metric_points()
     assert points["payout.files.refused"] == [({telemetry.INBOX: "mis"}, 1)]
@@ -192,12 +193,12 @@ def test_the_summary_run_counts_credits_holds_and_names_its_iteration(
     get_settings.cache_clear()
     db.close_pool()
     mis_blob = _upload(get_settings(), ledger.mis_container, SAMPLES / "mis" / MIS_FILE)
-    functions.handle_mis_blob(mis_blob)
+    triggers.handle_mis_blob(mis_blob)
     otel.spans.clear()
     otel.metric_points()
     otel.logs.clear()
 
-    outcome = functions.run_summary_timer(past_due=False)
+    outcome = triggers.run_summary_timer(past_due=False)
 
     points = otel.metric_points()
     assert points["payout.summary.runs"] == [({telemetry.RESULT: "ran"}, 1)]
@@ -226,7 +227,7 @@ def test_a_failed_summary_run_counts_as_failed(
             "DELETE FROM schema_migrations WHERE version = %s", (db.migration_scripts()[-1].name,)
         )
     with pytest.raises(ConfigurationError):
-        functions.run_summary_timer(past_due=False)
+        triggers.run_summary_timer(past_due=False)
     assert otel.metric_points()["payout.summary.runs"] == [({telemetry.RESULT: "failed"}, 1)]
 
 

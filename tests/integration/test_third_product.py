@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.engine import products, rules
 from payout_core.engine.products import (
     MONEY,
@@ -95,7 +95,7 @@ def test_a_third_product_with_a_new_rule_parameter_is_paid_end_to_end(
     store.load_leads_file(tmp_path / "leads.csv")
     (tmp_path / "bank_x_cards.csv").write_text(MIS)
 
-    assert cli.main(["process", "--json", str(tmp_path / "bank_x_cards.csv")]) == 0
+    assert commands.main(["process", "--json", str(tmp_path / "bank_x_cards.csv")]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {k: v for k, v in result["outcomes"].items() if v} == {"paid": 2}
     # payout: 0.25 % of 150000 = 375; of 99950 = 249.875 -> 250
@@ -122,7 +122,7 @@ def test_a_third_product_with_a_new_rule_parameter_is_paid_end_to_end(
 
     # A corrected credit limit is adjusted (the product declared KPI1 correctable).
     (tmp_path / "bank_x_cards_2.csv").write_text(MIS.replace("150000", "100000"))
-    assert cli.main(["process", "--json", str(tmp_path / "bank_x_cards_2.csv")]) == 0
+    assert commands.main(["process", "--json", str(tmp_path / "bank_x_cards_2.csv")]) == 0
     corrected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {k: v for k, v in corrected["outcomes"].items() if v} == {
         "adjusted": 1,

@@ -8,10 +8,10 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
+from payout_core.adapters.storage import error_log_line
 from payout_core.errors import ERROR_TEXT_MAX_CHARS, MisFileError, clean_error_text, describe_error
 from payout_core.report import model
 from payout_core.report.model import ErrorRecord
-from payout_core.storage import error_log_line
 
 
 def test_control_characters_and_nul_are_replaced():

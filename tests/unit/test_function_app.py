@@ -21,7 +21,7 @@ from azure.storage.blob import BlobServiceClient
 import function_app
 from localdev import devhost, discovery
 from localdev.host_config import HostConfig
-from payout_core import functions
+from payout_core.flows import triggers
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
 COLD_START_SECONDS_MAX = 2.0
@@ -170,7 +170,7 @@ def test_importing_function_app_is_fast_and_loads_nothing_heavy() -> None:
     probe = (
         "import sys, time; started = time.perf_counter(); import function_app; "
         "elapsed = time.perf_counter() - started; "
-        "heavy = sorted(m for m in ('polars', 'psycopg', 'payout_core.pipeline') "
+        "heavy = sorted(m for m in ('polars', 'psycopg', 'payout_core.flows.mis_processing') "
         "if m in sys.modules); print(elapsed, ','.join(heavy))"
     )
     completed = subprocess.run(
@@ -190,7 +190,7 @@ def test_blob_function_passes_the_container_and_blob_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(functions, "handle_mis_blob", calls.append)
+    monkeypatch.setattr(triggers, "handle_mis_blob", calls.append)
     # What the extension builds from the host's binding data; no request is made here.
     service = BlobServiceClient.from_connection_string(Settings().storage_connection_string)
     function_app.mis_uploaded(service.get_blob_client("mis-inbox", "2023/10/bank_a.csv"))
@@ -202,7 +202,7 @@ def test_poison_function_passes_the_message_and_its_dequeue_count(
 ) -> None:
     calls: list[tuple[dict, int]] = []
     monkeypatch.setattr(
-        functions,
+        triggers,
         "handle_poisoned_blob",
         lambda body, *, dequeue_count: calls.append((body, dequeue_count)),
     )
@@ -214,7 +214,7 @@ def test_poison_function_passes_the_message_and_its_dequeue_count(
 
 def test_timer_function_passes_past_due(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
-    monkeypatch.setattr(functions, "run_summary_timer", lambda past_due: calls.append(past_due))
+    monkeypatch.setattr(triggers, "run_summary_timer", lambda past_due: calls.append(past_due))
     function_app.iteration_summary(func.timer.TimerRequest(past_due=True))
     function_app.iteration_summary(func.timer.TimerRequest())
     assert calls == [True, False]
@@ -256,15 +256,15 @@ def test_host_json() -> None:
     assert config.poison_blob_threshold == host["extensions"]["blobs"]["poisonBlobThreshold"]
     assert config.max_degree_of_parallelism >= 1
     # The poison handler's last attempt is the queue's last dequeue.
-    assert config.max_dequeue_count == functions.POISON_HANDLER_ATTEMPTS_MAX
+    assert config.max_dequeue_count == triggers.POISON_HANDLER_ATTEMPTS_MAX
 
 
 def test_blob_helpers() -> None:
-    assert functions.split_blob_path("mis-inbox/2023/10/a.csv", "x") == (
+    assert triggers.split_blob_path("mis-inbox/2023/10/a.csv", "x") == (
         "mis-inbox",
         "2023/10/a.csv",
     )
-    assert functions.split_blob_path("a.csv", "mis-inbox") == ("mis-inbox", "a.csv")
+    assert triggers.split_blob_path("a.csv", "mis-inbox") == ("mis-inbox", "a.csv")
 
 
 AZURE_SETTINGS = {

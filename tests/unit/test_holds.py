@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payout_core import cli
+from payout_cli import commands
 from payout_core.engine.holds import (
     NEGATIVE_ADJUSTMENT_REASON,
     HoldLimits,
@@ -264,7 +264,7 @@ def test_no_link_when_nothing_is_held_and_a_large_credits_file_is_not_attached()
 
 
 def test_holds_and_credits_arguments():
-    parser = cli.build_parser()
+    parser = commands.build_parser()
     args = parser.parse_args(["holds", "reject", "3", "4", "--by", "Meera", "--reason", "dup"])
     assert (args.decision, args.event_ids, args.by, args.reason) == (
         "reject",
@@ -280,4 +280,4 @@ def test_holds_and_credits_arguments():
                   ["holds", "approve", "one", "--by", "x"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(wrong)
-        assert exit_info.value.code == cli.EXIT_USAGE
+        assert exit_info.value.code == commands.EXIT_USAGE

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from payout_core import settings as app_settings
-from payout_core import telemetry
+from payout_core.adapters import telemetry
 from payout_core.errors import ConfigurationError
 from payout_core.settings import Settings
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-from payout_core import mail
-from payout_core.mail import Attachment, EmailMessage, OutboxEmailSender
+from payout_core.adapters import mail
+from payout_core.adapters.mail import Attachment, EmailMessage, OutboxEmailSender
 
 SENT_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 MESSAGE = EmailMessage(

@@ -18,11 +18,12 @@ APP_FILES = {
     "host.json",
     "requirements.txt",
     "config/banks.toml",
-    "payout_core/functions.py",
+    "payout_core/flows/triggers.py",
     "payout_core/ledger/migrations/001_ledger.sql",
 }
 NEVER_SHIPPED = (
     "localdev/",
+    "payout_cli/",  # the operator's commands run from a checkout, never in Azure
     "tests/",
     "samples/",
     "node_modules/",
@@ -80,8 +81,10 @@ def test_the_packaged_app_indexes_without_local_development(
         archive.extractall(tmp_path)
     probe = (
         "import sys; sys.modules['localdev'] = None; sys.modules['tests'] = None; "
-        "import function_app, payout_core.functions, payout_core.pipeline; "
-        "import payout_core.reconciliation, payout_core.summary; "
+        "sys.modules['payout_cli'] = None; "
+        "import function_app, payout_core.flows.triggers, payout_core.flows.mis_processing; "
+        "import payout_core.flows.reconciliation_processing, payout_core.flows.iteration; "
+        "import payout_core.review.handler; "
         "print(function_app.__file__, len(function_app.app.get_functions()))"
     )
     indexed = subprocess.run(

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from payout_core.pipeline import _read_ahead
+from payout_core.flows.mis_processing import _read_ahead
 
 
 def test_items_arrive_in_order_from_another_thread():

@@ -8,8 +8,10 @@ import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from payout_core import mail, report, summary
+from payout_core import report
+from payout_core.adapters import mail
 from payout_core.engine.calculate import OUTCOMES
+from payout_core.flows import iteration
 from payout_core.report import (
     ErrorRecord,
     MisRunAccounting,
@@ -210,7 +212,7 @@ def test_success_csv_has_spec_headers_in_order_and_plain_amounts():
 
 def test_attachments_and_email_message():
     built = make_report()
-    message = summary.iteration_email(built)
+    message = iteration.iteration_email(built)
     assert message.subject == built.subject()
     assert message.iteration_number == 7
     names = [(a.file_name, a.content_type) for a in message.attachments]
@@ -249,7 +251,7 @@ def test_forty_thousand_realistic_rows_make_a_message_acs_accepts():
         for number in range(2_000)
     )
     built = make_report(success_rows=rows, errors=errors, attachments_max_bytes=7_000_000)
-    message = summary.iteration_email(built, idempotency_key="key")
+    message = iteration.iteration_email(built, idempotency_key="key")
     assert message.size_bytes() < mail.ACS_MESSAGE_MAX_BYTES
     attached = len(read_csv(built.success_csv)) - 1
     assert 20_000 < attached < 40_000  # the rest is in the table, as the note says

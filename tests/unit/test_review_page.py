@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from payout_core.ledger.holds import HeldEvent
 from payout_core.review import forms, html
-from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
+from payout_core.review.signed_in import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, age_text, build_view
 
 SECRET = b"k" * 32

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from payout_core import cli
-from payout_core.amount_limits import LEDGER_AMOUNT_MAX
+from payout_cli import commands
+from payout_core.engine.amount_limits import LEDGER_AMOUNT_MAX
 from payout_core.errors import ConfigurationError
 from payout_core.settings import get_settings
 
@@ -49,7 +49,7 @@ def test_holds_list_with_a_limit_of_1e309_says_why_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", "1e309")
-    assert cli.main(["holds", "list"]) == cli.EXIT_FAILED
+    assert commands.main(["holds", "list"]) == commands.EXIT_FAILED
     error = capsys.readouterr().err
     assert error.startswith("error: PAYOUT_HOLD_EVENT_ABOVE is '1e309': expected an amount")
     assert "Traceback" not in error

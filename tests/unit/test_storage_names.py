@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from payout_core import storage
+from payout_core.adapters import storage
 
 
 def test_output_names_keep_folders_and_drop_the_extension() -> None:

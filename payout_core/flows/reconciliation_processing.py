@@ -29,9 +29,9 @@ from payout_core.errors import (
     RECONCILIATION_SIZE_SETTING,
     check_mis_file_size,
 )
+from payout_core.flows.mis_processing import StageClock
 from payout_core.ledger import confirmations as confirmation_ledger
 from payout_core.ledger import db, remittances, store
-from payout_core.pipeline import StageClock
 from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-from payout_core import storage, telemetry
+from payout_core.adapters import storage, telemetry
 from payout_core.errors import (
     MIS_SIZE_SETTING,
     RECONCILIATION_SIZE_SETTING,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from azure.storage.blob import BlobServiceClient
 
-    from payout_core.pipeline import MisRunResult
+    from payout_core.flows.mis_processing import MisRunResult
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class InboxFile:
 
 def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> InboxFile:
     """The app's inboxes, by name: one row each, so adding a kind of file is one row."""
-    from payout_core import pipeline, reconciliation
+    from payout_core.flows import mis_processing, reconciliation_processing
 
     outputs = storage.BlobOutputs(client, settings.output_container)
     inboxes = {
@@ -98,7 +98,7 @@ def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> In
             settings.mis_container,
             settings.mis_max_file_bytes,
             MIS_SIZE_SETTING,
-            lambda path, name, etag: pipeline.process_mis_file(
+            lambda path, name, etag: mis_processing.process_mis_file(
                 path, name, settings=settings, etag=etag, outputs=outputs
             ),
         ),
@@ -106,7 +106,7 @@ def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> In
             settings.remittance_container,
             settings.reconciliation_max_file_bytes,
             RECONCILIATION_SIZE_SETTING,
-            lambda path, name, etag: reconciliation.process_remittance_file(
+            lambda path, name, etag: reconciliation_processing.process_remittance_file(
                 path, name, settings=settings, etag=etag
             ),
         ),
@@ -114,7 +114,7 @@ def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> In
             settings.wallet_confirmation_container,
             settings.reconciliation_max_file_bytes,
             RECONCILIATION_SIZE_SETTING,
-            lambda path, name, etag: reconciliation.process_confirmation_file(
+            lambda path, name, etag: reconciliation_processing.process_confirmation_file(
                 path, name, settings=settings, etag=etag
             ),
         ),
@@ -398,7 +398,7 @@ def _forget_failed_attempt(
 
 def run_summary_timer(past_due: bool) -> object:
     """The body of the iteration-summary timer: one iteration email, or a retry later."""
-    from payout_core import summary
+    from payout_core.flows import iteration
 
     if past_due:
         log.warning("iteration summary timer is past due; running now")
@@ -406,7 +406,7 @@ def run_summary_timer(past_due: bool) -> object:
         settings = get_settings()
         try:
             _open_ledger(settings)
-            outcome = summary.run_summary(settings=settings)
+            outcome = iteration.run_summary(settings=settings)
         except TransientError:
             log.exception("iteration summary: transient failure, raising so the host retries")
             raise
@@ -420,12 +420,12 @@ def _publish_credits_files(settings: Settings) -> None:
     """The wallet team's credits CSV of every closed cycle not yet in the output container.
     The cycle is committed and its email sent: a Storage failure here is logged, and the
     next tick publishes what is still missing."""
-    from payout_core import summary
+    from payout_core.flows import iteration
 
     try:
         client = storage.service_client(settings)
         storage.ensure_containers(client, (settings.output_container,))
-        summary.publish_pending_credits_files(
+        iteration.publish_pending_credits_files(
             storage.BlobOutputs(client, settings.output_container)
         )
     except Exception:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from payout_core.outputs import LocalOutputs
+    from payout_cli.local_outputs import LocalOutputs
 
 from payout_core.settings import get_settings
 
@@ -75,9 +75,9 @@ def _load_leads(args: argparse.Namespace) -> int:
 @with_ledger
 def _process(args: argparse.Namespace) -> int:
     """Each file on its own: one that fails (or is not there) does not stop the others."""
-    from payout_core import outputs
+    from payout_cli import local_outputs
 
-    sink = outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
+    sink = local_outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
     exit_code = EXIT_OK
     for path_text in args.paths:
         if not _process_one(Path(path_text), sink, args.json):
@@ -86,8 +86,9 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
-    from payout_core import outputs, pipeline
+    from payout_cli import local_outputs
     from payout_core.errors import PayoutError, TerminalError
+    from payout_core.flows import mis_processing
 
     def report_failure(message: str) -> None:
         if as_json:
@@ -103,20 +104,22 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
         report_failure("not a file (a directory?); give the MIS files themselves")
         return False
     try:
-        result = pipeline.process_mis_file(path, path.name, settings=get_settings(), outputs=sink)
+        result = mis_processing.process_mis_file(
+            path, path.name, settings=get_settings(), outputs=sink
+        )
     except (PayoutError, OSError) as error:
         cause = str(error.cause) if hasattr(error, "cause") else str(error)
         report_failure(cause)
         if isinstance(error, TerminalError):
             try:
-                outputs.record_failure(path.name, error, sink)
+                local_outputs.record_failure(path.name, error, sink)
             except PayoutError as not_recorded:
                 report_failure(f"the error could not be recorded: {not_recorded}")
         return False
     if as_json:
         print(json.dumps(result.to_json()), flush=True)
     else:
-        print(outputs.describe_run(result), flush=True)
+        print(local_outputs.describe_run(result), flush=True)
     return True
 
 
@@ -148,10 +151,11 @@ def _date(text: str) -> dt.date:
 
 @with_ledger
 def _summary(args: argparse.Namespace) -> int:
-    from payout_core import outputs, summary
+    from payout_cli import local_outputs
+    from payout_core.flows import iteration
 
-    sink = outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
-    outcome = summary.run_summary(credit_files=sink)
+    sink = local_outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
+    outcome = iteration.run_summary(credit_files=sink)
     print(outcome)
     return EXIT_OK
 
@@ -206,8 +210,9 @@ def _holds_decide(args: argparse.Namespace) -> int:
 
 @with_ledger
 def _credits(args: argparse.Namespace) -> int:
-    from payout_core import outputs, summary
+    from payout_cli import local_outputs
     from payout_core.errors import TerminalError
+    from payout_core.flows import iteration
     from payout_core.ledger import cycles, db
 
     with db.connection() as conn:
@@ -216,9 +221,9 @@ def _credits(args: argparse.Namespace) -> int:
             raise TerminalError(f"no payout cycle {args.cycle} (closed: {len(closed)} cycles)")
         credits = cycles.list_credits(conn, args.cycle)
     if args.output_dir:
-        sink = outputs.LocalOutputs(Path(args.output_dir))
+        sink = local_outputs.LocalOutputs(Path(args.output_dir))
         for cycle_number in sorted({credit.cycle_number for credit in credits}):
-            summary.publish_credits_file(sink, cycle_number)
+            iteration.publish_credits_file(sink, cycle_number)
     if args.json:
         for credit in credits:
             print(json.dumps(credit.to_json()), flush=True)
@@ -309,9 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
     summary.set_defaults(run=_summary)
     _add_cycle_commands(commands)
-    from payout_core import cli_reconciliation
+    from payout_cli import reconciliation_commands
 
-    cli_reconciliation.add_commands(commands)
+    reconciliation_commands.add_commands(commands)
     return parser
 
 

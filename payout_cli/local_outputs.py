@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from payout_core.adapters.storage import csv_line, error_log_line
 from payout_core.errors import ERROR_LOG_HEADERS, PayoutError, TerminalError, describe_error
+from payout_core.flows.mis_processing import MisRunResult
 from payout_core.ledger import store
-from payout_core.pipeline import MisRunResult
-from payout_core.storage import csv_line, error_log_line
 
 
 class LocalOutputs:
@@ -45,11 +45,11 @@ def record_failure(
 ) -> object | None:
     """A terminal failure is kept (error_logs, and the local error log when there is one);
     a transient one is not an error of the file, so it is only reported to the caller."""
-    from payout_core import functions  # the one path that records an error
+    from payout_core.flows import triggers  # the one path that records an error
 
     if not isinstance(error, TerminalError):
         return None
-    return functions.record_error(mis_file, describe_error(error), outputs)
+    return triggers.record_error(mis_file, describe_error(error), outputs)
 
 
 def describe_run(result: MisRunResult) -> str:

@@ -26,7 +26,8 @@ from typing import BinaryIO, Protocol, TypeVar
 import polars as pl
 import psycopg
 
-from payout_core import report, telemetry
+from payout_core import report
+from payout_core.adapters import telemetry
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles

@@ -36,7 +36,17 @@ from typing import Protocol
 
 import psycopg
 
-from payout_core import report, telemetry
+from payout_core import report
+from payout_core.adapters import telemetry
+from payout_core.adapters.mail import (
+    ACS_MESSAGE_MAX_BYTES,
+    Attachment,
+    EmailMessage,
+    EmailSender,
+    EmailSendError,
+    sender_from_settings,
+)
+from payout_core.adapters.storage import credits_blob_name
 from payout_core.ledger import (
     cycle_reads,
     cycles,
@@ -45,16 +55,7 @@ from payout_core.ledger import (
     iteration_reads,
     reconciliation_reads,
 )
-from payout_core.mail import (
-    ACS_MESSAGE_MAX_BYTES,
-    Attachment,
-    EmailMessage,
-    EmailSender,
-    EmailSendError,
-    sender_from_settings,
-)
 from payout_core.settings import Settings, get_settings
-from payout_core.storage import credits_blob_name
 
 log = logging.getLogger(__name__)
 

@@ -12,27 +12,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from payout_core.cli import EXIT_FAILED, EXIT_OK, with_ledger
+from payout_cli.commands import EXIT_FAILED, EXIT_OK, with_ledger
 
 
 @with_ledger
 def _remittance(args: argparse.Namespace) -> int:
-    from payout_core import reconciliation
+    from payout_core.flows import reconciliation_processing
 
-    return _reconcile_files(args, reconciliation.process_remittance_file)
+    return _reconcile_files(args, reconciliation_processing.process_remittance_file)
 
 
 @with_ledger
 def _confirmations(args: argparse.Namespace) -> int:
-    from payout_core import reconciliation
+    from payout_core.flows import reconciliation_processing
 
-    return _reconcile_files(args, reconciliation.process_confirmation_file)
+    return _reconcile_files(args, reconciliation_processing.process_confirmation_file)
 
 
 def _reconcile_files(args: argparse.Namespace, process: Callable[..., Any]) -> int:
     """Each file on its own, as the trigger takes them: a refused one is recorded and
     reported, and the others still run."""
-    from payout_core import outputs
+    from payout_cli import local_outputs
     from payout_core.errors import PayoutError
     from payout_core.settings import get_settings
 
@@ -44,7 +44,7 @@ def _reconcile_files(args: argparse.Namespace, process: Callable[..., Any]) -> i
             result = process(path, path.name, settings=settings)
         except PayoutError as error:
             exit_code = EXIT_FAILED
-            outputs.record_failure(path.name, error)
+            local_outputs.record_failure(path.name, error)
             _print_failure(path.name, error, args.json)
             continue
         print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)

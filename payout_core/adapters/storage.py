@@ -23,7 +23,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
-from payout_core import identity
+from payout_core.adapters import entra
 from payout_core.errors import (
     ERROR_LOG_HEADERS,
     MIS_SIZE_SETTING,
@@ -106,7 +106,7 @@ def service_client(settings: Settings, connection_string: str | None = None) -> 
         raise ConfigurationError("MisStorage (or MisStorage__blobServiceUri) is not set")
     return BlobServiceClient(
         settings.storage_blob_service_uri,
-        credential=identity.token_credential(settings.storage_client_id),
+        credential=entra.token_credential(settings.storage_client_id),
         **options,
     )
 

@@ -169,7 +169,8 @@ def floor(mis_file: Path, paid_rows: int) -> None:
     import polars as pl
     import psycopg
 
-    from payout_core.ledger import mis_run, store
+    from payout_core.ledger import mis_run
+    from payout_core.ledger.copying import copy_frame
 
     mis_rows = pl.read_csv(mis_file, infer_schema=False)
     lead_ids = (
@@ -201,8 +202,8 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         # (mis_run.mark_leads_paid), which would also take about 5 s off this floor.
         cursor.execute("SELECT set_config('work_mem', %s, true)", (mis_run.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        store.copy_frame(cursor, "floor_calculations", result.select(mis_run.CALCULATION_COLUMNS))
-        store.copy_frame(cursor, "floor_leads", lead_ids)
+        copy_frame(cursor, "floor_calculations", result.select(mis_run.CALCULATION_COLUMNS))
+        copy_frame(cursor, "floor_leads", lead_ids)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "
             "updated_at = now() FROM floor_leads f WHERE l.lead_id = f.lead_id"

@@ -21,6 +21,8 @@ from pathlib import Path
 from localdev import embedded
 from payout_core import report
 from payout_core.engine.calculate import OUTCOMES
+from payout_core.flows import process
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db
 from payout_core.settings import PROJECT_ROOT, get_settings
 
@@ -91,9 +93,9 @@ def _upload_samples(samples_dir: Path, container_name: str, folders: tuple[str, 
     return uploaded
 
 
-def describe_ledger() -> str:
+def describe_ledger(context: Context) -> str:
     """The per-file accounting, the success summary and the errors, as printable tables."""
-    with db.connection() as conn:
+    with context.reading() as conn:
         runs = conn.execute(
             "SELECT mis_file, rows_read, outcome_counts, total_payin, total_payout"
             " FROM mis_runs ORDER BY mis_file, mis_run_id"
@@ -130,27 +132,26 @@ def describe_ledger() -> str:
     )
 
 
-def _run_chain(samples_dir: Path) -> int:
+def _run_chain(context: Context, samples_dir: Path) -> int:
     from localdev import devhost
-    from payout_core.flows import iteration
-    from payout_core.ledger import store
+    from payout_core.flows import iteration, reference_data
 
-    with db.connection() as conn:
+    with context.reading() as conn:
         applied = db.migrate(conn)
     print(f"database: applied {len(applied)} migration(s)")
-    print(store.load_rules_file(samples_dir / "payin_payout_rules.csv"))
-    print(store.load_leads_file(samples_dir / "leads.csv"))
+    print(reference_data.load_rules_file(context, samples_dir / "payin_payout_rules.csv"))
+    print(reference_data.load_leads_file(context, samples_dir / "leads.csv"))
     uploaded = _upload_samples(samples_dir, get_settings().mis_container, ("mis", "mis_broken"))
     print(f"uploaded to {get_settings().mis_container}: {', '.join(uploaded)}")
 
     # None: a developer's local.settings.json must not redirect the demo's services.
     host_exit_code = devhost.run_host(once=True, local_settings_path=None)
     print(f"local Functions host processed the inbox (exit code {host_exit_code})")
-    print(iteration.run_summary())
-    _approve_what_is_held()
-    host_exit_code = max(host_exit_code, _reconcile_samples(samples_dir))
+    print(iteration.run_summary(context=context))
+    _approve_what_is_held(context)
+    host_exit_code = max(host_exit_code, _reconcile_samples(context, samples_dir))
     print()
-    print(describe_ledger())
+    print(describe_ledger(context))
     print()
     emails = sorted(get_settings().outbox_dir.glob("**/*.eml"))
     for email in emails:
@@ -160,35 +161,34 @@ def _run_chain(samples_dir: Path) -> int:
     return EXIT_OK if host_exit_code == 0 else EXIT_FAILED
 
 
-def _approve_what_is_held() -> None:
+def _approve_what_is_held(context: Context) -> None:
     """SPEC §8 in a few lines: the event over PAYOUT_HOLD_EVENT_ABOVE waited for a person;
     someone other than its maker approves it, and the next cycle credits it."""
-    from payout_core.flows import iteration
-    from payout_core.ledger import cycles, holds
+    from payout_core.flows import iteration, review_decisions
+    from payout_core.ledger import cycles
 
-    with db.connection() as conn:
-        held = holds.list_holds(conn)
-        for event in held:
-            print(f"held: event {event.event_id} ({event.lead_id}, {event.sp_id}, {event.kpi},"
-                  f" payout {event.payout_amount}): {event.hold_reason}")  # fmt: skip
-        if not held:
-            return
-        holds.decide(
-            conn,
-            [event.event_id for event in held],
-            decision="approve",
-            decided_by=DEMO_CHECKER,
-            reason="checked against the bank's MIS",
-        )
+    held, _ = review_decisions.waiting_and_decided(context)
+    for event in held:
+        print(f"held: event {event.event_id} ({event.lead_id}, {event.sp_id}, {event.kpi},"
+              f" payout {event.payout_amount}): {event.hold_reason}")  # fmt: skip
+    if not held:
+        return
+    review_decisions.decide(
+        context,
+        [event.event_id for event in held],
+        decision="approve",
+        decided_by=DEMO_CHECKER,
+        reason="checked against the bank's MIS",
+    )
     print(f"approved by {DEMO_CHECKER}: event(s) {', '.join(str(e.event_id) for e in held)}")
-    outcome = iteration.run_summary()
+    outcome = iteration.run_summary(context=context)
     print(outcome)
-    with db.connection() as conn:
+    with context.reading() as conn:
         for credit in cycles.list_credits(conn, outcome.iteration_number):
             print(f"  credit {credit.credit_id}: {credit.sp_id} {credit.amount}")
 
 
-def _reconcile_samples(samples_dir: Path) -> int:
+def _reconcile_samples(context: Context, samples_dir: Path) -> int:
     """SPEC §9 in a few lines: the banks' remittances and the wallet team's answers for
     cycle 1 go through their blob triggers; the next cycle sends the failed credit again."""
     from localdev import devhost
@@ -200,7 +200,7 @@ def _reconcile_samples(samples_dir: Path) -> int:
     _upload_samples(samples_dir, settings.remittance_container, ("remittance",))
     _upload_samples(samples_dir, settings.wallet_confirmation_container, ("wallet_confirmations",))
     exit_code = devhost.run_host(once=True, local_settings_path=None)
-    with db.connection() as conn:
+    with context.reading() as conn:
         files = conn.execute(
             "SELECT remittance_file, outcome_counts FROM remittance_runs"
             " UNION ALL SELECT confirmation_file, outcome_counts FROM confirmation_runs ORDER BY 1"
@@ -213,9 +213,9 @@ def _reconcile_samples(samples_dir: Path) -> int:
     for bank in banks:
         print(f"  {bank.source_type}: expected {bank.expected}, received {bank.received},"
               f" outstanding {bank.outstanding}, over-received {bank.over_received}")  # fmt: skip
-    outcome = iteration.run_summary()
+    outcome = iteration.run_summary(context=context)
     print(outcome)
-    with db.connection() as conn:
+    with context.reading() as conn:
         for credit in cycles.list_credits(conn, outcome.iteration_number):
             if credit.replaces_credit_id:
                 print(f"  credit {credit.credit_id}: {credit.sp_id} {credit.amount},"
@@ -246,12 +246,15 @@ def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> 
             "PAYOUT_HOLD_SP_CYCLE_ABOVE": "",
         }
         with _environment(environment):
-            db.close_pool()  # a pool built from earlier settings must not be reused
-            db.get_pool(get_settings())
+            # A context built from earlier settings must not be reused, by the demo or by
+            # the functions its local host runs.
+            process.PROCESS.close()
+            context = Context.open(get_settings())
             try:
-                return _run_chain(samples_dir)
+                return _run_chain(context, samples_dir)
             finally:
-                db.close_pool()
+                context.close()
+                process.PROCESS.close()
     finally:
         azurite.stop()
         embedded.stop_postgres(demo_dir)

@@ -13,42 +13,21 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from payout_cli.local_outputs import LocalOutputs
+    from payout_core.flows.unit_of_work import Context
 
-from payout_core.settings import get_settings
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-Command = Callable[[argparse.Namespace], int]
-
-
-def with_ledger(command: Command) -> Command:
-    """A command that uses the ledger is an entry point: it reads the settings once and
-    opens the process's database pool from them before it runs."""
-
-    @wraps(command)
-    def run_with_ledger(args: argparse.Namespace) -> int:
-        from payout_core.ledger import db
-
-        db.get_pool(get_settings())
-        return command(args)
-
-    return run_with_ledger
+from payout_cli.common import EXIT_FAILED, EXIT_OK, with_ledger
 
 
 @with_ledger
-def _migrate(_: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace) -> int:
     from payout_core.ledger import db
 
-    with db.connection() as conn:
+    with args.context.reading() as conn:
         applied = db.migrate(conn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     return EXIT_OK
@@ -56,18 +35,18 @@ def _migrate(_: argparse.Namespace) -> int:
 
 @with_ledger
 def _load_rules(args: argparse.Namespace) -> int:
-    from payout_core.ledger import store
+    from payout_core.flows import reference_data
 
-    summary = store.load_rules_file(Path(args.path))
+    summary = reference_data.load_rules_file(args.context, Path(args.path))
     print(summary)
     return EXIT_OK
 
 
 @with_ledger
 def _load_leads(args: argparse.Namespace) -> int:
-    from payout_core.ledger import store
+    from payout_core.flows import reference_data
 
-    summary = store.load_leads_file(Path(args.path))
+    summary = reference_data.load_leads_file(args.context, Path(args.path))
     print(summary)
     return EXIT_OK
 
@@ -80,12 +59,12 @@ def _process(args: argparse.Namespace) -> int:
     sink = local_outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
     exit_code = EXIT_OK
     for path_text in args.paths:
-        if not _process_one(Path(path_text), sink, args.json):
+        if not _process_one(args.context, Path(path_text), sink, args.json):
             exit_code = EXIT_FAILED
     return exit_code
 
 
-def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
+def _process_one(context: Context, path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
     from payout_cli import local_outputs
     from payout_core.errors import PayoutError, TerminalError
     from payout_core.flows import mis_processing
@@ -104,15 +83,13 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
         report_failure("not a file (a directory?); give the MIS files themselves")
         return False
     try:
-        result = mis_processing.process_mis_file(
-            path, path.name, settings=get_settings(), outputs=sink
-        )
+        result = mis_processing.process_mis_file(path, path.name, context=context, outputs=sink)
     except (PayoutError, OSError) as error:
         cause = str(error.cause) if hasattr(error, "cause") else str(error)
         report_failure(cause)
         if isinstance(error, TerminalError):
             try:
-                local_outputs.record_failure(path.name, error, sink)
+                local_outputs.record_failure(context, path.name, error, sink)
             except PayoutError as not_recorded:
                 report_failure(f"the error could not be recorded: {not_recorded}")
         return False
@@ -125,15 +102,15 @@ def _process_one(path: Path, sink: LocalOutputs | None, as_json: bool) -> bool:
 
 @with_ledger
 def _recalculate(args: argparse.Namespace) -> int:
-    from payout_core.ledger import recalculation
+    from payout_core.flows import recalculation
 
     result = recalculation.recalculate(
+        args.context,
         product_type=args.product,
         date_from=args.date_from,
         date_to=args.date_to,
         requested_by=args.by,
         dry_run=args.dry_run,
-        hold_limits=get_settings().hold_limits,
     )
     print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
     return EXIT_OK
@@ -155,7 +132,7 @@ def _summary(args: argparse.Namespace) -> int:
     from payout_core.flows import iteration
 
     sink = local_outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
-    outcome = iteration.run_summary(credit_files=sink)
+    outcome = iteration.run_summary(context=args.context, credit_files=sink)
     print(outcome)
     return EXIT_OK
 
@@ -169,9 +146,9 @@ def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], numeric:
 
 @with_ledger
 def _holds_list(args: argparse.Namespace) -> int:
-    from payout_core.ledger import db, holds
+    from payout_core.ledger import holds
 
-    with db.connection() as conn:
+    with args.context.reading() as conn:
         events = holds.list_holds(conn, include_decided=args.all)
     if args.json:
         for event in events:
@@ -193,12 +170,11 @@ def _holds_list(args: argparse.Namespace) -> int:
 
 @with_ledger
 def _holds_decide(args: argparse.Namespace) -> int:
-    from payout_core.ledger import db, holds
+    from payout_core.flows import review_decisions
 
-    with db.connection() as conn:
-        decisions = holds.decide(
-            conn, args.event_ids, decision=args.decision, decided_by=args.by, reason=args.reason
-        )
+    decisions = review_decisions.decide(
+        args.context, args.event_ids, decision=args.decision, decided_by=args.by, reason=args.reason
+    )
     if args.json:
         for decision in decisions:
             print(json.dumps(decision.to_json()), flush=True)
@@ -213,9 +189,9 @@ def _credits(args: argparse.Namespace) -> int:
     from payout_cli import local_outputs
     from payout_core.errors import TerminalError
     from payout_core.flows import iteration
-    from payout_core.ledger import cycles, db
+    from payout_core.ledger import cycles
 
-    with db.connection() as conn:
+    with args.context.reading() as conn:
         closed = cycles.cycle_numbers(conn)
         if args.cycle is not None and args.cycle not in closed:
             raise TerminalError(f"no payout cycle {args.cycle} (closed: {len(closed)} cycles)")
@@ -223,7 +199,7 @@ def _credits(args: argparse.Namespace) -> int:
     if args.output_dir:
         sink = local_outputs.LocalOutputs(Path(args.output_dir))
         for cycle_number in sorted({credit.cycle_number for credit in credits}):
-            iteration.publish_credits_file(sink, cycle_number)
+            iteration.publish_credits_file(args.context, sink, cycle_number)
     if args.json:
         for credit in credits:
             print(json.dumps(credit.to_json()), flush=True)

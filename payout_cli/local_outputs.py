@@ -9,11 +9,12 @@ from pathlib import Path
 from payout_core.adapters.storage import csv_line, error_log_line
 from payout_core.errors import ERROR_LOG_HEADERS, PayoutError, TerminalError, describe_error
 from payout_core.flows.mis_processing import MisRunResult
-from payout_core.ledger import store
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger.error_logs import ErrorLogRecord
 
 
 class LocalOutputs:
-    """Implements pipeline.OutputSink with a folder: success/ and rejected/ as in storage."""
+    """Implements mis_processing.OutputSink with a folder: success/ and rejected/ as in storage."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -30,7 +31,7 @@ class LocalOutputs:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
-    def append_error_log(self, record: store.ErrorLogRecord) -> None:
+    def append_error_log(self, record: ErrorLogRecord) -> None:
         path = self.folder / "error_logs.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists()
@@ -41,15 +42,15 @@ class LocalOutputs:
 
 
 def record_failure(
-    mis_file: str, error: PayoutError, outputs: LocalOutputs | None = None
+    context: Context, mis_file: str, error: PayoutError, outputs: LocalOutputs | None = None
 ) -> object | None:
     """A terminal failure is kept (error_logs, and the local error log when there is one);
     a transient one is not an error of the file, so it is only reported to the caller."""
-    from payout_core.flows import triggers  # the one path that records an error
+    from payout_core.flows import refusals  # the one path that records an error
 
     if not isinstance(error, TerminalError):
         return None
-    return triggers.record_error(mis_file, describe_error(error), outputs)
+    return refusals.record_error(context, mis_file, describe_error(error), outputs)
 
 
 def describe_run(result: MisRunResult) -> str:

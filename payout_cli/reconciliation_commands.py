@@ -1,6 +1,6 @@
 """`payout remittance`, `payout receivables`, `payout confirmations`: the operator's
 reconciliation commands (SPEC §9). They call the same code the blob triggers call;
-cli.py adds them to `payout`."""
+commands.py adds them to `payout`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from payout_cli.commands import EXIT_FAILED, EXIT_OK, with_ledger
+from payout_cli.common import EXIT_FAILED, EXIT_OK, with_ledger
 
 
 @with_ledger
@@ -34,17 +34,15 @@ def _reconcile_files(args: argparse.Namespace, process: Callable[..., Any]) -> i
     reported, and the others still run."""
     from payout_cli import local_outputs
     from payout_core.errors import PayoutError
-    from payout_core.settings import get_settings
 
-    settings = get_settings()
     exit_code = EXIT_OK
     for path_text in args.paths:
         path = Path(path_text)
         try:
-            result = process(path, path.name, settings=settings)
+            result = process(path, path.name, context=args.context)
         except PayoutError as error:
             exit_code = EXIT_FAILED
-            local_outputs.record_failure(path.name, error)
+            local_outputs.record_failure(args.context, path.name, error)
             _print_failure(path.name, error, args.json)
             continue
         print(json.dumps(result.to_json()) if args.json else result.describe(), flush=True)
@@ -60,10 +58,10 @@ def _print_failure(file_name: str, error: Exception, as_json: bool) -> None:
 
 @with_ledger
 def _receivables(args: argparse.Namespace) -> int:
-    from payout_core.ledger import db, remittances
+    from payout_core.ledger import remittances
 
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
-    with db.connection() as conn:
+    with args.context.reading() as conn:
         banks = remittances.receivables_by_bank(conn, as_of)
     if args.json:
         for bank in banks:

@@ -5,10 +5,11 @@ The contract other test modules rely on (names are stable):
 - `postgres_server_url` (session): PAYOUT_DATABASE_URL when set in the environment,
   else an embedded PostgreSQL (pgserver) in a temporary folder, deleted afterwards.
 - `database_url` (function): a fresh, migrated database for this test only, cloned from a
-  template migrated once per session. PAYOUT_DATABASE_URL points at it, the settings cache
-  is reset and the process's pool opened on it (as an entry point opens it), so
-  `payout_core.ledger.db.connection()` uses it. A test that changes the database settings
-  afterwards closes the pool and opens it again with `db.get_pool(settings)`.
+  template migrated once per session. PAYOUT_DATABASE_URL points at it and the settings
+  cache is reset, so every entry point (a `payout` command, a function body) finds it.
+- `context` (function): what an entry point hands the flows (flows/unit_of_work.Context):
+  the settings read now and a Database opened on this test's database; closed afterwards.
+  A test that changes the settings afterwards opens a context of its own.
 - `azurite` (session): running Azurite blob + queue; `.connection_string`, `.blob_port`,
   `.queue_port`.
 - `storage_env` (function): MisStorage -> Azurite, and container names unique to this
@@ -33,11 +34,15 @@ from pathlib import Path
 import pytest
 
 from localdev import embedded
+from payout_core.flows import process
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db
 from payout_core.settings import Settings, get_settings
 from tests.support import postgres
 
-SERVICE_FIXTURES = frozenset({"postgres_server_url", "database_url", "azurite", "storage_env"})
+SERVICE_FIXTURES = frozenset(
+    {"postgres_server_url", "database_url", "context", "azurite", "storage_env"}
+)
 TESTS_ROOT = Path(__file__).resolve().parent
 
 # The Azure SDK logs every HTTP request at INFO; a failing test's output should show ours.
@@ -70,10 +75,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _reset_process_state() -> None:
-    """Settings are read once per process and the pool is built from them: both must be
-    rebuilt whenever a fixture changes the environment."""
+    """Settings are read once per process and the deployed entry points' context is opened
+    from them: both must be rebuilt whenever a fixture changes the environment."""
     get_settings.cache_clear()
-    db.close_pool()
+    process.PROCESS.close()
 
 
 @pytest.fixture(autouse=True)
@@ -126,12 +131,20 @@ def database_url(
     url = postgres.create_database(postgres_server_url, database, template=_migrated_template)
     monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
     _reset_process_state()
-    db.get_pool(get_settings())  # as an entry point does: the code under test finds it open
     try:
         yield url
     finally:
         _reset_process_state()
         postgres.drop_database(postgres_server_url, database)
+
+
+@pytest.fixture
+def context(database_url: str) -> Iterator[Context]:
+    opened = Context.open(get_settings())
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 # --- Blob Storage --------------------------------------------------------------------------

@@ -270,16 +270,6 @@ def holds_waiting(count: int, oldest_held_at: datetime | None) -> None:
     _instruments().oldest_hold_age.set(age_days)
 
 
-def observe_holds() -> None:
-    """Read the holds awaiting a decision and record them (each summary tick): the
-    'hold older than N days' alert then has a fresh value even when nothing else runs."""
-    from payout_core.ledger import db, holds
-
-    with db.connection() as conn:
-        waiting = holds.list_holds(conn)
-    held_times = [event.held_at or event.created_at for event in waiting]
-    holds_waiting(len(waiting), min(held_times, default=None))
-
 
 def _minor_units(amount: object) -> int:
     """Exact money (a Decimal or its text) as integer hundredths: metrics carry no floats

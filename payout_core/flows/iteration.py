@@ -47,15 +47,15 @@ from payout_core.adapters.mail import (
     sender_from_settings,
 )
 from payout_core.adapters.storage import credits_blob_name
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import (
     cycle_reads,
     cycles,
-    db,
     holds,
     iteration_reads,
     reconciliation_reads,
 )
-from payout_core.settings import Settings, get_settings
+from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class CreditFileSink(Protocol):
 def run_summary(
     sender: EmailSender | None = None,
     *,
-    settings: Settings | None = None,
+    context: Context,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     credit_files: CreditFileSink | None = None,
 ) -> SummaryOutcome:
@@ -125,8 +125,9 @@ def run_summary(
     `credit_files` (a local folder for the CLI) receives the closed cycle's credits CSV
     after the commit.
     """
-    settings = settings or get_settings()
-    with db.connection() as conn, conn.transaction():
+    settings = context.settings
+    with context.unit_of_work() as uow:
+        conn = uow.conn
         # READ COMMITTED (the default) matters: the statements after the lock take a fresh
         # snapshot, so a reporter that waited sees what the previous one committed.
         conn.execute(SUMMARY_LOCK_SQL)
@@ -160,8 +161,9 @@ def run_summary(
         holds.record_decisions_reported(
             conn, [event.decision_id for event in decisions], iteration_number
         )
+        uow.commit()
     if credit_files is not None and closed.credit_count:
-        publish_credits_file(credit_files, iteration_number)
+        publish_credits_file(context, credit_files, iteration_number)
     outcome = SummaryOutcome(
         iteration_number=iteration_number,
         mis_file_count=len(iteration_report.runs),
@@ -175,24 +177,25 @@ def run_summary(
     return outcome
 
 
-def publish_credits_file(sink: CreditFileSink, cycle_number: int) -> str:
+def publish_credits_file(context: Context, sink: CreditFileSink, cycle_number: int) -> str:
     """Write one committed cycle's credits CSV to `sink`; returns its name."""
     blob_name = credits_blob_name(cycle_number)
-    with db.connection() as conn:
+    with context.reading() as conn:
         data = cycle_reads.credits_file(conn, cycle_number)
     sink.publish_credits_file(blob_name, data)
     return blob_name
 
 
-def publish_pending_credits_files(sink: CreditFileSink) -> list[int]:
+def publish_pending_credits_files(context: Context, sink: CreditFileSink) -> list[int]:
     """Publish every cycle's credits CSV not yet in the output container, and remember it.
     Runs after each summary tick, so an upload that failed is retried at the next one."""
-    with db.connection() as conn:
+    with context.reading() as conn:
         pending = cycles.cycles_without_published_file(conn)
     for cycle_number in pending:
-        blob_name = publish_credits_file(sink, cycle_number)
-        with db.connection() as conn:
-            cycles.record_file_published(conn, cycle_number, blob_name)
+        blob_name = publish_credits_file(context, sink, cycle_number)
+        with context.unit_of_work() as uow:
+            cycles.record_file_published(uow.conn, cycle_number, blob_name)
+            uow.commit()
     return pending
 
 

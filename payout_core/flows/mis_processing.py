@@ -27,12 +27,15 @@ import polars as pl
 import psycopg
 
 from payout_core import report
-from payout_core.adapters import telemetry
+from payout_core.adapters.local_files import sha256_of_file
 from payout_core.engine import calculate, kpis, mis
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.errors import check_mis_file_size
-from payout_core.ledger import db, events, mis_run, store
+from payout_core.flows.stage_clock import StageClock
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import db, events, mis_run
+from payout_core.ledger import rules as rules_ledger
 from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,30 +55,6 @@ REJECTED_CSV_HEADER = {
     "outcome": "Outcome",
     "reason": "Reason",
 }
-
-
-class StageClock:
-    """Seconds spent per stage of one file, logged with the result: where the time goes."""
-
-    def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            with telemetry.stage(name):
-                yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
-
-    def next(self, name: str, items: Iterator[T]) -> T | None:
-        """The next of `items` (None when there is none), its time counted as `name`."""
-        with self.stage(name):
-            return next(items, None)
-
-    def __str__(self) -> str:
-        return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
 
 
 class OutputSink(Protocol):
@@ -108,7 +87,7 @@ def process_mis_file(
     path: Path,
     mis_file: str | None = None,
     *,
-    settings: Settings,
+    context: Context,
     etag: str | None = None,
     outputs: OutputSink | None = None,
 ) -> MisRunResult:
@@ -119,11 +98,12 @@ def process_mis_file(
     (nothing was written; retry).
     """
     mis_file = mis_file or path.name
+    settings = context.settings
     check_mis_file_size(mis_file, path.stat().st_size, settings.mis_max_file_bytes)
     layout = mis.inspect_layout(path, mis_file, load_bank_profiles(settings.banks_file))
-    content_sha256 = store.sha256_of_file(path)
+    content_sha256 = sha256_of_file(path)
     return db.retry_on_conflict(
-        mis_file, lambda: _process_once(path, layout, content_sha256, etag, outputs, settings)
+        mis_file, lambda: _process_once(path, layout, content_sha256, etag, outputs, context)
     )
 
 
@@ -133,15 +113,16 @@ def _process_once(
     content_sha256: str,
     etag: str | None,
     outputs: OutputSink | None,
-    settings: Settings,
+    context: Context,
 ) -> MisRunResult:
     handler = layout.handler
+    settings = context.settings
     started_at = dt.datetime.now(dt.UTC)
     with (
         tempfile.TemporaryDirectory(prefix="payout-") as work_folder,
-        db.connection() as conn,
-        conn.transaction(),
+        context.unit_of_work() as uow,
     ):
+        conn = uow.conn
         run = mis_run.MisRunLedger.begin(
             conn,
             mis_file=layout.mis_file,
@@ -151,7 +132,7 @@ def _process_once(
             started_at=started_at,
             hold_limits=settings.hold_limits,
         )
-        rules_in_force = store.active_rules(conn, handler.product_type)
+        rules_in_force = rules_ledger.active_rules(conn, handler.product_type)
         stem = f"{Path(layout.mis_file).stem}.run-{run.mis_run_id}"
         rejected_csv = Path(work_folder) / f"{stem}.rejected.csv"
         success_csv = Path(work_folder) / f"{stem}.success.csv"
@@ -165,7 +146,7 @@ def _process_once(
             started_at,
             tally,
             clock,
-            settings,
+            context,
         )
         with (
             rejected_csv.open("wb") as rejected_stream,
@@ -195,6 +176,7 @@ def _process_once(
         if outputs is not None:
             with clock.stage("publish"):
                 outputs.publish_outputs(layout.mis_file, success_csv, rejected_csv)
+        uow.commit()
         clock_started = time.perf_counter()
     clock.seconds["commit"] += time.perf_counter() - clock_started
     result = MisRunResult(
@@ -231,7 +213,11 @@ class FileRun:
     processed_at: dt.datetime
     tally: FileTally
     clock: StageClock
-    settings: Settings
+    context: Context
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
 
 
 def _prepared_batches(
@@ -250,7 +236,7 @@ def _prepared_batches(
     handler = layout.handler
     _write_header(success_stream, SUCCESS_CSV_HEADER)
     _write_header(rejected_stream, REJECTED_CSV_HEADER)
-    with db.connection() as lookup_conn:
+    with file_run.context.reading() as lookup_conn:
         for batch, known in _batches_with_leads(
             path, layout, lookup_conn, clock, file_run.settings
         ):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from payout_core.adapters.local_files import sha256_of_file
 from payout_core.engine import confirmations, remittance
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
@@ -29,10 +30,10 @@ from payout_core.errors import (
     RECONCILIATION_SIZE_SETTING,
     check_mis_file_size,
 )
-from payout_core.flows.mis_processing import StageClock
+from payout_core.flows.stage_clock import StageClock
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import confirmations as confirmation_ledger
-from payout_core.ledger import db, remittances, store
-from payout_core.settings import Settings
+from payout_core.ledger import db, remittances
 
 log = logging.getLogger(__name__)
 
@@ -83,30 +84,32 @@ def process_remittance_file(
     path: Path,
     remittance_file: str | None = None,
     *,
-    settings: Settings,
+    context: Context,
     etag: str | None = None,
 ) -> ReconciliationRunResult:
     """Reconcile the remittance file at `path` (named `remittance_file` in errors and the
     ledger). Raises ReconciliationFileError (terminal: record, quarantine, never retry) or
     TransientError (nothing was written; retry)."""
     remittance_file = remittance_file or path.name
+    settings = context.settings
     check_file_size(path, remittance_file, settings.reconciliation_max_file_bytes)
     clock = StageClock()
     with clock.stage("read"):
         profiles = load_bank_profiles(settings.banks_file)
         layout = remittance.inspect_layout(path, remittance_file, profiles)
         rows = remittance.read_rows(path, layout)
-        content_sha256 = store.sha256_of_file(path)
+        content_sha256 = sha256_of_file(path)
     profiled = frozenset(profiles.by_source_type)
     result = db.retry_on_conflict(
         remittance_file,
-        lambda: _record_once(rows, remittance_file, content_sha256, etag, clock, profiled),
+        lambda: _record_once(context, rows, remittance_file, content_sha256, etag, clock, profiled),
     )
     log.info("%s: %s; time: %s", remittance_file, result.to_json(), clock)
     return result
 
 
 def _record_once(
+    context: Context,
     rows: pl.DataFrame,
     remittance_file: str,
     content_sha256: str,
@@ -115,9 +118,9 @@ def _record_once(
     profiled_banks: frozenset[str],
 ) -> ReconciliationRunResult:
     started_at = dt.datetime.now(dt.UTC)
-    with db.connection() as conn, conn.transaction():
+    with context.unit_of_work() as uow:
         run = remittances.RemittanceLedger.begin(
-            conn,
+            uow.conn,
             remittance_file=remittance_file,
             content_sha256=content_sha256,
             etag=etag,
@@ -136,6 +139,7 @@ def _record_once(
             run.finish(
                 rows_read=rows.height, outcome_counts=outcome_counts, total_received=total_received
             )
+        uow.commit()
         commit_started = time.perf_counter()
     clock.seconds["commit"] += time.perf_counter() - commit_started
     return ReconciliationRunResult(
@@ -154,29 +158,31 @@ def process_confirmation_file(
     path: Path,
     confirmation_file: str | None = None,
     *,
-    settings: Settings,
+    context: Context,
     etag: str | None = None,
 ) -> ReconciliationRunResult:
     """Record the wallet team's confirmation file at `path`. Raises ReconciliationFileError
     (terminal) or TransientError (nothing was written; retry)."""
     confirmation_file = confirmation_file or path.name
-    check_file_size(path, confirmation_file, settings.reconciliation_max_file_bytes)
+    max_file_bytes = context.settings.reconciliation_max_file_bytes
+    check_file_size(path, confirmation_file, max_file_bytes)
     read = confirmations.read_file(path, confirmation_file)
-    content_sha256 = store.sha256_of_file(path)
+    content_sha256 = sha256_of_file(path)
     result = db.retry_on_conflict(
-        confirmation_file, lambda: _record_confirmations_once(read, content_sha256, etag)
+        confirmation_file,
+        lambda: _record_confirmations_once(context, read, content_sha256, etag),
     )
     log.info("%s: %s", confirmation_file, result.to_json())
     return result
 
 
 def _record_confirmations_once(
-    read: confirmations.ConfirmationFile, content_sha256: str, etag: str | None
+    context: Context, read: confirmations.ConfirmationFile, content_sha256: str, etag: str | None
 ) -> ReconciliationRunResult:
     rows = read.rows
-    with db.connection() as conn, conn.transaction():
+    with context.unit_of_work() as uow:
         run = confirmation_ledger.ConfirmationLedger.begin(
-            conn,
+            uow.conn,
             confirmation_file=read.file_name,
             content_sha256=content_sha256,
             etag=etag,
@@ -187,6 +193,7 @@ def _record_confirmations_once(
         _check_every_row_has_an_outcome(read.file_name, rows.height, outcome_counts)
         run.record(reconciled)
         run.finish(rows_read=rows.height, outcome_counts=outcome_counts)
+        uow.commit()
     return ReconciliationRunResult(
         file_name=read.file_name,
         run_id=run.confirmation_run_id,

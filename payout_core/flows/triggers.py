@@ -19,12 +19,9 @@ Failure policy, the same for every way in (Azure, `payout host`, tests):
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -39,6 +36,8 @@ from payout_core.errors import (
     check_mis_file_size,
     describe_error,
 )
+from payout_core.flows import process, refusals
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -50,13 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Where a failed attempt leaves its cause for the poison handler (output container).
-ATTEMPTS_PREFIX = "attempts/"
-# host.json `extensions.queues.maxDequeueCount`: the poison handler's own last attempt.
-POISON_HANDLER_ATTEMPTS_MAX = 5
-FAILURE_CONFIGURATION = "configuration"
-FAILURE_TRANSIENT = "transient"
-FAILURE_UNEXPECTED = "unexpected"
+
 
 
 def split_blob_path(blob_path: str, default_container: str) -> tuple[str, str]:
@@ -85,7 +78,7 @@ class InboxFile:
     container: str
     max_bytes: int
     max_bytes_setting: str
-    process: Callable[[Path, str, str | None], FileResult]
+    process: Callable[[Context, Path, str, str | None], FileResult]
 
 
 def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> InboxFile:
@@ -98,24 +91,24 @@ def _inbox(inbox_name: str, settings: Settings, client: BlobServiceClient) -> In
             settings.mis_container,
             settings.mis_max_file_bytes,
             MIS_SIZE_SETTING,
-            lambda path, name, etag: mis_processing.process_mis_file(
-                path, name, settings=settings, etag=etag, outputs=outputs
+            lambda context, path, name, etag: mis_processing.process_mis_file(
+                path, name, context=context, etag=etag, outputs=outputs
             ),
         ),
         "remittance": InboxFile(
             settings.remittance_container,
             settings.reconciliation_max_file_bytes,
             RECONCILIATION_SIZE_SETTING,
-            lambda path, name, etag: reconciliation_processing.process_remittance_file(
-                path, name, settings=settings, etag=etag
+            lambda context, path, name, etag: reconciliation_processing.process_remittance_file(
+                path, name, context=context, etag=etag
             ),
         ),
         "wallet_confirmation": InboxFile(
             settings.wallet_confirmation_container,
             settings.reconciliation_max_file_bytes,
             RECONCILIATION_SIZE_SETTING,
-            lambda path, name, etag: reconciliation_processing.process_confirmation_file(
-                path, name, settings=settings, etag=etag
+            lambda context, path, name, etag: reconciliation_processing.process_confirmation_file(
+                path, name, context=context, etag=etag
             ),
         ),
     }
@@ -150,29 +143,31 @@ def _handle_blob(inbox_name: str, blob_name: str, etag: str | None) -> object | 
         inbox = _inbox(inbox_name, settings, client)
         container, file_name = split_blob_path(blob_name, inbox.container)
         try:
-            _open_ledger(settings)
-            return _process_blob(client, settings, inbox, container, file_name, etag)
+            context = process.PROCESS.get()
+            return _process_blob(client, context, inbox, container, file_name, etag)
         except ConfigurationError as error:
             log.error("%s: configuration error, not processed; raising: %s", file_name, error)
-            _note_failed_attempt(
-                client, settings, container, file_name, FAILURE_CONFIGURATION, error
+            refusals.note_failed_attempt(
+                client, settings, container, file_name, refusals.FAILURE_CONFIGURATION, error
             )
             raise
         except Exception as error:
-            kind = FAILURE_TRANSIENT if isinstance(error, TransientError) else FAILURE_UNEXPECTED
+            transient = isinstance(error, TransientError)
+            kind = refusals.FAILURE_TRANSIENT if transient else refusals.FAILURE_UNEXPECTED
             log.exception("%s: %s failure, raising so the host retries", file_name, kind)
-            _note_failed_attempt(client, settings, container, file_name, kind, error)
+            refusals.note_failed_attempt(client, settings, container, file_name, kind, error)
             raise
 
 
 def _process_blob(
     client: BlobServiceClient,
-    settings: Settings,
+    context: Context,
     inbox: InboxFile,
     container: str,
     file_name: str,
     etag: str | None,
 ) -> object | None:
+    settings = context.settings
     storage.ensure_containers(client, (settings.output_container, settings.quarantine_container))
     try:
         version = storage.blob_version(client, container, file_name, etag)
@@ -192,123 +187,18 @@ def _process_blob(
             client, version, max_bytes=inbox.max_bytes, max_bytes_setting=inbox.max_bytes_setting
         )
         try:
-            result = inbox.process(downloaded.path, version.name, downloaded.etag)
+            result = inbox.process(context, downloaded.path, version.name, downloaded.etag)
         finally:
             downloaded.path.unlink(missing_ok=True)
     except TerminalError as error:
-        _refuse_file(client, settings, version, describe_error(error))
+        refusals.refuse_file(client, context, version, describe_error(error))
         return None
     log.info("%s: %s", version.name, result.to_json())
     telemetry.file_processed(result)
     return result
 
 
-def _open_ledger(settings: Settings) -> None:
-    """The process's database pool, opened from the settings the entry point read, on a
-    schema no older than this code."""
-    from payout_core.ledger import db
-
-    db.open_checked_pool(settings)
-
-
-# --- the one path that records an error --------------------------------------------------
-
-
-class ErrorLog(Protocol):
-    """Where `error_logs.csv` is kept: the output container, or `payout process`'s folder."""
-
-    def append_error_log(self, record: storage.ErrorRecord) -> None: ...
-
-
-def record_error(mis_file: str, error_type: str, error_log: ErrorLog | None) -> object:
-    """The one path that records an error: the `error_logs` table, then `error_logs.csv`.
-
-    The table comes first: if the database is down this raises TransientError before
-    anything is written, and the retry records the error once. Returns the table's record.
-    """
-    from payout_core.ledger import store
-
-    record = store.record_error(mis_file, error_type)
-    if error_log is not None:
-        error_log.append_error_log(record)
-    return record
-
-
-def record_file_error(
-    client: BlobServiceClient, settings: Settings, mis_file: str, error_type: str
-) -> None:
-    """`record_error` with the output container's `error_logs.csv` (the caller made sure
-    the output and quarantine containers exist)."""
-    record_error(mis_file, error_type, storage.BlobOutputs(client, settings.output_container))
-
-
-def _refuse_file(
-    client: BlobServiceClient,
-    settings: Settings,
-    version: storage.BlobVersion,
-    error_type: str,
-) -> None:
-    log.error(
-        "%s: refused, moving to %s: %s", version.name, settings.quarantine_container, error_type
-    )
-    record_file_error(client, settings, version.name, error_type)
-    telemetry.file_refused()
-    # Last, because once the blob has left the inbox nothing would retry the steps above.
-    storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
-
-
 # --- failed attempts and the poison queue --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FailedAttempt:
-    """The cause of a blob's latest failed attempt, kept for the poison handler: the
-    host's poison message says which blob, never why."""
-
-    kind: str
-    cause: str
-    noted_at: str
-
-
-def attempt_note_name(container: str, blob_name: str) -> str:
-    return f"{ATTEMPTS_PREFIX}{container}/{blob_name}.json"
-
-
-def _note_failed_attempt(
-    client: BlobServiceClient,
-    settings: Settings,
-    container: str,
-    blob_name: str,
-    kind: str,
-    error: BaseException,
-) -> None:
-    cause = describe_error(error)
-    if kind == FAILURE_UNEXPECTED:
-        cause = f"unexpected {type(error).__name__}: {cause}"
-    note = FailedAttempt(kind, cause, datetime.now(UTC).isoformat())
-    try:
-        storage.ensure_containers(client, (settings.output_container,))
-        client.get_blob_client(
-            settings.output_container, attempt_note_name(container, blob_name)
-        ).upload_blob(json.dumps(note.__dict__).encode("utf-8"), overwrite=True)
-    except Exception:
-        # Storage may be what failed; the poison handler then says the cause is unknown.
-        log.warning("%s: could not note the failure's cause", blob_name, exc_info=True)
-
-
-def _read_failed_attempt(
-    client: BlobServiceClient, settings: Settings, container: str, blob_name: str
-) -> FailedAttempt | None:
-    blob = client.get_blob_client(
-        settings.output_container, attempt_note_name(container, blob_name)
-    )
-    try:
-        return FailedAttempt(**json.loads(blob.download_blob().readall()))
-    except ResourceNotFoundError:
-        return None
-    except (ValueError, TypeError):
-        log.warning("%s: unreadable failure note", blob_name)
-        return None
 
 
 @dataclass(frozen=True)
@@ -345,52 +235,30 @@ def handle_poisoned_blob(body: Mapping[str, Any], *, dequeue_count: int = 1) -> 
     settings = get_settings()
     message = PoisonMessage.from_json(body)
     with telemetry.file_work(telemetry.POISON_WORK, f"{message.container}/{message.blob_name}"):
-        _open_ledger(settings)
+        context = process.PROCESS.get()
         client = storage.service_client(settings)
         containers = (settings.output_container, settings.quarantine_container)
         storage.ensure_containers(client, containers)
-        note = _read_failed_attempt(client, settings, message.container, message.blob_name)
+        note = refusals.read_failed_attempt(client, settings, message.container, message.blob_name)
         cause = note.cause if note else "no cause was noted; see the function's logs"
         version = storage.BlobVersion(message.container, message.blob_name, message.etag or "*", 0)
-        if note is not None and note.kind == FAILURE_CONFIGURATION:
+        if note is not None and note.kind == refusals.FAILURE_CONFIGURATION:
             error_type = (
                 f"not processed, the deployment's configuration is wrong: {cause}; the file "
                 f"stays in {message.container}: fix the configuration, then upload it again"
             )
-            record_file_error(client, settings, message.blob_name, error_type)
+            refusals.record_file_error(client, context, message.blob_name, error_type)
         else:
             error_type = f"failed on every attempt, moved aside: {cause}"
             try:
-                _refuse_file(client, settings, version, error_type)
+                refusals.refuse_file(client, context, version, error_type)
             except TransientError:
-                if dequeue_count < POISON_HANDLER_ATTEMPTS_MAX:
+                if dequeue_count < refusals.POISON_HANDLER_ATTEMPTS_MAX:
                     raise
-                _last_resort_refusal(client, settings, version, error_type)
+                refusals.last_resort_refusal(client, settings, version, error_type)
                 raise
-        _forget_failed_attempt(client, settings, message.container, message.blob_name)
+        refusals.forget_failed_attempt(client, settings, message.container, message.blob_name)
         return error_type
-
-
-def _last_resort_refusal(
-    client: BlobServiceClient, settings: Settings, version: storage.BlobVersion, error_type: str
-) -> None:
-    """The database stayed down through every retry of the poison message: the row goes
-    to error_logs.csv alone and the file aside, so neither is lost; the message itself
-    then lands on the `-poison` queue for a person."""
-    log.error("%s: error_logs table unreachable; recording in error_logs.csv only", version.name)
-    record = storage.StoredErrorRecord(datetime.now(UTC), version.name, error_type)
-    storage.append_error_log(client, settings.output_container, record)
-    storage.quarantine(client, version, settings.quarantine_container, reason=error_type)
-
-
-def _forget_failed_attempt(
-    client: BlobServiceClient, settings: Settings, container: str, blob_name: str
-) -> None:
-    blob = client.get_blob_client(
-        settings.output_container, attempt_note_name(container, blob_name)
-    )
-    with contextlib.suppress(ResourceNotFoundError):
-        blob.delete_blob()
 
 
 # --- the iteration summary timer -----------------------------------------------------------
@@ -403,30 +271,40 @@ def run_summary_timer(past_due: bool) -> object:
     if past_due:
         log.warning("iteration summary timer is past due; running now")
     with telemetry.iteration_work():
-        settings = get_settings()
         try:
-            _open_ledger(settings)
-            outcome = iteration.run_summary(settings=settings)
+            context = process.PROCESS.get()
+            outcome = iteration.run_summary(context=context)
         except TransientError:
             log.exception("iteration summary: transient failure, raising so the host retries")
             raise
         log.info("iteration summary: %s", outcome)
-        _publish_credits_files(settings)
-        telemetry.observe_holds()
+        _publish_credits_files(context)
+        _observe_holds(context)
         return outcome
 
 
-def _publish_credits_files(settings: Settings) -> None:
+def _observe_holds(context: Context) -> None:
+    """Record the holds awaiting a decision at each summary tick: the 'hold older than N
+    days' alert then has a fresh value even when nothing else runs."""
+    from payout_core.ledger import cycles
+
+    with context.reading() as conn:
+        waiting = cycles.holds_awaiting(conn)
+    telemetry.holds_waiting(waiting.count, waiting.oldest_held_at)
+
+
+def _publish_credits_files(context: Context) -> None:
     """The wallet team's credits CSV of every closed cycle not yet in the output container.
     The cycle is committed and its email sent: a Storage failure here is logged, and the
     next tick publishes what is still missing."""
     from payout_core.flows import iteration
 
+    settings = context.settings
     try:
         client = storage.service_client(settings)
         storage.ensure_containers(client, (settings.output_container,))
         iteration.publish_pending_credits_files(
-            storage.BlobOutputs(client, settings.output_container)
+            context, storage.BlobOutputs(client, settings.output_container)
         )
     except Exception:
         log.exception("wallet credits CSV not published; the next summary tick retries")

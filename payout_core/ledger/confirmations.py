@@ -17,7 +17,7 @@ from psycopg import sql
 
 from payout_core.engine import confirmations
 from payout_core.ledger import db
-from payout_core.ledger.store import copy_frame, copy_out
+from payout_core.ledger.copying import copy_frame, copy_out
 
 CONFIRMATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.confirmations'))"
 FAILURES_BEFORE_HOLD = 3  # SPEC §9: after 3 failures the credit's events wait for a person

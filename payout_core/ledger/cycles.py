@@ -39,8 +39,8 @@ from payout_core.engine.holds import (
 )
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import confirmations
+from payout_core.ledger.copying import copy_frame, copy_out
 from payout_core.ledger.holds import EVER_HELD
-from payout_core.ledger.store import copy_frame, copy_out
 
 SNAPSHOT_CANDIDATES = f"""
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS

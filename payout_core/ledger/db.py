@@ -1,9 +1,11 @@
 """PostgreSQL connections and migrations.
 
-One pool per process, opened by the entry point (a function body, a `payout` command)
-from the settings it read, and reused across function invocations:
-Functions keep a worker process warm, and a fresh TLS connection per file would cost more
-than the work. The pool is small because Consumption scales out by instances, not threads.
+A `Database` is one connection pool, opened by an entry point (a function body, a `payout`
+command) from the settings it read and handed down to the flows, never kept in a module:
+the deployed app opens one per process and reuses it across function invocations
+(Functions keep a worker process warm, and a fresh TLS connection per file would cost
+more than the work). The pool is small because Consumption scales out by instances, not
+threads.
 
 Passwordless (PAYOUT_DATABASE_AUTH=entra): Azure Database for PostgreSQL takes a Microsoft
 Entra access token as the password. The pool asks the credential for one each time it
@@ -19,7 +21,6 @@ start of the one transaction a `connection()` block is, instead of as startup `o
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -39,11 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_pool: ConnectionPool | None = None
-_per_transaction_sql: str | None = None  # PgBouncer mode: run first in every block
-_pool_lock = threading.Lock()
-
 
 def resolve_database_url(settings: Settings) -> str:
     """PAYOUT_DATABASE_URL. Required: the deployed app never falls back to a local server
@@ -94,42 +90,80 @@ def connection_kwargs_factory(settings: Settings, credential: TokenCredential | 
     return kwargs_with_fresh_token
 
 
-def get_pool(settings: Settings, *, credential: TokenCredential | None = None) -> ConnectionPool:
-    """The process's pool, opened by the entry point from the settings it read (and, with
-    Entra auth, `credential`, default: the managed identity); later calls return it as it
-    is. Opening it connects nowhere yet (min_size 0): the first unit of work does."""
-    global _pool, _per_transaction_sql
-    with _pool_lock:
-        if _pool is None:
-            _per_transaction_sql = session_settings_sql(settings) if settings.db_pgbouncer else None
-            _pool = ConnectionPool(
-                resolve_database_url(settings),
-                kwargs=connection_kwargs_factory(settings, credential),
-                min_size=0,
-                max_size=settings.db_pool_max_size,
-                timeout=settings.db_connect_timeout_seconds,
-                open=True,
-                check=ConnectionPool.check_connection,
-            )
-        return _pool
+class Database:
+    """The ledger's connection pool. Opening it connects nowhere yet (min_size 0): the
+    first unit of work does. With Entra auth, `credential` (default: the managed identity)
+    gives each new connection a token that is valid now."""
 
+    def __init__(self, settings: Settings, *, credential: TokenCredential | None = None) -> None:
+        self._per_transaction_sql = (
+            session_settings_sql(settings) if settings.db_pgbouncer else None
+        )
+        self._schema_checked = False
+        self.pool = ConnectionPool(
+            resolve_database_url(settings),
+            kwargs=connection_kwargs_factory(settings, credential),
+            min_size=0,
+            max_size=settings.db_pool_max_size,
+            timeout=settings.db_connect_timeout_seconds,
+            open=True,
+            check=ConnectionPool.check_connection,
+        )
 
-def _opened_pool() -> ConnectionPool:
-    with _pool_lock:
-        if _pool is None:
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection. Failures of the database itself (unreachable, restarted,
+        timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
+        try:
+            with self.pool.connection() as conn:
+                if self._per_transaction_sql:
+                    # Opens the block's transaction; `conn.transaction()` inside becomes a
+                    # savepoint of it, and the pool commits it when the block ends.
+                    conn.execute(self._per_transaction_sql)
+                yield conn
+        except psycopg.errors.UndefinedTable as error:
             raise ConfigurationError(
-                "the database pool is not open: the entry point opens it with "
-                "db.get_pool(settings) before any unit of work"
+                f"the ledger database is not migrated ({error.diag.message_primary}); "
+                "run `payout db migrate`"
+            ) from error
+        except psycopg.Error as error:
+            if is_conflict(error):
+                raise ConflictError(f"database conflict, rolled back: {error}") from error
+            if isinstance(error, psycopg.OperationalError):
+                raise TransientError(f"database unavailable: {error}") from error
+            raise
+        except psycopg_pool.PoolTimeout as error:
+            raise TransientError(f"database unavailable: {error}") from error
+
+    def check_schema(self) -> None:
+        """Refuse a database whose schema is older than this code (the deployed entry
+        points ask): code newer than its tables would fail mid-file, or worse, write what
+        an older schema cannot hold. The code's version is its newest migration file, the
+        database's the newest row of schema_migrations; a newer database is fine (the
+        deployment migrates before it publishes). Checked once per Database; a failed
+        check runs again at the next invocation, so migrating is enough to resume. A
+        database that cannot be reached is not checked now: the unit of work meets the
+        same outage and is handled as any outage (retried, or the poison handler's last
+        resort)."""
+        if self._schema_checked:
+            return
+        code_version = migration_scripts()[-1].name
+        try:
+            with self.connection() as conn:
+                row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        except TransientError:
+            return
+        database_version = row[0] if row else None
+        if database_version is None or database_version < code_version:
+            raise ConfigurationError(
+                f"the ledger database's schema is at {database_version or 'no migration'}, "
+                f"older than this code's {code_version}: run `payout db migrate` against it "
+                "(`azd deploy` does, before it publishes the code)"
             )
-        return _pool
-
-
-def close_pool() -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.close()
-            _pool = None
+        self._schema_checked = True
 
 
 class ConflictError(TransientError):
@@ -164,32 +198,6 @@ def unique_or_conflict(conn: psycopg.Connection, what_collided: str) -> Iterator
         raise ConflictError(
             f"{what_collided} by another file meanwhile: {error.diag.message_detail}"
         ) from error
-
-
-@contextmanager
-def connection() -> Iterator[psycopg.Connection]:
-    """A pooled connection. Failures of the database itself (unreachable, restarted,
-    timed out, deadlocked) become TransientError: the unit of work rolled back, retry."""
-    try:
-        with _opened_pool().connection() as conn:
-            if _per_transaction_sql:
-                # Opens the block's transaction; `conn.transaction()` inside becomes a
-                # savepoint of it, and the pool commits it when the block ends.
-                conn.execute(_per_transaction_sql)
-            yield conn
-    except psycopg.errors.UndefinedTable as error:
-        raise ConfigurationError(
-            f"the ledger database is not migrated ({error.diag.message_primary}); "
-            "run `payout db migrate`"
-        ) from error
-    except psycopg.Error as error:
-        if is_conflict(error):
-            raise ConflictError(f"database conflict, rolled back: {error}") from error
-        if isinstance(error, psycopg.OperationalError):
-            raise TransientError(f"database unavailable: {error}") from error
-        raise
-    except psycopg_pool.PoolTimeout as error:
-        raise TransientError(f"database unavailable: {error}") from error
 
 
 def is_conflict(error: psycopg.Error) -> bool:
@@ -232,36 +240,3 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             applied_now.append(script.name)
             log.info("applied migration %s", script.name)
     return applied_now
-
-
-_schema_checked_pool: ConnectionPool | None = None
-
-
-def open_checked_pool(settings: Settings) -> ConnectionPool:
-    """The deployed entry points' pool (`get_pool`), refused while the database's schema is
-    older than this code: code newer than its tables would fail mid-file, or worse, write
-    what an older schema cannot hold. The code's version is its newest migration file, the
-    database's the newest row of schema_migrations; a newer database is fine (the
-    deployment migrates before it publishes). Checked once per pool; a failed check runs
-    again at the next invocation, so migrating is enough to resume. A database that cannot
-    be reached is not checked now: the unit of work meets the same outage and is handled
-    as any outage (retried, or the poison handler's last resort)."""
-    global _schema_checked_pool
-    pool = get_pool(settings)
-    if _schema_checked_pool is pool:
-        return pool
-    code_version = migration_scripts()[-1].name
-    try:
-        with connection() as conn:
-            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    except TransientError:
-        return pool
-    database_version = row[0] if row else None
-    if database_version is None or database_version < code_version:
-        raise ConfigurationError(
-            f"the ledger database's schema is at {database_version or 'no migration'}, "
-            f"older than this code's {code_version}: run `payout db migrate` against it "
-            "(`azd deploy` does, before it publishes the code)"
-        )
-    _schema_checked_pool = pool
-    return pool

@@ -16,7 +16,7 @@ from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.kpis import BALANCES_SCHEMA
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
-from payout_core.ledger.store import copy_frame, copy_out
+from payout_core.ledger.copying import copy_frame, copy_out
 
 SEQUENCE_INDEX = "payout_events_lead_kpi_sequence"
 ADJUSTMENT_SOURCE_INDEX = "payout_events_adjustment_source"

@@ -21,7 +21,7 @@ from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import BALANCES_SCHEMA, LEAD_FACTS_SCHEMA
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
-from payout_core.ledger.store import copy_frame, copy_out
+from payout_core.ledger.copying import copy_frame, copy_out
 
 # A lookup of a large span hashes its LeadIds: with 4 MB (a server's usual default) the
 # hash spills to disk.

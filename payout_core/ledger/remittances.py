@@ -21,8 +21,8 @@ from payout_core.engine import remittance
 from payout_core.engine.amounts import minor_text
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import db
+from payout_core.ledger.copying import copy_frame, copy_out
 from payout_core.ledger.mis_run import HASH_WORK_MEM
-from payout_core.ledger.store import copy_frame, copy_out
 
 REMITTANCE_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.remittance'))"
 

@@ -19,6 +19,9 @@ from urllib.parse import urlencode, urlsplit
 import azure.functions as func
 
 from payout_core.errors import DecisionRefused, TransientError, clean_error_text
+from payout_core.flows import review_decisions
+from payout_core.flows.process import PROCESS
+from payout_core.flows.unit_of_work import Context
 from payout_core.review import forms, html
 from payout_core.review.signed_in import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
@@ -121,9 +124,6 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
             f"must hold at least {REVIEW_SECRET_MIN_CHARS} random characters."
         )
         return _page(html.render_problem("Review page not available", text), 503)
-    from payout_core.ledger import db
-
-    db.open_checked_pool(settings)  # this entry point's pool, from the settings it read
     foreign = _foreign_fields(request)
     if foreign:
         log.warning(
@@ -131,10 +131,12 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
         )
         return _not_understood(path, f"characters in {', '.join(foreign)} that")
     try:
+        # The deployed app's one context, opened from the settings its entry points read.
+        context = PROCESS.get()
         if request.method == "POST":
-            return _decide(request, reviewer, secret, path, settings)
+            return _decide(context, request, reviewer, secret, path)
         if request.method in ("GET", "HEAD"):
-            return _show(request, reviewer, secret, path)
+            return _show(context, request, reviewer, secret, path)
     except TransientError:
         # Details (server names) go to the log, not to the browser.
         log.exception("review page: database unavailable")
@@ -144,13 +146,9 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
 
 
 def _show(
-    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
+    context: Context, request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
 ) -> func.HttpResponse:
-    from payout_core.ledger import db, holds
-
-    with db.connection() as conn:
-        held = holds.list_holds(conn)
-        decided = holds.decisions_since_last_iteration(conn)
+    held, decided = review_decisions.waiting_and_decided(context)
     view = build_view(
         reviewer=reviewer,
         now=datetime.now(UTC),
@@ -169,12 +167,12 @@ def _refused_form(path: str, why: str) -> func.HttpResponse:
 
 
 def _decide(
-    request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str, settings: Settings
+    context: Context, request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
 ) -> func.HttpResponse:
     body = request.get_body()
     if len(body) > MAX_FORM_BYTES:
         return _page(html.render_problem("Form too large", "Nothing was decided.", path), 413)
-    public_urls = [settings.review_url]
+    public_urls = [context.settings.review_url]
     if not forms.comes_from_this_site(request.headers, request.url, public_urls):
         log.warning("review page: POST by %s from another site refused", reviewer.name)
         return _refused_form(path, "This form was not sent from this site.")
@@ -184,7 +182,7 @@ def _decide(
         return _refused_form(path, "This form is out of date or was not made for you.")
     filters = Filters.from_params({"product": form.get("product", ""), "sp": form.get("sp", "")})
     message = _decision_message(
-        reviewer, form.get("action", ""), form.getlist("event_id"), form.get("reason", "")
+        context, reviewer, form.get("action", ""), form.getlist("event_id"), form.get("reason", "")
     )
     query = dict(filters.as_params(), result=forms.sign_message(secret, reviewer.name, message))
     return _redirect(f"{path}?{urlencode(query)}")
@@ -196,10 +194,8 @@ def _is_event_number(text: str) -> bool:
 
 
 def _decision_message(
-    reviewer: Reviewer, action: str, event_id_texts: list[str], reason_text: str
+    context: Context, reviewer: Reviewer, action: str, event_id_texts: list[str], reason_text: str
 ) -> forms.Message:
-    from payout_core.ledger import db, holds
-
     if action not in ("approve", "reject"):
         return forms.Message(False, "Choose Approve or Reject.")
     if any(not _is_event_number(text) for text in event_id_texts):
@@ -217,10 +213,9 @@ def _decision_message(
     if action == "reject" and reason is None:
         return forms.Message(False, "A rejection needs a reason; nothing was decided.")
     try:
-        with db.connection() as conn:
-            decisions = holds.decide(
-                conn, event_ids, decision=action, decided_by=reviewer.name, reason=reason
-            )
+        decisions = review_decisions.decide(
+            context, event_ids, decision=action, decided_by=reviewer.name, reason=reason
+        )
     except DecisionRefused as refused:
         log.info("review page: %s's decision refused: %s", reviewer.name, refused.problems)
         listing = "\n".join(f"- {problem}" for problem in refused.problems)

@@ -17,9 +17,10 @@ from azure.storage.queue import QueueClient
 
 from localdev import devhost
 from payout_core.adapters import storage
-from payout_core.ledger import db
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import Settings, get_settings
 from tests.integration.sample_ledger import load_samples
+from tests.support.postgres import this_tests_database
 
 
 @dataclass
@@ -52,7 +53,11 @@ def services(
     monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
     get_settings.cache_clear()
     settings = get_settings()
-    load_samples()
+    loading = Context.open(settings)  # the operator's `payout rules load` / `leads load`
+    try:
+        load_samples(loading)
+    finally:
+        loading.close()
     client = storage.service_client(settings=settings)
     storage.ensure_containers(client, (settings.mis_container,))
     assert settings.storage_connection_string
@@ -70,7 +75,7 @@ def run_host_once(host_json: Path = devhost.HOST_JSON_PATH) -> int:
 
 
 def runs_by_file() -> dict[str, list[dict]]:
-    with db.connection() as conn:
+    with this_tests_database() as conn:
         rows = conn.execute(
             "SELECT mis_file, rows_read, outcome_counts FROM mis_runs ORDER BY mis_run_id"
         ).fetchall()

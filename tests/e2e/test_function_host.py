@@ -18,10 +18,11 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from localdev import devhost
-from payout_core.flows import mis_processing
-from payout_core.ledger import db
+from payout_core.flows import mis_processing, process
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import PROJECT_ROOT, get_settings
 from tests.e2e.conftest import Services, run_host_once, runs_by_file
+from tests.support.postgres import this_tests_database, with_settings_read_again
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +38,13 @@ SUCCESS_HEADER = [
 
 
 def count(query: str) -> int:
-    with db.connection() as conn:
+    with this_tests_database() as conn:
         return conn.execute(query).fetchone()[0]
 
 
-def test_uploaded_files_are_processed_by_the_local_host(services: Services) -> None:
+def test_uploaded_files_are_processed_by_the_local_host(
+    services: Services, context: Context
+) -> None:
     settings = services.settings
     for path in [*GOOD_FILES, UNKNOWN_PRODUCT]:
         services.upload(path.name, path.read_bytes())
@@ -76,7 +79,7 @@ def test_uploaded_files_are_processed_by_the_local_host(services: Services) -> N
     assert header == ["CreatedAt", "MIS", "ErrorType"]
     assert [row[1] for row in error_rows] == [UNKNOWN_PRODUCT.name]
     assert "Credit Card" in error_rows[0][2]
-    with db.connection() as conn:
+    with context.reading() as conn:
         assert conn.execute("SELECT mis, error_type FROM error_logs").fetchall() == [
             (UNKNOWN_PRODUCT.name, error_rows[0][2])
         ]
@@ -143,13 +146,13 @@ def database_goes_away(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYOUT_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
     monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
     get_settings.cache_clear()
-    db.close_pool()
+    process.PROCESS.close()
 
 
 def database_comes_back(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
     get_settings.cache_clear()
-    db.close_pool()
+    process.PROCESS.close()
 
 
 def poison_messages(services: Services) -> list[dict]:
@@ -159,7 +162,11 @@ def poison_messages(services: Services) -> list[dict]:
 
 
 def test_a_blob_that_keeps_failing_is_poisoned_then_recorded_by_the_app(
-    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    context: Context,
 ) -> None:
     """Like Azure: the host only poisons (a message, the blob left in place); the app's
     poison-queue function records the cause and moves the file aside."""
@@ -194,7 +201,7 @@ def test_a_blob_that_keeps_failing_is_poisoned_then_recorded_by_the_app(
     assert mis == bank_b.name
     assert "failed on every attempt" in error_type
     assert "database unavailable" in error_type  # the last attempt's cause
-    with db.connection() as conn:
+    with context.reading() as conn:
         assert conn.execute("SELECT mis, error_type FROM error_logs").fetchall() == [
             (bank_b.name, error_type)
         ]
@@ -252,7 +259,11 @@ def test_functions_called_directly(services: Services) -> None:
 
 
 def test_a_configuration_error_is_recorded_but_the_file_stays_for_a_rerun(
-    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    context: Context,
 ) -> None:
     """The deployment is wrong, not the file: it is never moved aside."""
     settings = services.settings
@@ -262,15 +273,15 @@ def test_a_configuration_error_is_recorded_but_the_file_stays_for_a_rerun(
     host = devhost.build_host(local_settings_path=None, host_json_path=host_json)
 
     monkeypatch.setenv("PAYOUT_DATABASE_URL", "")  # a setting missing: ConfigurationError
-    get_settings.cache_clear()
-    db.close_pool()
+    context = with_settings_read_again(context)
+    process.PROCESS.close()
     assert host.drain_blobs() == devhost.EXIT_POISONED
     database_comes_back(monkeypatch, database_url)  # the operator fixes it
     host.queue_triggers.drain(lambda _: None)
 
     assert services.exists(settings.mis_container, bank_a.name)
     assert not services.exists(settings.quarantine_container, bank_a.name)
-    with db.connection() as conn:
+    with context.reading() as conn:
         ((mis, error_type),) = conn.execute("SELECT mis, error_type FROM error_logs").fetchall()
     assert mis == bank_a.name
     assert "configuration" in error_type and "PAYOUT_DATABASE_URL" in error_type

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from localdev import devhost
-from payout_core.ledger import db
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import PROJECT_ROOT
 from tests.e2e.conftest import Services, run_host_once, runs_by_file
 
@@ -20,6 +20,7 @@ RAGGED = "ragged_unquoted_thousands.csv"
 
 def test_files_that_are_not_csv_are_quarantined_and_ragged_rows_are_invalid(
     services: Services,
+    context: Context,
 ) -> None:
     settings = services.settings
     for name in [*NOT_CSV, RAGGED, "excel_saved_bom_crlf.csv"]:
@@ -30,7 +31,7 @@ def test_files_that_are_not_csv_are_quarantined_and_ragged_rows_are_invalid(
     for name in NOT_CSV:
         assert services.exists(settings.quarantine_container, name), name
         assert not services.exists(settings.mis_container, name), name
-    with db.connection() as conn:
+    with context.reading() as conn:
         errors = dict(conn.execute("SELECT mis, error_type FROM error_logs").fetchall())
     assert set(errors) == set(NOT_CSV)
     assert "gzip" in errors["gzip_named.csv"] and "NUL" in errors["nul_junk.csv"]
@@ -46,7 +47,7 @@ def test_files_that_are_not_csv_are_quarantined_and_ragged_rows_are_invalid(
     assert ragged["outcomes"]["invalid"] == 2
     [excel] = runs["excel_saved_bom_crlf.csv"]  # processed first: pays AT-91961 right
     assert excel["rows_read"] == 3 and excel["outcomes"]["invalid"] == 0
-    with db.connection() as conn:
+    with context.reading() as conn:
         [(payout,)] = conn.execute(
             "SELECT sum(payout_amount) FROM payout_events WHERE lead_id = 'AT-91961'"
         ).fetchall()

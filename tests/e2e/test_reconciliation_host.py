@@ -12,7 +12,7 @@ import pytest
 
 from localdev import devhost
 from payout_core.adapters import storage
-from payout_core.ledger import db
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 from tests.e2e.conftest import run_host_once
 from tests.integration.reconciliation_rows import paid
@@ -32,7 +32,11 @@ def settings(
     monkeypatch.setenv("WALLET_CONFIRMATION_CONTAINER", f"wallet-confirmations-{suffix}")
     monkeypatch.setenv("PAYOUT_HOST_RETRY_DELAY_SECONDS", "0")
     get_settings.cache_clear()
-    load_samples()
+    loading = Context.open(get_settings())  # the operator's `payout rules load` / `leads load`
+    try:
+        load_samples(loading)
+    finally:
+        loading.close()
     yield get_settings()
 
 
@@ -43,7 +47,7 @@ def upload(settings: Settings, container: str, name: str, data: bytes) -> None:
 
 
 def test_remittance_and_confirmation_blobs_are_reconciled_and_bad_ones_moved_aside(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, context: Context
 ) -> None:
     paid(database_url, "AT-91961", "2500.00")
     paid(database_url, "AT-4K7PQ", "1500.00")
@@ -63,7 +67,7 @@ def test_remittance_and_confirmation_blobs_are_reconciled_and_bad_ones_moved_asi
 
     assert run_host_once() == devhost.EXIT_OK
 
-    with db.connection() as conn:
+    with context.reading() as conn:
         runs = conn.execute(
             "SELECT remittance_file, outcome_counts FROM remittance_runs"
         ).fetchall()
@@ -90,7 +94,7 @@ def test_remittance_and_confirmation_blobs_are_reconciled_and_bad_ones_moved_asi
     # The same bytes uploaded again (a new ETag): every row a duplicate, nothing received.
     upload(settings, settings.remittance_container, "bank_a_remittance.csv", remittance)
     assert run_host_once() == devhost.EXIT_OK
-    with db.connection() as conn:
+    with context.reading() as conn:
         [(counts, total)] = conn.execute(
             "SELECT outcome_counts, total_received FROM remittance_runs"
             " ORDER BY remittance_run_id DESC LIMIT 1"

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from payout_core.flows.unit_of_work import Context
 from tests.integration.sample_ledger import load_samples
 
 
 @pytest.fixture
-def loaded(database_url: str, tmp_state: Path) -> str:
+def loaded(database_url: str, context: Context, tmp_state: Path) -> str:
     """This test's database with the sample rules and leads loaded; its URL."""
-    load_samples()
+    load_samples(context)
     return database_url

@@ -1,7 +1,7 @@
 """Held payout events as the ledger holds them, written in plain SQL for the review page's
 tests: a lead paid by an MIS run, then a clawback (negative adjustment) that a named person
 asked for with a recalculation, written held. The decisions themselves are never written
-here: the tests take them through the page, which calls ledger.holds.decide."""
+here: the tests take them through the page, which calls flows/review_decisions.decide."""
 
 from __future__ import annotations
 

@@ -9,17 +9,18 @@ from typing import TypeVar
 
 import psycopg
 
-from payout_core.ledger import store
+from payout_core.flows import reference_data
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "samples"
 Result = TypeVar("Result")
 
 
-def load_samples() -> None:
+def load_samples(context: Context) -> None:
     """samples/payin_payout_rules.csv and samples/leads.csv, as the operator loads them."""
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
+    reference_data.load_rules_file(context, SAMPLES / "payin_payout_rules.csv")
+    reference_data.load_leads_file(context, SAMPLES / "leads.csv")
 
 
 def query(url: str, statement: str, *parameters: object) -> list[tuple]:

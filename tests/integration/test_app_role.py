@@ -17,8 +17,14 @@ import pytest
 from psycopg import sql
 
 from localdev.azure_database import grant_app_role
-from payout_core.flows import iteration, mis_processing, reconciliation_processing
-from payout_core.ledger import db, holds, store
+from payout_core.flows import (
+    iteration,
+    mis_processing,
+    reconciliation_processing,
+    reference_data,
+    review_decisions,
+)
+from payout_core.flows.unit_of_work import Context
 from payout_core.settings import get_settings
 from tests.fakes.email_senders import RecordingEmailSender
 
@@ -29,12 +35,12 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 @pytest.fixture
 def app_role_url(
-    database_url: str, tmp_state: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_state: Path, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> Iterator[str]:
     """The test's database, loaded by its owner (as the operator loads rules and leads),
-    and the pool reopened as a role that has only the app's grants."""
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
+    and the settings pointed at a role that has only the app's grants."""
+    reference_data.load_rules_file(context, SAMPLES / "payin_payout_rules.csv")
+    reference_data.load_leads_file(context, SAMPLES / "leads.csv")
     role = f"payout_app_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
@@ -43,36 +49,44 @@ def app_role_url(
     monkeypatch.setenv("PAYOUT_DATABASE_URL", app_url)
     monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", "500")  # some events wait for a person
     get_settings.cache_clear()
-    db.close_pool()
-    db.open_checked_pool(get_settings())
     try:
         yield app_url
     finally:
-        db.close_pool()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
-def test_the_apps_whole_round_runs_on_the_apps_grants(app_role_url: str) -> None:
-    settings = get_settings()
-    for sample in sorted((SAMPLES / "mis").glob("*.csv")):
-        assert mis_processing.process_mis_file(sample, settings=settings).rows_read > 0
+@pytest.fixture
+def as_the_app(app_role_url: str) -> Iterator[Context]:
+    """The context the deployed app would open as that role, its schema check included."""
+    app = Context.open(get_settings())
+    try:
+        app.database.check_schema()
+        yield app
+    finally:
+        app.close()
 
-    first = iteration.run_summary(RecordingEmailSender(), settings=settings)
+
+def test_the_apps_whole_round_runs_on_the_apps_grants(as_the_app: Context) -> None:
+    for sample in sorted((SAMPLES / "mis").glob("*.csv")):
+        assert mis_processing.process_mis_file(sample, context=as_the_app).rows_read > 0
+
+    first = iteration.run_summary(RecordingEmailSender(), context=as_the_app)
     assert first.cycle is not None and first.cycle.credit_count > 0
 
-    with db.connection() as conn:
-        waiting = [event.event_id for event in holds.list_holds(conn)]
-        assert waiting
-        holds.decide(conn, waiting[:1], decision="approve", decided_by="Finance", reason=None)
-    assert iteration.run_summary(RecordingEmailSender(), settings=settings).email_sent
+    held, _ = review_decisions.waiting_and_decided(as_the_app)
+    assert held
+    review_decisions.decide(
+        as_the_app, [held[0].event_id], decision="approve", decided_by="Finance", reason=None
+    )
+    assert iteration.run_summary(RecordingEmailSender(), context=as_the_app).email_sent
 
     for remittance in sorted((SAMPLES / "remittance").glob("*.csv")):
-        reconciliation_processing.process_remittance_file(remittance, settings=settings)
+        reconciliation_processing.process_remittance_file(remittance, context=as_the_app)
     for confirmations in sorted((SAMPLES / "wallet_confirmations").glob("*.csv")):
-        reconciliation_processing.process_confirmation_file(confirmations, settings=settings)
-    assert iteration.run_summary(RecordingEmailSender(), settings=settings).email_sent
+        reconciliation_processing.process_confirmation_file(confirmations, context=as_the_app)
+    assert iteration.run_summary(RecordingEmailSender(), context=as_the_app).email_sent
 
 
 @pytest.mark.parametrize(

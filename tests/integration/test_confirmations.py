@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from payout_cli import commands
-from payout_core.settings import get_settings
+from payout_core.flows.unit_of_work import Context
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import query, race
 
@@ -127,7 +127,7 @@ def test_a_credit_that_failed_3_times_is_held_for_a_person(
 
 
 def test_racing_confirmation_files_answer_each_credit_once(
-    loaded: str, two_credits: dict[str, dict], tmp_path: Path
+    loaded: str, two_credits: dict[str, dict], tmp_path: Path, context: Context
 ) -> None:
 
     from payout_core.flows import reconciliation_processing
@@ -138,9 +138,8 @@ def test_racing_confirmation_files_answer_each_credit_once(
         path = tmp_path / f"race{n}.csv"
         path.write_text(f"{HEADER}\n{credit_id},success,WAL-{n},\n")
         paths.append(path)
-    settings = get_settings()
     results = race(
-        lambda path: reconciliation_processing.process_confirmation_file(path, settings=settings),
+        lambda path: reconciliation_processing.process_confirmation_file(path, context=context),
         paths,
     )
     assert sorted(result.outcome_counts["confirmed"] for result in results) == [0, 0, 1]

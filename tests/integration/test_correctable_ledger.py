@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from payout_cli import commands
-from payout_core.flows import iteration
-from payout_core.ledger import store
+from payout_core.flows import iteration, reference_data
+from payout_core.flows.unit_of_work import Context
 from payout_core.report import adjustments
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.sample_ledger import query
@@ -50,11 +50,11 @@ def loan(lead: str, disbursed: str, on: str = "2 10 2023") -> str:
 
 
 @pytest.fixture
-def ledger(database_url: str, tmp_path: Path) -> str:
+def ledger(database_url: str, tmp_path: Path, context: Context) -> str:
     (tmp_path / "rules.csv").write_text(RULES)
     (tmp_path / "leads.csv").write_text(LEADS)
-    store.load_rules_file(tmp_path / "rules.csv")
-    store.load_leads_file(tmp_path / "leads.csv")
+    reference_data.load_rules_file(context, tmp_path / "rules.csv")
+    reference_data.load_leads_file(context, tmp_path / "leads.csv")
     return database_url
 
 
@@ -223,7 +223,7 @@ def test_redelivering_any_file_appends_nothing(
     assert query(ledger, "SELECT * FROM payout_events ORDER BY event_id") == before
 
 
-def test_racing_files_adjust_each_lead_once(ledger: str, tmp_path: Path) -> None:
+def test_racing_files_adjust_each_lead_once(ledger: str, tmp_path: Path, context: Context) -> None:
     leads = tmp_path / "many_leads.csv"
     leads.write_text(
         "LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus\n"
@@ -232,7 +232,7 @@ def test_racing_files_adjust_each_lead_once(ledger: str, tmp_path: Path) -> None
             for n in range(1500)
         )
     )
-    store.load_leads_file(leads)
+    reference_data.load_leads_file(context, leads)
     paying = mis_file(tmp_path, "pay.csv", LOAN_HEADER,
                       *(loan(f"AT-L{n:04d}", "43850") for n in range(1500)))  # fmt: skip
     environment = {**os.environ, "PAYOUT_DATABASE_URL": ledger}
@@ -263,7 +263,7 @@ def test_racing_files_adjust_each_lead_once(ledger: str, tmp_path: Path) -> None
 
 
 def test_a_rules_correction_is_paid_by_recalculation_once(
-    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     process(capsys, mis_file(tmp_path, "s.csv", SAVINGS_HEADER, savings("AT-00001", "2616"),
                              savings("AT-00002", "1299")))  # fmt: skip
@@ -274,7 +274,7 @@ def test_a_rules_correction_is_paid_by_recalculation_once(
     }  # fmt: skip
     corrected = tmp_path / "rules_v2.csv"
     corrected.write_text(RULES.replace("1500,1000,2000", "1700,1100,2000").replace("2.5,1", "3,1"))
-    store.load_rules_file(corrected)
+    reference_data.load_rules_file(context, corrected)
     events_before = query(ledger, "SELECT count(*) FROM payout_events")
 
     dry = recalculate(capsys, "--dry-run", "--by", "finance.maker")
@@ -327,21 +327,21 @@ def test_payout_events_are_append_only(
 
 
 def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
-    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     process(capsys, mis_file(tmp_path, "s1.csv", SAVINGS_HEADER, savings("AT-00002", "1299")))
     process(capsys, mis_file(tmp_path, "l1.csv", LOAN_HEADER, loan("AT-00003", "43850")))
     sender = RecordingEmailSender()
-    iteration.run_summary(sender)
+    iteration.run_summary(sender, context=context)
     assert adjustments.NO_ADJUSTMENTS_SENTENCE in sender.messages[-1].text_body
 
     process(capsys, mis_file(tmp_path, "s2.csv", SAVINGS_HEADER, savings("AT-00002", "2400")))
     process(capsys, mis_file(tmp_path, "l2.csv", LOAN_HEADER, loan("AT-00003", "40000")))
     corrected = tmp_path / "rules_v2.csv"
     corrected.write_text(RULES.replace("2.5,1", "3,1"))
-    store.load_rules_file(corrected)
+    reference_data.load_rules_file(context, corrected)
     recalculate(capsys, "--by", "finance.maker")  # 3 % of 40000 = 1200: +200 payin
-    outcome = iteration.run_summary(sender)
+    outcome = iteration.run_summary(sender, context=context)
     assert outcome.email_sent
     text = sender.messages[-1].text_body
     section = text[text.index(adjustments.SECTION_TITLE) : text.index("\nErrors\n")]
@@ -352,4 +352,4 @@ def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
         ["Total", "3", "1,104.00", "461.00"],
     ]
     assert adjustments.SECTION_TITLE in sender.messages[-1].html_body
-    assert not iteration.run_summary(sender).email_sent  # reported once
+    assert not iteration.run_summary(sender, context=context).email_sent  # reported once

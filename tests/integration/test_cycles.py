@@ -15,10 +15,12 @@ import pytest
 
 from payout_cli import commands
 from payout_core.adapters.mail import EmailSendError
-from payout_core.flows import iteration
-from payout_core.ledger import cycles, db, holds
+from payout_core.flows import iteration, review_decisions
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import cycles
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
 from tests.integration.cycle_rows import Ledger
+from tests.support.postgres import with_settings_read_again
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +43,8 @@ def payout(command: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int,
     return exit_code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def tick(sender: RecordingEmailSender | None = None) -> iteration.SummaryOutcome:
-    return iteration.run_summary(sender or RecordingEmailSender(), clock=clock)
+def tick(context: Context, sender: RecordingEmailSender | None = None) -> iteration.SummaryOutcome:
+    return iteration.run_summary(sender or RecordingEmailSender(), clock=clock, context=context)
 
 
 def credits(capsys: pytest.CaptureFixture[str], cycle: int | None = None) -> list[dict]:
@@ -67,14 +69,14 @@ def final_total_payout(ledger: Ledger, lead_id: str) -> Decimal:
 
 
 def test_one_credit_per_sp_nets_a_clawback_and_a_retried_tick_credits_nothing(
-    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+    ledger: Ledger, capsys: pytest.CaptureFixture[str], context: Context
 ):
     ledger.event("LEAD-001", "SP-1", "439")
     ledger.event("LEAD-002", "SP-1", "1000", kpi="KPI1")
     ledger.event("LEAD-002", "SP-1", "500", kpi="KPI2")
     ledger.event("LEAD-003", "SP-2", "250")
     sender = RecordingEmailSender()
-    first = tick(sender)
+    first = tick(context, sender)
 
     assert first.iteration_number == 1
     assert [(c["cycle"], c["credit_id"], c["sp_id"], c["amount"], c["events"], c["status"])
@@ -88,7 +90,7 @@ def test_one_credit_per_sp_nets_a_clawback_and_a_retried_tick_credits_nothing(
     assert b"CR-000001-0001,1,SP-1,1939.00,3" in attachment.content
 
     # A retried tick finds nothing new: no second cycle, no second credit.
-    assert tick().iteration_number is None
+    assert tick(context).iteration_number is None
     assert len(credits(capsys)) == 2
 
     # A clawback (negative adjustment) is held whatever the limits; approved, it nets
@@ -97,32 +99,32 @@ def test_one_credit_per_sp_nets_a_clawback_and_a_retried_tick_credits_nothing(
     ledger.event("LEAD-004", "SP-1", "100")
     assert held_ids(capsys) == [clawback]
     assert final_total_payout(ledger, "LEAD-001") == Decimal("439.00")
-    tick()
+    tick(context)
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys, 2)] == [("SP-1", "100.00")]
 
     assert payout(["holds", "approve", str(clawback), "--by", "Ravi"], capsys)[0] == 0
     assert held_ids(capsys) == []
     assert final_total_payout(ledger, "LEAD-001") == Decimal("400.00")
     ledger.event("LEAD-005", "SP-1", "200")
-    third = tick()
+    third = tick(context)
     assert [
         (c["sp_id"], c["amount"], c["events"]) for c in credits(capsys, third.iteration_number)
     ] == [("SP-1", "161.00", 2)]
 
 
 def test_a_net_of_zero_or_less_is_not_sent_and_carries_to_the_next_cycle(
-    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+    ledger: Ledger, capsys: pytest.CaptureFixture[str], context: Context
 ):
     ledger.event("LEAD-001", "SP-1", "100")
-    tick()
+    tick(context)
     clawback = ledger.event("LEAD-001", "SP-1", "-100", kind="adjustment", requested_by="Asha")
     payout(["holds", "approve", str(clawback), "--by", "Ravi"], capsys)
     ledger.event("LEAD-002", "SP-1", "60")
-    second = tick()  # 60 - 100 = -40: nothing sent, the decision is still reported
+    second = tick(context)  # 60 - 100 = -40: nothing sent, the decision is still reported
     assert second.iteration_number == 2
     assert credits(capsys, 2) == []
     ledger.event("LEAD-003", "SP-1", "70")
-    tick()  # -40 carried + 70 = 30
+    tick(context)  # -40 carried + 70 = 30
     assert [(c["amount"], c["events"]) for c in credits(capsys, 3)] == [("30.00", 3)]
     assert_credits_sum_to_cycle_events(ledger)
 
@@ -143,13 +145,15 @@ def assert_credits_sum_to_cycle_events(ledger: Ledger) -> None:
 
 
 def test_limits_per_event_and_per_sp_cycle_hold_events_until_approved(
-    ledger: Ledger, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    context: Context,
 ):
     monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", "5000")
     monkeypatch.setenv("PAYOUT_HOLD_SP_CYCLE_ABOVE", "8000")
-    from payout_core.settings import get_settings
 
-    get_settings.cache_clear()
+    context = with_settings_read_again(context)
     # Written held by the ledger (its writer applies the per-event rule)...
     big = ledger.event("LEAD-001", "SP-1", "5000.01", status="held")
     # ...or found at the close when a writer did not.
@@ -157,7 +161,7 @@ def test_limits_per_event_and_per_sp_cycle_hold_events_until_approved(
     at_limit = ledger.event("LEAD-003", "SP-3", "5000")
     sp4 = [ledger.event(f"LEAD-1{n:02d}", "SP-4", "3000") for n in range(3)]  # 9000 > 8000
     small = ledger.event("LEAD-200", "SP-4", "1")
-    tick()
+    tick(context)
 
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys)] == [("SP-3", "5000.00")]
     _, listed = payout(["holds", "list", "--json"], capsys)
@@ -172,7 +176,7 @@ def test_limits_per_event_and_per_sp_cycle_hold_events_until_approved(
 
     ids = [str(event_id) for event_id in (big, *sp4, small)]
     assert payout(["holds", "approve", *ids, "--by", "Ravi"], capsys)[0] == 0
-    second = tick()
+    second = tick(context)
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys, second.iteration_number)] == [
         ("SP-1", "5000.01"),
         ("SP-4", "9001.00"),  # approved by a person: not held again
@@ -230,15 +234,15 @@ def test_decisions_are_all_or_nothing_and_maker_checker(
 
 
 def test_a_rejected_event_is_never_paid_and_counts_zero_in_the_final_table(
-    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+    ledger: Ledger, capsys: pytest.CaptureFixture[str], context: Context
 ):
     event_id = ledger.event("LEAD-001", "SP-1", "7000", status="held")
     ledger.event("LEAD-001", "SP-1", "500", kpi="KPI2")
     assert final_total_payout(ledger, "LEAD-001") == Decimal("500.00")
     payout(["holds", "reject", str(event_id), "--by", "Meera", "--reason", "fraud"], capsys)
     sender = RecordingEmailSender()
-    tick(sender)
-    tick()
+    tick(context, sender)
+    tick(context)
     assert [(c["amount"], c["events"]) for c in credits(capsys)] == [("500.00", 1)]
     row = ledger.conn.execute(
         "SELECT kpi1_payout_amount, kpi2_payout_amount FROM payout_calculations"
@@ -252,7 +256,9 @@ def test_a_rejected_event_is_never_paid_and_counts_zero_in_the_final_table(
 @pytest.mark.parametrize(
     "table", ["event_holds", "hold_decisions", "payout_cycles", "wallet_credits", "cycle_events"]
 )
-def test_the_database_refuses_to_change_the_audit_trail(ledger: Ledger, capsys, table: str):
+def test_the_database_refuses_to_change_the_audit_trail(
+    ledger: Ledger, capsys, table: str, context: Context
+):
     held = ledger.event("LEAD-001", "SP-1", "-5", kind="adjustment")
     ledger.event("LEAD-002", "SP-1", "50")
     payout(["holds", "approve", str(held), "--by", "Ravi"], capsys)
@@ -260,7 +266,7 @@ def test_the_database_refuses_to_change_the_audit_trail(ledger: Ledger, capsys, 
     with psycopg.connect(ledger.conn.info.dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO event_holds (event_id, hold_reason) SELECT max(event_id), 'x'"
                      " FROM payout_events")  # fmt: skip
-    tick()
+    tick(context)
     assert ledger.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
     for statement in (f"UPDATE {table} SET cycle_number = cycle_number"
                       if table != "hold_decisions" else f"UPDATE {table} SET decided_by = 'x'",
@@ -281,12 +287,14 @@ def test_the_database_itself_refuses_maker_checker_and_undecidable_events(ledger
         ledger.conn.execute(insert, (released, "Ravi"))
 
 
-def test_two_ticks_at_once_close_one_cycle(ledger: Ledger, capsys):
+def test_two_ticks_at_once_close_one_cycle(ledger: Ledger, capsys, context: Context):
     for n in range(50):
         ledger.event(f"LEAD-{n:03d}", f"SP-{n % 7}", "10")
     sender = RecordingEmailSender(send_delay_seconds=0.3)
     outcomes: list[iteration.SummaryOutcome] = []
-    threads = [threading.Thread(target=lambda: outcomes.append(tick(sender))) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(tick(context, sender))) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -297,7 +305,9 @@ def test_two_ticks_at_once_close_one_cycle(ledger: Ledger, capsys):
     assert sum(Decimal(c["amount"]) for c in credits(capsys)) == Decimal("500.00")
 
 
-def test_a_decision_racing_a_cycle_close_is_neither_lost_nor_paid_twice(ledger: Ledger, capsys):
+def test_a_decision_racing_a_cycle_close_is_neither_lost_nor_paid_twice(
+    ledger: Ledger, capsys, context: Context
+):
     held = [ledger.event(f"LEAD-{n:03d}", "SP-1", "-1", kind="adjustment") for n in range(5)]
     ledger.event("LEAD-100", "SP-1", "100")
     # The close holds its lock and snapshot while the send is slow; the decision commits
@@ -309,16 +319,15 @@ def test_a_decision_racing_a_cycle_close_is_neither_lost_nor_paid_twice(ledger: 
             sending.set()
             return super().send(message)
 
-    closing = threading.Thread(target=lambda: tick(SlowSender(send_delay_seconds=0.5)))
+    closing = threading.Thread(target=lambda: tick(context, SlowSender(send_delay_seconds=0.5)))
     closing.start()
     assert sending.wait(timeout=30)
-    with db.connection() as conn:
-        holds.decide(conn, held, decision="approve", decided_by="Ravi", reason=None)
+    review_decisions.decide(context, held, decision="approve", decided_by="Ravi", reason=None)
     closing.join()
     first = [(c["cycle"], c["amount"]) for c in credits(capsys)]
     ledger.event("LEAD-101", "SP-1", "10")
     later = RecordingEmailSender()
-    tick(later)
+    tick(context, later)
     every = [(c["cycle"], c["amount"]) for c in credits(capsys)]
     assert held_ids(capsys) == []
     assert "Decided since the last email: 5 events." in later.messages[0].text_body
@@ -329,13 +338,13 @@ def test_a_decision_racing_a_cycle_close_is_neither_lost_nor_paid_twice(ledger: 
 
 
 def test_a_crash_anywhere_in_the_close_leaves_no_cycle_and_the_next_tick_closes_it(
-    ledger: Ledger, capsys, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, capsys, monkeypatch: pytest.MonkeyPatch, context: Context
 ):
     ledger.event("LEAD-001", "SP-1", "100")
     ledger.event("LEAD-002", "SP-2", "-1", kind="adjustment")
     failing = FailingEmailSender()
     with pytest.raises(EmailSendError):
-        iteration.run_summary(failing, clock=clock)
+        iteration.run_summary(failing, clock=clock, context=context)
 
     # A crash between the cycle's statements (after the credits, before the events).
     real_copy = cycles.copy_frame
@@ -347,37 +356,37 @@ def test_a_crash_anywhere_in_the_close_leaves_no_cycle_and_the_next_tick_closes_
 
     monkeypatch.setattr(cycles, "copy_frame", crash_on_events)
     with pytest.raises(RuntimeError, match="power lost"):
-        tick()
+        tick(context)
     monkeypatch.setattr(cycles, "copy_frame", real_copy)
     counts = ledger.conn.execute(
         "SELECT (SELECT count(*) FROM payout_cycles), (SELECT count(*) FROM wallet_credits),"
         " (SELECT count(*) FROM event_holds), (SELECT count(*) FROM iterations)"
     ).fetchone()
     assert counts == (0, 0, 0, 0)
-    assert tick().iteration_number == 1
+    assert tick(context).iteration_number == 1
     assert [(c["sp_id"], c["amount"]) for c in credits(capsys)] == [("SP-1", "100.00")]
 
 
 def test_credits_files_reach_the_output_container_once_even_after_a_failed_upload(
-    ledger: Ledger, storage_env, tmp_path, capsys
+    ledger: Ledger, storage_env, tmp_path, capsys, context: Context
 ):
     from payout_core.adapters import storage
 
     ledger.event("LEAD-001", "SP-1", "100")
 
-    tick()
+    tick(context)
 
     class BrokenStorage:
         def publish_credits_file(self, blob_name: str, data: bytes) -> None:
             raise ConnectionError("storage down")
 
     with pytest.raises(ConnectionError):
-        iteration.publish_pending_credits_files(BrokenStorage())
+        iteration.publish_pending_credits_files(context, BrokenStorage())
     client = storage.service_client(settings=storage_env)
     storage.ensure_containers(client, [storage_env.output_container])
     sink = storage.BlobOutputs(client, storage_env.output_container)
-    assert iteration.publish_pending_credits_files(sink) == [1]
-    assert iteration.publish_pending_credits_files(sink) == []  # published once
+    assert iteration.publish_pending_credits_files(context, sink) == [1]
+    assert iteration.publish_pending_credits_files(context, sink) == []  # published once
     data = (
         client.get_blob_client(storage_env.output_container, "credits/wallet_credits_cycle_1.csv")
         .download_blob()

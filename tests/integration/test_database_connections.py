@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
@@ -23,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from payout_core.adapters import entra
 from payout_core.errors import TransientError
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db
 from payout_core.settings import get_settings
 
@@ -89,19 +91,18 @@ def test_entra_token_is_the_password_and_each_new_connection_gets_a_fresh_one(
     credential = KnownTokenCredential("token-one", "token-two")
     set_password(database_url, entra_role, "token-one")
 
-    db.close_pool()  # the fixture's pool knows neither the role nor the credential
-    db.get_pool(get_settings(), credential=credential)
-    with db.connection() as conn:
-        assert conn.execute("SELECT current_user").fetchone() == (entra_role,)
-        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (0,)
-    assert credential.scopes_asked == [(entra.POSTGRES_TOKEN_SCOPE,)]
+    with closing(db.Database(get_settings(), credential=credential)) as database:
+        with database.connection() as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (entra_role,)
+            assert conn.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+        assert credential.scopes_asked == [(entra.POSTGRES_TOKEN_SCOPE,)]
 
-    # The token rotates; an open connection stays valid, a new one needs the new token.
-    set_password(database_url, entra_role, "token-two")
-    db.get_pool(get_settings()).check()  # the pool drops nothing healthy...
-    with db.connection() as first, db.connection() as second:  # ...the second is new
-        assert second.execute("SELECT current_user").fetchone() == (entra_role,)
-        assert first.execute("SELECT 1").fetchone() == (1,)
+        # The token rotates; an open connection stays valid, a new one needs the new token.
+        set_password(database_url, entra_role, "token-two")
+        database.pool.check()  # the pool drops nothing healthy...
+        with database.connection() as first, database.connection() as second:  # ...new one
+            assert second.execute("SELECT current_user").fetchone() == (entra_role,)
+            assert first.execute("SELECT 1").fetchone() == (1,)
     assert len(credential.scopes_asked) == 2
 
 
@@ -114,9 +115,12 @@ def test_a_wrong_token_is_a_transient_failure_not_a_crash(
     get_settings.cache_clear()
     set_password(database_url, entra_role, "the-real-token")
 
-    db.close_pool()
-    db.get_pool(get_settings(), credential=KnownTokenCredential("an-expired-token"))
-    with pytest.raises(TransientError, match="database unavailable"), db.connection():
+    credential = KnownTokenCredential("an-expired-token")
+    with (
+        closing(db.Database(get_settings(), credential=credential)) as database,
+        pytest.raises(TransientError, match="database unavailable"),
+        database.connection(),
+    ):
         pass
 
 
@@ -130,8 +134,7 @@ def test_pgbouncer_mode_sets_session_settings_per_unit_of_work(
     kwargs = db.connection_kwargs(settings)
     assert "options" not in kwargs  # PgBouncer refuses startup options
     assert kwargs["prepare_threshold"] is None
-    db.close_pool()
-    db.get_pool(settings)
+    context = Context.open(settings)
 
     with psycopg.connect(database_url, autocommit=True) as other_session:
         other_session.execute(
@@ -140,16 +143,17 @@ def test_pgbouncer_mode_sets_session_settings_per_unit_of_work(
             )
         )
     for _ in range(2):  # a second unit of work on a reused connection gets them again
-        with db.connection() as conn:
+        with context.reading() as conn:
             assert conn.execute("SHOW statement_timeout").fetchone() == ("7s",)
             assert conn.execute("SHOW timezone").fetchone() == ("UTC",)
             assert conn.prepare_threshold is None
             with conn.transaction():  # the app's own transactions nest inside
                 conn.execute("SELECT count(*) FROM leads")
         # Nothing stays set on the session for whoever gets it next (as through PgBouncer).
-        with db.get_pool(settings).connection() as raw:
+        with context.database.pool.connection() as raw:
             assert raw.execute("SHOW statement_timeout").fetchone() == ("0",)
             assert raw.execute("SHOW timezone").fetchone() == ("Asia/Kolkata",)
+    context.close()
 
 
 def test_direct_mode_keeps_startup_options(monkeypatch: pytest.MonkeyPatch) -> None:

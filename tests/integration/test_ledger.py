@@ -19,10 +19,11 @@ from payout_cli import commands
 from payout_cli.local_outputs import LocalOutputs
 from payout_core.engine import mis
 from payout_core.errors import InputFileError, TerminalError, TransientError
-from payout_core.flows import mis_processing
-from payout_core.ledger import mis_run, store
-from payout_core.settings import get_settings
+from payout_core.flows import mis_processing, reference_data
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import mis_run
 from tests.integration.sample_ledger import SAMPLES, query
+from tests.support.postgres import with_settings_read_again
 
 SAVINGS_MIS = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
 EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())
@@ -36,9 +37,9 @@ def ledger_snapshot(url: str) -> dict[str, list[tuple]]:
     }
 
 
-def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
+def test_sample_files_match_the_hand_computed_outcomes(loaded: str, context: Context) -> None:
     for mis_path in sorted((SAMPLES / "mis").glob("*.csv")):
-        result = mis_processing.process_mis_file(mis_path, settings=get_settings())
+        result = mis_processing.process_mis_file(mis_path, context=context)
         expected = EXPECTED.get(mis_path.name)
         assert expected is not None, f"samples/expected_outcomes.json lacks {mis_path.name}"
         assert result.rows_read == expected["rows_read"]
@@ -47,8 +48,8 @@ def test_sample_files_match_the_hand_computed_outcomes(loaded: str) -> None:
         assert result.total_payout == Decimal(str(expected["total_payout"]))
 
 
-def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
-    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+def test_a_processed_file_is_recorded_whole(loaded: str, context: Context) -> None:
+    result = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     paid = result.outcome_counts["paid"]
     [(count, payin, payout, rule_ids)] = query(
         loaded,
@@ -76,10 +77,10 @@ def test_a_processed_file_is_recorded_whole(loaded: str) -> None:
     assert rows_read == result.rows_read and counts == result.outcome_counts
 
 
-def test_processing_the_same_file_again_changes_nothing(loaded: str) -> None:
-    first = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+def test_processing_the_same_file_again_changes_nothing(loaded: str, context: Context) -> None:
+    first = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     before = ledger_snapshot(loaded)
-    second = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    second = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert ledger_snapshot(loaded) == before
     assert second.outcome_counts["paid"] == 0
     assert second.outcome_counts["already_paid"] == (
@@ -89,7 +90,7 @@ def test_processing_the_same_file_again_changes_nothing(loaded: str) -> None:
 
 
 def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
-    loaded: str, monkeypatch: pytest.MonkeyPatch
+    loaded: str, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> None:
     before = ledger_snapshot(loaded)
     original_finish = mis_run.MisRunLedger.finish
@@ -99,24 +100,24 @@ def test_a_database_failure_mid_file_leaves_nothing_and_the_retry_pays(
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", connection_lost)
     with pytest.raises(TransientError, match="database unavailable"):
-        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(0,)]
 
     monkeypatch.setattr(mis_run.MisRunLedger, "finish", original_finish)
-    retried = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    retried = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert retried.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
 def test_a_batched_file_is_still_one_unit_of_work(
-    loaded: str, monkeypatch: pytest.MonkeyPatch
+    loaded: str, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> None:
     """Batches bound memory, not atomicity: a failure in a late batch undoes the early ones,
     and the batched result equals the one-batch result (duplicates across batches too)."""
     monkeypatch.setenv("PAYOUT_MIS_BATCH_ROWS", "4")
     monkeypatch.setenv("PAYOUT_MIS_LOOKUP_ROWS", "4")  # one lookup per piece of the file
     monkeypatch.setattr(mis, "READ_CHUNK_BYTES", 200)  # pieces of a few rows
-    get_settings.cache_clear()
+    context = with_settings_read_again(context)
     before = ledger_snapshot(loaded)
     original_fetch = mis_run.fetch_leads
     calls = {"count": 0}
@@ -129,15 +130,17 @@ def test_a_batched_file_is_still_one_unit_of_work(
 
     monkeypatch.setattr(mis_run, "fetch_leads", fail_on_third_batch)
     with pytest.raises(TransientError):
-        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert ledger_snapshot(loaded) == before
 
     monkeypatch.setattr(mis_run, "fetch_leads", original_fetch)
-    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    result = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert result.outcome_counts == EXPECTED[SAVINGS_MIS.name]["outcome_counts"]
 
 
-def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_path: Path) -> None:
+def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(
+    loaded: str, tmp_path: Path, context: Context
+) -> None:
     """Another transaction pays AT-91961 while this file is between lookup and write: the
     file starts over with fresh facts and reports the lead as already paid."""
     racing = psycopg.connect(loaded)
@@ -146,7 +149,7 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     outputs = LocalOutputs(tmp_path / "out")
     worker = threading.Thread(
         target=lambda: results.append(
-            mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings(), outputs=outputs)
+            mis_processing.process_mis_file(SAVINGS_MIS, context=context, outputs=outputs)
         )
     )
     worker.start()
@@ -165,13 +168,15 @@ def test_a_lead_lost_to_a_racing_file_counts_as_already_paid(loaded: str, tmp_pa
     assert lost.height == 1
 
 
-def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(loaded: str) -> None:
-    mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+def test_a_paid_lead_reset_to_pending_by_hand_is_refused_not_paid_twice(
+    loaded: str, context: Context
+) -> None:
+    mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     with psycopg.connect(loaded) as conn:
         conn.execute("UPDATE leads SET status = 'Pending' WHERE lead_id = 'AT-91961'")
     before = ledger_snapshot(loaded)
     with pytest.raises(mis_run.LedgerConflict, match="AT-91961") as caught:
-        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert isinstance(caught.value, TerminalError)  # quarantined, never retried
     assert ledger_snapshot(loaded) == before
     assert query(loaded, "SELECT count(*) FROM mis_runs") == [(1,)]
@@ -199,7 +204,9 @@ def _overlapping_mis(path: Path, lead_numbers: range) -> Path:
     return path
 
 
-def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path) -> None:
+def test_two_concurrent_processes_pay_each_lead_once(
+    loaded: str, tmp_path: Path, context: Context
+) -> None:
     leads_csv = tmp_path / "leads.csv"
     leads_csv.write_text(
         "LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus\n"
@@ -208,7 +215,7 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
             for n in range(3000)
         )
     )
-    store.load_leads_file(leads_csv)
+    reference_data.load_leads_file(context, leads_csv)
     first = _overlapping_mis(tmp_path / "first.csv", range(0, 2000))
     second = _overlapping_mis(tmp_path / "second.csv", range(1000, 3000))
     environment = {**os.environ, "PAYOUT_DATABASE_URL": loaded}
@@ -237,18 +244,20 @@ def test_two_concurrent_processes_pay_each_lead_once(loaded: str, tmp_path: Path
     assert event_sum == Decimal(3000 * 1500)
 
 
-def test_a_stale_leads_export_never_unpays_a_lead(loaded: str) -> None:
-    mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+def test_a_stale_leads_export_never_unpays_a_lead(loaded: str, context: Context) -> None:
+    mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     before = ledger_snapshot(loaded)
-    store.load_leads_file(SAMPLES / "leads.csv")  # still says Pending for the paid leads
+    reference_data.load_leads_file(
+        context, SAMPLES / "leads.csv"
+    )  # still says Pending for the paid leads
     assert ledger_snapshot(loaded)["leads"] == before["leads"]
-    again = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+    again = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     assert again.outcome_counts["paid"] == 0
     assert ledger_snapshot(loaded)["events"] == before["events"]
 
 
 def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
-    loaded: str, tmp_path: Path
+    loaded: str, tmp_path: Path, context: Context
 ) -> None:
     bad = tmp_path / "leads.csv"
     bad.write_text(
@@ -260,7 +269,7 @@ def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
     )
     before = ledger_snapshot(loaded)
     with pytest.raises(InputFileError) as refused:
-        store.load_leads_file(bad)
+        reference_data.load_leads_file(context, bad)
     message = str(refused.value)
     assert "row 2 (LeadId AT-NEW02): SPId is blank" in message
     assert "row 3 (LeadId AT-NEW03): LeadCreatedAt" in message
@@ -269,22 +278,22 @@ def test_a_bad_leads_file_is_refused_with_row_numbers_and_loads_nothing(
 
 
 def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
-    loaded: str, tmp_path: Path
+    loaded: str, tmp_path: Path, context: Context
 ) -> None:
-    result = mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
-    unchanged = store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    result = mis_processing.process_mis_file(SAVINGS_MIS, context=context)
+    unchanged = reference_data.load_rules_file(context, SAMPLES / "payin_payout_rules.csv")
     assert "unchanged, version 1" in unchanged
     changed = tmp_path / "rules.csv"
     changed.write_text(
         (SAMPLES / "payin_payout_rules.csv").read_text().replace("1500,1000,2000", "1700,1200,2000")
     )
-    assert "version 2 in force" in store.load_rules_file(changed)
+    assert "version 2 in force" in reference_data.load_rules_file(context, changed)
     overlapping = tmp_path / "overlapping.csv"
     overlapping.write_text(
         changed.read_text() + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,0,0,0,x\n"
     )
     with pytest.raises(InputFileError, match=r"rows 1 and 6: windows overlap"):
-        store.load_rules_file(overlapping)
+        reference_data.load_rules_file(context, overlapping)
     assert query(loaded, "SELECT max(rule_set_version), count(*) FROM rule_sets") == [(2, 2)]
     paid_by = query(
         loaded,

@@ -19,7 +19,8 @@ import pytest
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import EVENTS_SCHEMA
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
-from payout_core.ledger import events, mis_run, remittances, store
+from payout_core.ledger import events, leads, mis_run, remittances
+from payout_core.ledger.copying import copy_frame
 
 PAID_LEADS = 20_000
 LOOKED_UP = ["AT-00007", "AT-01234", "AT-19999"]
@@ -101,7 +102,7 @@ def test_a_small_remittance_file_reads_only_its_leads_events(
     conn = large_ledger
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE remittance_lead_ids (lead_id text) ON COMMIT DROP")
-        store.copy_frame(cursor, "remittance_lead_ids", pl.DataFrame({"lead_id": LOOKED_UP}))
+        copy_frame(cursor, "remittance_lead_ids", pl.DataFrame({"lead_id": LOOKED_UP}))
         cursor.execute("ANALYZE remittance_lead_ids")
         owed = cursor.execute(
             remittances.OWED_OF_FILE.format(minor=MINOR_UNITS_PER_UNIT)
@@ -127,7 +128,7 @@ def test_reloading_a_few_leads_checks_only_their_events(large_ledger: psycopg.Co
         schema_overrides={"lead_created_at": pl.Datetime("us", "UTC")},
     )
     with conn.transaction():
-        loaded = store.load_leads(conn, reloaded)
+        loaded = leads.load_leads(conn, reloaded)
         sequential, _ = _scans(conn)
     assert [kept[0] for kept in loaded.kept_sp_ids] == LOOKED_UP  # paid: keeps its SP
     assert sequential == 0

@@ -16,6 +16,7 @@ import pytest
 
 from payout_cli import commands
 from payout_core.flows import iteration
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db, iteration_reads
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.sample_ledger import query
@@ -50,7 +51,7 @@ EXPORT = (
 
 
 def test_the_same_bytes_under_a_new_name_are_processed_and_flagged_in_the_email(
-    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     first = process(capsys, mis_file(tmp_path, "bank_a_2023-10-03.csv", EXPORT))
     assert first["outcomes"]["paid"] == 1 and first["outcomes"]["not_shiftpay_lead"] == 1
@@ -68,7 +69,7 @@ def test_the_same_bytes_under_a_new_name_are_processed_and_flagged_in_the_email(
     assert again["outcomes"]["paid"] == 0 and again["outcomes"]["already_paid"] == 2
 
     sender = RecordingEmailSender()
-    iteration.run_summary(sender)
+    iteration.run_summary(sender, context=context)
     [(received_on,)] = query(
         loaded,
         "SELECT (min(started_at) AT TIME ZONE 'UTC')::date::text FROM mis_runs"
@@ -109,10 +110,14 @@ def test_a_redelivery_under_its_own_name_changes_nothing(
     ],
 )
 def test_mis_runs_and_their_reports_are_append_only(
-    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], statement: str
+    loaded: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    statement: str,
+    context: Context,
 ) -> None:
     process(capsys, mis_file(tmp_path, "bank_a.csv", EXPORT))
-    iteration.run_summary(RecordingEmailSender())
+    iteration.run_summary(RecordingEmailSender(), context=context)
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement)
     assert query(
@@ -121,7 +126,7 @@ def test_mis_runs_and_their_reports_are_append_only(
 
 
 def test_a_run_recorded_while_an_iteration_reads_is_reported_by_the_next(
-    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     """A file whose transaction began before the iteration read the runs, and committed
     after: the next iteration must read it, however many runs were reported before."""
@@ -133,12 +138,12 @@ def test_a_run_recorded_while_an_iteration_reads_is_reported_by_the_next(
             " VALUES ('late.csv', 'x', 'Savings Account', now(), 0, '{}', 0, 0)"
         )  # not committed yet: the iteration below cannot see it
         sender = RecordingEmailSender()
-        iteration.run_summary(sender)
+        iteration.run_summary(sender, context=context)
         assert "first.csv" in sender.messages[0].text_body
         assert "late.csv" not in sender.messages[0].text_body
         late.commit()
     process(capsys, mis_file(tmp_path, "second.csv", EXPORT.replace(b"2616", b"2617")))
-    iteration.run_summary(sender)
+    iteration.run_summary(sender, context=context)
     assert "late.csv" in sender.messages[1].text_body
     assert "second.csv" in sender.messages[1].text_body
     assert "first.csv" not in sender.messages[1].text_body

@@ -11,6 +11,7 @@ import pytest
 
 from payout_cli import commands
 from payout_core.flows import iteration
+from payout_core.flows.unit_of_work import Context
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import SAMPLES, query
@@ -41,7 +42,9 @@ def test_an_absurd_kpi1_payout_amount_is_refused_at_rules_load(
     assert query(loaded, "SELECT count(*) FROM rule_sets") == versions_before
 
 
-def test_a_credit_the_ledger_cannot_write_holds_its_sp_and_the_cycle_closes(loaded: str) -> None:
+def test_a_credit_the_ledger_cannot_write_holds_its_sp_and_the_cycle_closes(
+    loaded: str, context: Context
+) -> None:
     # Events as a rule loaded before the bound could have made them: each fits its column,
     # SP1001's two together fit no wallet credit.
     paid(loaded, "AT-91961", "2500.00", payout="60000000000000.00")  # SP1001
@@ -49,7 +52,7 @@ def test_a_credit_the_ledger_cannot_write_holds_its_sp_and_the_cycle_closes(load
     paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
     sender = RecordingEmailSender()
 
-    outcome = iteration.run_summary(sender)
+    outcome = iteration.run_summary(sender, context=context)
 
     assert outcome.cycle is not None and outcome.cycle.credit_count == 1
     assert query(loaded, "SELECT sp_id, amount::text FROM wallet_credits") == [

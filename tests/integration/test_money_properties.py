@@ -28,7 +28,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payout_core.ledger import db
 from payout_core.settings import get_settings
 from tests.integration.terminal import Operator
 from tests.support import postgres
@@ -250,9 +249,7 @@ class Story:
         for lead, total_payout in self.rows(
             "SELECT lead_id, total_payout FROM payout_calculations"
         ):
-            assert total_payout == released.get((lead, "KPI1"), 0) + released.get(
-                (lead, "KPI2"), 0
-            )
+            assert total_payout == released.get((lead, "KPI1"), 0) + released.get((lead, "KPI2"), 0)
 
     def check_credits(self) -> None:
         credited = dict(
@@ -293,7 +290,6 @@ def fresh_ledgers(postgres_server_url: str, _migrated_template: str):
         return postgres.create_database(postgres_server_url, name, template=_migrated_template)
 
     yield new_ledger
-    db.close_pool()
     for name in made:
         postgres.drop_database(postgres_server_url, name)
 
@@ -316,8 +312,6 @@ def test_money_stays_right_over_any_interleaving(
     monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
     monkeypatch.delenv("PAYOUT_HOLD_EVENT_ABOVE", raising=False)
     get_settings.cache_clear()
-    db.close_pool()
-    db.get_pool(get_settings())
     folder = tmp_path / uuid.uuid4().hex[:8]
     folder.mkdir()
     operator = Operator(folder, capsys)

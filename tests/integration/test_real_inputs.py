@@ -16,10 +16,13 @@ import pytest
 
 from payout_cli import commands
 from payout_core.errors import ConfigurationError
-from payout_core.ledger import db, store
+from payout_core.flows import reference_data
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import db, error_logs
 from payout_core.settings import PROJECT_ROOT, get_settings
 from tests.integration.sample_ledger import SAMPLES, query
 from tests.support import postgres
+from tests.support.postgres import with_settings_read_again
 
 CORPUS = PROJECT_ROOT / "tests" / "corpus"
 SAVINGS_MIS = SAMPLES / "mis" / "bank_a_savings_account_2023-10-03.csv"
@@ -130,7 +133,6 @@ def test_an_unmigrated_database_says_so_and_does_not_trace_back(
     url = postgres.create_database(postgres_server_url, name)
     monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
     get_settings.cache_clear()
-    db.close_pool()
     try:
         exit_code = commands.main(["process", str(SAVINGS_MIS), str(SAVINGS_MIS)])
         captured = capsys.readouterr()
@@ -140,7 +142,6 @@ def test_an_unmigrated_database_says_so_and_does_not_trace_back(
         assert commands.main(["leads", "load", str(SAMPLES / "leads.csv")]) == commands.EXIT_FAILED
         assert "payout db migrate" in capsys.readouterr().err
     finally:
-        db.close_pool()
         postgres.drop_database(postgres_server_url, name)
 
 
@@ -149,11 +150,12 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    context: Context,
 ) -> None:
     broken = tmp_path / "banks.toml"
     broken.write_text('[[bank]]\nsource_type = "Bank_C"\ndate_fromat = "%Y-%m-%d"\n')
     monkeypatch.setenv("PAYOUT_BANKS_FILE", str(broken))
-    get_settings.cache_clear()
+    context = with_settings_read_again(context)
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))
     assert exit_code == commands.EXIT_FAILED
     assert "bank configuration" in line["error"] and "date_fromat" in line["error"]
@@ -161,7 +163,7 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
     from payout_core.flows import mis_processing
 
     with pytest.raises(ConfigurationError):
-        mis_processing.process_mis_file(SAVINGS_MIS, settings=get_settings())
+        mis_processing.process_mis_file(SAVINGS_MIS, context=context)
     monkeypatch.delenv("PAYOUT_BANKS_FILE")
     get_settings.cache_clear()
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))  # fixed: the file runs
@@ -169,9 +171,9 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
 
 
 def test_the_app_export_with_millisecond_timestamps_loads_and_pays(
-    database_url: str, tmp_state: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, tmp_state: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
+    reference_data.load_rules_file(context, SAMPLES / "payin_payout_rules.csv")
     export = CORPUS / "leads" / "app_export_millisecond_timestamps.csv"
     assert commands.main(["leads", "load", str(export)]) == commands.EXIT_OK
     assert "4 new" in capsys.readouterr().out
@@ -184,7 +186,7 @@ def test_the_app_export_with_millisecond_timestamps_loads_and_pays(
 
 
 def test_a_reload_never_blanks_never_unpays_and_never_moves_a_paid_lead_to_another_sp(
-    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     run_process(capsys, str(SAVINGS_MIS))
     [(paid_sp, paid_created)] = query(
@@ -199,7 +201,7 @@ def test_a_reload_never_blanks_never_unpays_and_never_moves_a_paid_lead_to_anoth
         ",SP9999,AT-91961,Bank_A,Medium_A,Savings Account,pending,\n"
         f",SP9999,{unpaid_lead},Bank_A,Medium_A,Savings Account,PENDING,\n"
     )
-    summary = store.load_leads_file(reload)
+    summary = reference_data.load_leads_file(context, reload)
     assert "AT-91961 stays with " + paid_sp in summary
     assert query(
         loaded, "SELECT sp_id, lead_created_at, status FROM leads WHERE lead_id = 'AT-91961'"
@@ -211,13 +213,13 @@ def test_a_reload_never_blanks_never_unpays_and_never_moves_a_paid_lead_to_anoth
     assert created_at is not None  # a blank cell never blanks what is stored
 
 
-def test_a_deadlock_is_a_conflict_that_is_retried(loaded: str) -> None:
+def test_a_deadlock_is_a_conflict_that_is_retried(loaded: str, context: Context) -> None:
     barrier = threading.Barrier(2, timeout=30)
     outcomes: list[BaseException | None] = []
 
     def update_in_order(first: str, second: str) -> None:
         try:
-            with db.connection() as conn, conn.transaction():
+            with context.reading() as conn, conn.transaction():
                 conn.execute("UPDATE leads SET sub_status = 'x' WHERE lead_id = %s", (first,))
                 barrier.wait()
                 conn.execute("UPDATE leads SET sub_status = 'x' WHERE lead_id = %s", (second,))
@@ -239,8 +241,14 @@ def test_a_deadlock_is_a_conflict_that_is_retried(loaded: str) -> None:
     assert isinstance(failures[0].__cause__, psycopg.errors.DeadlockDetected)
 
 
-def test_an_error_record_with_nul_bytes_and_50_mb_of_text_is_written(loaded: str) -> None:
-    record = store.record_error("junk\x00.csv", "cell '\x00\x00' " + "z" * 50_000_000)
+def test_an_error_record_with_nul_bytes_and_50_mb_of_text_is_written(
+    loaded: str, context: Context
+) -> None:
+    with context.unit_of_work() as uow:
+        record = error_logs.record_error(
+            uow.conn, "junk\x00.csv", "cell '\x00\x00' " + "z" * 50_000_000
+        )
+        uow.commit()
     [(mis, error_type)] = query(loaded, "SELECT mis, error_type FROM error_logs")
     assert (mis, error_type) == (record.mis, record.error_type)
     assert "\x00" not in mis and len(error_type) <= 1_000 and "50,000,010 characters" in error_type

@@ -11,6 +11,7 @@ import pytest
 
 from payout_cli import commands
 from payout_core.flows import iteration
+from payout_core.flows.unit_of_work import Context
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.reconciliation_rows import paid
 from tests.integration.sample_ledger import query
@@ -68,11 +69,11 @@ def test_a_bank_known_only_by_its_leads_is_a_bank(
 
 
 def test_one_wallet_reference_for_two_credits_is_reported_in_the_outcome_and_the_email(
-    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     paid(loaded, "AT-91961", "2500.00", payout="1500.00")  # SP1001
     paid(loaded, "AT-4K7PQ", "1500.00", payout="1000.00")  # SP1002
-    iteration.run_summary(RecordingEmailSender())
+    iteration.run_summary(RecordingEmailSender(), context=context)
     credit_ids = [
         row[0] for row in query(loaded, "SELECT credit_id FROM wallet_credits ORDER BY 1")
     ]
@@ -100,6 +101,6 @@ def test_one_wallet_reference_for_two_credits_is_reported_in_the_outcome_and_the
     assert statuses[credit_ids[1]] == "sent"  # still waits for a true answer
 
     sender = RecordingEmailSender()
-    iteration.run_summary(sender)
+    iteration.run_summary(sender, context=context)
     text = sender.messages[0].text_body
     assert "1 confirmation names a wallet Reference that already confirms another credit" in text

@@ -13,7 +13,7 @@ import pytest
 
 from payout_cli import commands
 from payout_core.flows import reconciliation_processing
-from payout_core.settings import get_settings
+from payout_core.flows.unit_of_work import Context
 from tests.integration.reconciliation_rows import adjusted, paid
 from tests.integration.sample_ledger import SAMPLES, query, race
 
@@ -175,13 +175,14 @@ def test_a_file_that_cannot_be_read_is_recorded_as_an_error(
     assert query(loaded, "SELECT count(*) FROM remittance_runs") == [(0,)]
 
 
-def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_path: Path) -> None:
+def test_racing_files_with_the_same_payments_receive_them_once(
+    loaded: str, tmp_path: Path, context: Context
+) -> None:
     paid(loaded, "AT-91961", "2500.00")
     rows = [f"KYC_new_AT-91961,{amount},10 10 2023,R-{amount}" for amount in (1000, 1500)]
     paths = [remittance_file(tmp_path, f"copy{n}.csv", *rows) for n in range(3)]
-    settings = get_settings()
     results = race(
-        lambda path: reconciliation_processing.process_remittance_file(path, settings=settings),
+        lambda path: reconciliation_processing.process_remittance_file(path, context=context),
         paths,
     )
     assert sorted(result.outcome_counts["duplicate"] for result in results) == [0, 2, 2]
@@ -191,10 +192,10 @@ def test_racing_files_with_the_same_payments_receive_them_once(loaded: str, tmp_
     ]
 
 
-def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path) -> None:
+def test_receipts_cannot_be_changed(loaded: str, tmp_path: Path, context: Context) -> None:
     reconciliation_processing.process_remittance_file(
         remittance_file(tmp_path, "r.csv", "KYC_new_AT-ZZ001,5,10 10 2023,R"),
-        settings=get_settings(),
+        context=context,
     )
     with psycopg.connect(loaded) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE remittance_receipts SET amount = 1")

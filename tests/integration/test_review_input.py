@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from payout_core.ledger import db, holds
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import holds
 from payout_core.review import forms
-from payout_core.settings import get_settings
 from tests.integration.held_rows import insert_held_clawback
 from tests.integration.test_review_page import ORIGIN, PAGE_URL, SECRET, identity
+from tests.support.postgres import this_tests_database, with_settings_read_again
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +29,13 @@ ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 
 
 @pytest.fixture
-def held_event(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+def held_event(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, context: Context
+) -> Iterator[int]:
     """One clawback alice asked for, held: bob may decide it."""
     monkeypatch.setenv("PAYOUT_REVIEW_SECRET", SECRET)
-    get_settings.cache_clear()
-    with db.connection() as conn:
+    context = with_settings_read_again(context)
+    with context.reading() as conn:
         event_id = insert_held_clawback(
             conn, lead_id="AT-00001", sp_id="SP-001", requested_by="alice@shiftpay.example"
         )
@@ -73,7 +76,7 @@ def token() -> str:
 
 
 def state(event_id: int) -> str:
-    with db.connection() as conn:
+    with this_tests_database() as conn:
         return next(e.status for e in holds.list_holds(conn, include_decided=True)
                     if e.event_id == event_id)  # fmt: skip
 
@@ -149,7 +152,7 @@ new_leads = iter(range(10_000, 100_000))
 
 
 def new_held_event() -> int:
-    with db.connection() as conn:
+    with this_tests_database() as conn:
         event_id = insert_held_clawback(
             conn, lead_id=f"AT-{next(new_leads)}", sp_id="SP-001", requested_by="alice"
         )

@@ -18,9 +18,11 @@ import azure.functions as func
 import pytest
 
 import function_app
-from payout_core.ledger import db, holds
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import holds
 from payout_core.settings import get_settings
 from tests.integration.held_rows import insert_held_clawback
+from tests.support.postgres import this_tests_database, with_settings_read_again
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +33,13 @@ HOSTILE_SP = '<script>alert("sp")</script>'
 
 
 @pytest.fixture
-def ledger(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+def ledger(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, context: Context
+) -> Iterator[dict[str, int]]:
     """alice asked for the clawback of AT-00001 (SP-001); carol for AT-00002 (a hostile SP id)."""
     monkeypatch.setenv("PAYOUT_REVIEW_SECRET", SECRET)
-    get_settings.cache_clear()
-    with db.connection() as conn:
+    context = with_settings_read_again(context)
+    with context.reading() as conn:
         ids = {
             "alice": insert_held_clawback(
                 conn, lead_id="AT-00001", sp_id="SP-001", requested_by="alice@shiftpay.example"
@@ -108,7 +112,7 @@ def result_page(name: str, redirect: func.HttpResponse) -> str:
 
 
 def states() -> dict[int, tuple[str, str | None]]:
-    with db.connection() as conn:
+    with this_tests_database() as conn:
         return {
             event.event_id: (event.status, event.decided_by)
             for event in holds.list_holds(conn, include_decided=True)
@@ -172,7 +176,7 @@ def test_one_refused_event_refuses_the_whole_form(ledger: dict[str, int]) -> Non
     assert states() == {ledger["alice"]: ("held", None), ledger["carol"]: ("held", None)}
 
 
-def test_a_rejection_needs_a_reason_and_keeps_it(ledger: dict[str, int]) -> None:
+def test_a_rejection_needs_a_reason_and_keeps_it(ledger: dict[str, int], context: Context) -> None:
     page = result_page("bob", decide("bob", "reject", [ledger["carol"]], reason="  "))
     assert "A rejection needs a reason" in page
     assert states()[ledger["carol"]] == ("held", None)
@@ -180,7 +184,7 @@ def test_a_rejection_needs_a_reason_and_keeps_it(ledger: dict[str, int]) -> None
     page = result_page("bob", decide("bob", "reject", [ledger["carol"]], reason=reason))
     assert "Rejected 1 event(s)" in page
     assert "&lt;b&gt;not&lt;/b&gt; this SP&#x27;s loan" in page
-    with db.connection() as conn:
+    with context.reading() as conn:
         (event,) = holds.list_holds(conn, include_decided=True, sp_id=HOSTILE_SP)
     assert (event.status, event.decided_by, event.decision_reason) == ("rejected", "bob", reason)
 
@@ -207,7 +211,7 @@ def test_forged_forms_decide_nothing(ledger: dict[str, int]) -> None:
     assert states()[ledger["alice"]] == ("held", None)
 
 
-def test_a_replayed_form_changes_nothing_more(ledger: dict[str, int]) -> None:
+def test_a_replayed_form_changes_nothing_more(ledger: dict[str, int], context: Context) -> None:
     fields = [
         ("form_token", form_token("bob")),
         ("action", "approve"),
@@ -217,7 +221,7 @@ def test_a_replayed_form_changes_nothing_more(ledger: dict[str, int]) -> None:
     assert "Approved 1 event" in result_page("bob", post(headers, fields))
     replay = result_page("bob", post(headers, fields))
     assert "already approved by bob" in replay
-    with db.connection() as conn:
+    with context.reading() as conn:
         (event,) = holds.list_holds(conn, include_decided=True, sp_id=HOSTILE_SP)
     assert event.status == "approved"
 
@@ -242,15 +246,15 @@ def test_on_app_service_without_authentication_the_page_shows_nothing(
 
 
 def test_the_iteration_email_links_to_the_page_while_something_is_held(
-    ledger: dict[str, int], storage_env: object, monkeypatch: pytest.MonkeyPatch
+    ledger: dict[str, int], storage_env: object, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> None:
     from payout_core.flows import iteration
     from tests.fakes.email_senders import RecordingEmailSender
 
     monkeypatch.setenv("PAYOUT_REVIEW_URL", "https://payout.example/api/review")
-    get_settings.cache_clear()
+    context = with_settings_read_again(context)
     sender = RecordingEmailSender()
-    iteration.run_summary(sender)
+    iteration.run_summary(sender, context=context)
     (message,) = sender.messages
     assert 'href="https://payout.example/api/review"' in message.html_body
     assert "https://payout.example/api/review" in message.text_body

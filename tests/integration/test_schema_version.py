@@ -8,12 +8,13 @@ nothing in this test.
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 
 import psycopg
 import pytest
 
 from payout_core.errors import ConfigurationError, TransientError
-from payout_core.flows import triggers
+from payout_core.flows import process, triggers
 from payout_core.ledger import db
 from payout_core.settings import get_settings
 
@@ -24,8 +25,15 @@ def _newest_migration() -> str:
     return db.migration_scripts()[-1].name
 
 
+def check_schema() -> None:
+    """What each deployed entry point does before its work (flows/process.PROCESS)."""
+    with closing(db.Database(get_settings())) as database:
+        database.check_schema()
+
+
 def test_a_migrated_ledger_is_accepted(database_url: str) -> None:
-    assert db.open_checked_pool(get_settings()) is db.get_pool(get_settings())
+    assert process.PROCESS.get() is process.PROCESS.get()  # opened and checked once
+    check_schema()
 
 
 def test_a_ledger_one_migration_behind_is_refused_naming_both_versions(
@@ -37,7 +45,7 @@ def test_a_ledger_one_migration_behind_is_refused_naming_both_versions(
         behind = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
 
     with pytest.raises(ConfigurationError) as refused:
-        db.open_checked_pool(get_settings())
+        check_schema()
     message = str(refused.value)
     assert f"schema is at {behind}, older than this code's {newest}" in message
     assert "payout db migrate" in message
@@ -50,7 +58,7 @@ def test_a_ledger_one_migration_behind_is_refused_naming_both_versions(
     # `payout db migrate` records; the tables are still there).
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (newest,))
-    db.open_checked_pool(get_settings())
+    process.PROCESS.get()
 
 
 def test_a_ledger_newer_than_the_code_is_accepted(database_url: str) -> None:
@@ -60,7 +68,7 @@ def test_a_ledger_newer_than_the_code_is_accepted(database_url: str) -> None:
         conn.execute(
             "INSERT INTO schema_migrations (version) VALUES (%s)", (_newest_migration() + "~next",)
         )
-    db.open_checked_pool(get_settings())
+    check_schema()
 
 
 def test_an_empty_database_is_refused_as_not_migrated(
@@ -74,9 +82,8 @@ def test_an_empty_database_is_refused_as_not_migrated(
         monkeypatch.setenv("PAYOUT_DATABASE_URL", url)
         get_settings.cache_clear()
         with pytest.raises(ConfigurationError, match="not migrated"):
-            db.open_checked_pool(get_settings())
+            check_schema()
     finally:
-        db.close_pool()
         postgres.drop_database(postgres_server_url, name)
 
 
@@ -88,8 +95,7 @@ def test_an_unreachable_database_is_left_to_the_unit_of_work(
     monkeypatch.setenv("PAYOUT_DATABASE_URL", "postgresql://payout@127.0.0.1:1/payout")
     monkeypatch.setenv("PAYOUT_DB_CONNECT_TIMEOUT_SECONDS", "1")
     get_settings.cache_clear()
-    db.close_pool()
-    pool = db.open_checked_pool(get_settings())
-    with pytest.raises(TransientError), db.connection():
+    context = process.PROCESS.get()  # the check could not run: no ConfigurationError
+    with pytest.raises(TransientError), context.reading():
         pass
-    assert db.open_checked_pool(get_settings()) is pool
+    assert process.PROCESS.get() is context

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db
 from payout_core.settings import Settings, get_settings
 
@@ -25,10 +26,12 @@ def _migration_files() -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.endswith(".sql"))
 
 
-def test_database_is_migrated_and_migrate_is_idempotent(database_url: str) -> None:
+def test_database_is_migrated_and_migrate_is_idempotent(
+    database_url: str, context: Context
+) -> None:
     assert get_settings().database_url == database_url
 
-    with db.connection() as conn:
+    with context.reading() as conn:
         recorded = [row[0] for row in conn.execute(
             "SELECT version FROM schema_migrations ORDER BY version"
         )]  # fmt: skip
@@ -44,9 +47,11 @@ def test_database_is_migrated_and_migrate_is_idempotent(database_url: str) -> No
     assert recorded_after == (len(recorded),)
 
 
-def test_each_test_gets_its_own_database(database_url: str, postgres_server_url: str) -> None:
+def test_each_test_gets_its_own_database(
+    database_url: str, postgres_server_url: str, context: Context
+) -> None:
     # Written here, it must not be visible in any other test's database.
-    with db.connection() as conn, conn.transaction():
+    with context.reading() as conn, conn.transaction():
         conn.execute(
             "INSERT INTO leads (lead_id, sp_id, source_type, medium_type, product_type, status)"
             " VALUES ('AT-ISOLA', 'SP00001', 'Bank_A', 'Medium_A', 'Savings Account', 'Pending')"

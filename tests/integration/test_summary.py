@@ -19,7 +19,8 @@ import pytest
 from payout_core import report
 from payout_core.adapters.mail import EmailMessage, EmailSendError
 from payout_core.flows import iteration
-from payout_core.ledger import db, iteration_reads
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import iteration_reads
 from payout_core.report import SummaryLine
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
 from tests.integration import ledger_rows
@@ -137,8 +138,8 @@ def read_csv(content: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
 
 
-def test_report_numbers_match_the_ledger(ledger: str):
-    with db.connection() as conn, conn.transaction():
+def test_report_numbers_match_the_ledger(ledger: str, context: Context):
+    with context.reading() as conn, conn.transaction():
         unreported = iteration_reads.select_unreported(conn)
         built = iteration_reads.gather_report(
             conn,
@@ -190,9 +191,9 @@ def test_report_numbers_match_the_ledger(ledger: str):
     assert "1,241,163.00" in built.html_body() and "237,224.00" in built.text_body()
 
 
-def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
+def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str, context: Context):
     sender = RecordingEmailSender()
-    outcome = iteration.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock, context=context)
 
     assert (outcome.iteration_number, outcome.mis_file_count) == (5, 2)
     assert (outcome.paid_lead_count, outcome.error_count) == (5, 1)
@@ -226,12 +227,14 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str):
     assert error_iteration == (5,)
 
 
-def test_nothing_new_sends_no_email(ledger: str, caplog: pytest.LogCaptureFixture):
+def test_nothing_new_sends_no_email(
+    ledger: str, caplog: pytest.LogCaptureFixture, context: Context
+):
     sender = RecordingEmailSender()
-    iteration.run_summary(sender, clock=clock)
+    iteration.run_summary(sender, clock=clock, context=context)
     caplog.set_level(logging.INFO, logger="payout_core.flows.iteration")
 
-    again = iteration.run_summary(sender, clock=clock)
+    again = iteration.run_summary(sender, clock=clock, context=context)
 
     assert not again.email_sent
     assert str(again) == "nothing new since the last report: no email sent"
@@ -240,42 +243,44 @@ def test_nothing_new_sends_no_email(ledger: str, caplog: pytest.LogCaptureFixtur
     assert "nothing new since the last report" in caplog.text
 
 
-def test_empty_ledger_sends_no_email(database_url: str):
+def test_empty_ledger_sends_no_email(database_url: str, context: Context):
     sender = RecordingEmailSender()
-    assert not iteration.run_summary(sender, clock=clock).email_sent
+    assert not iteration.run_summary(sender, clock=clock, context=context).email_sent
     assert sender.messages == []
 
 
-def test_a_new_error_alone_is_its_own_iteration(ledger: str):
+def test_a_new_error_alone_is_its_own_iteration(ledger: str, context: Context):
     sender = RecordingEmailSender()
-    iteration.run_summary(sender, clock=clock)
+    iteration.run_summary(sender, clock=clock, context=context)
     with connect(ledger) as conn:
         ledger_rows.insert_error(conn, "late.csv", "not CSV")
 
-    outcome = iteration.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock, context=context)
 
     assert (outcome.iteration_number, outcome.mis_file_count, outcome.error_count) == (6, 0, 1)
     assert sender.messages[-1].subject.endswith(": 0 files, 0 paid, 1 error")
     assert "No MIS files were processed in this iteration." in sender.messages[-1].text_body
 
 
-def test_failed_send_leaves_everything_unreported_and_the_next_run_sends_it(ledger: str):
+def test_failed_send_leaves_everything_unreported_and_the_next_run_sends_it(
+    ledger: str, context: Context
+):
     failing = FailingEmailSender()
     with pytest.raises(EmailSendError):
-        iteration.run_summary(failing, clock=clock)
+        iteration.run_summary(failing, clock=clock, context=context)
 
     assert failing.attempts == 1
     assert unreported_counts(ledger) == (2, 1)
     assert iteration_numbers(ledger) == [4]
 
     sender = RecordingEmailSender()
-    outcome = iteration.run_summary(sender, clock=clock)
+    outcome = iteration.run_summary(sender, clock=clock, context=context)
     assert outcome.iteration_number == 5  # the failed attempt did not use up a number
     assert len(sender.messages) == 1 and outcome.paid_lead_count == 5
     assert unreported_counts(ledger) == (0, 0)
 
 
-def test_two_concurrent_runs_send_exactly_one_email(ledger: str):
+def test_two_concurrent_runs_send_exactly_one_email(ledger: str, context: Context):
     # The send is held open long enough that, without the lock, both runs would have
     # read the same unreported rows before either committed.
     sender = RecordingEmailSender(send_delay_seconds=1.0)
@@ -286,7 +291,7 @@ def test_two_concurrent_runs_send_exactly_one_email(ledger: str):
     def run() -> None:
         start.wait()
         try:
-            outcomes.append(iteration.run_summary(sender, clock=clock))
+            outcomes.append(iteration.run_summary(sender, clock=clock, context=context))
         except BaseException as error:  # surfaced by the assertion below
             failures.append(error)
 
@@ -303,7 +308,9 @@ def test_two_concurrent_runs_send_exactly_one_email(ledger: str):
     assert unreported_counts(ledger) == (0, 0)
 
 
-def test_a_file_finishing_during_the_send_waits_for_the_next_iteration(ledger: str):
+def test_a_file_finishing_during_the_send_waits_for_the_next_iteration(
+    ledger: str, context: Context
+):
     class SenderThatSeesAFileArrive(RecordingEmailSender):
         def send(self, message: EmailMessage) -> str:
             if not self.messages:  # the pipeline commits a run while the email is going out
@@ -312,17 +319,21 @@ def test_a_file_finishing_during_the_send_waits_for_the_next_iteration(ledger: s
             return super().send(message)
 
     sender = SenderThatSeesAFileArrive()
-    first = iteration.run_summary(sender, clock=clock)
+    first = iteration.run_summary(sender, clock=clock, context=context)
     assert first.mis_file_count == 2
     assert unreported_counts(ledger) == (1, 0)
 
-    second = iteration.run_summary(sender, clock=clock)
+    second = iteration.run_summary(sender, clock=clock, context=context)
     assert (second.iteration_number, second.mis_file_count) == (6, 1)
     assert "arrived.csv" in sender.messages[1].text_body
 
 
-def test_outbox_sender_writes_a_standard_eml_with_attachments(ledger: str, tmp_state: Path):
-    outcome = iteration.run_summary(clock=clock)  # PAYOUT_EMAIL_SENDER defaults to outbox
+def test_outbox_sender_writes_a_standard_eml_with_attachments(
+    ledger: str, tmp_state: Path, context: Context
+):
+    outcome = iteration.run_summary(
+        clock=clock, context=context
+    )  # PAYOUT_EMAIL_SENDER defaults to outbox
 
     eml_path = Path(str(outcome.message_id))
     assert eml_path.parent == tmp_state / "outbox"

@@ -33,9 +33,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from payout_core.adapters import telemetry
 from payout_core.errors import ConfigurationError
-from payout_core.flows import triggers
-from payout_core.ledger import db, holds, store
+from payout_core.flows import process, reference_data, triggers
+from payout_core.flows.unit_of_work import Context
+from payout_core.ledger import db, holds
 from payout_core.settings import Settings, get_settings
+from tests.support.postgres import with_settings_read_again
 
 pytestmark = pytest.mark.integration
 
@@ -100,9 +102,9 @@ def otel(_sdk: Telemetry) -> Iterator[Telemetry]:
 
 
 @pytest.fixture
-def ledger(database_url: str, storage_env: Settings, tmp_state: Path) -> Settings:
-    store.load_rules_file(SAMPLES / "payin_payout_rules.csv")
-    store.load_leads_file(SAMPLES / "leads.csv")
+def ledger(database_url: str, storage_env: Settings, tmp_state: Path, context: Context) -> Settings:
+    reference_data.load_rules_file(context, SAMPLES / "payin_payout_rules.csv")
+    reference_data.load_leads_file(context, SAMPLES / "leads.csv")
     return get_settings()
 
 
@@ -186,12 +188,12 @@ def test_a_refused_file_counts_as_refused_and_its_lines_name_it(
 
 
 def test_the_summary_run_counts_credits_holds_and_names_its_iteration(
-    ledger: Settings, otel: Telemetry, monkeypatch: pytest.MonkeyPatch
+    ledger: Settings, otel: Telemetry, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> None:
     # Every event paying over 500 waits for a person: some credits go out, some wait.
     monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", "500")
-    get_settings.cache_clear()
-    db.close_pool()
+    context = with_settings_read_again(context)
+    process.PROCESS.close()
     mis_blob = _upload(get_settings(), ledger.mis_container, SAMPLES / "mis" / MIS_FILE)
     triggers.handle_mis_blob(mis_blob)
     otel.spans.clear()
@@ -203,7 +205,7 @@ def test_the_summary_run_counts_credits_holds_and_names_its_iteration(
     points = otel.metric_points()
     assert points["payout.summary.runs"] == [({telemetry.RESULT: "ran"}, 1)]
     assert [value for _, value in points["payout.credits.sent"]] == [outcome.cycle.credit_count]
-    with db.connection() as conn:
+    with context.reading() as conn:
         waiting = len(holds.list_holds(conn))
     assert waiting > 0
     assert points["payout.holds.waiting"] == [({}, waiting)]

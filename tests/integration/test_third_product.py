@@ -23,7 +23,8 @@ from payout_core.engine.products import (
     percentage_of,
 )
 from payout_core.errors import ConfigurationError
-from payout_core.ledger import store
+from payout_core.flows import reference_data
+from payout_core.flows.unit_of_work import Context
 
 CREDIT_CARD = "Credit Card"
 ACTIVATION_PAYIN_AMOUNT = RuleParameter("ActivationPayinAmount", MONEY)
@@ -84,15 +85,17 @@ def rules_file(folder: Path) -> Path:
 
 
 def test_a_third_product_with_a_new_rule_parameter_is_paid_end_to_end(
-    database_url: str, tmp_path: Path, credit_card: ProductHandler, capsys
+    database_url: str, tmp_path: Path, credit_card: ProductHandler, capsys, context: Context
 ) -> None:
     with pytest.raises(ConfigurationError, match="activation_payin_amount"):
-        store.load_rules_file(rules_file(tmp_path))  # its migration has not run yet
+        reference_data.load_rules_file(
+            context, rules_file(tmp_path)
+        )  # its migration has not run yet
     with psycopg.connect(database_url) as conn:
         conn.execute(MIGRATION)
-    store.load_rules_file(rules_file(tmp_path))
+    reference_data.load_rules_file(context, rules_file(tmp_path))
     (tmp_path / "leads.csv").write_text(LEADS)
-    store.load_leads_file(tmp_path / "leads.csv")
+    reference_data.load_leads_file(context, tmp_path / "leads.csv")
     (tmp_path / "bank_x_cards.csv").write_text(MIS)
 
     assert commands.main(["process", "--json", str(tmp_path / "bank_x_cards.csv")]) == 0

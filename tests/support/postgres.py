@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+if TYPE_CHECKING:
+    from payout_core.flows.unit_of_work import Context
 
 
 def with_database(server_url: str, database: str) -> str:
@@ -52,3 +57,20 @@ def tune_for_tests(server_url: str) -> None:
                 )
             )
         conn.execute("SELECT pg_reload_conf()")
+
+
+def this_tests_database() -> psycopg.Connection:
+    """A connection of the test's own to the database the `database_url` fixture made (the
+    test reading or arranging rows, not the code under test)."""
+    import os
+
+    return psycopg.connect(os.environ["PAYOUT_DATABASE_URL"])
+
+
+def with_settings_read_again(context: Context) -> Context:
+    """`context` with the settings read again (the test changed the environment), on the
+    same database: what an entry point would hand the flows now."""
+    from payout_core.settings import get_settings
+
+    get_settings.cache_clear()
+    return dataclasses.replace(context, settings=get_settings())

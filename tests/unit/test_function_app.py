@@ -21,7 +21,7 @@ from azure.storage.blob import BlobServiceClient
 import function_app
 from localdev import devhost, discovery
 from localdev.host_config import HostConfig
-from payout_core.flows import triggers
+from payout_core.flows import refusals, triggers
 from payout_core.settings import PROJECT_ROOT, Settings, get_settings
 
 COLD_START_SECONDS_MAX = 2.0
@@ -256,7 +256,7 @@ def test_host_json() -> None:
     assert config.poison_blob_threshold == host["extensions"]["blobs"]["poisonBlobThreshold"]
     assert config.max_degree_of_parallelism >= 1
     # The poison handler's last attempt is the queue's last dequeue.
-    assert config.max_dequeue_count == triggers.POISON_HANDLER_ATTEMPTS_MAX
+    assert config.max_dequeue_count == refusals.POISON_HANDLER_ATTEMPTS_MAX
 
 
 def test_blob_helpers() -> None:

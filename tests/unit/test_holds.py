@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payout_cli import commands
+from payout_cli import commands, common
 from payout_core.engine.holds import (
     NEGATIVE_ADJUSTMENT_REASON,
     HoldLimits,
@@ -280,4 +280,4 @@ def test_holds_and_credits_arguments():
                   ["holds", "approve", "one", "--by", "x"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(wrong)
-        assert exit_info.value.code == commands.EXIT_USAGE
+        assert exit_info.value.code == common.EXIT_USAGE

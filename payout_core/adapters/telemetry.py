@@ -51,7 +51,7 @@ RESULT = "payout.result"
 
 # A poison message is work on a file too, under this inbox name.
 POISON_WORK = "poison"
-# Reconciliation outcomes that are discrepancies (SPEC §9; ledger/reconciliation_reads.py).
+# Reconciliation outcomes that are discrepancies (SPEC §9; ledger/reconciliation_rows.py).
 REMITTANCE_DISCREPANCIES = ("short", "over", "unexpected", "duplicate", "invalid")
 # The money a file's result states (`total_<kind>` in its to_json), exact decimal text.
 MONEY_KINDS = ("payin", "payout", "received")

@@ -47,20 +47,15 @@ from payout_core.adapters.mail import (
     sender_from_settings,
 )
 from payout_core.adapters.storage import credits_blob_name
+from payout_core.flows import iteration_report as reports
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import (
-    cycle_reads,
-    cycles,
-    holds,
-    iteration_reads,
-    reconciliation_reads,
-)
+from payout_core.ledger import cycles, holds, iteration_rows, reconciliation_rows
+from payout_core.ledger.iteration_rows import Unreported
 from payout_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Any fixed key works as long as every reporter uses the same one; hashtext keeps it readable.
-SUMMARY_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.summary'))"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("3f1d2c62-7a3e-5b7e-9c51-0d6a8e4b2f10")
 # Below this the attachments say almost nothing; a message still too large is the bodies'.
 ATTACHMENTS_MIN_BYTES = 64_000
@@ -128,12 +123,10 @@ def run_summary(
     settings = context.settings
     with context.unit_of_work() as uow:
         conn = uow.conn
-        # READ COMMITTED (the default) matters: the statements after the lock take a fresh
-        # snapshot, so a reporter that waited sees what the previous one committed.
-        conn.execute(SUMMARY_LOCK_SQL)
-        unreported = iteration_reads.select_unreported(conn)
-        reconciliation_unreported = reconciliation_reads.select_unreported(conn)
-        iteration_number = _next_iteration_number(conn)
+        iteration_rows.lock_iteration(conn)
+        unreported = iteration_rows.select_unreported(conn)
+        reconciliation_unreported = reconciliation_rows.select_unreported(conn)
+        iteration_number = iteration_rows.next_iteration_number(conn)
         cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
         decisions = holds.decisions_since_last_iteration(conn)
         if (
@@ -156,8 +149,15 @@ def run_summary(
         )
         # Built only now: with nothing to report, a misconfigured sender costs nothing.
         message_id = (sender or sender_from_settings(settings)).send(message)
-        _record_iteration(conn, unreported, iteration_report, message_id, settings)
-        reconciliation_reads.mark_reported(conn, reconciliation_unreported, iteration_number)
+        iteration_rows.record_iteration(
+            conn,
+            unreported,
+            number=iteration_number,
+            subject=iteration_report.subject(),
+            recipients=", ".join(settings.email_recipients),
+            message_id=message_id,
+        )
+        reconciliation_rows.mark_reported(conn, reconciliation_unreported, iteration_number)
         holds.record_decisions_reported(
             conn, [event.decision_id for event in decisions], iteration_number
         )
@@ -181,7 +181,7 @@ def publish_credits_file(context: Context, sink: CreditFileSink, cycle_number: i
     """Write one committed cycle's credits CSV to `sink`; returns its name."""
     blob_name = credits_blob_name(cycle_number)
     with context.reading() as conn:
-        data = cycle_reads.credits_file(conn, cycle_number)
+        data = reports.credits_file(conn, cycle_number)
     sink.publish_credits_file(blob_name, data)
     return blob_name
 
@@ -201,22 +201,22 @@ def publish_pending_credits_files(context: Context, sink: CreditFileSink) -> lis
 
 def _report_and_email(
     conn: psycopg.Connection,
-    unreported: report.Unreported,
+    unreported: Unreported,
     iteration_number: int,
     report_date: date,
     settings: Settings,
     *,
     cycle_parts: tuple[cycles.CycleClose, Sequence[holds.HeldEvent]],
-    reconciliation_unreported: reconciliation_reads.UnreportedReconciliation,
+    reconciliation_unreported: reconciliation_rows.UnreportedReconciliation,
 ) -> tuple[report.IterationReport, EmailMessage]:
     """The report and its email, under ACS's 10 MB: if the bodies leave too little room
     for the attachments' budget, the report is gathered again with smaller attachments."""
     attachments_max_bytes = settings.email_attachments_max_bytes
     idempotency_key = iteration_idempotency_key(
-        iteration_reads.ledger_created_at(conn), iteration_number
+        iteration_rows.ledger_created_at(conn), iteration_number
     )
     while True:
-        iteration_report = iteration_reads.gather_report(
+        iteration_report = reports.gather_report(
             conn,
             unreported,
             iteration_number=iteration_number,
@@ -224,7 +224,7 @@ def _report_and_email(
             attachments_max_bytes=attachments_max_bytes,
         )
         closed, decisions = cycle_parts
-        cycle_report = cycle_reads.gather_cycle_report(
+        cycle_report = reports.gather_cycle_report(
             conn,
             closed,
             decisions,
@@ -232,7 +232,7 @@ def _report_and_email(
             attachments_max_bytes=attachments_max_bytes,
             review_url=settings.review_url,
         )
-        reconciliation_report = reconciliation_reads.gather_report(
+        reconciliation_report = reports.gather_reconciliation_report(
             conn,
             reconciliation_unreported,
             iteration_number=iteration_number,
@@ -274,8 +274,8 @@ def iteration_email(
     """The report as the message finance receives: both bodies, both CSV attachments."""
     return EmailMessage(
         subject=iteration_report.subject(),
-        text_body=iteration_report.text_body(),
-        html_body=iteration_report.html_body(),
+        text_body=report.render_text(iteration_report),
+        html_body=report.render_html(iteration_report),
         attachments=(
             Attachment(
                 iteration_report.success_file_name, "text/csv", iteration_report.success_csv
@@ -304,45 +304,4 @@ def _reconciliation_attachments(iteration_report: report.IterationReport) -> tup
         Attachment(
             reconciliation.discrepancy_file_name, "text/csv", reconciliation.discrepancy_csv
         ),
-    )
-
-
-def _next_iteration_number(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT coalesce(max(iteration_number), 0) + 1 FROM iterations").fetchone()
-    assert row is not None  # an aggregate always returns one row
-    return int(row[0])
-
-
-def _record_iteration(
-    conn: psycopg.Connection,
-    unreported: report.Unreported,
-    iteration_report: report.IterationReport,
-    message_id: str,
-    settings: Settings,
-) -> None:
-    number = iteration_report.iteration_number
-    conn.execute(
-        "INSERT INTO iterations (iteration_number, subject, recipients, message_id,"
-        " mis_run_count, error_count, mis_runs_horizon)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s::xid8)",
-        (
-            number,
-            iteration_report.subject(),
-            ", ".join(settings.email_recipients),
-            message_id,
-            len(unreported.mis_run_ids),
-            len(unreported.error_log_ids),
-            unreported.mis_runs_horizon,
-        ),
-    )
-    iteration_reads.mark_runs_reported(conn, unreported, number)
-    conn.execute(
-        "UPDATE error_logs SET reported_at = now(), iteration_number = %s"
-        " WHERE error_log_id = ANY(%s)",
-        (number, list(unreported.error_log_ids)),
-    )
-    conn.execute(
-        "UPDATE recalculations SET reported_at = now(), iteration_number = %s"
-        " WHERE recalculation_id = ANY(%s)",
-        (number, list(unreported.recalculation_ids)),
     )

@@ -2,8 +2,8 @@
 
 `model` holds the content (rows in, one IterationReport out), `tables` the tables both
 renderers draw, `text` and `html` the two bodies, `people_csv` the CSV attachments and
-their formula safety. The rows come from the ledger (ledger/iteration_reads.py); the
-summary job turns the report into an email.
+their formula safety. The flow of the iteration (flows/iteration_report.py) makes it
+from the ledger's rows and turns it into an email.
 
 Hostile input is expected: MIS file names, SP ids and error texts come from outside. Every
 value is HTML-escaped, and CSV text cells that a spreadsheet would run as a formula are
@@ -11,13 +11,13 @@ prefixed with `'`.
 """
 
 from payout_core.report.formats import money
+from payout_core.report.html import render_html
 from payout_core.report.model import (
     SUCCESS_CSV_HEADERS,
     ErrorRecord,
     IterationReport,
     MisRunAccounting,
     SummaryLine,
-    Unreported,
     build_report,
 )
 from payout_core.report.people_csv import csv_bytes, csv_cell, spreadsheet_safe
@@ -26,7 +26,7 @@ from payout_core.report.tables import (
     NO_PAID_LEADS_SENTENCE,
     Table,
 )
-from payout_core.report.text import text_table
+from payout_core.report.text import render_text, text_table
 
 __all__ = [
     "NO_ERRORS_SENTENCE",
@@ -37,11 +37,12 @@ __all__ = [
     "MisRunAccounting",
     "SummaryLine",
     "Table",
-    "Unreported",
     "build_report",
     "csv_bytes",
     "csv_cell",
     "money",
+    "render_html",
+    "render_text",
     "spreadsheet_safe",
     "text_table",
 ]

@@ -107,21 +107,6 @@ class SummaryLine:
         return self.total_payin - self.total_payout
 
 
-@dataclass(frozen=True)
-class Unreported:
-    """The ids one iteration covers, locked by `select_unreported`."""
-
-    mis_run_ids: tuple[int, ...]
-    error_log_ids: tuple[int, ...]
-    recalculation_ids: tuple[int, ...] = ()
-    mis_runs_horizon: str | None = None
-    """The oldest transaction still running when the runs were read (xid8, as text)."""
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.mis_run_ids and not self.error_log_ids and not self.recalculation_ids
-
-
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -205,16 +190,6 @@ class IterationReport:
             f"{run.mis_file}: the outcome counts do not add up to the {run.rows_read:,} rows read."
             for run in self.runs_not_adding_up
         ]
-
-    def text_body(self) -> str:
-        from payout_core.report.text import render_text
-
-        return render_text(self)
-
-    def html_body(self) -> str:
-        from payout_core.report.html import render_html
-
-        return render_html(self)
 
 
 def build_report(

@@ -17,7 +17,7 @@ import pytest
 from payout_cli import commands
 from payout_core.flows import iteration
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import db, iteration_reads
+from payout_core.ledger import db, iteration_rows
 from tests.fakes.email_senders import RecordingEmailSender
 from tests.integration.sample_ledger import query
 from tests.support import postgres
@@ -173,7 +173,7 @@ def test_006_keeps_which_iteration_reported_each_run(postgres_server_url: str) -
                 "SELECT mis_file, iteration_number FROM reported_mis_runs JOIN mis_runs"
                 " USING (mis_run_id)"
             ).fetchall() == [("old.csv", 3)]
-            unreported = iteration_reads.select_unreported(conn)
+            unreported = iteration_rows.select_unreported(conn)
             assert [
                 conn.execute(
                     "SELECT mis_file FROM mis_runs WHERE mis_run_id = %s", (run,)

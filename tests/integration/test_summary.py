@@ -18,9 +18,9 @@ import pytest
 
 from payout_core import report
 from payout_core.adapters.mail import EmailMessage, EmailSendError
-from payout_core.flows import iteration
+from payout_core.flows import iteration, iteration_report
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import iteration_reads
+from payout_core.ledger import iteration_rows
 from payout_core.report import SummaryLine
 from tests.fakes.email_senders import FailingEmailSender, RecordingEmailSender
 from tests.integration import ledger_rows
@@ -140,8 +140,8 @@ def read_csv(content: bytes) -> list[list[str]]:
 
 def test_report_numbers_match_the_ledger(ledger: str, context: Context):
     with context.reading() as conn, conn.transaction():
-        unreported = iteration_reads.select_unreported(conn)
-        built = iteration_reads.gather_report(
+        unreported = iteration_rows.select_unreported(conn)
+        built = iteration_report.gather_report(
             conn,
             unreported,
             iteration_number=5,
@@ -188,7 +188,7 @@ def test_report_numbers_match_the_ledger(ledger: str, context: Context):
     assert sorted(row[5] for row in success[1:]) == [f"AT-0000{n}" for n in range(1, 6)]
     first = next(row for row in success[1:] if row[5] == "AT-00001")
     assert first[10:] == ["1500.00", "1000.00", "1000.00", "500.00", "2500.00", "1500.00"]
-    assert "1,241,163.00" in built.html_body() and "237,224.00" in built.text_body()
+    assert "1,241,163.00" in report.render_html(built) and "237,224.00" in report.render_text(built)
 
 
 def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str, context: Context):

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from payout_core.adapters.storage import error_log_line
 from payout_core.errors import ERROR_TEXT_MAX_CHARS, MisFileError, clean_error_text, describe_error
 from payout_core.report import model
+from payout_core.report.html import render_html
 from payout_core.report.model import ErrorRecord
+from payout_core.report.text import render_text
 
 
 def test_control_characters_and_nul_are_replaced():
@@ -67,5 +69,5 @@ def test_the_error_attachment_stays_small_whatever_the_errors():
     assert len(report.error_csv) * 4 / 3 <= 6 * 1024**2 / 4
     assert 0 < report.error_rows_attached < len(errors)
     assert any("capped" in note for note in report.attachment_notes())
-    body_bytes = len(report.html_body().encode()) + len(report.text_body().encode())
+    body_bytes = len(render_html(report).encode()) + len(render_text(report).encode())
     assert body_bytes + len(report.error_csv) * 4 / 3 < 5 * 1024**2

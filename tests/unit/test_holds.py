@@ -23,6 +23,7 @@ from payout_core.engine.holds import (
 )
 from payout_core.report.cycle import CycleReport, DecisionLine
 from payout_core.report.html import render_html
+from payout_core.report.text import render_text
 from payout_core.settings import Settings
 from tests.unit.test_report import make_report
 
@@ -236,7 +237,7 @@ def test_the_email_says_credits_holds_and_decisions_and_links_the_review_page():
     from dataclasses import replace
 
     iteration = replace(make_report(), cycle=cycle_report())
-    text = iteration.text_body()
+    text = render_text(iteration)
     assert "Payout cycle 7: wallet credits and holds" in text
     assert "2 wallet credits to 2 SPs, total 1,939.00 (3 payout events)." in text
     assert (

@@ -117,8 +117,8 @@ def test_subject_counts_errors():
 
 
 def test_summary_amounts_have_thousands_separators_and_revenue_in_text_and_html():
-    text = make_report().text_body()
-    html = make_report().html_body()
+    text = report.render_text(make_report())
+    html = report.render_html(make_report())
     # Revenue = TotalPayin - TotalPayout, per line and in the total row.
     for body in (text, html):
         assert "1,234,567.50" in body
@@ -129,7 +129,7 @@ def test_summary_amounts_have_thousands_separators_and_revenue_in_text_and_html(
 
 
 def test_text_tables_are_aligned_with_right_aligned_amounts():
-    lines = make_report().text_body().splitlines()
+    lines = report.render_text(make_report()).splitlines()
     header = next(line for line in lines if line.startswith("Date"))
     rows = [line for line in lines if line.startswith(("2026-11-21", "Total"))][:3]
     revenue_end = header.index("Revenue") + len("Revenue")
@@ -138,20 +138,20 @@ def test_text_tables_are_aligned_with_right_aligned_amounts():
 
 
 def test_per_file_accounting_shows_every_outcome_in_order_with_zeros():
-    text = make_report().text_body()
+    text = report.render_text(make_report())
     header = next(line for line in text.splitlines() if line.startswith("MIS "))
     assert header.split() == ["MIS", "Rows", "read", *OUTCOMES]
     first_file = next(line for line in text.splitlines() if line.startswith("bank_a_"))
     assert first_file.split()[1:] == ["10", "1", "1", "2", "0", "0", "6", "0", "0", "0"]
     total = [line for line in text.splitlines() if line.startswith("Total")][-1]
     assert total.split()[1:] == ["13", "1", "1", "2", "0", "0", "8", "0", "0", "1"]
-    html = make_report().html_body()
+    html = report.render_html(make_report())
     positions = [html.index(f">{outcome}</th>") for outcome in OUTCOMES]
     assert positions == sorted(positions)
 
 
 def test_html_amount_cells_are_right_aligned_with_inline_styles_only():
-    html = make_report().html_body()
+    html = report.render_html(make_report())
     assert "<style" not in html and "class=" not in html
     assert '<td align="right" style="' in html
     assert "text-align:right" in html
@@ -161,16 +161,16 @@ def test_html_amount_cells_are_right_aligned_with_inline_styles_only():
 def test_no_errors_sentence_when_there_are_none():
     no_errors = make_report()
     assert report.NO_ERRORS_SENTENCE == "No errors were detected in this iteration."
-    assert report.NO_ERRORS_SENTENCE in no_errors.text_body()
-    assert report.NO_ERRORS_SENTENCE in no_errors.html_body()
+    assert report.NO_ERRORS_SENTENCE in report.render_text(no_errors)
+    assert report.NO_ERRORS_SENTENCE in report.render_html(no_errors)
     with_errors = make_report(errors=(ErrorRecord(1, PROCESSED_AT, "x.csv", "unreadable"),))
-    assert report.NO_ERRORS_SENTENCE not in with_errors.text_body()
-    assert "unreadable" in with_errors.text_body()
+    assert report.NO_ERRORS_SENTENCE not in report.render_text(with_errors)
+    assert "unreadable" in report.render_text(with_errors)
 
 
 def test_hostile_values_are_escaped_in_html():
     error = ErrorRecord(9, PROCESSED_AT, HOSTILE_FILE, "<img src=x onerror=alert(1)> & more")
-    html = make_report(errors=(error,)).html_body()
+    html = report.render_html(make_report(errors=(error,)))
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.csv" in html
     assert "&lt;img src=x onerror=alert(1)&gt; &amp; more" in html
@@ -240,7 +240,7 @@ def test_large_iteration_attachments_are_capped_by_encoded_size_and_consumed_laz
     assert sent_bytes <= budget_bytes
     assert len(consumed) <= attached + 1  # never read beyond the row that did not fit
     note = f"holds the first {attached} of 8 rows"
-    assert note in built.text_body() and note in built.html_body()
+    assert note in report.render_text(built) and note in report.render_html(built)
 
 
 def test_forty_thousand_realistic_rows_make_a_message_acs_accepts():
@@ -259,7 +259,7 @@ def test_forty_thousand_realistic_rows_make_a_message_acs_accepts():
 
 def test_counts_that_do_not_add_up_are_flagged_not_hidden():
     broken = (MisRunAccounting(1, "odd.csv", PROCESSED_AT, 5, {"paid": 4}),)
-    text = make_report(runs=broken).text_body()
+    text = report.render_text(make_report(runs=broken))
     assert "WARNING: odd.csv: the outcome counts do not add up to the 5 rows read." in text
 
 
@@ -273,5 +273,5 @@ def test_no_cap_note_when_every_row_is_attached():
     rows = [success_row(f"AT-{number:05d}") for number in range(8)]
     built = make_report(success_rows=rows)
     assert len(read_csv(built.success_csv)) == 1 + 8
-    assert "capped" not in built.text_body() and "capped" not in built.html_body()
-    assert "payout_calculations_iteration_7.csv: 8 rows" in built.text_body()
+    assert "capped" not in report.render_text(built) and "capped" not in report.render_html(built)
+    assert "payout_calculations_iteration_7.csv: 8 rows" in report.render_text(built)

@@ -1,23 +1,13 @@
-"""Reads of one iteration's reconciliation (SPEC §7, §9), inside the summary job's
+"""One iteration's reconciliation rows (SPEC §7, §9), read inside the summary job's
 transaction: the remittance and confirmation files no email has reported yet (locked,
-then marked reported by the same transaction), what every bank owes, and the
-discrepancy rows for the attachment."""
+then marked reported by the same transaction), and the discrepancy rows for the
+attachment. Rows only: flows/iteration_report.py turns them into the email's section."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import psycopg
-
-from payout_core.engine import confirmations, remittance
-from payout_core.ledger import remittances
-from payout_core.report.reconciliation import (
-    BankLine,
-    ReconciliationFile,
-    ReconciliationReport,
-    build_reconciliation_report,
-)
 
 
 @dataclass(frozen=True)
@@ -109,15 +99,12 @@ WHERE x.confirmation_run_id = ANY(%(confirmation)s) AND x.outcome = 'invalid'
 DISCREPANCY_ROWS_READ_MAX = 100_000
 
 
-def gather_report(
-    conn: psycopg.Connection,
-    unreported: UnreportedReconciliation,
-    *,
-    iteration_number: int,
-    report_date: date,
-    sent_again_count: int,
-    attachments_max_bytes: int,
-) -> ReconciliationReport:
+def discrepancy_rows(
+    conn: psycopg.Connection, unreported: UnreportedReconciliation
+) -> tuple[dict[str, int], int, list[tuple], int]:
+    """(discrepancies per bank of money in, all discrepancies, the first
+    DISCREPANCY_ROWS_READ_MAX discrepancy rows, confirmation rows refused for a reused
+    Reference)."""
     parameters = {
         "remittance": list(unreported.remittance_run_ids),
         "confirmation": list(unreported.confirmation_run_ids),
@@ -128,54 +115,26 @@ def gather_report(
         parameters,
     ).fetchall()
     per_bank = {source_type: count for flow, source_type, count in counts if flow == "money in"}
-    discrepancy_count = sum(count for _, _, count in counts)
     rows = conn.execute(
         f"SELECT * FROM ({DISCREPANCIES}) d ORDER BY flow, file NULLS LAST, row_number, id"
         " LIMIT %(limit)s",
         parameters | {"limit": DISCREPANCY_ROWS_READ_MAX},
     ).fetchall()
-    banks = [
-        BankLine(
-            source_type=bank.source_type,
-            expected=bank.expected,
-            received=bank.received,
-            outstanding=bank.outstanding,
-            outstanding_0_30=bank.outstanding_0_30,
-            outstanding_31_60=bank.outstanding_31_60,
-            outstanding_over_60=bank.outstanding_over_60,
-            over_received=bank.over_received,
-            discrepancies=int(per_bank.get(bank.source_type, 0)),
-        )
-        for bank in remittances.receivables_by_bank(conn, report_date)
-    ]
-    reused_references = conn.execute(REUSED_REFERENCES, parameters).fetchone()
-    return build_reconciliation_report(
-        iteration_number=iteration_number,
-        reused_reference_count=int(reused_references[0]) if reused_references else 0,
-        banks=banks,
-        remittance_files=_files(conn, "remittance", unreported.remittance_run_ids),
-        confirmation_files=_files(conn, "confirmation", unreported.confirmation_run_ids),
-        sent_again_count=sent_again_count,
-        discrepancy_rows=rows,
-        discrepancy_count=discrepancy_count,
-        attachments_max_bytes=attachments_max_bytes,
+    reused = conn.execute(REUSED_REFERENCES, parameters).fetchone()
+    return (
+        per_bank,
+        sum(count for _, _, count in counts),
+        rows,
+        int(reused[0]) if reused else 0,
     )
 
 
-def _files(conn: psycopg.Connection, kind: str, run_ids: tuple[int, ...]) -> list:
+def file_rows(conn: psycopg.Connection, kind: str, run_ids: tuple[int, ...]) -> list[tuple]:
+    """(file, rows read, outcome counts, total received or null) per run of `kind`
+    ('remittance' or 'confirmation')."""
     received = "total_received" if kind == "remittance" else "NULL::numeric"
-    outcomes = remittance.OUTCOMES if kind == "remittance" else confirmations.OUTCOMES
-    rows = conn.execute(
+    return conn.execute(
         f"SELECT {kind}_file, rows_read, outcome_counts, {received} FROM {kind}_runs"
         f" WHERE {kind}_run_id = ANY(%s) ORDER BY {kind}_run_id",
         (list(run_ids),),
     ).fetchall()
-    return [
-        ReconciliationFile(name, rows_read, in_order(counts, outcomes), total_received)
-        for name, rows_read, counts, total_received in rows
-    ]
-
-
-def in_order(counts: dict[str, int], outcomes: tuple[str, ...]) -> dict[str, int]:
-    """Outcome counts as stored (jsonb keeps no order) in the engine's order, zeros included."""
-    return {outcome: int(counts.get(outcome, 0)) for outcome in outcomes}

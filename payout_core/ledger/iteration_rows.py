@@ -1,25 +1,32 @@
-"""Reads of one iteration's rows from the ledger, inside the summary job's transaction,
-so the report shows exactly the rows that the same transaction then marks reported."""
+"""One iteration's rows in the ledger, read inside the summary job's transaction, so the
+report shows exactly the rows that the same transaction then marks reported. Rows only:
+flows/iteration_report.py turns them into what the email shows."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import psycopg
 
 from payout_core.engine.calculate import SUCCESS_COLUMNS
-from payout_core.errors import ERROR_TEXT_MAX_CHARS, clean_error_text
-from payout_core.report.adjustments import AdjustmentLine
-from payout_core.report.model import (
-    ErrorRecord,
-    IterationReport,
-    MisRunAccounting,
-    SummaryLine,
-    Unreported,
-    build_report,
-)
+from payout_core.errors import ERROR_TEXT_MAX_CHARS
 
-# --- gathering from the ledger ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unreported:
+    """The ids one iteration covers, locked by `select_unreported`."""
+
+    mis_run_ids: tuple[int, ...]
+    error_log_ids: tuple[int, ...]
+    recalculation_ids: tuple[int, ...] = ()
+    mis_runs_horizon: str | None = None
+    """The oldest transaction still running when the runs were read (xid8, as text)."""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.mis_run_ids and not self.error_log_ids and not self.recalculation_ids
 
 
 # The runs no email reported: those written at or past the last iteration's horizon (the
@@ -72,10 +79,11 @@ def mark_runs_reported(conn: psycopg.Connection, unreported: Unreported, number:
     )
 
 
-def adjustment_lines(conn: psycopg.Connection, unreported: Unreported) -> list[AdjustmentLine]:
-    """The iteration's KPIs earned late and adjustments (from its MIS runs and its
-    recalculations), per product: the events that are not a lead's first payment."""
-    rows = conn.execute(
+def adjustment_rows(conn: psycopg.Connection, unreported: Unreported) -> list[tuple]:
+    """(ProductType, outcome, events, payin, payout) of the iteration's KPIs earned late and
+    adjustments (from its MIS runs and its recalculations): the events that are not a
+    lead's first payment."""
+    return conn.execute(
         """
         SELECT product_type, outcome, count(*), sum(payin_amount), sum(payout_amount)
         FROM payout_events
@@ -86,41 +94,21 @@ def adjustment_lines(conn: psycopg.Connection, unreported: Unreported) -> list[A
         """,
         (list(unreported.mis_run_ids), list(unreported.recalculation_ids)),
     ).fetchall()
-    return [AdjustmentLine(*row) for row in rows]
 
 
-def gather_report(
-    conn: psycopg.Connection,
-    unreported: Unreported,
-    *,
-    iteration_number: int,
-    report_date: date,
-    attachments_max_bytes: int,
-) -> IterationReport:
-    """The report of exactly the runs and errors in `unreported`; must run inside a
-    transaction (the success rows come through a server-side cursor)."""
-    run_ids = list(unreported.mis_run_ids)
-    summary_lines, summary_total = _summary_lines(conn, run_ids)
+@contextmanager
+def success_rows(conn: psycopg.Connection, run_ids: list[int]) -> Iterator[psycopg.Cursor]:
+    """The SPEC §5 rows of these runs, through a server-side cursor: at most `itersize`
+    rows in memory, and fetching stops where the attachment is full. Inside a
+    transaction."""
     with conn.cursor(name="iteration_success_rows") as cursor:
-        # Server-side cursor: at most `itersize` rows in memory, and fetching stops where
-        # the attachment is full.
         cursor.itersize = 2_000
         cursor.execute(
             f"SELECT {', '.join(SUCCESS_COLUMNS)} FROM payout_calculations"
             " WHERE mis_run_id = ANY(%s) ORDER BY created_at, lead_id",
             (run_ids,),
         )
-        return build_report(
-            iteration_number=iteration_number,
-            report_date=report_date,
-            runs=_runs(conn, run_ids),
-            errors=_errors(conn, list(unreported.error_log_ids)),
-            summary_lines=summary_lines,
-            summary_total=summary_total,
-            success_rows=cursor,
-            attachments_max_bytes=attachments_max_bytes,
-            adjustment_lines=adjustment_lines(conn, unreported),
-        )
+        yield cursor
 
 
 # Each run, and the first earlier file under another name with the same content (a file
@@ -144,48 +132,30 @@ ORDER BY r.mis_run_id
 """
 
 
-def _runs(conn: psycopg.Connection, run_ids: list[int]) -> list[MisRunAccounting]:
-    rows = conn.execute(RUNS_OF_ITERATION, (run_ids,)).fetchall()
-    return [
-        MisRunAccounting(
-            mis_run_id=row[0],
-            mis_file=row[1],
-            finished_at=row[2],
-            rows_read=row[3],
-            outcome_counts={str(key): int(value) for key, value in (row[4] or {}).items()},
-            same_content_as=row[5],
-            same_content_received_on=row[6],
-        )
-        for row in rows
-    ]
+def run_rows(conn: psycopg.Connection, run_ids: list[int]) -> list[tuple]:
+    """(mis_run_id, MIS file, finished, rows read, outcome counts, the earlier file with
+    the same content and the day it came, or nulls) per run."""
+    return conn.execute(RUNS_OF_ITERATION, (run_ids,)).fetchall()
 
 
-def _errors(conn: psycopg.Connection, error_log_ids: list[int]) -> list[ErrorRecord]:
-    """Texts cleaned and capped (SPEC §6) even when recorded before they were: one error of
-    50 MB once made an email ACS refused (over 10 MB)."""
-    rows = conn.execute(
+def error_rows(conn: psycopg.Connection, error_log_ids: list[int]) -> list[tuple]:
+    """(error_log_id, CreatedAt, MIS, its length, ErrorType, its length): the texts cut at
+    SPEC §6's length in the database (one error of 50 MB once made an email ACS refused),
+    their full lengths beside them for the note of what was cut."""
+    return conn.execute(
         "SELECT error_log_id, created_at, left(mis, %(chars)s), length(mis),"
         " left(error_type, %(chars)s), length(error_type) FROM error_logs"
         " WHERE error_log_id = ANY(%(ids)s) ORDER BY created_at, error_log_id",
         {"ids": error_log_ids, "chars": ERROR_TEXT_MAX_CHARS},
     ).fetchall()
-    return [
-        ErrorRecord(
-            error_log_id,
-            created_at,
-            clean_error_text(mis, total_chars=mis_chars),
-            clean_error_text(error_type, total_chars=error_type_chars),
-        )
-        for error_log_id, created_at, mis, mis_chars, error_type, error_type_chars in rows
-    ]
 
 
-def _summary_lines(
-    conn: psycopg.Connection, run_ids: list[int]
-) -> tuple[list[SummaryLine], SummaryLine]:
+def summary_rows(conn: psycopg.Connection, run_ids: list[int]) -> list[tuple]:
+    """The success summary (SPEC §7) of these runs: one row per (DateOfRevenue, SourceType,
+    MediumType, ProductType) and a last row, is_total, for all of them."""
     # GROUPING SETS gives the groups and the total in one pass; the total's UniqueSP counts
     # each SP once across groups, which summing the groups would not.
-    rows = conn.execute(
+    return conn.execute(
         """
         SELECT date_of_revenue, source_type, medium_type, product_type,
                count(DISTINCT sp_id), count(*),
@@ -198,9 +168,6 @@ def _summary_lines(
         """,
         (run_ids,),
     ).fetchall()
-    lines = [SummaryLine(*row[:8]) for row in rows if not row[8]]
-    total = next(SummaryLine(*row[:8]) for row in rows if row[8])
-    return lines, total
 
 
 def ledger_created_at(conn: psycopg.Connection) -> str:
@@ -208,3 +175,57 @@ def ledger_created_at(conn: psycopg.Connection) -> str:
     number, it names an iteration uniquely even across a rebuilt database."""
     row = conn.execute("SELECT min(applied_at) FROM schema_migrations").fetchone()
     return row[0].isoformat() if row and row[0] else "unknown"
+
+
+ITERATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('payout.summary'))"
+
+
+def lock_iteration(conn: psycopg.Connection) -> None:
+    """Two reporters firing at once queue here; the second runs only after the first
+    committed (or rolled back). READ COMMITTED (the default) matters: the statements after
+    the lock take a fresh snapshot, so a reporter that waited sees what the previous one
+    committed."""
+    conn.execute(ITERATION_LOCK_SQL)
+
+
+def next_iteration_number(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(iteration_number), 0) + 1 FROM iterations").fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0])
+
+
+def record_iteration(
+    conn: psycopg.Connection,
+    unreported: Unreported,
+    *,
+    number: int,
+    subject: str,
+    recipients: str,
+    message_id: str,
+) -> None:
+    """The iteration sent, and exactly its runs, errors and recalculations reported."""
+    conn.execute(
+        "INSERT INTO iterations (iteration_number, subject, recipients, message_id,"
+        " mis_run_count, error_count, mis_runs_horizon)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s::xid8)",
+        (
+            number,
+            subject,
+            recipients,
+            message_id,
+            len(unreported.mis_run_ids),
+            len(unreported.error_log_ids),
+            unreported.mis_runs_horizon,
+        ),
+    )
+    mark_runs_reported(conn, unreported, number)
+    conn.execute(
+        "UPDATE error_logs SET reported_at = now(), iteration_number = %s"
+        " WHERE error_log_id = ANY(%s)",
+        (number, list(unreported.error_log_ids)),
+    )
+    conn.execute(
+        "UPDATE recalculations SET reported_at = now(), iteration_number = %s"
+        " WHERE recalculation_id = ANY(%s)",
+        (number, list(unreported.recalculation_ids)),
+    )

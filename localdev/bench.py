@@ -169,6 +169,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
     import polars as pl
     import psycopg
 
+    from payout_core.engine import ledger_rows
     from payout_core.ledger import mis_run
     from payout_core.ledger.copying import copy_frame
 
@@ -202,7 +203,7 @@ def floor(mis_file: Path, paid_rows: int) -> None:
         # (mis_run.mark_leads_paid), which would also take about 5 s off this floor.
         cursor.execute("SELECT set_config('work_mem', %s, true)", (mis_run.HASH_WORK_MEM,))
         cursor.execute("CREATE TEMP TABLE floor_leads (lead_id text) ON COMMIT DROP")
-        copy_frame(cursor, "floor_calculations", result.select(mis_run.CALCULATION_COLUMNS))
+        copy_frame(cursor, "floor_calculations", result.select(ledger_rows.CALCULATION_COLUMNS))
         copy_frame(cursor, "floor_leads", lead_ids)
         cursor.execute(
             "UPDATE leads l SET status = 'Success', sub_status = 'Account Opened', "

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
+import product_handlers  # noqa: F401  (registers every product with the engine)
 from payout_core.engine import rules
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT, ProductHandler, handler_for

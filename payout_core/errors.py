@@ -9,6 +9,18 @@ from __future__ import annotations
 
 import re
 
+# The kinds of failure, defined beside the engine that raises them (it imports nothing of
+# the house but its own errors); every other part takes them from here.
+from payout_core.engine.errors import (
+    ConfigurationError,
+    InputFileError,
+    MisFileError,
+    PayoutError,
+    ReconciliationFileError,
+    TerminalError,
+    TransientError,
+)
+
 # SPEC §6: one error record, as a table row, a CSV row (storage, local folder) and an
 # email attachment row alike.
 ERROR_LOG_HEADERS = ("CreatedAt", "MIS", "ErrorType")
@@ -16,45 +28,22 @@ MIS_SIZE_SETTING = "PAYOUT_MIS_MAX_FILE_BYTES"
 RECONCILIATION_SIZE_SETTING = "PAYOUT_RECONCILIATION_MAX_FILE_BYTES"
 
 
-class PayoutError(Exception):
-    """Base of the app's own errors."""
-
-
-class TerminalError(PayoutError):
-    """Retrying cannot help: the input must change."""
-
-
-class TransientError(PayoutError):
-    """Retrying may help: nothing of the file was written."""
-
-
-class ConfigurationError(PayoutError):
-    """The deployment is wrong (a setting missing, a broken bank profile): no input file is
-    to blame, so none is moved aside; fix the configuration and the files run again."""
-
-
-class MisFileError(TerminalError):
-    """An MIS file that cannot be processed at all. Names the file and the cause."""
-
-    def __init__(self, mis_file: str, cause: str) -> None:
-        self.mis_file = mis_file
-        self.cause = cause
-        super().__init__(f"{mis_file}: {cause}")
-
-
-class ReconciliationFileError(MisFileError):
-    """A remittance or wallet confirmation file that cannot be processed at all (SPEC §9);
-    recorded and moved aside exactly like an MIS file."""
-
-
-class InputFileError(TerminalError):
-    """A rules or leads file refused as a whole, with every offending row."""
-
-    def __init__(self, input_file: str, problems: list[str]) -> None:
-        self.input_file = input_file
-        self.problems = problems
-        listing = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{input_file}: refused, nothing loaded:\n{listing}")
+__all__ = [
+    "ERROR_LOG_HEADERS",
+    "ERROR_TEXT_MAX_CHARS",
+    "ConfigurationError",
+    "DecisionRefused",
+    "InputFileError",
+    "MisFileError",
+    "MisFileTooLargeError",
+    "PayoutError",
+    "ReconciliationFileError",
+    "TerminalError",
+    "TransientError",
+    "check_mis_file_size",
+    "clean_error_text",
+    "describe_error",
+]
 
 
 ERROR_TEXT_MAX_CHARS = 1_000  # SPEC §6: ErrorType is at most 1,000 characters

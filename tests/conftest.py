@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+import product_handlers  # noqa: F401  (registers every product, as the flows do)
 from localdev import embedded
 from payout_core.flows import process
 from payout_core.flows.unit_of_work import Context

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, date_format_problem
+from payout_core.engine.errors import ConfigurationError
 from payout_core.engine.products import COMMON_MIS_COLUMNS, all_handlers
-from payout_core.errors import ConfigurationError
 
 __all__ = [
     "STANDARD_DATE_FORMAT",

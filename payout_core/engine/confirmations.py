@@ -33,9 +33,9 @@ from payout_core.engine.csv_records import (
     refuse_if_not_csv,
     trimmed,
 )
+from payout_core.engine.errors import ReconciliationFileError
 from payout_core.engine.mis_layout import missing_columns_message
 from payout_core.engine.remittance import UNPRINTABLE, named_as_reconciliation
-from payout_core.errors import ReconciliationFileError
 
 CONFIRMATION_COLUMNS = ("CreditId", "Status", "Reference", "Reason")
 OUTCOMES = ("confirmed", "failed", "unknown", "duplicate", "invalid")

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from payout_core.errors import MisFileError
+from payout_core.engine.errors import MisFileError
 
 HEAD_BYTES = 1024**2  # the start of a file that is checked; also the longest header allowed
 CELLS_COLUMN = "__payout_cells_in_row"

@@ -24,8 +24,8 @@ from payout_core.engine.csv_records import (
     unreadable_reason,
 )
 from payout_core.engine.dates import ISO_TIMESTAMP, STANDARD_DATE_FORMAT, parse_dates
+from payout_core.engine.errors import InputFileError
 from payout_core.engine.mis import LEAD_ID_LENGTH
-from payout_core.errors import InputFileError
 
 MAX_PROBLEMS_LISTED = 50
 READ_CHUNK_BYTES = 16 * 1024**2  # of the export parsed at a time: about 200,000 leads

@@ -24,6 +24,7 @@ from payout_core.engine.csv_records import (
     record_chunks,
     trimmed,
 )
+from payout_core.engine.errors import MisFileError
 from payout_core.engine.mis_layout import (
     LAYOUT_SAMPLE_BYTES,
     QUOTED_CELL_MAX_CHARS,
@@ -33,7 +34,6 @@ from payout_core.engine.mis_layout import (
 from payout_core.engine.products import (
     COMMON_MIS_COLUMNS,
 )
-from payout_core.errors import MisFileError
 
 __all__ = ["LAYOUT_SAMPLE_BYTES", "MisLayout", "Span", "inspect_layout", "read_batches"]
 

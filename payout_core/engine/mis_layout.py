@@ -18,13 +18,13 @@ from payout_core.engine.csv_records import (
     record_chunks,
     refuse_if_not_csv,
 )
+from payout_core.engine.errors import MisFileError
 from payout_core.engine.products import (
     COMMON_MIS_COLUMNS,
     ProductHandler,
     all_handlers,
     handler_for,
 )
-from payout_core.errors import MisFileError
 
 LAYOUT_SAMPLE_BYTES = 1024**2  # the first records, read to tell the bank and product of a file
 QUOTED_CELL_MAX_CHARS = 60  # a cell quoted in a message is cut after this many characters

@@ -1,11 +1,10 @@
 """The product-handler contract: everything a product declares, stated in one place.
 
 A product is one module in `product_handlers/` that defines `HANDLER = ProductHandler(...)`,
-plus rows in the payin/payout rules file (and, if it needs a rule parameter no product had
-before, one migration adding that column to `payin_payout_rules`). Nothing else changes:
-the registry below discovers the modules, the reader asks the handler which columns to
-read, the rules loader which parameters a rule must carry, and the calculation and the
-ledger which KPIs a product pays and whether each is a milestone or correctable.
+plus rows in the payin/payout rules file. Nothing else changes: the package registers its
+modules here when it is imported (the engine itself never imports it), the reader asks the
+handler which columns to read, the rules loader which parameters a rule must carry, and
+the calculation which KPIs a product pays and whether each is a milestone or correctable.
 
 Money inside the engine is integer minor units (1 unit = 100 minor); percentages are
 integer ten-thousandths of a percent (2.5 % = 25_000), so every amount is exact.
@@ -14,8 +13,6 @@ integer ten-thousandths of a percent (2.5 % = 25_000), so every amount is exact.
 from __future__ import annotations
 
 import enum
-import importlib
-import pkgutil
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,11 +146,11 @@ class ProductHandler:
 COMMON_MIS_COLUMNS = ("SourceType", "MediumType", "ProductType", "TrackingId")
 
 _registered: dict[str, ProductHandler] = {}
-_discovered = False
 
 
 def register(handler: ProductHandler) -> ProductHandler:
-    """Add a product. Shipped products call this through discovery; tests may call it."""
+    """Add a product. The shipped ones register themselves when the product_handlers
+    package is imported (the flows import it); tests may register one of their own."""
     existing = _registered.get(handler.product_type)
     if existing is not None and existing != handler:
         raise ValueError(f"product {handler.product_type!r} is registered twice")
@@ -173,23 +170,10 @@ def unregister(product_type: str) -> None:
     _registered.pop(product_type, None)
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    import product_handlers
-
-    for module_info in pkgutil.iter_modules(product_handlers.__path__):
-        module = importlib.import_module(f"product_handlers.{module_info.name}")
-        handler = getattr(module, "HANDLER", None)
-        if isinstance(handler, ProductHandler):
-            register(handler)
-    _discovered = True
-
-
 def all_handlers() -> dict[str, ProductHandler]:
     """Every known product, by ProductType."""
-    _discover()
+    if not _registered:
+        raise RuntimeError("no product is registered: import product_handlers first")
     return dict(_registered)
 
 

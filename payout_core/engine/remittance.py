@@ -43,8 +43,8 @@ from payout_core.engine.csv_records import (
     refuse_if_not_csv,
     trimmed,
 )
+from payout_core.engine.errors import MisFileError, ReconciliationFileError
 from payout_core.engine.mis_layout import candidate_profiles, missing_columns_message
-from payout_core.errors import MisFileError, ReconciliationFileError
 
 REMITTANCE_COLUMNS = ("TrackingId", "Amount", "PaidOn", "Reference")
 OUTCOMES = ("matched", "short", "over", "unexpected", "duplicate", "invalid")

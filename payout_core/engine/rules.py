@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_v
 from payout_core.engine.amounts import AMOUNT_MAX_INTEGER_DIGITS
 from payout_core.engine.csv_records import repeated_columns_problem
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_date
+from payout_core.engine.errors import InputFileError
 from payout_core.engine.products import (
     MONEY,
     PERCENTAGE,
@@ -29,7 +30,6 @@ from payout_core.engine.products import (
     all_handlers,
     all_rule_parameters,
 )
-from payout_core.errors import InputFileError
 
 # Business header -> field name, for the columns every rule has (SPEC §3.2). The numeric
 # parameters between the window and SuccessCriteria are declared by the product handlers.

@@ -28,13 +28,13 @@ import psycopg
 
 from payout_core import report
 from payout_core.adapters.local_files import sha256_of_file
-from payout_core.engine import calculate, kpis, mis
+from payout_core.engine import calculate, ledger_rows, mis
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.banks import load_bank_profiles
 from payout_core.errors import check_mis_file_size
 from payout_core.flows.stage_clock import StageClock
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import db, events, mis_run
+from payout_core.ledger import db, mis_run
 from payout_core.ledger import rules as rules_ledger
 from payout_core.settings import Settings
 
@@ -222,9 +222,9 @@ class FileRun:
 
 def _prepared_batches(
     path: Path, file_run: FileRun, success_stream: BinaryIO, rejected_stream: BinaryIO
-) -> Generator[mis_run.BatchRecord]:
+) -> Generator[ledger_rows.BatchRecord]:
     """read -> lookup -> calculate -> per-file CSVs; yields what each batch records
-    (mis_run.BatchRecord). Leads are fetched once per span of the file (one scan of the
+    (engine/ledger_rows.BatchRecord). Leads are fetched once per span of the file (one scan of the
     leads table per PAYOUT_MIS_LOOKUP_ROWS rows), then its batches are classified.
 
     The leads are looked up on a connection of their own, not in the file's transaction,
@@ -254,7 +254,13 @@ def _prepared_batches(
                 tally.rows_read += batch.height
                 tally.counts.update(calculate.outcome_counts(classified))
                 tally.totals_minor.update(calculate.net_totals_minor(classified))
-                record = _batch_record(classified, file_run)
+                record = ledger_rows.batch_record(
+                    classified,
+                    handler,
+                    hold_limits=file_run.settings.hold_limits,
+                    mis_run_id=file_run.mis_run_id,
+                    processed_at=file_run.processed_at,
+                )
             with clock.stage("csv"):
                 _write_rows(success_stream, record.calculations, SUCCESS_CSV_HEADER)
                 _write_rows(
@@ -269,25 +275,6 @@ def _prepared_batches(
             record = record.in_ledger_order()
             del batch, known, classified
             yield record
-
-
-def _batch_record(classified: pl.DataFrame, file_run: FileRun) -> mis_run.BatchRecord:
-    handler = file_run.layout.handler
-
-    def event_rows(rows: pl.DataFrame) -> pl.DataFrame:
-        return events.event_rows(
-            kpis.events(rows, handler, file_run.settings.hold_limits),
-            mis_run_id=file_run.mis_run_id,
-        )
-
-    return mis_run.BatchRecord(
-        calculations=mis_run.calculation_rows(
-            calculate.paid_rows(classified, handler), file_run.processed_at, file_run.mis_run_id
-        ),
-        earned_events=event_rows(calculate.first_payments(classified)),
-        later_events=event_rows(calculate.later_rows(classified)),
-        later_facts=calculate.later_facts(classified),
-    )
 
 
 def _batches_with_leads(

@@ -17,13 +17,13 @@ from decimal import Decimal
 
 import polars as pl
 
-from payout_core.engine import recalculation
+from payout_core.engine import ledger_rows, recalculation
 from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.people import UnreadableName, person_name
 from payout_core.engine.products import ProductHandler, all_handlers
 from payout_core.errors import ConfigurationError
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import db, events
+from payout_core.ledger import db
 from payout_core.ledger import recalculation as recalculation_ledger
 from payout_core.ledger import rules as rules_ledger
 
@@ -150,7 +150,7 @@ def _recalculate_once(
             date_to=date_to,
             counts=(result.leads_examined, result.leads_adjusted, result.events),
             totals=(result.total_payin, result.total_payout),
-            event_rows=events.event_rows(made, requested_by=requested_by),
+            event_rows=ledger_rows.event_rows(made, requested_by=requested_by),
         )
         uow.commit()
     log.info("recalculation %s: %s", recalculation_id, result.to_json())

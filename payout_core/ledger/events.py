@@ -11,7 +11,6 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from payout_core.engine.amounts import minor_text
 from payout_core.engine.calculate import InvariantViolation
 from payout_core.engine.kpis import BALANCES_SCHEMA
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
@@ -74,39 +73,6 @@ def check_release_invariant(conn: psycopg.Connection, lead_ids: str | list[str])
 
 class AppendConflict(db.ConflictError):
     """Another writer appended to the same (lead, KPI) history first; start over."""
-
-
-def event_rows(
-    events: pl.DataFrame,
-    *,
-    mis_run_id: int | None = None,
-    recalculation_id: int | None = None,
-    requested_by: str | None = None,
-) -> pl.DataFrame:
-    """kpis.events() rows (their status at creation and why decided by the engine) as
-    payout_events columns: exact decimal text for money, and what made them."""
-    return events.select(
-        "lead_id",
-        "sp_id",
-        "source_type",
-        "medium_type",
-        "product_type",
-        "kpi",
-        "kind",
-        "outcome",
-        "kpi_sequence",
-        minor_text(pl.col("payin_minor")).alias("payin_amount"),
-        minor_text(pl.col("payout_minor")).alias("payout_amount"),
-        "reason",
-        pl.lit(mis_run_id, dtype=pl.Int64).alias("mis_run_id"),
-        pl.lit(recalculation_id, dtype=pl.Int64).alias("recalculation_id"),
-        "rule_id",
-        pl.lit(requested_by, dtype=pl.String).alias("requested_by"),
-        "status",
-        "hold_reason",
-        minor_text(pl.col("payin_worth_minor")).alias("payin_worth_amount"),
-        minor_text(pl.col("payout_worth_minor")).alias("payout_worth_amount"),
-    )
 
 
 def append_events(conn: psycopg.Connection, rows: pl.DataFrame) -> None:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
 import psycopg
 from psycopg import sql
 
-from payout_core.engine.amounts import minor_text
-from payout_core.engine.calculate import KPI_COLUMNS, LEADS_SCHEMA, SUCCESS_COLUMNS
+from payout_core.engine.calculate import LEADS_SCHEMA
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import BALANCES_SCHEMA, LEAD_FACTS_SCHEMA
+from payout_core.engine.ledger_rows import BatchRecord, later_fact_rows
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.copying import copy_frame, copy_out
@@ -87,7 +87,7 @@ def fetch_leads(conn: psycopg.Connection, lead_ids: pl.Series) -> LeadsOfSpan:
     return LeadsOfSpan(leads.join(facts, on="lead_id", how="left"), balances)
 
 
-CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
+
 
 
 # The paid leads of this file that have an earned event held at creation (few: the
@@ -137,53 +137,6 @@ WHERE c.lead_id = f.lead_id
 
 class LedgerConflict(TerminalError):
     """The ledger contradicts itself; a person must look before any money moves."""
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """What one batch writes, each frame as its table's COPY takes it: the SPEC §5 rows of
-    newly paid leads (`calculation_rows`) and their earned KPI events (events.event_rows),
-    and the events and new facts of later rows for leads paid before. Built on the worker
-    thread, so the file's connection only streams them."""
-
-    calculations: pl.DataFrame
-    earned_events: pl.DataFrame
-    later_events: pl.DataFrame
-    later_facts: pl.DataFrame
-
-    def in_ledger_order(self) -> BatchRecord:
-        """Paid rows by LeadId (and KPI). Polars sorts strings bytewise, as the unique
-        indexes on lead_id compare (payout_events': text_pattern_ops); each index then
-        takes a batch's entries page after page instead of at random (measured: a quarter
-        off the write of calculations and events)."""
-        return replace(
-            self,
-            calculations=self.calculations.sort("lead_id"),
-            earned_events=self.earned_events.sort("lead_id", "kpi"),
-        )
-
-
-def calculation_rows(
-    paid: pl.DataFrame, processed_at: dt.datetime, mis_run_id: int
-) -> pl.DataFrame:
-    """SPEC §5 rows of paid leads (calculate.paid_rows) as the ledger stores them: exact
-    decimal text for money, the processing timestamp and date, the run that wrote them,
-    and the amount the KPIs were computed from."""
-    money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor", "basis_amount_minor"]
-    return paid.with_columns(
-        pl.lit(processed_at.isoformat(sep=" ")).alias("created_at"),
-        pl.lit("Success").alias("status"),
-        pl.lit(processed_at.date()).alias("date_of_revenue"),
-        pl.lit(mis_run_id).alias("mis_run_id"),
-        *(minor_text(pl.col(column)).alias(column.removesuffix("_minor")) for column in money),
-    ).select(CALCULATION_COLUMNS)
-
-
-def later_fact_rows(later_facts: pl.DataFrame) -> pl.DataFrame:
-    """calculate.later_facts rows as text for COPY."""
-    return later_facts.select(
-        "lead_id", minor_text(pl.col("basis_amount_minor")).alias("basis_amount")
-    )
 
 
 class MisRunLedger:

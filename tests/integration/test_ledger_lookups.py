@@ -16,10 +16,11 @@ import polars as pl
 import psycopg
 import pytest
 
+from payout_core.engine import ledger_rows
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import EVENTS_SCHEMA
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
-from payout_core.ledger import events, leads, mis_run, remittances
+from payout_core.ledger import leads, mis_run, remittances
 from payout_core.ledger.copying import copy_frame
 
 PAID_LEADS = 20_000
@@ -189,8 +190,8 @@ def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_i
             conn, mis_file="mis.csv", content_sha256="0" * 64, etag=None,
             product_type="Savings Account", started_at=now, hold_limits=HoldLimits(),
         )  # fmt: skip
-        calculations = mis_run.calculation_rows(paid, now, run.mis_run_id)
-        run.write_paid(calculations, events.event_rows(pl.DataFrame(schema=EVENTS_SCHEMA)))
+        calculations = ledger_rows.calculation_rows(paid, now, run.mis_run_id)
+        run.write_paid(calculations, ledger_rows.event_rows(pl.DataFrame(schema=EVENTS_SCHEMA)))
         run.mark_leads_paid("Account Opened", len(FILE_LEADS))
         sequential, _ = _scans(conn, "leads")
         planner = conn.execute(

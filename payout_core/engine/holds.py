@@ -10,10 +10,11 @@ Three rules hold an event:
 And one guard: an SP's credit larger than the ledger can write (numeric(16, 2)) holds
 that SP's events with the reason, so one SP never stops the cycle of every other.
 
-The first two are decided where the event is written (`hold_reason_at_creation`, or
-`hold_reason_expression` for a Polars frame) so the event is born `held`; the cycle close
-applies them again to whatever was not (a safety net, `plan_cycle`) and adds the third.
-An event a person approved is never held again: its decision is final.
+The first two are one rule, `hold_reason_expression`, defined here and nowhere else: the
+engine applies it where it builds each event (engine/kpis.py), which is written `held`
+with the reason decided then; the cycle close applies the same rule again to whatever was
+released (a safety net for a limit set since, `plan_cycle`) and adds the third. An event a
+person approved is never held again: its decision is final.
 """
 
 from __future__ import annotations
@@ -66,18 +67,6 @@ def credit_too_large_reason(total: Decimal) -> str:
     )
 
 
-def hold_reason_at_creation(payout_amount: Decimal, kind: str, limits: HoldLimits) -> str | None:
-    """Why an event must be written `held`, or None when it is released.
-
-    `kind` is 'earned' or 'adjustment'. A negative adjustment is held whatever the limits.
-    """
-    if kind == "adjustment" and payout_amount < 0:
-        return NEGATIVE_ADJUSTMENT_REASON
-    if limits.event_payout_above is not None and payout_amount > limits.event_payout_above:
-        return event_limit_reason(limits.event_payout_above)
-    return None
-
-
 def _to_minor(amount: Decimal) -> int:
     return int(amount * MINOR_UNITS_PER_UNIT)
 
@@ -88,8 +77,9 @@ def hold_reason_expression(
     payout_amount_minor: str = "payout_amount_minor",
     kind: str = "kind",
 ) -> pl.Expr:
-    """`hold_reason_at_creation` for a frame whose payout is in integer minor units:
-    a String expression, null where the event is released. Named `hold_reason`."""
+    """Why each event of a frame (payout in integer minor units, kind 'earned' or
+    'adjustment') must wait for a person: a String expression, null where the event is
+    released, named `hold_reason`. A negative adjustment is held whatever the limits."""
     payout = pl.col(payout_amount_minor)
     reason = pl.when((pl.col(kind) == "adjustment") & (payout < 0)).then(
         pl.lit(NEGATIVE_ADJUSTMENT_REASON)
@@ -99,19 +89,6 @@ def hold_reason_expression(
             pl.lit(event_limit_reason(limits.event_payout_above))
         )
     return reason.otherwise(pl.lit(None, dtype=pl.String)).alias("hold_reason")
-
-
-def status_at_creation_expression(
-    limits: HoldLimits,
-    *,
-    payout_amount_minor: str = "payout_amount_minor",
-    kind: str = "kind",
-) -> pl.Expr:
-    """'held' or 'released' for each event of a frame (the `status` column of payout_events)."""
-    reason = hold_reason_expression(limits, payout_amount_minor=payout_amount_minor, kind=kind)
-    return (
-        pl.when(reason.is_null()).then(pl.lit("released")).otherwise(pl.lit("held")).alias("status")
-    )
 
 
 # --- closing a cycle ------------------------------------------------------------------------

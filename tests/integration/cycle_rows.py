@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import psycopg
 
-from payout_core.engine.holds import HoldLimits, event_limit_reason, hold_reason_at_creation
+from payout_core.engine.holds import NEGATIVE_ADJUSTMENT_REASON, event_limit_reason
 from tests.integration import ledger_rows
 
 
@@ -54,11 +54,10 @@ class Ledger:
 
         `status` None: as the ledger's writers decide it (a negative adjustment is held).
         """
-        hold_reason = hold_reason_at_creation(Decimal(payout), kind, HoldLimits())
+        clawback = kind == "adjustment" and Decimal(payout) < 0
         if status is None:
-            status = "released" if hold_reason is None else "held"
-        if status == "held":
-            hold_reason = hold_reason or event_limit_reason(Decimal("5000"))
+            status = "held" if clawback else "released"
+        hold_reason = NEGATIVE_ADJUSTMENT_REASON if clawback else event_limit_reason(Decimal(5000))
         self._calculation(lead_id, sp_id)
         # Sequence 1 is the KPI earned; an adjustment comes after it.
         sequence = max(self._sequences.get((lead_id, kpi), 0) + 1, 2 if kind == "adjustment" else 1)

@@ -91,3 +91,45 @@ def test_an_old_event_without_its_calculation_stops_the_migration(ledger_at_001:
         # Nothing half-applied: the old table and its rows are still there.
         assert conn.execute("SELECT count(*) FROM payout_events").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+
+
+def test_events_held_before_their_reason_was_kept_keep_their_reason_and_wait(
+    postgres_server_url: str,
+) -> None:
+    """Written held by the ledger before 005 (no hold_reason column then): after 007 the
+    reason 003 gave them is recorded once, they still wait, and no SQL decides a hold."""
+    name = f"at_004_{uuid.uuid4().hex[:8]}"
+    url = postgres.create_database(postgres_server_url, name)
+    try:
+        with psycopg.connect(url) as conn:
+            conn.execute(db.MIGRATIONS_TABLE)
+            for script in db.migration_scripts():
+                if script.name >= "005":
+                    break
+                conn.execute(script.read_text())
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (script.name,))
+            conn.execute(
+                "INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type,"
+                " product_type, kpi, kind, outcome, kpi_sequence, payin_amount, payout_amount,"
+                " reason, mis_run_id, rule_id, status) VALUES"
+                " ('AT-00003', 'SP3', 'Bank_B', 'Medium_A', 'Personal Loan', 'KPI1', 'earned',"
+                "  'paid', 1, 20000, 8000, 'KPI1 earned', 1, 1, 'held'),"
+                " ('AT-00003', 'SP3', 'Bank_B', 'Medium_A', 'Personal Loan', 'KPI1', 'adjustment',"
+                "  'adjusted', 2, -100, -40, 'KPI1 adjusted', 2, 1, 'held')"
+            )
+            conn.commit()
+            assert "007_one_hold_rule.sql" in db.migrate(conn)
+            states = conn.execute(
+                "SELECT kind, effective_status, hold_reason FROM payout_event_states"
+                " ORDER BY event_id"
+            ).fetchall()
+            functions = conn.execute(
+                "SELECT count(*) FROM pg_proc WHERE proname = 'hold_reason_at_creation'"
+            ).fetchone()
+        assert states == [
+            ("earned", "held", "payout above the per-event limit (PAYOUT_HOLD_EVENT_ABOVE)"),
+            ("adjustment", "held", "negative adjustment: money taken back from the SP"),
+        ]
+        assert functions == (0,)
+    finally:
+        postgres.drop_database(postgres_server_url, name)

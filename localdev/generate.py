@@ -36,7 +36,7 @@ import polars as pl
 import product_handlers  # noqa: F401  (registers every product with the engine)
 from payout_core.engine import rules
 from payout_core.engine.calculate import OUTCOMES
-from payout_core.engine.products import MINOR_UNITS_PER_UNIT, ProductHandler, handler_for
+from payout_core.engine.products import FACTS, MINOR_UNITS_PER_UNIT, ProductHandler, handler_for
 
 CHUNK_ROWS = 1_000_000
 
@@ -332,8 +332,10 @@ def _mis_chunk(plan: Plan, layout: ProductLayout, first: int, stop: int) -> pl.D
     for offset, name in enumerate(layout.handler.informational_columns):
         # Informational amounts (e.g. ApprovedAmount): never read for money, only present.
         columns[name] = (amount + _bits(h, 40 + 6 * offset, 20) * 500).cast(pl.String)
-    frame = frame.with_columns(**rule_parameter_columns(layout, day, medium_is_b))
-    paid_payin, paid_payout = paid_amounts_minor(layout, amount)
+    frame = frame.with_columns(
+        **rule_parameter_columns(layout, day, medium_is_b), **fact_columns(layout, amount)
+    )
+    paid_payin, paid_payout = paid_amounts_minor(layout)
     return frame.select(
         **columns,
         _paid_payin=pl.when(k < counts["paid"]).then(paid_payin).otherwise(0),
@@ -366,18 +368,26 @@ def rule_parameter_columns(
     return columns
 
 
-def paid_amounts_minor(layout: ProductLayout, amount: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """SPEC §4 payin and payout, in minor units, of a row whose rule's parameters are
-    columns (`rule_parameter_columns`): the handler's KPIs, summed over those earned. Only
-    used for the expected totals."""
-    amount_minor = (amount * MINOR_UNITS_PER_UNIT).cast(pl.Int64)
+def paid_amounts_minor(layout: ProductLayout) -> tuple[pl.Expr, pl.Expr]:
+    """SPEC §4 payin and payout, in minor units, of a row whose rule's parameters and facts
+    are columns (`rule_parameter_columns`, `fact_columns`): the handler's KPIs, summed over
+    those earned. Only used for the expected totals."""
     payin: pl.Expr = pl.lit(0, dtype=pl.Int64)
     payout: pl.Expr = pl.lit(0, dtype=pl.Int64)
     for kpi in layout.handler.kpis:
-        earned = kpi.qualifies(amount_minor)
-        payin = payin + pl.when(earned).then(kpi.payin(amount_minor)).otherwise(0)
-        payout = payout + pl.when(earned).then(kpi.payout(amount_minor)).otherwise(0)
+        earned = kpi.qualifies(FACTS)
+        payin = payin + pl.when(earned).then(kpi.payin(FACTS)).otherwise(0)
+        payout = payout + pl.when(earned).then(kpi.payout(FACTS)).otherwise(0)
     return payin, payout
+
+
+def fact_columns(layout: ProductLayout, amount: pl.Expr) -> dict[str, pl.Expr]:
+    """The row's facts as the KPIs read them: the generated amount is the product's amount
+    (the generator makes products that read one amount)."""
+    fact = layout.handler.amount_fact
+    if fact is None or len(layout.handler.facts) != 1:
+        raise ValueError(f"the generator makes products with one amount, not {layout.product_type}")
+    return {fact.frame_column: (amount * MINOR_UNITS_PER_UNIT).cast(pl.Int64)}
 
 
 # --- Leads ---------------------------------------------------------------------------------

@@ -4,13 +4,16 @@ KPI1 is correctable: a later MIS row with a corrected DisbursedAmount pays or ta
 the difference (SPEC §4.3)."""
 
 from payout_core.engine.products import (
+    AMOUNT,
     PERCENTAGE,
+    Fact,
     Kpi,
     ProductHandler,
     RuleParameter,
     percentage_of,
 )
 
+DISBURSED_AMOUNT = "DisbursedAmount"
 KPI1_PAYIN_PERCENTAGE = RuleParameter("KPI1PayinPercentage", PERCENTAGE)
 KPI1_PAYOUT_PERCENTAGE = RuleParameter("KPI1PayoutPercentage", PERCENTAGE)
 
@@ -18,15 +21,19 @@ HANDLER = ProductHandler(
     product_type="Personal Loan",
     success_sub_status="Loan Disbursed",
     event_date_column="LoanDisbursedDate",
-    amount_column="DisbursedAmount",
+    facts=(Fact(DISBURSED_AMOUNT, AMOUNT),),
     rule_parameters=(KPI1_PAYIN_PERCENTAGE, KPI1_PAYOUT_PERCENTAGE),
     kpis=(
         Kpi(
             "KPI1",
             earned_when="the loan is disbursed (a percentage of DisbursedAmount)",
             correctable=True,
-            payin=lambda disbursed: percentage_of(disbursed, KPI1_PAYIN_PERCENTAGE.value),
-            payout=lambda disbursed: percentage_of(disbursed, KPI1_PAYOUT_PERCENTAGE.value),
+            payin=lambda facts: percentage_of(
+                facts.amount(DISBURSED_AMOUNT), KPI1_PAYIN_PERCENTAGE.value
+            ),
+            payout=lambda facts: percentage_of(
+                facts.amount(DISBURSED_AMOUNT), KPI1_PAYOUT_PERCENTAGE.value
+            ),
         ),
     ),
     informational_columns=("ApprovedAmount", "SanctionedAmount"),

@@ -84,7 +84,8 @@ def standard_columns() -> set[str]:
     columns = set(COMMON_MIS_COLUMNS)
     columns.update(REMITTANCE_ONLY_COLUMNS)  # a bank's remittance files use its names too
     for handler in all_handlers().values():
-        columns.update((handler.event_date_column, handler.amount_column))
+        columns.add(handler.event_date_column)
+        columns.update(fact.column for fact in handler.facts)
         columns.update(handler.informational_columns)
     return columns
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 import polars as pl
 
-from payout_core.engine import corrections, kpis
+from payout_core.engine import corrections, facts, kpis
 from payout_core.engine.products import ProductHandler
 
 OUTCOMES = (
@@ -26,6 +26,9 @@ OUTCOMES = (
     "already_paid",
 )
 KEY_COLUMNS = ["source_type", "medium_type", "product_type"]
+# SPEC §5's final table has a column pair for these KPIs; a product's other KPIs are in
+# its totals and in the per-KPI sums (the ledger's payout_calculation_kpis).
+SPEC_KPI_COLUMN_PAIRS = ("KPI1", "KPI2")
 KPI_COLUMNS = [
     "kpi1_payin_amount_minor",
     "kpi1_payout_amount_minor",
@@ -155,25 +158,21 @@ def classify(
     classified = (
         joined.with_columns(_outcome().alias("outcome"))
         .with_columns(kpis.worth_columns(handler))
-        .with_columns(kpis.paid_event_columns(paid))
+        .with_columns(kpis.paid_event_columns(handler, paid))
         # Rule parameters may share names with SPEC §5's KPI columns (KPI1PayinAmount):
         # dropped before those are written; what is left to do needs none of them.
-        .drop(_rule_and_worth_columns(rules))
-        .with_columns(*_paid_kpi_amounts(paid), *kpis.net_columns())
-        .with_columns(
-            (pl.col("kpi1_payin_amount_minor") + pl.col("kpi2_payin_amount_minor")).alias(
-                "total_payin_minor"
-            ),
-            (pl.col("kpi1_payout_amount_minor") + pl.col("kpi2_payout_amount_minor")).alias(
-                "total_payout_minor"
-            ),
-        )
+        .drop(_rule_and_worth_columns(rules, handler))
+        .with_columns(*_paid_kpi_amounts(handler, paid), *kpis.net_columns(handler))
     )
     weighed = corrections.weigh(
         classified.filter(pl.col("outcome") == "already_paid").select(
-            "row_number", "lead_id", *KEY_COLUMNS, "event_date", "amount_minor"
+            "row_number",
+            "lead_id",
+            *KEY_COLUMNS,
+            "event_date",
+            *(fact.frame_column for fact in handler.facts),
         ),
-        facts=corrections.facts_of(leads),
+        known=corrections.lead_facts(leads),
         balances=pl.DataFrame(schema=kpis.BALANCES_SCHEMA) if balances is None else balances,
         rules=rules,
         handler=handler,
@@ -185,9 +184,12 @@ def classify(
     return classified
 
 
-def _rule_and_worth_columns(rules: pl.DataFrame) -> list[str]:
+def _rule_and_worth_columns(rules: pl.DataFrame, handler: ProductHandler) -> list[str]:
     kept = (*KEY_COLUMNS, "rule_id", "kpi_start_date", "kpi_end_date")
-    return [*(column for column in rules.columns if column not in kept), *kpis.worth_column_names()]
+    return [
+        *(column for column in rules.columns if column not in kept),
+        *kpis.worth_column_names(handler),
+    ]
 
 
 def _merge_later(classified: pl.DataFrame, weighed: pl.DataFrame) -> pl.DataFrame:
@@ -196,20 +198,32 @@ def _merge_later(classified: pl.DataFrame, weighed: pl.DataFrame) -> pl.DataFram
     merged = classified.join(
         weighed, on="row_number", how="left", maintain_order="left", suffix="_later"
     )
-    replaced = [c for c in corrections.LATER_COLUMNS if c in classified.columns]
+    replaced = [c for c in weighed.columns if c != "row_number" and c in classified.columns]
     return merged.with_columns(
         pl.coalesce(f"{column}_later", column).alias(column) for column in replaced
     ).drop(f"{column}_later" for column in replaced)
 
 
-def _paid_kpi_amounts(paid: pl.Expr) -> list[pl.Expr]:
-    """SPEC §5's KPI columns of a paid row: what each KPI earned (0 if not earned)."""
+def _paid_kpi_amounts(handler: ProductHandler, paid: pl.Expr) -> list[pl.Expr]:
+    """SPEC §5's columns of a paid row: what KPI1 and KPI2 earned (0 if not earned, or the
+    product has no such KPI), and its totals over every KPI the product has."""
+
+    def earned(name: str, side: str) -> pl.Expr:
+        column = f"{name.lower()}_event_{side}_minor"
+        return pl.col(column).fill_null(0) if handler.kpi(name) else pl.lit(0, dtype=pl.Int64)
+
     return [
-        pl.when(paid)
-        .then(pl.col(f"{kpi}_event_{side}_minor").fill_null(0))
-        .alias(f"{kpi}_{side}_amount_minor")
-        for kpi in ("kpi1", "kpi2")
-        for side in ("payin", "payout")
+        *(
+            pl.when(paid).then(earned(name, side)).alias(f"{name.lower()}_{side}_amount_minor")
+            for name in SPEC_KPI_COLUMN_PAIRS
+            for side in ("payin", "payout")
+        ),
+        *(
+            pl.when(paid)
+            .then(pl.sum_horizontal(earned(kpi.name, side) for kpi in handler.kpis))
+            .alias(f"total_{side}_minor")
+            for side in ("payin", "payout")
+        ),
     ]
 
 
@@ -314,7 +328,7 @@ def paid_rows(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame
         *KPI_COLUMNS,
         "total_payin_minor",
         "total_payout_minor",
-        pl.col("amount_minor").alias("basis_amount_minor"),
+        facts.as_json(handler),
         "rule_id",
     )
 
@@ -331,11 +345,11 @@ def later_rows(classified: pl.DataFrame) -> pl.DataFrame:
     return classified.filter(pl.col("outcome").is_in(["kpi_earned", "adjusted"]))
 
 
-def later_facts(classified: pl.DataFrame) -> pl.DataFrame:
-    """(lead_id, basis_amount_minor) of the rows for leads paid before that state a new
-    amount: the latest facts their KPIs now stand on, whether or not they moved money."""
+def later_facts(classified: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
+    """(lead_id, basis_facts) of the rows for leads paid before that state new facts: the
+    latest facts their KPIs now stand on, whether or not they moved money."""
     return classified.filter(pl.col("new_basis").fill_null(False)).select(
-        "lead_id", pl.col("amount_minor").alias("basis_amount_minor")
+        "lead_id", facts.as_json(handler)
     )
 
 

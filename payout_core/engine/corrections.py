@@ -4,47 +4,41 @@
 Such rows are few (a file is mostly new sales), so `calculate.classify` hands them here as
 a small frame of their own, with the lead's facts and what its KPIs were paid joined in
 only for them: the bulk of a million-row file never carries those columns. What comes
-back (`LATER_COLUMNS`, by row_number) is merged into the classified rows.
+back (`later_schema`, by row_number) is merged into the classified rows.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from payout_core.engine import kpis
+from payout_core.engine import facts, kpis
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
-from payout_core.engine.products import KPI_NAMES, ProductHandler
-
-EVENT_COLUMNS = [
-    f"{name.lower()}_{field}" for name in KPI_NAMES for field in kpis.LATER_EVENT_FIELDS
-]
-REASON_COLUMNS = ["later_reason", *(f"{name.lower()}_event_reason" for name in KPI_NAMES)]
-# What `weigh` returns per row, besides row_number.
-LATER_COLUMNS = [
-    "outcome",
-    *EVENT_COLUMNS,
-    "net_payin_minor",
-    "net_payout_minor",
-    *REASON_COLUMNS,
-    "new_basis",
-]
-LATER_SCHEMA = {
-    "row_number": pl.Int64,
-    "outcome": pl.String,
-    **{
-        column: pl.String if column.endswith(("_kind", "_status", "_reason")) else pl.Int64
-        for column in EVENT_COLUMNS
-    },
-    "net_payin_minor": pl.Int64,
-    "net_payout_minor": pl.Int64,
-    **dict.fromkeys(REASON_COLUMNS, pl.String),
-    # The row was weighed and states another amount than the lead's KPIs stand on: its
-    # amount becomes the lead's latest fact (SPEC §4.1), whether or not it moved money.
-    "new_basis": pl.Boolean,
-}
+from payout_core.engine.products import ProductHandler
 
 
-def facts_of(leads: pl.DataFrame) -> pl.DataFrame:
+def later_schema(handler: ProductHandler) -> dict[str, pl.DataType]:
+    """What `weigh` returns per row of the product: outcome, its events per KPI, what they
+    add up to, the reasons, and whether the row's facts are new."""
+    names = [kpi.name.lower() for kpi in handler.kpis]
+    events = [f"{name}_{field}" for name in names for field in kpis.LATER_EVENT_FIELDS]
+    return {
+        "row_number": pl.Int64,
+        "outcome": pl.String,
+        **{
+            column: pl.String if column.endswith(("_kind", "_status", "_reason")) else pl.Int64
+            for column in events
+        },
+        "net_payin_minor": pl.Int64,
+        "net_payout_minor": pl.Int64,
+        "later_reason": pl.String,
+        **{f"{name}_event_reason": pl.String for name in names},
+        # The row was weighed and states other facts than the lead's KPIs stand on: they
+        # become the lead's latest facts (SPEC §4.1), whether or not they moved money.
+        "new_basis": pl.Boolean,
+    }
+
+
+def lead_facts(leads: pl.DataFrame) -> pl.DataFrame:
     """(lead_id, LEAD_FACTS_SCHEMA...) of the leads paid here, from a lookup that may or
     may not carry them."""
     if "date_of_sale" not in leads.columns:
@@ -64,7 +58,7 @@ def facts_of(leads: pl.DataFrame) -> pl.DataFrame:
 def weigh(
     candidates: pl.DataFrame,
     *,
-    facts: pl.DataFrame,
+    known: pl.DataFrame,
     balances: pl.DataFrame,
     rules: pl.DataFrame,
     handler: ProductHandler,
@@ -72,12 +66,14 @@ def weigh(
     redelivery_of_run: int | None,
 ) -> pl.DataFrame:
     """`candidates`: rows for Success leads whose keys match (so far `already_paid`),
-    without rule columns. `balances`: where each KPI of their leads stands
-    (kpis.BALANCES_SCHEMA). Returns LATER_SCHEMA rows, one per candidate."""
+    without rule columns. `known`: the leads' facts (`lead_facts`); `balances`: where each
+    KPI of theirs stands (kpis.BALANCES_SCHEMA). Returns `later_schema` rows, one per
+    candidate."""
+    schema = later_schema(handler)
     if candidates.is_empty():
-        return pl.DataFrame(schema=LATER_SCHEMA)
-    rows = candidates.join(facts, on="lead_id", how="left").join(
-        kpis.balances_by_lead(balances), on="lead_id", how="left"
+        return pl.DataFrame(schema=schema)
+    rows = candidates.join(known, on="lead_id", how="left").join(
+        kpis.balances_by_lead(balances, handler), on="lead_id", how="left"
     )
     # The rule in force for the recorded DateOfSale, whatever date the row states.
     matched = (
@@ -93,36 +89,29 @@ def weigh(
         rows.with_columns(kpis.worth_columns(handler, rule_amounts=True))
         .with_columns(kpis.later_event_columns(handler, revisits=pl.col("blocker").is_null()))
         .with_columns(
-            pl.when(kpis.any_event("earned"))
+            pl.when(kpis.any_event(handler, "earned"))
             .then(pl.lit("kpi_earned"))
-            .when(kpis.any_event("adjustment"))
+            .when(kpis.any_event(handler, "adjustment"))
             .then(pl.lit("adjusted"))
             .otherwise(pl.lit("already_paid"))
             .alias("outcome"),
-            *kpis.net_columns(),
+            *kpis.net_columns(handler),
         )
     )
+    reasons = {
+        f"{kpi.name.lower()}_event_reason": kpis.later_event_reason(kpi, handler)
+        for kpi in handler.kpis
+    }
+    computed = {
+        "later_reason": _later_reason(handler, redelivery_of_run),
+        **reasons,
+        "new_basis": pl.col("blocker").is_null()
+        & (pl.col("basis_facts").is_null() | (facts.as_json(handler) != pl.col("basis_facts"))),
+    }
     return weighed.select(
-        "row_number",
-        "outcome",
-        *EVENT_COLUMNS,
-        "net_payin_minor",
-        "net_payout_minor",
-        _later_reason(handler, redelivery_of_run).alias("later_reason"),
-        *(
-            kpis.later_event_reason(kpi, handler).alias(f"{kpi.name.lower()}_event_reason")
-            for kpi in handler.kpis
-        ),
-        *(
-            pl.lit(None, dtype=pl.String).alias(f"{name.lower()}_event_reason")
-            for name in KPI_NAMES
-            if handler.kpi(name) is None
-        ),
-        (
-            pl.col("blocker").is_null()
-            & pl.col("amount_minor").ne_missing(pl.col("basis_amount_minor"))
-        ).alias("new_basis"),
-    ).cast(LATER_SCHEMA)  # type: ignore[arg-type]
+        (computed[column].alias(column) if column in computed else pl.col(column))
+        for column in schema
+    ).cast(schema)  # type: ignore[arg-type]
 
 
 def _blocker(redelivery_of_run: int | None) -> pl.Expr:

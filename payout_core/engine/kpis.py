@@ -33,12 +33,19 @@ from __future__ import annotations
 
 import polars as pl
 
+from payout_core.engine import facts
 from payout_core.engine.amounts import minor_text
 from payout_core.engine.holds import HoldLimits, hold_reason_expression
-from payout_core.engine.products import KPI_NAMES, ZERO, Kpi, ProductHandler
+from payout_core.engine.products import FACTS, ZERO, Kpi, ProductHandler
 
 # What the ledger knows of a lead paid here beyond the leads table (null otherwise).
-LEAD_FACTS_SCHEMA = {"date_of_sale": pl.Date, "basis_amount_minor": pl.Int64}
+# basis_facts: engine/facts.as_json (null for a lead paid before it was kept, whose
+# basis_amount_minor is its product's amount).
+LEAD_FACTS_SCHEMA = {
+    "date_of_sale": pl.Date,
+    "basis_facts": pl.String,
+    "basis_amount_minor": pl.Int64,
+}
 
 # Where one KPI of one lead stands (migration 005's lead_kpi_balances), one row per (lead,
 # KPI) with events. `latest_payout_worth_minor` is null for an adjustment written before
@@ -69,67 +76,64 @@ def prefix(name: str) -> str:
     return name.lower()
 
 
-def balances_by_lead(balances: pl.DataFrame) -> pl.DataFrame:
+def balances_by_lead(balances: pl.DataFrame, handler: ProductHandler) -> pl.DataFrame:
     """BALANCES_SCHEMA rows (long) as one row per lead, `kpi1_released_payout_minor`, ...
-    for every KPI name (null where the lead has no event of that KPI)."""
+    for every KPI of the product (null where the lead has no event of that KPI)."""
     wide = balances.select("lead_id").unique()
-    for name in KPI_NAMES:
-        of_kpi = balances.filter(pl.col("kpi") == name).select(
-            "lead_id", *(pl.col(field).alias(f"{prefix(name)}_{field}") for field in BALANCE_FIELDS)
+    for kpi in handler.kpis:
+        of_kpi = balances.filter(pl.col("kpi") == kpi.name).select(
+            "lead_id",
+            *(pl.col(field).alias(f"{prefix(kpi.name)}_{field}") for field in BALANCE_FIELDS),
         )
         wide = wide.join(of_kpi, on="lead_id", how="left")
-    return wide.cast(BALANCES_BY_LEAD_SCHEMA)  # type: ignore[arg-type]
-
-
-BALANCES_BY_LEAD_SCHEMA = {
-    "lead_id": pl.String,
-    **{
-        f"{prefix(name)}_{field}": BALANCES_SCHEMA[field]
-        for name in KPI_NAMES
-        for field in BALANCE_FIELDS
-    },
-}
+    schema = {
+        "lead_id": pl.String,
+        **{
+            f"{prefix(kpi.name)}_{field}": BALANCES_SCHEMA[field]
+            for kpi in handler.kpis
+            for field in BALANCE_FIELDS
+        },
+    }
+    return wide.cast(schema)  # type: ignore[arg-type]
 
 
 def worth_columns(handler: ProductHandler, *, rule_amounts: bool = False) -> list[pl.Expr]:
-    """Per KPI: whether the row qualifies and what the KPI is worth under it (0 when it
-    does not qualify, or the product has no such KPI). With `rule_amounts`, also the rule's
-    amounts whatever the amount (`kpi1_payout_rule_minor`): what a milestone, once earned,
-    is worth under a corrected rule."""
-    amount = pl.col("amount_minor")
+    """Per KPI of the product: whether the row's facts qualify and what the KPI is worth
+    under them (0 when they do not qualify). With `rule_amounts`, also the rule's amounts
+    whatever the facts (`kpi1_payout_rule_minor`): what a milestone, once earned, is worth
+    under a corrected rule."""
     columns = []
-    for name in KPI_NAMES:
-        kpi = handler.kpi(name)
-        qualifies = kpi.qualifies(amount) if kpi else pl.lit(False)
+    for kpi in handler.kpis:
+        qualifies = kpi.qualifies(FACTS)
         for side in ("payin", "payout"):
-            rule_amount = getattr(kpi, side)(amount).cast(pl.Int64) if kpi else ZERO
+            rule_amount = getattr(kpi, side)(FACTS).cast(pl.Int64)
             columns.append(
                 pl.when(qualifies)
                 .then(rule_amount)
                 .otherwise(ZERO)
-                .alias(f"{prefix(name)}_{side}_worth_minor")
+                .alias(f"{prefix(kpi.name)}_{side}_worth_minor")
             )
             if rule_amounts:
-                columns.append(rule_amount.alias(f"{prefix(name)}_{side}_rule_minor"))
-        columns.append(qualifies.fill_null(False).alias(f"{prefix(name)}_qualifies"))
+                columns.append(rule_amount.alias(f"{prefix(kpi.name)}_{side}_rule_minor"))
+        columns.append(qualifies.fill_null(False).alias(f"{prefix(kpi.name)}_qualifies"))
     return columns
 
 
-def worth_column_names() -> list[str]:
+def worth_column_names(handler: ProductHandler) -> list[str]:
     """What `worth_columns` adds (without rule amounts)."""
     return [
-        f"{prefix(name)}_{column}"
-        for name in KPI_NAMES
+        f"{prefix(kpi.name)}_{column}"
+        for kpi in handler.kpis
         for column in ("payin_worth_minor", "payout_worth_minor", "qualifies")
     ]
 
 
-def paid_event_columns(pays: pl.Expr) -> list[pl.Expr]:
+def paid_event_columns(handler: ProductHandler, pays: pl.Expr) -> list[pl.Expr]:
     """The four event columns per KPI of a row that pays a Pending lead (`pays`): every
     KPI the row qualifies for is earned, at its worth."""
     columns = []
-    for name in KPI_NAMES:
-        p = prefix(name)
+    for kpi in handler.kpis:
+        p = prefix(kpi.name)
         earns = pays & pl.col(f"{p}_qualifies")
         columns += [
             pl.when(earns).then(pl.lit("earned")).alias(f"{p}_event_kind"),
@@ -154,13 +158,8 @@ def later_event_columns(
     `milestones_follow_rules` (a recalculation): then it is worth its rule's amounts.
     """
     columns = []
-    for name in KPI_NAMES:
-        kpi = handler.kpi(name)
-        p = prefix(name)
-        if kpi is None:
-            columns += [pl.lit(None).alias(f"{p}_{field}") for field in LATER_EVENT_FIELDS]
-            continue
-        columns += _kpi_event_columns(p, kpi, revisits, milestones_follow_rules)
+    for kpi in handler.kpis:
+        columns += _kpi_event_columns(prefix(kpi.name), kpi, revisits, milestones_follow_rules)
     return columns
 
 
@@ -242,17 +241,19 @@ def _kpi_event_columns(
     ]
 
 
-def any_event(kind: str) -> pl.Expr:
+def any_event(handler: ProductHandler, kind: str) -> pl.Expr:
     return pl.any_horizontal(
-        (pl.col(f"{prefix(name)}_event_kind") == kind).fill_null(False) for name in KPI_NAMES
+        (pl.col(f"{prefix(kpi.name)}_event_kind") == kind).fill_null(False)
+        for kpi in handler.kpis
     )
 
 
-def net_columns() -> list[pl.Expr]:
+def net_columns(handler: ProductHandler) -> list[pl.Expr]:
     """What the row's events add up to (0 when it makes none)."""
     return [
         pl.sum_horizontal(
-            pl.col(f"{prefix(name)}_event_{side}_minor").fill_null(0) for name in KPI_NAMES
+            pl.col(f"{prefix(kpi.name)}_event_{side}_minor").fill_null(0)
+            for kpi in handler.kpis
         ).alias(f"net_{side}_minor")
         for side in ("payin", "payout")
     ]
@@ -262,23 +263,17 @@ def later_event_reason(kpi: Kpi, handler: ProductHandler) -> pl.Expr:
     """The reason of a later MIS row's event for this KPI, in words (null: no event)."""
     p = prefix(kpi.name)
     kind = pl.col(f"{p}_event_kind")
-    amount = minor_text(pl.col("amount_minor"))
+    stated = facts.in_words(handler)
     return (
         pl.when(kind.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(kind == "earned")
         .then(
             pl.format(
-                f"{kpi.name} earned after the lead was paid: {kpi.earned_when} "
-                f"({handler.amount_column} {{}})",
-                amount,
+                f"{kpi.name} earned after the lead was paid: {kpi.earned_when} ({{}})", stated
             )
         )
-        .otherwise(
-            adjustment_reason(
-                kpi, pl.format(f"{kpi.name} recomputed from {handler.amount_column} {{}}", amount)
-            )
-        )
+        .otherwise(adjustment_reason(kpi, pl.format(f"{kpi.name} recomputed from {{}}", stated)))
     )
 
 
@@ -337,9 +332,7 @@ def row_event_summary(handler: ProductHandler) -> pl.Expr:
             )
         )
     return pl.concat_str(
-        [*parts, pl.format(f"({handler.amount_column} {{}})", minor_text(pl.col("amount_minor")))],
-        separator="; ",
-        ignore_nulls=True,
+        [*parts, pl.format("({})", facts.in_words(handler))], separator="; ", ignore_nulls=True
     )
 
 

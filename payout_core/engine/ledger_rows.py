@@ -16,7 +16,7 @@ from payout_core.engine.calculate import KPI_COLUMNS, SUCCESS_COLUMNS
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.products import ProductHandler
 
-CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_amount", "rule_id", "mis_run_id"]
+CALCULATION_COLUMNS = [*SUCCESS_COLUMNS, "basis_facts", "rule_id", "mis_run_id"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def calculation_rows(
 ) -> pl.DataFrame:
     """SPEC §5 rows of paid leads (calculate.paid_rows) as the ledger stores them: exact
     decimal text for money, the processing timestamp and date, the run that wrote them,
-    and the amount the KPIs were computed from."""
-    money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor", "basis_amount_minor"]
+    and the facts the KPIs were computed from (engine/facts.as_json)."""
+    money = [*KPI_COLUMNS, "total_payin_minor", "total_payout_minor"]
     return paid.with_columns(
         pl.lit(processed_at.isoformat(sep=" ")).alias("created_at"),
         pl.lit("Success").alias("status"),
@@ -57,13 +57,6 @@ def calculation_rows(
         pl.lit(mis_run_id).alias("mis_run_id"),
         *(minor_text(pl.col(column)).alias(column.removesuffix("_minor")) for column in money),
     ).select(CALCULATION_COLUMNS)
-
-
-def later_fact_rows(later_facts: pl.DataFrame) -> pl.DataFrame:
-    """calculate.later_facts rows as text for COPY."""
-    return later_facts.select(
-        "lead_id", minor_text(pl.col("basis_amount_minor")).alias("basis_amount")
-    )
 
 
 def event_rows(
@@ -120,5 +113,5 @@ def batch_record(
         ),
         earned_events=made_events(calculate.first_payments(classified)),
         later_events=made_events(calculate.later_rows(classified)),
-        later_facts=calculate.later_facts(classified),
+        later_facts=calculate.later_facts(classified, handler),
     )

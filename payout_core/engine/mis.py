@@ -31,9 +31,7 @@ from payout_core.engine.mis_layout import (
     MisLayout,
     inspect_layout,
 )
-from payout_core.engine.products import (
-    COMMON_MIS_COLUMNS,
-)
+from payout_core.engine.products import AMOUNT, COMMON_MIS_COLUMNS, Fact
 
 __all__ = ["LAYOUT_SAMPLE_BYTES", "MisLayout", "Span", "inspect_layout", "read_batches"]
 
@@ -48,7 +46,11 @@ READ_CHUNK_BYTES = 4 * 1024**2
 #   row_number     1 for the first data row after the header
 #   tracking_id, lead_id, source_type, medium_type, product_type   text, trimmed
 #   event_date     Date, null when unreadable      event_date_text   as written
-#   amount_minor   Int64 minor units, null when unreadable   amount_text   as written
+#   fact_...       each fact of the product (products.Fact): Int64 minor units for an
+#                  amount, Date for a date; null when blank or unreadable
+#   fact_..._text  as written
+#   amount_minor   the product's amount (its first amount fact), as its fact column
+#   amount_text    the product's amount as written (the rejected rows' CSV shows it)
 #   invalid_reason text, null when the row is readable (SPEC §4 rule 1)
 
 
@@ -181,8 +183,13 @@ def type_rows(
     """Raw text columns (standard names) -> the typed frame described at the top.
     `cells_may_span_lines=False` (no quote in the text) skips looking for line breaks."""
     handler = layout.handler
-    date_column, amount_column = handler.event_date_column, handler.amount_column
-    text = {column: trimmed(column) for column in (*COMMON_MIS_COLUMNS, date_column, amount_column)}
+    date_column = handler.event_date_column
+    read = (*COMMON_MIS_COLUMNS, date_column, *(fact.column for fact in handler.facts))
+    # A fact that may be unknown yet may also be a column the file does not have.
+    text = {
+        column: trimmed(column) if column in raw.columns else pl.lit(None, pl.String)
+        for column in read
+    }
     tracking_id = text["TrackingId"]
     cells_in_row = (
         pl.col("cells_in_row") if "cells_in_row" in raw.columns else pl.lit(None, pl.Int32)
@@ -196,10 +203,9 @@ def type_rows(
         text["ProductType"].alias("product_type"),
         dates.parse_dates(text[date_column], layout.profile.date_format).alias("event_date"),
         text[date_column].alias("event_date_text"),
-        amounts.amount_minor(text[amount_column], layout.profile.thousands_separator).alias(
-            "amount_minor"
-        ),
-        text[amount_column].alias("amount_text"),
+        *(_typed_fact(fact, text[fact.column], layout) for fact in handler.facts),
+        *(text[fact.column].alias(fact.text_column) for fact in handler.facts),
+        text[handler.amount_column].alias("amount_text"),
         cells_in_row.alias("cells_in_row"),
         # A line break inside a cell the row is read by: legal CSV, but no TrackingId,
         # date or amount holds one; it is a quote opened on one line and closed on another,
@@ -212,30 +218,76 @@ def type_rows(
             else pl.lit(False)
         ).alias("spans_lines"),
     )
-    # A row is readable when all three parsed and it is of this layout; only the few that
-    # are not get their reason spelled out (formatting a sentence for every row was most
-    # of this function's time).
+    # A row is readable when everything it needs parsed and it is of this layout; only the
+    # few that are not get their reason spelled out (formatting a sentence for every row
+    # was most of this function's time).
     unreadable = typed.filter(
-        pl.any_horizontal(pl.col("lead_id", "event_date", "amount_minor").is_null())
+        pl.any_horizontal(pl.col("lead_id", "event_date").is_null())
+        | pl.any_horizontal(_unreadable_fact(fact) for fact in handler.facts)
         | pl.col("cells_in_row").is_not_null()
         | pl.col("spans_lines")
         | _foreign_source_type(layout).is_not_null()
     ).select("row_number", _invalid_reason(layout).alias("invalid_reason"))
     readable = pl.col("invalid_reason").is_null()
+    values = ["event_date", *(fact.frame_column for fact in handler.facts)]
+    amount = handler.amount_fact
     return (
         typed.drop("cells_in_row", "spans_lines")
         .join(unreadable, on="row_number", how="left", maintain_order="left")
-        .with_columns(  # an invalid row carries no value to compute with
-            pl.when(readable).then(pl.col("event_date")).alias("event_date"),
-            pl.when(readable).then(pl.col("amount_minor")).alias("amount_minor"),
+        # An invalid row carries no value to compute with.
+        .with_columns(pl.when(readable).then(pl.col(value)).alias(value) for value in values)
+        .with_columns(
+            (pl.col(amount.frame_column) if amount else pl.lit(None, pl.Int64)).alias(
+                "amount_minor"
+            )
         )
+    )
+
+
+def _typed_fact(fact: Fact, text: pl.Expr, layout: MisLayout) -> pl.Expr:
+    if fact.kind is AMOUNT:
+        value = amounts.amount_minor(text, layout.profile.thousands_separator)
+    else:
+        value = dates.parse_dates(text, layout.profile.date_format)
+    return value.alias(fact.frame_column)
+
+
+def _unreadable_fact(fact: Fact) -> pl.Expr:
+    """A required fact that is blank or unreadable; an optional one that is there but
+    unreadable (a blank optional fact is one not known yet)."""
+    value, written = pl.col(fact.frame_column), pl.col(fact.text_column)
+    if fact.required:
+        return value.is_null()
+    return written.is_not_null() & value.is_null()
+
+
+def _fact_problem(fact: Fact, layout: MisLayout) -> pl.Expr:
+    """Why a fact of the row cannot be used, or null when it can."""
+    written = pl.col(fact.text_column)
+    if fact.kind is AMOUNT:
+        problem = amounts.amount_problem(
+            written, _quoted(written), fact.column, layout.profile.thousands_separator
+        )
+    else:
+        problem = (
+            pl.when(written.is_null())
+            .then(pl.lit(f"{fact.column} is blank"))
+            .otherwise(_not_a_date(fact.column, written, layout))
+        )
+    return pl.when(_unreadable_fact(fact)).then(problem)
+
+
+def _not_a_date(column: str, written: pl.Expr, layout: MisLayout) -> pl.Expr:
+    example = dates.example(layout.profile.date_format)
+    return pl.format(
+        f"{column} '{{}}' is not a date like '{example}' (a day of the calendar, written so)",
+        _quoted(written),
     )
 
 
 def _invalid_reason(layout: MisLayout) -> pl.Expr:
     """Why a row cannot be read (SPEC §3.1, §4 rule 1), the first failing check first."""
     date_column = layout.handler.event_date_column
-    date_example = dates.example(layout.profile.date_format)
     tracking_id, date_text = pl.col("tracking_id"), pl.col("event_date_text")
     header_width = layout.header_width or 0
     return (
@@ -268,21 +320,8 @@ def _invalid_reason(layout: MisLayout) -> pl.Expr:
         .when(date_text.is_null())
         .then(pl.lit(f"{date_column} is blank"))
         .when(pl.col("event_date").is_null())
-        .then(
-            pl.format(
-                f"{date_column} '{{}}' is not a date like '{date_example}' (a day of the "
-                "calendar, written so)",
-                _quoted(date_text),
-            )
-        )
-        .otherwise(
-            amounts.amount_problem(
-                pl.col("amount_text"),
-                _quoted(pl.col("amount_text")),
-                layout.handler.amount_column,
-                layout.profile.thousands_separator,
-            )
-        )
+        .then(_not_a_date(date_column, date_text, layout))
+        .otherwise(pl.coalesce(_fact_problem(fact, layout) for fact in layout.handler.facts))
     )
 
 

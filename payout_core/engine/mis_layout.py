@@ -131,6 +131,10 @@ def _layout_for(
     missing = [header for header in headers.values() if header not in sample.columns]
     if missing:
         raise MisFileError(mis_file, missing_columns_message(profile.name, missing, sample.columns))
+    # A fact that may be unknown yet is read when the file has its column at all.
+    for fact in handler.facts:
+        if not fact.required and profile.header_for(fact.column) in sample.columns:
+            headers[fact.column] = profile.header_for(fact.column)
     configured = set(profiles.by_source_type)
     foreign = configured if profile.source_type is None else set()
     return MisLayout(

@@ -21,7 +21,6 @@ import polars as pl
 
 MINOR_UNITS_PER_UNIT = 100
 PERCENTAGE_SCALE = 10_000  # percentages are held as integer ten-thousandths of a percent
-KPI_NAMES = ("KPI1", "KPI2")  # SPEC §5 has a column pair for each; a product uses one or both
 
 ZERO = pl.lit(0, dtype=pl.Int64)
 
@@ -85,27 +84,83 @@ def percentage_of(amount_minor: pl.Expr, percentage_e4: pl.Expr) -> pl.Expr:
     return whole_units * MINOR_UNITS_PER_UNIT
 
 
-def _always(amount_minor: pl.Expr) -> pl.Expr:
+class FactKind(enum.Enum):
+    """What an MIS column a product reads beside the event date holds."""
+
+    AMOUNT = "amount"
+    """SPEC §3.1's amount: typed as integer minor units."""
+    DATE = "date"
+    """A day, in the bank's date format: typed as a Date."""
+
+
+AMOUNT = FactKind.AMOUNT
+DATE = FactKind.DATE
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An MIS column a product's KPIs read (beside the event date, its DateOfSale)."""
+
+    column: str
+    """The standard MIS column name, e.g. "InvestedAmount" (SPEC §3.1)."""
+    kind: FactKind
+    required: bool = True
+    """False: a blank cell is a fact not known yet (a card not activated), not an invalid
+    row; a cell that is there must still be a valid value."""
+
+    @property
+    def frame_column(self) -> str:
+        """Its column in the typed MIS frame: "FirstSpendAmount" -> "fact_first_spend_amount"."""
+        return "fact_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", self.column).lower()
+
+    @property
+    def text_column(self) -> str:
+        """The cell as written."""
+        return self.frame_column + "_text"
+
+
+class Facts:
+    """A row's facts as Polars expressions, by MIS column: what a KPI is computed from."""
+
+    @staticmethod
+    def amount(column: str) -> pl.Expr:
+        """The amount in integer minor units (null when blank)."""
+        return pl.col(Fact(column, AMOUNT).frame_column)
+
+    @staticmethod
+    def given(column: str) -> pl.Expr:
+        """Whether the row states it (a date or an amount that is not blank)."""
+        return pl.col(Fact(column, DATE).frame_column).is_not_null()
+
+
+FACTS = Facts()
+
+
+def _always(facts: Facts) -> pl.Expr:
     return pl.lit(True)
+
+
+KPI_NAME = re.compile(r"KPI[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
 class Kpi:
     """One KPI of a product, earned on its own (SPEC §4.1). Amounts are Polars expressions
-    over the row's amount in minor units and the matched rule's parameters (`.value`)."""
+    over the row's facts (`Facts`) and the matched rule's parameters (`.value`)."""
 
     name: str
-    """"KPI1" or "KPI2": the SPEC §5 column pair it is paid in."""
+    """"KPI1", "KPI2", "KPI3", ...: SPEC §5's final table has columns for KPI1 and KPI2;
+    every KPI is in its totals and in the per-KPI sums (payout_calculation_kpis)."""
     earned_when: str
     """In words, for reasons people read: "the account is opened"."""
     correctable: bool
     """True: recomputed from a corrected MIS amount, the difference paid or taken back
     (Personal Loan KPI1). False: a milestone, earned once and never taken back by a later
     lower amount (both Savings KPIs); a rules correction still changes what it is worth."""
-    payin: Callable[[pl.Expr], pl.Expr]
-    payout: Callable[[pl.Expr], pl.Expr]
-    qualifies: Callable[[pl.Expr], pl.Expr] = _always
-    """Whether a row with this amount earns the KPI (default: every sale does)."""
+    payin: Callable[[Facts], pl.Expr]
+    payout: Callable[[Facts], pl.Expr]
+    qualifies: Callable[[Facts], pl.Expr] = _always
+    """Whether a row with these facts earns the KPI (default: every sale does)."""
 
 
 @dataclass(frozen=True)
@@ -119,25 +174,46 @@ class ProductHandler:
     """Lead SubStatus once paid, e.g. "Account Opened"."""
     event_date_column: str
     """MIS column holding the day the sale happened (DateOfSale)."""
-    amount_column: str
-    """MIS column holding the amount the KPIs are computed from."""
+    facts: tuple[Fact, ...]
+    """The other MIS columns the KPIs read. The first amount among them is the row's
+    amount people see (in reasons, the rejected rows' CSV)."""
     rule_parameters: tuple[RuleParameter, ...]
     """What each of the product's rules must carry (and the KPIs read)."""
     kpis: tuple[Kpi, ...]
-    """The KPIs the product pays, each named after its SPEC §5 column pair."""
+    """The KPIs the product pays."""
     informational_columns: tuple[str, ...] = ()
     """Other columns the layout carries; read if present, never required."""
 
     def __post_init__(self) -> None:
         names = [kpi.name for kpi in self.kpis]
-        if not names or len(set(names)) != len(names) or not set(names) <= set(KPI_NAMES):
+        if not names or len(set(names)) != len(names) or not all(map(KPI_NAME.fullmatch, names)):
             raise ValueError(
-                f"{self.product_type}: KPIs must be distinct names among {KPI_NAMES}, got {names}"
+                f"{self.product_type}: KPIs must be distinct names KPI1, KPI2, ..., got {names}"
             )
+        if not self.facts:
+            raise ValueError(f"{self.product_type}: a product reads at least one fact")
+
+    @property
+    def amount_fact(self) -> Fact | None:
+        """The row's amount people see: the first amount among the facts."""
+        return next((fact for fact in self.facts if fact.kind is AMOUNT), None)
+
+    @property
+    def amount_column(self) -> str:
+        """Its MIS column name (the first fact's, when the product reads no amount)."""
+        return (self.amount_fact or self.facts[0]).column
 
     @property
     def required_columns(self) -> tuple[str, ...]:
-        return (*COMMON_MIS_COLUMNS, self.event_date_column, self.amount_column)
+        required = (fact.column for fact in self.facts if fact.required)
+        return (*COMMON_MIS_COLUMNS, self.event_date_column, *required)
+
+    @property
+    def optional_columns(self) -> tuple[str, ...]:
+        """Columns read when the file has them: facts that may be unknown yet, and the
+        informational ones."""
+        facts = (fact.column for fact in self.facts if not fact.required)
+        return (*facts, *self.informational_columns)
 
     def kpi(self, name: str) -> Kpi | None:
         return next((kpi for kpi in self.kpis if kpi.name == name), None)

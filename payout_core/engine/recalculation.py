@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from payout_core.engine import kpis
-from payout_core.engine.amounts import minor_text
+from payout_core.engine import facts, kpis
 from payout_core.engine.calculate import KEY_COLUMNS
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import LEAD_FACTS_SCHEMA
@@ -67,13 +66,12 @@ def reweigh(
     )
     rows = (
         leads.join(matched, on="lead_id", how="left")
-        .join(kpis.balances_by_lead(balances), on="lead_id", how="left")
-        .with_columns(pl.col("basis_amount_minor").alias("amount_minor"))
+        .join(kpis.balances_by_lead(balances, handler), on="lead_id", how="left")
+        .with_columns(facts.from_ledger(handler))
     )
     recomputes = any(kpi.correctable for kpi in handler.kpis)
-    priced = pl.col("rule_id").is_not_null() & (
-        pl.col("amount_minor").is_not_null() if recomputes else pl.lit(True)
-    )
+    facts_known = pl.col("basis_facts").is_not_null() | pl.col("basis_amount_minor").is_not_null()
+    priced = pl.col("rule_id").is_not_null() & (facts_known if recomputes else pl.lit(True))
     weighed = (
         rows.filter(priced)
         .with_columns(kpis.worth_columns(handler, rule_amounts=True))
@@ -101,9 +99,7 @@ def _event_reason(kpi: Kpi, handler: ProductHandler) -> pl.Expr:
         pl.when(kind == "earned")
         .then(
             pl.format(
-                f"{kpi.name} earned {{}}: {kpi.earned_when} ({handler.amount_column} {{}})",
-                rule,
-                minor_text(pl.col("amount_minor")),
+                f"{kpi.name} earned {{}}: {kpi.earned_when} ({{}})", rule, facts.in_words(handler)
             )
         )
         .otherwise(kpis.adjustment_reason(kpi, pl.format(f"{kpi.name} recalculated {{}}", rule)))

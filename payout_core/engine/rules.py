@@ -136,14 +136,23 @@ def parse_parameter(parameter: RuleParameter, cell: str | None, required: bool) 
     return value
 
 
-def _parse_row(row_number: int, row: dict[str, str | None]) -> PayinPayoutRule:
-    """One row, or RuleRowError listing every problem of it."""
+def _parse_row(row_number: int, row: dict[str, str | None], header: set[str]) -> PayinPayoutRule:
+    """One row, or RuleRowError listing every problem of it. A parameter column the file
+    lacks is blank (a file written before a product was added still loads), unless the
+    row's product needs it."""
     problems: list[str] = []
     fields = {name: row.get(header) for header, name in KEY_AND_WINDOW_COLUMNS.items()}
     handler = all_handlers().get((row.get("ProductType") or "").strip())
     needed = {parameter.header for parameter in handler.rule_parameters} if handler else set()
     parameters: dict[str, Decimal] = {}
-    for parameter in all_rule_parameters():
+    own = handler.rule_parameters if handler else ()  # its own first, in its order
+    for parameter in (*own, *(p for p in all_rule_parameters() if p not in own)):
+        if parameter.header in needed and parameter.header not in header:
+            problems.append(
+                f"row {row_number}: the file has no column {parameter.header}, and rules of "
+                f"{handler.product_type if handler else 'this product'} need it"
+            )
+            continue
         try:
             parameters[parameter.name] = parse_parameter(
                 parameter, row.get(parameter.header), required=parameter.header in needed
@@ -177,8 +186,7 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     repeated = repeated_columns_problem(header)
     if repeated:
         raise InputFileError(source, [repeated])
-    required = [column for column in rule_columns() if column != "SuccessCriteria"]
-    missing = [column for column in required if column not in header]
+    missing = [column for column in KEY_AND_WINDOW_COLUMNS if column not in header]
     if missing:
         raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
     reader.fieldnames = header
@@ -190,7 +198,7 @@ def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
         if not any((value or "").strip() for value in _cells(row)):
             continue  # a blank row (Excel's `,,,,`) is no rule
         try:
-            rules.append(_parse_row(row_number, row))
+            rules.append(_parse_row(row_number, row, set(header)))
         except RuleRowError as error:
             problems.extend(error.problems)
     problems.extend(overlapping_windows(rules))

@@ -21,7 +21,9 @@ SEQUENCE_INDEX = "payout_events_lead_kpi_sequence"
 ADJUSTMENT_SOURCE_INDEX = "payout_events_adjustment_source"
 
 # engine/kpis.LEAD_FACTS_SCHEMA, read from the payout_calculations row aliased `c`.
-LEAD_FACTS_COLUMNS = f"c.date_of_sale, (c.basis_amount * {MINOR_UNITS_PER_UNIT})::bigint"
+LEAD_FACTS_COLUMNS = (
+    f"c.date_of_sale, c.basis_facts::text, (c.basis_amount * {MINOR_UNITS_PER_UNIT})::bigint"
+)
 
 
 def _minor(column: str) -> str:

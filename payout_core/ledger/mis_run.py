@@ -18,7 +18,7 @@ from psycopg import sql
 from payout_core.engine.calculate import LEADS_SCHEMA
 from payout_core.engine.holds import HoldLimits
 from payout_core.engine.kpis import BALANCES_SCHEMA, LEAD_FACTS_SCHEMA
-from payout_core.engine.ledger_rows import BatchRecord, later_fact_rows
+from payout_core.engine.ledger_rows import BatchRecord
 from payout_core.errors import TerminalError
 from payout_core.ledger import db, events
 from payout_core.ledger.copying import copy_frame, copy_out
@@ -129,7 +129,7 @@ LIMIT 10
 # The amount a lead's KPIs now stand on, for the leads a later row stated a new one for.
 UPDATE_LATER_FACTS = """
 UPDATE payout_calculations c
-SET basis_amount = f.basis_amount, updated_at = now()
+SET basis_facts = f.basis_facts, updated_at = now()
 FROM later_facts f
 WHERE c.lead_id = f.lead_id
 """
@@ -193,7 +193,7 @@ class MisRunLedger:
         ).fetchone()[0]
         conn.execute("CREATE TEMP TABLE paid_lead_ids (lead_id text) ON COMMIT DROP")
         conn.execute(
-            "CREATE TEMP TABLE later_facts (lead_id text, basis_amount numeric) ON COMMIT DROP"
+            "CREATE TEMP TABLE later_facts (lead_id text, basis_facts json) ON COMMIT DROP"
         )
         conn.execute("CREATE TEMP TABLE later_lead_ids (lead_id text) ON COMMIT DROP")
         conn.execute("SELECT set_config('work_mem', %s, true)", (HASH_WORK_MEM,))
@@ -204,7 +204,7 @@ class MisRunLedger:
         self.write_paid(batch.calculations, batch.earned_events)
         with self.conn.cursor() as cursor:
             if not batch.later_facts.is_empty():
-                copy_frame(cursor, "later_facts", later_fact_rows(batch.later_facts))
+                copy_frame(cursor, "later_facts", batch.later_facts)
             if not batch.later_events.is_empty():
                 copy_frame(cursor, "later_lead_ids", batch.later_events.select("lead_id"))
         events.append_events(self.conn, batch.later_events)

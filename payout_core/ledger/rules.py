@@ -1,4 +1,8 @@
-"""The payin/payout rules (SPEC §3.2): each load a new version, the newest in force."""
+"""The payin/payout rules (SPEC §3.2): each load a new version, the newest in force.
+
+A rule's parameters are kept by name in one jsonb object (migration 008), as exact
+numbers: a product that declares a parameter no product had needs no migration.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,21 @@ from psycopg import sql
 
 from payout_core.engine import rules
 from payout_core.engine.products import all_rule_parameters
-from payout_core.errors import ConfigurationError
 
-
-def _rule_fields() -> list[str]:
-    """Columns of payin_payout_rules a rule is stored in (every product's parameters)."""
-    return [name for name in rules.rule_columns().values()]
+INSERT_RULE = """
+INSERT INTO payin_payout_rules (rule_set_version, row_number, source_type, medium_type,
+                                product_type, kpi_start_date, kpi_end_date, parameters,
+                                success_criteria)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
 
 
 def load_rules(
     conn: psycopg.Connection, loaded: list[rules.PayinPayoutRule], source: str, content_sha256: str
 ) -> str:
     """The file becomes the new version in force; earlier versions stay for history."""
-    rule_fields = _rule_fields()
     with conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('payout.rules'))")
-        _check_rule_columns(cursor, rule_fields)
         current = cursor.execute(
             "SELECT rule_set_version, content_sha256 FROM rule_sets "
             "ORDER BY rule_set_version DESC LIMIT 1"
@@ -37,42 +40,26 @@ def load_rules(
             (version, source, content_sha256),
         )
         cursor.executemany(
-            sql.SQL(
-                "INSERT INTO payin_payout_rules (rule_set_version, row_number, {}) "
-                "VALUES (%s, %s, {})"
-            ).format(
-                sql.SQL(", ").join(map(sql.Identifier, rule_fields)),
-                sql.SQL(", ").join(sql.Placeholder() * len(rule_fields)),
-            ),
+            INSERT_RULE,
             [
-                (version, rule.row_number, *(getattr(rule, name) for name in rule_fields))
+                (
+                    version,
+                    rule.row_number,
+                    *rule.key,
+                    rule.kpi_start_date,
+                    rule.kpi_end_date,
+                    _parameters_json(rule),
+                    rule.success_criteria,
+                )
                 for rule in loaded
             ],
         )
     return f"rules: version {version} in force, {len(loaded)} rule(s) from {source}"
 
 
-def _check_rule_columns(cursor: psycopg.Cursor, rule_fields: list[str]) -> None:
-    """A product whose rule parameter has no column yet needs its migration first."""
-    present = {
-        row[0]
-        for row in cursor.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'payin_payout_rules' AND table_schema = current_schema()"
-        )
-    }
-    missing = [name for name in rule_fields if name not in present]
-    if missing:
-        raise ConfigurationError(
-            f"the rules table has no column {', '.join(missing)}: a product declares a rule "
-            "parameter that no migration has added yet"
-        )
-
-
 def active_rules(conn: psycopg.Connection, product_type: str) -> pl.DataFrame:
     """The product's rules in force, in the calculation's integer units (the same scales
-    as rules.rules_frame)."""
-    parameters = all_rule_parameters()
+    as rules.rules_frame); a parameter a rule does not hold is 0 (not used)."""
     query = sql.SQL(
         "SELECT rule_id, source_type, medium_type, product_type, kpi_start_date, kpi_end_date"
         "{} FROM payin_payout_rules"
@@ -80,11 +67,17 @@ def active_rules(conn: psycopg.Connection, product_type: str) -> pl.DataFrame:
         " AND product_type = %s"
     ).format(
         sql.SQL("").join(
-            sql.SQL(", ({} * {})::bigint").format(
-                sql.Identifier(parameter.name), sql.Literal(parameter.kind.scale)
+            sql.SQL(", (coalesce((parameters ->> {})::numeric, 0) * {})::bigint").format(
+                sql.Literal(parameter.name), sql.Literal(parameter.kind.scale)
             )
-            for parameter in parameters
+            for parameter in all_rule_parameters()
         )
     )
     rows = conn.execute(query, (product_type,)).fetchall()
     return pl.DataFrame(rows, schema=rules.rule_frame_schema(), orient="row")
+
+
+def _parameters_json(rule: rules.PayinPayoutRule) -> str:
+    """The rule's parameters as a JSON object of exact numbers: each Decimal written as its
+    own digits (jsonb keeps JSON numbers as numeric, exactly), never through a float."""
+    return "{" + ",".join(f'"{name}":{value}' for name, value in rule.parameters.items()) + "}"

@@ -41,7 +41,7 @@ def test_demo_processes_the_samples_and_stops_what_it_started(
         assert line[-2:] == [f"{expected['total_payin']}.00", f"{expected['total_payout']}.00"]
         assert _accounting_line(second, mis_file) == line
     assert "bank_a_unknown_product.csv" in first.split("Errors", 1)[1]
-    assert "Credit Card" in first
+    assert "Gold Loan" in first
     # A held event and its approval: the second cycle credits it.
     assert "held: event" in first and "AT-K9R4M" in first and "1504.00" in first
     assert "approved by Finance Checker" in first

@@ -78,7 +78,7 @@ def test_uploaded_files_are_processed_by_the_local_host(
     header, *error_rows = services.csv_rows(settings.output_container, "error_logs.csv")
     assert header == ["CreatedAt", "MIS", "ErrorType"]
     assert [row[1] for row in error_rows] == [UNKNOWN_PRODUCT.name]
-    assert "Credit Card" in error_rows[0][2]
+    assert "Gold Loan" in error_rows[0][2]
     with context.reading() as conn:
         assert conn.execute("SELECT mis, error_type FROM error_logs").fetchall() == [
             (UNKNOWN_PRODUCT.name, error_rows[0][2])

@@ -20,8 +20,9 @@ def insert_rule(conn: psycopg.Connection, source_type: str, product_type: str) -
     )
     row = conn.execute(
         "INSERT INTO payin_payout_rules (rule_set_version, row_number, source_type,"
-        " medium_type, product_type, kpi_start_date, kpi_end_date)"
-        " VALUES (1, 1, %s, 'Medium_A', %s, '2023-10-01', '2023-10-03') RETURNING rule_id",
+        " medium_type, product_type, kpi_start_date, kpi_end_date, parameters)"
+        " VALUES (1, 1, %s, 'Medium_A', %s, '2023-10-01', '2023-10-03', '{}')"
+        " RETURNING rule_id",
         (source_type, product_type),
     ).fetchone()
     assert row is not None

@@ -167,17 +167,17 @@ def test_a_corrected_disbursed_amount_is_adjusted_both_ways_with_spec_rounding(
     # The clawback waits for a person (SPEC §8), and the correction that came while it
     # waited waits with it: never released on top of money that may still be taken back.
     final_row = (
-        "SELECT kpi1_payin_amount, total_payout, basis_amount FROM payout_calculations"
+        "SELECT kpi1_payin_amount, total_payout, basis_facts::text FROM payout_calculations"
         " WHERE lead_id = 'AT-00003'"
     )
-    assert query(ledger, final_row) == [(D(1096), D(439), D(43870))]
+    assert query(ledger, final_row) == [(D(1096), D(439), '{"DisbursedAmount":"43870.00"}')]
     assert_calculations_equal_event_sums(ledger)
     ((clawback_id,),) = query(
         ledger,
         "SELECT event_id FROM payout_events WHERE lead_id = 'AT-00003' AND payout_amount < 0",
     )
     assert commands.main(["holds", "approve", str(clawback_id), "--by", "Finance Checker"]) == 0
-    assert query(ledger, final_row) == [(D(1097), D(439), D(43870))]
+    assert query(ledger, final_row) == [(D(1097), D(439), '{"DisbursedAmount":"43870.00"}')]
     assert_calculations_equal_event_sums(ledger)
 
 

@@ -45,7 +45,7 @@ def test_a_paid_lead_keeps_bank_product_and_success_and_each_refusal_is_listed(
         '"Success","Account Opened"',
         '"2023-09-24 10:22:58","SP1005","AT-C5N2E","Bank_B","Medium_A","Personal Loan",'
         '"Rejected",""',
-        '"2023-10-02 19:20:14","SP1008","AT-P3ND2","Bank_C","Medium_A","Personal Loan",'
+        '"2023-10-02 19:20:14","SP1008","AT-P3ND2","Bank_E","Medium_A","Personal Loan",'
         '"Pending",""',
     )
 
@@ -66,7 +66,7 @@ def test_a_paid_lead_keeps_bank_product_and_success_and_each_refusal_is_listed(
         " WHERE lead_id IN ('AT-YXXWY', 'AT-C5N2E', 'AT-P3ND2') ORDER BY lead_id",
     ) == [
         ("AT-C5N2E", "Bank_B", "Medium_A", "Personal Loan", "Success", "Loan Disbursed"),
-        ("AT-P3ND2", "Bank_C", "Medium_A", "Personal Loan", "Pending", None),  # not paid: moves
+        ("AT-P3ND2", "Bank_E", "Medium_A", "Personal Loan", "Pending", None),  # not paid: moves
         ("AT-YXXWY", "Bank_B", "Medium_A", "Personal Loan", "Success", "Loan Disbursed"),
     ]
 

@@ -290,9 +290,10 @@ def test_rules_reloads_are_versioned_and_each_payment_knows_its_rule(
     assert "version 2 in force" in reference_data.load_rules_file(context, changed)
     overlapping = tmp_path / "overlapping.csv"
     overlapping.write_text(
-        changed.read_text() + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,0,0,0,x\n"
+        changed.read_text()
+        + "Bank_A,Medium_A,Savings Account,2 10 2023,5 10 2023,,,1,1,0,0,0,,,,x\n"
     )
-    with pytest.raises(InputFileError, match=r"rows 1 and 6: windows overlap"):
+    with pytest.raises(InputFileError, match=r"rows 1 and 7: windows overlap"):
         reference_data.load_rules_file(context, overlapping)
     assert query(loaded, "SELECT max(rule_set_version), count(*) FROM rule_sets") == [(2, 2)]
     paid_by = query(
@@ -318,6 +319,6 @@ def test_payout_process_json_reports_each_file_and_fails_on_a_bad_one(
         "total_payin": "13400.00",
         "total_payout": "8300.00",
     }
-    assert lines[1]["file"] == broken.name and "Credit Card" in lines[1]["error"]
+    assert lines[1]["file"] == broken.name and "Gold Loan" in lines[1]["error"]
     [(mis, error_type)] = query(loaded, "SELECT mis, error_type FROM error_logs")
-    assert mis == broken.name and "unknown product 'Credit Card'" in error_type
+    assert mis == broken.name and "unknown product 'Gold Loan'" in error_type

@@ -182,7 +182,7 @@ def test_paid_leads_move_to_success_by_index_probes_and_the_planner_is_left_as_i
         date_of_sale=pl.lit(dt.date(2023, 10, 2)), kpi1_payin_amount_minor=pl.lit(150_000),
         kpi1_payout_amount_minor=pl.lit(100_000), kpi2_payin_amount_minor=pl.lit(0),
         kpi2_payout_amount_minor=pl.lit(0), total_payin_minor=pl.lit(150_000),
-        total_payout_minor=pl.lit(100_000), basis_amount_minor=pl.lit(129_900),
+        total_payout_minor=pl.lit(100_000), basis_facts=pl.lit('{"InvestedAmount":"1299.00"}'),
         rule_id=pl.lit(1),
     )  # fmt: skip
     with conn.transaction():

@@ -153,7 +153,7 @@ def test_a_broken_bank_profile_blames_the_configuration_not_the_file(
     context: Context,
 ) -> None:
     broken = tmp_path / "banks.toml"
-    broken.write_text('[[bank]]\nsource_type = "Bank_C"\ndate_fromat = "%Y-%m-%d"\n')
+    broken.write_text('[[bank]]\nsource_type = "Bank_E"\ndate_fromat = "%Y-%m-%d"\n')
     monkeypatch.setenv("PAYOUT_BANKS_FILE", str(broken))
     context = with_settings_read_again(context)
     exit_code, [line] = run_process(capsys, str(SAVINGS_MIS))

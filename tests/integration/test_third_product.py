@@ -1,6 +1,6 @@
-"""A third product with a rule parameter no product had: its module (here, a handler this
-test registers), its rules rows and one migration (here, the DDL the test runs) are all it
-takes for `payout process` to pay it end to end on real PostgreSQL."""
+"""Another product with rule parameters no product had: its module (here, a handler this
+test registers) and its rules rows are all it takes for `payout process` to pay it end to
+end on real PostgreSQL. No migration: rules keep their parameters by name."""
 
 from __future__ import annotations
 
@@ -15,64 +15,61 @@ import pytest
 from payout_cli import commands
 from payout_core.engine import products, rules
 from payout_core.engine.products import (
+    AMOUNT,
     MONEY,
     PERCENTAGE,
+    Fact,
     Kpi,
     ProductHandler,
     RuleParameter,
     percentage_of,
 )
-from payout_core.errors import ConfigurationError
 from payout_core.flows import reference_data
 from payout_core.flows.unit_of_work import Context
 
-CREDIT_CARD = "Credit Card"
+STORE_CARD = "Store Card"  # a product only this test knows
 ACTIVATION_PAYIN_AMOUNT = RuleParameter("ActivationPayinAmount", MONEY)
 LIMIT_PAYOUT_PERCENTAGE = RuleParameter("LimitPayoutPercentage", PERCENTAGE)
-CREDIT_CARD_HANDLER = ProductHandler(
-    product_type=CREDIT_CARD,
+STORE_CARD_HANDLER = ProductHandler(
+    product_type=STORE_CARD,
     success_sub_status="Card Activated",
     event_date_column="CardActivationDate",
-    amount_column="CreditLimit",
+    facts=(Fact("CreditLimit", AMOUNT),),
     rule_parameters=(ACTIVATION_PAYIN_AMOUNT, LIMIT_PAYOUT_PERCENTAGE),
     kpis=(
         Kpi(
             "KPI1",
             earned_when="the card is activated",
             correctable=True,  # a corrected credit limit changes the payout
-            payin=lambda limit: ACTIVATION_PAYIN_AMOUNT.value,
-            payout=lambda limit: percentage_of(limit, LIMIT_PAYOUT_PERCENTAGE.value),
+            payin=lambda facts: ACTIVATION_PAYIN_AMOUNT.value,
+            payout=lambda facts: percentage_of(
+                facts.amount("CreditLimit"), LIMIT_PAYOUT_PERCENTAGE.value
+            ),
         ),
     ),
 )
-# The product's one migration: a column per new rule parameter.
-MIGRATION = """
-ALTER TABLE payin_payout_rules
-    ADD COLUMN activation_payin_amount numeric(16, 2) NOT NULL DEFAULT 0,
-    ADD COLUMN limit_payout_percentage numeric(9, 4) NOT NULL DEFAULT 0
-"""
 LEADS = """LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus
-2023-09-28 10:15:32,SP7,AT-CC001,Bank_X,Medium_A,Credit Card,Pending,
-2023-09-28 10:15:32,SP7,AT-CC002,Bank_X,Medium_A,Credit Card,Pending,
+2023-09-28 10:15:32,SP7,AT-CC001,Bank_X,Medium_A,Store Card,Pending,
+2023-09-28 10:15:32,SP7,AT-CC002,Bank_X,Medium_A,Store Card,Pending,
 """
 MIS = """SourceType,MediumType,ProductType,TrackingId,CardActivationDate,CreditLimit
-Bank_X,Medium_A,Credit Card,CC_AT-CC001,5 10 2023,150000
-Bank_X,Medium_A,Credit Card,CC_AT-CC002,5 10 2023,99950
+Bank_X,Medium_A,Store Card,CC_AT-CC001,5 10 2023,150000
+Bank_X,Medium_A,Store Card,CC_AT-CC002,5 10 2023,99950
 """
 
 
 @pytest.fixture
-def credit_card() -> Iterator[ProductHandler]:
-    products.register(CREDIT_CARD_HANDLER)
-    yield CREDIT_CARD_HANDLER
-    products.unregister(CREDIT_CARD)
+def store_card() -> Iterator[ProductHandler]:
+    products.register(STORE_CARD_HANDLER)
+    yield STORE_CARD_HANDLER
+    products.unregister(STORE_CARD)
 
 
 def rules_file(folder: Path) -> Path:
     columns = rules.rule_columns()
     assert {"ActivationPayinAmount", "LimitPayoutPercentage"} <= set(columns)
     values = {
-        "SourceType": "Bank_X", "MediumType": "Medium_A", "ProductType": CREDIT_CARD,
+        "SourceType": "Bank_X", "MediumType": "Medium_A", "ProductType": STORE_CARD,
         "KPIStartDate": "1 10 2023", "KPIEndDate": "31 10 2023",
         "ActivationPayinAmount": "750", "LimitPayoutPercentage": "0.25",
         "SuccessCriteria": "card activated",
@@ -85,14 +82,8 @@ def rules_file(folder: Path) -> Path:
 
 
 def test_a_third_product_with_a_new_rule_parameter_is_paid_end_to_end(
-    database_url: str, tmp_path: Path, credit_card: ProductHandler, capsys, context: Context
+    database_url: str, tmp_path: Path, store_card: ProductHandler, capsys, context: Context
 ) -> None:
-    with pytest.raises(ConfigurationError, match="activation_payin_amount"):
-        reference_data.load_rules_file(
-            context, rules_file(tmp_path)
-        )  # its migration has not run yet
-    with psycopg.connect(database_url) as conn:
-        conn.execute(MIGRATION)
     reference_data.load_rules_file(context, rules_file(tmp_path))
     (tmp_path / "leads.csv").write_text(LEADS)
     reference_data.load_leads_file(context, tmp_path / "leads.csv")

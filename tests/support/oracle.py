@@ -20,7 +20,14 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_core.engine.products import MINOR_UNITS_PER_UNIT, ProductHandler, handler_for
+from payout_core.engine.products import (
+    AMOUNT,
+    FACTS,
+    MINOR_UNITS_PER_UNIT,
+    Fact,
+    ProductHandler,
+    handler_for,
+)
 
 SPEC_DATE_FORMAT = "%d %m %Y"
 OUTCOMES = ("invalid", "duplicate", "not_shiftpay_lead", "not_payable", "no_active_rule",
@@ -59,33 +66,66 @@ def _parse_date(text: str, date_format: str) -> date | None:
 
 
 def _kpi_amounts(
-    handler: ProductHandler, rule: dict[str, str], amount: Decimal
+    handler: ProductHandler, rule: dict[str, str], facts: dict[str, object]
 ) -> tuple[Decimal, Decimal]:
-    """(payin, payout) of every KPI the amount earns under the rule, by the handler's own
-    declarations evaluated on this one row."""
+    """(payin, payout) of every KPI the row's facts earn under the rule, by the handler's
+    own declarations evaluated on this one row. `facts`: MIS column -> Decimal amount, date
+    or None (not stated)."""
     row = pl.DataFrame(
         {
-            "amount_minor": [int(amount * MINOR_UNITS_PER_UNIT)],
+            **{
+                fact.frame_column: pl.Series(
+                    [_fact_value(fact, facts[fact.column])],
+                    dtype=pl.Int64 if fact.kind is AMOUNT else pl.Date,
+                )
+                for fact in handler.facts
+            },
             **{
                 parameter.frame_column: [
-                    int(_decimal(rule[parameter.header]) * parameter.kind.scale)
+                    int(_decimal(rule.get(parameter.header) or "") * parameter.kind.scale)
                 ]
                 for parameter in handler.rule_parameters
             },
         }
     )
-    amount_minor = pl.col("amount_minor")
     payin = payout = Decimal(0)
     for kpi in handler.kpis:
         earned = row.select(
-            qualifies=kpi.qualifies(amount_minor),
-            payin=kpi.payin(amount_minor),
-            payout=kpi.payout(amount_minor),
+            qualifies=kpi.qualifies(FACTS), payin=kpi.payin(FACTS), payout=kpi.payout(FACTS)
         ).row(0, named=True)
         if earned["qualifies"]:
             payin += Decimal(earned["payin"]) / MINOR_UNITS_PER_UNIT
             payout += Decimal(earned["payout"]) / MINOR_UNITS_PER_UNIT
     return payin, payout
+
+
+def _fact_value(fact: Fact, value: object) -> object:
+    if value is None or fact.kind is not AMOUNT:
+        return value
+    return int(value * MINOR_UNITS_PER_UNIT)  # type: ignore[operator]
+
+
+def _facts(
+    handler: ProductHandler, row: dict[str, str], date_format: str
+) -> dict[str, object] | None:
+    """The row's facts (None for one not stated), or None when one is unreadable or a
+    required one is blank (the row is invalid)."""
+    found: dict[str, object] = {}
+    for fact in handler.facts:
+        text = (row.get(fact.column) or "").strip()
+        if not text:
+            if fact.required:
+                return None
+            found[fact.column] = None
+        elif fact.kind is AMOUNT:
+            if not _AMOUNT.match(text):
+                return None
+            found[fact.column] = Decimal(text)
+        else:
+            found[fact.column] = _parse_date(text, date_format)
+            if found[fact.column] is None:
+                return None
+    return found
 
 
 def classify_file(
@@ -104,14 +144,13 @@ def classify_file(
     for row in _read(mis_path):
         handler = handler_for(row["ProductType"])
         assert handler is not None, row["ProductType"]
-        date_column, amount_column = handler.event_date_column, handler.amount_column
         tracking_id = (row[tracking_column] or "").strip()
-        event_date = _parse_date(row[date_column] or "", date_format)
-        amount_text = (row[amount_column] or "").strip()
+        event_date = _parse_date(row[handler.event_date_column] or "", date_format)
+        facts = _facts(handler, row, date_format)
         key = (row["SourceType"], row["MediumType"], row["ProductType"])
         lead_id = tracking_id[-8:]
         lead = leads.get(lead_id)
-        if not tracking_id or event_date is None or not _AMOUNT.match(amount_text):
+        if not tracking_id or event_date is None or facts is None:
             counts["invalid"] += 1
             continue
         if lead_id in seen:
@@ -140,7 +179,7 @@ def classify_file(
             counts["no_active_rule"] += 1
             continue
         counts["paid"] += 1
-        payin, payout = _kpi_amounts(handler, rule, Decimal(amount_text))
+        payin, payout = _kpi_amounts(handler, rule, facts)
         payin_total += payin
         payout_total += payout
     return OracleResult(counts, payin_total, payout_total)

@@ -11,7 +11,12 @@ from payout_core.engine import calculate, mis, rules
 from payout_core.engine.banks import BankProfile, BankProfiles
 from payout_core.engine.products import handler_for
 
-RULES_HEADER = ",".join(rules.rule_columns())
+# The rules file's columns before Credit Card was added: a file of that shape still loads.
+RULES_HEADER = (
+    "SourceType,MediumType,ProductType,KPIStartDate,KPIEndDate,KPI1PayinPercentage,"
+    "KPI1PayoutPercentage,KPI1PayinAmount,KPI1PayoutAmount,MinInvestedAmountBound,"
+    "KPI2PayinAmount,KPI2PayoutAmount,SuccessCriteria"
+)
 SAVINGS_HEADER = "SourceType,MediumType,ProductType,TrackingId,AccountOpeningDate,InvestedAmount"
 LOAN_HEADER = (
     "SourceType,MediumType,ProductType,TrackingId,ApprovedAmount,SanctionedAmount,"

@@ -139,13 +139,13 @@ Bank_E,Medium_A,Savings Account,1 10 2023,3 10 2023,,,1500,1000,2000,1000,500,x
     assert amounts(row)[4:] == (2500, 1500)
 
 
-def test_shipped_configuration_maps_bank_c_and_keeps_the_standard_format():
+def test_shipped_configuration_maps_bank_e_and_keeps_the_standard_format():
     profiles = load_bank_profiles(REPO / "config" / "banks.toml")
     assert profiles.standard.date_format == STANDARD_DATE_FORMAT
-    bank_c = profiles.by_source_type["Bank_C"]
-    assert bank_c.header_for("TrackingId") == "ApplicationRef"
-    assert bank_c.header_for("InvestedAmount") == "InvestedAmount"
-    assert bank_c.date_format == "%Y-%m-%d"
+    bank_e = profiles.by_source_type["Bank_E"]
+    assert bank_e.header_for("TrackingId") == "ApplicationRef"
+    assert bank_e.header_for("InvestedAmount") == "InvestedAmount"
+    assert bank_e.date_format == "%Y-%m-%d"
 
 
 def test_bank_without_source_type_is_refused(tmp_path):

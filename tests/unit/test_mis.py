@@ -291,16 +291,16 @@ def test_loan_file_missing_disbursed_amount_is_refused_naming_it(tmp_path):
 
 def test_unknown_product_is_refused_naming_it(tmp_path):
     error = refused(
-        write(tmp_path, mis_text(SAVINGS_HEADER, savings_row("AT-1", product="Credit Card")))
+        write(tmp_path, mis_text(SAVINGS_HEADER, savings_row("AT-1", product="Gold Loan")))
     )
-    assert "Credit Card" in error.cause
+    assert "Gold Loan" in error.cause
 
 
 def test_shipped_broken_sample_with_unknown_product_is_refused():
     path = REPO / "samples" / "mis_broken" / "bank_a_unknown_product.csv"
     with pytest.raises(MisFileError) as caught:
         mis.inspect_layout(path, path.name, STANDARD_BANKS)
-    assert "Credit Card" in str(caught.value)
+    assert "Gold Loan" in str(caught.value)
     assert path.name in str(caught.value)
 
 

@@ -15,7 +15,7 @@ import pytest
 import product_handlers
 from payout_core.engine import calculate, mis, products, rules
 from payout_core.engine.banks import load_bank_profiles
-from payout_core.engine.products import MONEY, Kpi, ProductHandler, RuleParameter
+from payout_core.engine.products import AMOUNT, MONEY, Fact, Kpi, ProductHandler, RuleParameter
 from payout_core.errors import InputFileError, MisFileError
 from tests.unit.engine_support import (
     RULES_HEADER,
@@ -31,11 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT_TESTS = Path(__file__).resolve().parent
 D = Decimal
 
-CREDIT_CARD = "Credit Card"
+CREDIT_CARD = "Gift Card"  # the test product of this module (not the shipped Credit Card)
 
 
-# A fixed KPI1 on activation, no KPI2 (the test product of this module), paid from the
-# same rule parameters as Savings Account's KPI1.
+# A fixed KPI1 on activation, no KPI2, paid from the same rule parameters as Savings
+# Account's KPI1.
 KPI1_PAYIN_AMOUNT = RuleParameter("KPI1PayinAmount", MONEY)
 KPI1_PAYOUT_AMOUNT = RuleParameter("KPI1PayoutAmount", MONEY)
 
@@ -43,30 +43,30 @@ CREDIT_CARD_HANDLER = ProductHandler(
     product_type=CREDIT_CARD,
     success_sub_status="Card Activated",
     event_date_column="CardActivationDate",
-    amount_column="CreditLimit",
+    facts=(Fact("CreditLimit", AMOUNT),),
     rule_parameters=(KPI1_PAYIN_AMOUNT, KPI1_PAYOUT_AMOUNT),
     kpis=(
         Kpi(
             "KPI1",
             earned_when="the card is activated",
             correctable=False,
-            payin=lambda limit: KPI1_PAYIN_AMOUNT.value,
-            payout=lambda limit: KPI1_PAYOUT_AMOUNT.value,
+            payin=lambda facts: KPI1_PAYIN_AMOUNT.value,
+            payout=lambda facts: KPI1_PAYOUT_AMOUNT.value,
         ),
     ),
 )
 
 CARD_RULES = f"""{RULES_HEADER}
-Bank_X,Medium_A,Credit Card,1 10 2023,31 10 2023,,,750,400,,,,"Card activated
+Bank_X,Medium_A,Gift Card,1 10 2023,31 10 2023,,,750,400,,,,"Card activated
 within the window"
 Bank_A,Medium_A,Savings Account,1 10 2023,3 10 2023,,,1500,1000,2000,1000,500,x
 """
 
 CARD_MIS = """SourceType,MediumType,ProductType,TrackingId,CardActivationDate,CreditLimit
-Bank_X,Medium_A,Credit Card,CC_AT-CC001,5 10 2023,150000
-Bank_X,Medium_A,Credit Card,CC_AT-CC002,5 11 2023,90000
-Bank_X,Medium_A,Credit Card,CC_AT-CC003,5 10 2023,not much
-Bank_X,Medium_A,Credit Card,CC_AT-CC001,6 10 2023,150000
+Bank_X,Medium_A,Gift Card,CC_AT-CC001,5 10 2023,150000
+Bank_X,Medium_A,Gift Card,CC_AT-CC002,5 11 2023,90000
+Bank_X,Medium_A,Gift Card,CC_AT-CC003,5 10 2023,not much
+Bank_X,Medium_A,Gift Card,CC_AT-CC001,6 10 2023,150000
 """
 
 
@@ -130,13 +130,13 @@ def test_unregistered_product_is_unknown_again(tmp_path):
     with pytest.raises(MisFileError) as caught:
         classify_file(write(tmp_path, CARD_MIS), leads_frame())
     assert CREDIT_CARD in caught.value.cause
-    with pytest.raises(InputFileError, match="Credit Card"):
+    with pytest.raises(InputFileError, match="Gift Card"):
         rules.parse_rules(CARD_RULES, "rules.csv")
 
 
 def test_a_second_different_handler_for_one_product_is_refused(credit_card):
     products.register(credit_card)  # the same handler again is harmless
-    with pytest.raises(ValueError, match="Credit Card"):
+    with pytest.raises(ValueError, match="Gift Card"):
         products.register(replace(credit_card, success_sub_status="Card Issued"))
     assert products.handler_for(CREDIT_CARD) is credit_card
 

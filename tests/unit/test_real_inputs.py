@@ -36,7 +36,7 @@ def corpus_leads() -> pl.DataFrame:
         *(pending(lead_id) for lead_id in savings),
         pending("AT-YXXWY", LOAN),
         pending("AT-C5N2E", LOAN),
-        lead("AT-CX1A9", source="Bank_C", medium="Medium_B"),
+        lead("AT-CX1A9", source="Bank_E", medium="Medium_B"),
     )
 
 
@@ -164,7 +164,7 @@ def test_a_quote_closed_on_the_next_line_never_pays_the_merged_row():
         ("non_ascii_digits.csv", 3, ["AccountOpeningDate", "२ १० २०२३"]),
         ("personal_loan_non_ascii_digits.csv", 1, ["DisbursedAmount", "४३८५०"]),
         ("two_digit_year.csv", 1, ["AccountOpeningDate", "2 10 23"]),
-        ("bank_c_row_in_standard_file.csv", 2, ["Bank_C", "standard layout"]),
+        ("bank_e_row_in_standard_file.csv", 2, ["Bank_E", "standard layout"]),
     ],
 )
 def test_cells_outside_the_grammar_make_their_row_invalid_with_the_reason(name, row, words):

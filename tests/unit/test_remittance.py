@@ -18,7 +18,7 @@ from tests.unit.engine_support import STANDARD_BANKS, write
 HEADER = "TrackingId,Amount,PaidOn,Reference"
 BANK_C = BankProfiles(
     BankProfile(None),
-    {"Bank_C": BankProfile("Bank_C", "%Y-%m-%d", {"TrackingId": "ApplicationRef"})},
+    {"Bank_E": BankProfile("Bank_E", "%Y-%m-%d", {"TrackingId": "ApplicationRef"})},
 )
 
 
@@ -173,9 +173,9 @@ def test_paid_on_may_be_the_banks_format_or_iso(tmp_path: Path) -> None:
 
 def test_a_bank_with_its_own_names_is_recognised_by_its_header(tmp_path: Path) -> None:
     text = "ApplicationRef,Amount,PaidOn,Reference\nAPP-2023-AT-CX1A9,1900,2023-10-06,C-1\n"
-    leads = owed(("AT-CX1A9", "Bank_C", 190000, 0))
+    leads = owed(("AT-CX1A9", "Bank_E", 190000, 0))
     [row] = reconcile_text(tmp_path, text, leads, profiles=BANK_C).to_dicts()
-    assert (row["outcome"], row["source_type"]) == ("matched", "Bank_C")
+    assert (row["outcome"], row["source_type"]) == ("matched", "Bank_E")
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ SAMPLES = PROJECT_ROOT / "samples"
 OUTCOMES = ("invalid", "duplicate", "not_shiftpay_lead", "already_paid", "not_payable",
             "no_active_rule", "paid")  # fmt: skip
 EXPECTED = json.loads((SAMPLES / "expected_outcomes.json").read_text())
-# Bank_C's own layout, as config/banks.toml declares it.
+# Bank_E's own layout, as config/banks.toml declares it.
 LAYOUT_OPTIONS = {
-    "bank_c_savings_account_2023-10-03.csv": {
+    "bank_e_savings_account_2023-10-03.csv": {
         "tracking_column": "ApplicationRef", "date_format": "%Y-%m-%d",
     },
 }  # fmt: skip

@@ -8,6 +8,7 @@ without the setting).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -100,6 +101,18 @@ class _WithoutKnownNoise(logging.Filter):
         return not str(record.msg).startswith(self.NOISE)
 
 
+def with_embedded_database(command: cli.Command) -> cli.Command:
+    """The command, run after PAYOUT_DATABASE_URL points at the embedded server when unset
+    (inside `cli.run`, so a refused setting met here is its one sentence too)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        use_embedded_database_when_unset()
+        return command(args)
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # pgserver's platformdirs warns on every start where XDG_RUNTIME_DIR is unset (CI, root).
@@ -118,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         # and the embedded PostgreSQL stops on the way out. Python's default ends the
         # process at once and left that server running.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+    command = args.run
+    # demo starts services of its own; every other command (bench too) may need the ledger.
+    if command is not _demo:
+        args.run = with_embedded_database(command)
     try:
-        # demo starts services of its own; every other command (bench too) may need the
-        # ledger.
-        if args.run is not _demo:
-            use_embedded_database_when_unset()
         return cli.run(args)
     except KeyboardInterrupt:
-        if args.run is not _host:
+        if command is not _host:
             raise
         logging.getLogger("payout.host").info("stopped while starting")  # run_host: once up
         return 0

@@ -25,7 +25,7 @@ from payout_core.settings import get_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # also a refused setting
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -338,10 +338,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command: logging set up, the app's own errors (and files that are not
     there) as one line, not a traceback."""
     configure_logging(args.verbose)
-    from payout_core.errors import PayoutError
+    from payout_core.errors import PayoutError, SettingError
 
     try:
         return args.run(args)
+    except SettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except PayoutError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED

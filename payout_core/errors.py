@@ -33,6 +33,15 @@ class ConfigurationError(PayoutError):
     to blame, so none is moved aside; fix the configuration and the files run again."""
 
 
+class SettingError(ConfigurationError):
+    """Settings whose values are refused: one sentence per setting, naming it, its value
+    and what is expected (`settings`: the names)."""
+
+    def __init__(self, settings: list[str], sentences: list[str]) -> None:
+        self.settings = settings
+        super().__init__("; ".join(sentences))
+
+
 class MisFileError(TerminalError):
     """An MIS file that cannot be processed at all. Names the file and the cause."""
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
-from payout_core.errors import DecisionRefused, TransientError, clean_error_text
+from payout_core.errors import DecisionRefused, SettingError, TransientError, clean_error_text
 from payout_core.review import forms, html
 from payout_core.review.identity import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
@@ -112,7 +112,12 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
     reviewer = reviewer_from_headers(request.headers)
     if reviewer is None:
         return _page(html.render_sign_in_needed(path), 401)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingError as refused:  # the sentence goes to the log, the names to the page
+        log.error("review page: %s", refused)
+        text = f"The review page is not configured: the app refuses {', '.join(refused.settings)}."
+        return _page(html.render_problem("Review page not available", text), 503)
     secret = _secret(settings)
     if secret is None:
         log.error("review page: PAYOUT_REVIEW_SECRET is unset or shorter than 32 characters")

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from payout_core.errors import PayoutError
-from payout_core.settings import PROJECT_ROOT, azurite_connection_string
+from payout_core.settings import PROJECT_ROOT, azurite_connection_string, checkout_root
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def azurite_root() -> Path:
+    """Whose `node_modules` has Azurite: the checkout the command runs in, else the app's."""
+    checkout = checkout_root()
+    installed = (checkout / "node_modules" / ".bin" / "azurite-blob").exists()
+    return checkout if installed else PROJECT_ROOT
+
+
 def _log_tail(path: Path) -> str:
     try:
         with path.open("rb") as log_file:
@@ -139,11 +146,11 @@ class Azurite:
         self,
         location: Path,
         *,
-        project_root: Path = PROJECT_ROOT,
+        project_root: Path | None = None,
         start_timeout_seconds: float = AZURITE_START_TIMEOUT_SECONDS,
     ) -> None:
         self.location = Path(location)
-        self.project_root = Path(project_root)
+        self.project_root = Path(project_root or azurite_root())
         self.start_timeout_seconds = start_timeout_seconds
         self.host = "127.0.0.1"
         self.blob_port = 0

@@ -96,6 +96,20 @@ def blob_trigger_source(environ: Mapping[str, str] | None = None) -> str:
     return source
 
 
+def checkout_root(start: Path | None = None) -> Path:
+    """The checkout a command was started in: the nearest folder at or above the working
+    folder holding function_app.py and host.json, else the app's own folder. Local state,
+    samples and local.settings.json follow the checkout a person works in, not the one the
+    `payout` program happens to be installed from. In Azure: the app's folder."""
+    if running_in_azure():
+        return PROJECT_ROOT
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / marker).is_file() for marker in ("function_app.py", "host.json")):
+            return folder
+    return PROJECT_ROOT
+
+
 class Settings(BaseSettings):
     # env_ignore_empty: an empty value (as in local.settings.example.json) means "the default".
     model_config = SettingsConfigDict(
@@ -120,8 +134,11 @@ class Settings(BaseSettings):
     db_pgbouncer: bool = Field(False, alias="PAYOUT_DB_PGBOUNCER")
     """Connected through PgBouncer in transaction mode (Flexible Server's port 6432): no
     startup `options`, session settings per transaction (SET LOCAL), no prepared statements."""
-    state_dir: Folder = Field(PROJECT_ROOT / ".state", alias="PAYOUT_STATE_DIR")
-    """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure."""
+    state_dir: Folder = Field(
+        default_factory=lambda: checkout_root() / ".state", alias="PAYOUT_STATE_DIR"
+    )
+    """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure.
+    `.state` of the checkout the command runs in, unless set."""
 
     # --- Blob Storage -----------------------------------------------------------
     storage_connection_string: StorageConnection | None = Field(None, alias=STORAGE_SETTING)
@@ -173,7 +190,8 @@ class Settings(BaseSettings):
 
     # --- MIS processing limits --------------------------------------------------
     banks_file: ExistingFile = Field(
-        PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE"
+        default_factory=lambda: checkout_root() / "config" / "banks.toml",
+        alias="PAYOUT_BANKS_FILE",
     )
     mis_max_file_bytes: int = Field(2 * 1024**3, alias="PAYOUT_MIS_MAX_FILE_BYTES", ge=1)
     mis_batch_rows: int = Field(400_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
@@ -193,7 +211,11 @@ class Settings(BaseSettings):
     summary_schedule: NcrontabSchedule = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")
     email_sender: Literal["outbox", "acs"] | None = Field(None, alias="PAYOUT_EMAIL_SENDER")
     """Unset means `outbox` locally; in Azure it must be set (no silent outbox)."""
-    outbox_dir: Folder = Field(PROJECT_ROOT / ".state" / "outbox", alias="PAYOUT_OUTBOX_DIR")
+    outbox_dir: Folder = Field(
+        default_factory=lambda validated: Path(validated["state_dir"]) / "outbox",
+        alias="PAYOUT_OUTBOX_DIR",
+    )
+    """The state folder's `outbox`, unless set."""
     email_from: EmailAddress = Field("DoNotReply@shiftpay.example", alias="PAYOUT_EMAIL_FROM")
     email_to: EmailAddresses = Field("finance@shiftpay.example", alias="PAYOUT_EMAIL_TO")
     """Comma-separated recipient addresses."""
@@ -207,6 +229,14 @@ class Settings(BaseSettings):
     """Both CSV attachments together, counted as sent (base64). ACS refuses a message over
     10 MB, so a larger iteration's attachments hold the first rows and the email says where
     the rest are; the bodies get what is left of the 10 MB."""
+
+    @field_validator("state_dir", "outbox_dir", "banks_file", mode="before")
+    @classmethod
+    def _in_checkout(cls, value: object) -> object:
+        """A relative path is read from the checkout's folder, wherever the command runs."""
+        if not isinstance(value, str | Path) or Path(value).is_absolute():
+            return value
+        return checkout_root() / value
 
     @model_validator(mode="before")
     @classmethod
@@ -335,6 +365,8 @@ def refused_settings(error: ValidationError) -> SettingError:
     fields.update(Settings.model_fields)  # settings given by name: Settings(state_dir=...)
     refused: dict[str, str] = {}
     for detail in error.errors():
+        if detail["type"] == "default_factory_not_called":
+            continue  # a default made from a refused setting (the outbox from the state)
         name, sentence = refusal(detail, fields)
         refused.setdefault(name, sentence)  # one sentence per setting
     return SettingError(list(refused), list(refused.values()))

@@ -38,16 +38,17 @@ def with_ledger(command: Command) -> Command:
     def run_with_ledger(args: argparse.Namespace) -> int:
         from payout_core.ledger import db
 
-        db.get_pool(get_settings())
+        # A database older than the code is named as such, with `payout db migrate`.
+        db.open_checked_pool(get_settings())
         return command(args)
 
     return run_with_ledger
 
 
-@with_ledger
 def _migrate(_: argparse.Namespace) -> int:
     from payout_core.ledger import db
 
+    db.get_pool(get_settings())
     with db.connection() as conn:
         applied = db.migrate(conn)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")

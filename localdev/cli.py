@@ -60,20 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = next(
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )
-    host = commands.add_parser("host", help="local Functions host for the blob and timer triggers")
+    host = commands.add_parser(
+        "host", help="run the app locally: the blob, queue and timer triggers (and --http-port)"
+    )
     host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     host.add_argument(
-        "--http-port", type=int, help="also serve the HTTP functions (/api/...) on this port"
+        "--http-port",
+        type=int,
+        help="also serve the review page on this port (http://127.0.0.1:PORT/api/review; "
+        "sign in at /.auth/login/dev)",
     )
-    host.set_defaults(run=_host)
+    host.set_defaults(run=_host, quiet_level=logging.INFO)  # its log is its output
 
-    commands.add_parser("demo", help="the whole chain on embedded services").set_defaults(run=_demo)
+    commands.add_parser(
+        "demo",
+        help="the whole chain on the samples, with its own Azurite and PostgreSQL "
+        "(.state/demo/ of this checkout)",
+    ).set_defaults(run=_demo)
 
-    bench = commands.add_parser("bench", help="time processing against the floor")
-    bench.add_argument("--rows", type=int, default=1_000_000)
-    bench.add_argument("--leads", type=int, default=4_000_000)
-    bench.add_argument("--batch-rows", type=int, default=None)
-    bench.add_argument("--repeat", type=int, default=1, help="pairs of (a) and (b) to run")
+    bench = commands.add_parser(
+        "bench", help="time processing a generated MIS file against a plain COPY (README)"
+    )
+    bench.add_argument("--rows", type=int, default=1_000_000, help="MIS rows to generate")
+    bench.add_argument("--leads", type=int, default=4_000_000, help="leads to generate")
+    bench.add_argument("--batch-rows", type=int, default=None, help="PAYOUT_MIS_BATCH_ROWS")
+    bench.add_argument(
+        "--repeat", type=int, default=1, help="timed pairs (the app, then the plain COPY)"
+    )
     bench.add_argument(
         "--remittance", action="store_true", help="time a remittance file of --rows rows instead"
     )
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # pgserver's platformdirs warns on every start where XDG_RUNTIME_DIR is unset (CI, root).
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    cli.configure_logging(args.verbose)
+    cli.configure_logging(args.verbose, getattr(args, "quiet_level", logging.WARNING))
     for handler in logging.getLogger().handlers:
         handler.addFilter(_WithoutKnownNoise())
     if args.run is _host:

@@ -70,7 +70,7 @@ def postgres_server(state_dir: Path, cleanup_mode: PostgresCleanupMode = "stop")
                 # Its INFO lines echo every pg_ctl call: noise in an operator's terminal.
                 pgserver_log.setLevel(logging.WARNING)
             data_dir.parent.mkdir(parents=True, exist_ok=True)
-            log.info("starting embedded PostgreSQL in %s", data_dir)
+            log.debug("starting embedded PostgreSQL in %s", data_dir)
             server = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
             _postgres_servers[data_dir] = server
         return server
@@ -87,7 +87,7 @@ def stop_postgres(state_dir: Path) -> None:
     with _postgres_lock:
         server = _postgres_servers.pop(data_dir, None)
     if server is not None:
-        log.info("stopping embedded PostgreSQL in %s", data_dir)
+        log.debug("stopping embedded PostgreSQL in %s", data_dir)
         server.cleanup()
 
 
@@ -246,7 +246,7 @@ class Azurite:
                 self.stop()
                 last_error = error
                 continue
-            log.info("Azurite blob on %d, queue on %d", self.blob_port, self.queue_port)
+            log.debug("Azurite blob on %d, queue on %d", self.blob_port, self.queue_port)
             return self
         raise last_error or EmbeddedServiceError("Azurite could not get two free ports")
 

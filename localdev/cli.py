@@ -8,6 +8,7 @@ without the setting).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
@@ -15,21 +16,54 @@ import signal
 import sys
 import warnings
 
+from azure.core.exceptions import AzureError
+
 from payout_core import cli
 from payout_core.settings import get_settings
 
 
 def _host(args: argparse.Namespace) -> int:
-    from localdev import devhost
+    """The host, with what it needs: the embedded PostgreSQL (started by main when
+    PAYOUT_DATABASE_URL is unset) and Azurite when MisStorage is unset. A service that
+    stops or does not answer is one line (localdev/host_services.py), never a traceback."""
+    from localdev import devhost, host_services
 
+    log = logging.getLogger("payout.host")
     # local.settings.json was loaded by main, before anything read the settings.
-    if args.http_port is None:
-        return devhost.run_host(once=args.once, local_settings_path=None)
-    from localdev import http_host
+    try:
+        with host_services.HostServices.started() as services:
+            problem = services.problem_at_start()
+            if problem:
+                log.error("%s", problem)
+                return cli.EXIT_FAILED
+            _warn_if_not_migrated()
+            with contextlib.ExitStack() as serving:
+                if args.http_port is not None:
+                    from localdev import http_host
 
-    http_host.review_secret_for_local_use()
-    with http_host.serving(args.http_port):
-        return devhost.run_host(once=args.once, local_settings_path=None)
+                    http_host.review_secret_for_local_use()
+                    serving.enter_context(http_host.serving(args.http_port))
+                return devhost.run_host(
+                    once=args.once, local_settings_path=None, services_up=services.check
+                )
+    except host_services.ServiceStopped as stopped:
+        log.error("%s", stopped)
+        return cli.EXIT_FAILED
+    except AzureError as error:  # storage failing while the host starts
+        cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+        log.error("storage failed while the host started (%s): the host stops (exit code 1)", cause)
+        return cli.EXIT_FAILED
+
+
+def _warn_if_not_migrated() -> None:
+    """An unmigrated ledger, said once at start-up rather than at every file."""
+    from payout_core.errors import ConfigurationError
+    from payout_core.ledger import db
+
+    try:
+        db.open_checked_pool(get_settings())
+    except ConfigurationError as error:
+        logging.getLogger("payout.host").warning("%s; files wait in their containers", error)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -61,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )
     host = commands.add_parser(
-        "host", help="run the app locally: the blob, queue and timer triggers (and --http-port)"
+        "host",
+        help="run the app locally: the blob, queue and timer triggers (and --http-port)",
+        description="Runs the app's functions as the Azure Functions host does, against "
+        "MisStorage and PAYOUT_DATABASE_URL. Unset, they are an Azurite and an embedded "
+        "PostgreSQL it starts itself, with their data under PAYOUT_STATE_DIR (.state/ of this "
+        "checkout). Ctrl-C stops it.",
     )
     host.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     host.add_argument(

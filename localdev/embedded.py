@@ -81,6 +81,14 @@ def postgres_url(state_dir: Path) -> str:
     return str(postgres_server(state_dir).get_uri())
 
 
+def started_postgres_data_dir(state_dir: Path) -> Path | None:
+    """The data folder of the embedded server under `state_dir`, if this process started
+    (or joined) it; None when the database is elsewhere."""
+    data_dir = (Path(state_dir) / "pgdata").resolve()
+    with _postgres_lock:
+        return data_dir if data_dir in _postgres_servers else None
+
+
 def stop_postgres(state_dir: Path) -> None:
     """Stop the embedded server under `state_dir` if this process started it."""
     data_dir = (Path(state_dir) / "pgdata").resolve()
@@ -262,6 +270,24 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=AZURITE_STOP_TIMEOUT_SECONDS)
+
+    def start_again(self) -> None:
+        """Start the services that stopped again, on their ports and with their data (an
+        outage ends), and return once they accept connections."""
+        ports = {"blob": self.blob_port, "queue": self.queue_port}
+        for index, (process, log_path) in enumerate(self._processes):
+            if process.poll() is not None:
+                service = log_path.stem.removeprefix("azurite-")
+                self._processes[index] = self._spawn(service, ports[service])
+        self._wait_until_ready()
+
+    def exit_codes(self) -> str:
+        """Which of the started services have exited, and how ("" while both run)."""
+        return ", ".join(
+            f"{log_path.stem} exited with code {process.returncode}"
+            for process, log_path in self._processes
+            if process.poll() is not None
+        )
 
     @property
     def pids(self) -> list[int]:

@@ -282,8 +282,14 @@ class LocalHost:
         """Poll until `stop`. `services_up` is asked before each pass (localdev/host_services.py:
         False skips the pass, an exception ends the host) and after a failed one."""
         next_due: dict[str, datetime] | None = None
+        was_up = True
         while not stop.is_set():
-            if services_up():
+            up = services_up()
+            if up and not was_up:
+                # Storage answers again, perhaps an emulator restarted without its data.
+                self._containers_made.clear()
+            was_up = up
+            if up:
                 try:
                     if next_due is None:  # in the loop: start-up reads storage too
                         next_due = self.timers.start(datetime.now(UTC))

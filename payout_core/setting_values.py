@@ -57,6 +57,11 @@ def _text(words: str, pattern: str, example: str) -> Expected:
     return Expected(words, lambda text: compiled.fullmatch(text) is not None, example)
 
 
+def _address(example: str) -> Expected:
+    """An http(s) address, described by an example of its shape."""
+    return _text(f"an address like {example}", _URL, example.lower())
+
+
 def _key_values(*any_of: str, all_of: tuple[str, ...] = ()) -> Callable[[str], bool]:
     """A connection string: `key=value` parts separated by `;`, with the keys named."""
 
@@ -108,10 +113,7 @@ StorageConnection = Annotated[str, Expected(
     _key_values("accountname", "blobendpoint", "usedevelopmentstorage"),
     "UseDevelopmentStorage=true",
 )]  # fmt: skip
-ServiceUri = Annotated[str, _text(
-    "an address like https://ACCOUNT.blob.core.windows.net", _URL,
-    "https://account.blob.core.windows.net/",
-)]  # fmt: skip
+ServiceUri = Annotated[str, _address("https://ACCOUNT.blob.core.windows.net")]
 StorageAccountName = Annotated[str, _text(
     "a storage account name: 3-24 lowercase letters and digits", r"[a-z0-9]{3,24}", "sthost"
 )]  # fmt: skip
@@ -142,14 +144,8 @@ AcsConnection = Annotated[str, Expected(
     "an ACS connection string: endpoint=https://…;accesskey=…",
     _key_values(all_of=("endpoint", "accesskey")),
 )]  # fmt: skip
-AcsEndpoint = Annotated[str, _text(
-    "an address like https://NAME.communication.azure.com", _URL,
-    "https://acs.communication.azure.com",
-)]  # fmt: skip
-PageAddress = Annotated[str, _text(
-    "the page's public address, like https://APP.azurewebsites.net/api/review", _URL,
-    "https://app.azurewebsites.net/api/review",
-)]  # fmt: skip
+AcsEndpoint = Annotated[str, _address("https://NAME.communication.azure.com")]
+PageAddress = Annotated[str, _address("https://APP.azurewebsites.net/api/review")]
 # Checked by Settings._hold_limit (a bound the ledger sets), described here.
 HoldLimit = Annotated[Decimal, Expected(
     f"an amount from 0 to {LEDGER_AMOUNT_MAX:,} (the largest the ledger stores) with at "

@@ -28,6 +28,7 @@ from localdev import embedded
 from payout_core import storage
 from payout_core.settings import PROJECT_ROOT, Settings
 from tests.e2e.browser import payout_program
+from tests.e2e.browser import run_payout as payout
 
 pytestmark = pytest.mark.e2e
 
@@ -45,19 +46,6 @@ def operator_environment(state_dir: Path, **settings: str) -> dict[str, str]:
         PAYOUT_STATE_DIR=str(state_dir), PAYOUT_HOST_POLL_INTERVAL_SECONDS="0.5", **settings
     )
     return environment
-
-
-def payout(environment: dict[str, str], *arguments: str) -> None:
-    finished = subprocess.run(
-        [payout_program(), *arguments],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr
 
 
 class Host:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
 from azure.storage.blob import BlobServiceClient
 
 from localdev import blob_events, queues
@@ -131,7 +131,8 @@ class LocalHost:
         self._sleep = sleep
         self.poisoned_count = 0
         self.completed_count = 0
-        self._last_failure = ""  # of the previous pass, said once however often it repeats
+        self._last_failure = ""  # said once, however often the passes fail alike
+        self._failed_passes = 0  # in a row
 
     # -- blobs --
 
@@ -296,7 +297,7 @@ class LocalHost:
                     self.run_blob_pass()
                     self.queue_triggers.run_pass()
                     self.timers.run_due(next_due, datetime.now(UTC))
-                    self._last_failure = ""
+                    self._last_failure, self._failed_passes = "", 0
                 except Exception as error:
                     self._pass_failed(error, services_up)
             stop.wait(self.settings.host_poll_interval_seconds)
@@ -307,13 +308,18 @@ class LocalHost:
         An outage the watch reports is said once, there; an app or SDK error in one line;
         anything else is a bug, with its traceback."""
         self._containers_made.clear()  # made again at the next pass, should one be gone
+        self._failed_passes += 1
         if not services_up():
             return
         failure = str(error).splitlines()[0] if str(error) else type(error).__name__
-        repeated, self._last_failure = failure == self._last_failure, failure
-        if repeated:  # said when it first happened; the passes since failed alike
-            log.debug("host pass failed again: %s", failure)
-        elif isinstance(error, PayoutError | AzureError):
+        # A connection lost once is most likely an outage beginning, which the watch names
+        # at the next poll; a failure said already is not said again.
+        lost_connection = isinstance(error, ServiceRequestError | ServiceResponseError)
+        if failure == self._last_failure or (lost_connection and self._failed_passes == 1):
+            log.debug("host pass failed: %s", failure)
+            return
+        self._last_failure = failure
+        if isinstance(error, PayoutError | AzureError):
             log.warning("host pass failed: %s; retrying at every poll", failure)
         else:
             log.exception("host pass failed; retrying at every poll")

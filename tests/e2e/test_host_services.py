@@ -39,11 +39,14 @@ SETTINGS = {field.alias for field in Settings.model_fields.values()}
 
 
 def operator_environment(state_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a person who set nothing but where the state goes (and a quick
-    poll), plus `settings`."""
+    """The environment of a person who set nothing but where the state goes (a quick poll,
+    no summary email while the test runs), plus `settings`."""
     environment = {name: value for name, value in os.environ.items() if name not in SETTINGS}
     environment.update(
-        PAYOUT_STATE_DIR=str(state_dir), PAYOUT_HOST_POLL_INTERVAL_SECONDS="0.5", **settings
+        PAYOUT_STATE_DIR=str(state_dir),
+        PAYOUT_HOST_POLL_INTERVAL_SECONDS="0.5",
+        SUMMARY_SCHEDULE="0 0 0 1 1 *",  # not during a test: the hourly default could
+        **settings,
     )
     return environment
 

@@ -140,9 +140,10 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
             return _decide(request, reviewer, secret, path, settings)
         if request.method in ("GET", "HEAD"):
             return _show(request, reviewer, secret, path)
-    except TransientError:
-        # Details (server names) go to the log, not to the browser.
-        log.exception("review page: database unavailable")
+    except TransientError as unavailable:
+        # Details (server names) go to the log, not to the browser; an outage is no bug,
+        # so one line, without a traceback.
+        log.warning("review page: %s", unavailable)
         text = "The ledger database did not answer; nothing was changed. Try again shortly."
         return _page(html.render_problem("Try again in a moment", text, path), 503)
     return func.HttpResponse(status_code=405, headers={"Allow": "GET, POST"})

@@ -1,10 +1,17 @@
 # The operator's and developer's entry points. `make demo` and `make test` are the two
 # commands a fresh clone needs; everything they depend on is installed by `make setup`.
 SHELL := /bin/bash
+# Python 3.11 (what CI runs and Azure deploys) or 3.12, each in its own venv:
+#   make test PYTHON=python3.12 VENV=.venv-3.12
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest's temporary folders, one set per checkout: under pytest's default (shared by
+# every run of this user) one run's clean-up deleted another checkout's embedded
+# PostgreSQL while it ran.
+BASETEMP ?= /tmp/pytest-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+PYTEST := $(BIN)/python -m pytest -q --basetemp=$(BASETEMP)
 
 .PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package check-azure clean
 
@@ -34,16 +41,16 @@ demo: setup
 	$(BIN)/payout demo
 
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-unit: setup
-	$(BIN)/python -m pytest -q tests/unit
+	$(PYTEST) tests/unit
 
 test-integration: setup
-	$(BIN)/python -m pytest -q tests/integration
+	$(PYTEST) tests/integration
 
 test-e2e: setup browser
-	$(BIN)/python -m pytest -q tests/e2e
+	$(PYTEST) tests/e2e
 
 lint: setup
 	$(BIN)/ruff check .

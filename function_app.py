@@ -7,7 +7,7 @@ heavy parts are imported inside each function so that indexing, which the host d
 every cold start, loads no Polars and no database driver.
 
 The pattern for a new trigger: a decorator naming settings, a function of two lines
-that imports `payout_core.functions` and calls one body there. The failure policy
+that imports `payout_core.flows.triggers` and calls one body there. The failure policy
 (record and quarantine, or raise for a retry) lives in that body, not here.
 The same `app` is what `payout host` (localdev/) reads to emulate the host locally.
 """

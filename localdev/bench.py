@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from payout_core.settings import PROJECT_ROOT, get_settings
+from payout_core.settings import PROJECT_ROOT, checkout_root, get_settings
 
 TEMPLATE_DATABASE = "payout_bench_template"  # leads and rules loaded once
 RUN_DATABASE = "payout_bench_run"  # a fresh copy of the template for every measured run
 PAYOUT = [sys.executable, "-m", "localdev"]
-WORKLOAD_ROOT = PROJECT_ROOT / "bench" / "out"
+WORKLOAD_ROOT = checkout_root() / "bench" / "out"  # `make clean` removes it
 
 
 @dataclass(frozen=True)

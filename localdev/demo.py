@@ -24,11 +24,10 @@ from payout_core.engine.calculate import OUTCOMES
 from payout_core.flows import process
 from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import db
-from payout_core.settings import PROJECT_ROOT, get_settings
+from payout_core.settings import checkout_root, get_settings
 
 log = logging.getLogger(__name__)
 
-SAMPLES_DIR = PROJECT_ROOT / "samples"
 DEMO_FOLDER_NAME = "demo"
 
 # The demo's per-event limit holds exactly one sample event (AT-K9R4M's KPI1, payout 1504).
@@ -223,12 +222,15 @@ def _reconcile_samples(context: Context, samples_dir: Path) -> int:
     return exit_code
 
 
-def run_demo(state_dir: Path | None = None, samples_dir: Path = SAMPLES_DIR) -> int:
-    """Run the demo under `<state_dir>/demo` (default PAYOUT_STATE_DIR) and return an exit
-    code: 0 when every file was handled (processed, or refused with an error record)."""
+def run_demo(state_dir: Path | None = None, samples_dir: Path | None = None) -> int:
+    """Run the demo under `<state_dir>/demo` (default PAYOUT_STATE_DIR: `.state` of the
+    checkout it runs in) on `samples_dir` (default: that checkout's `samples/`), and return
+    an exit code: 0 when every file was handled (processed, or refused with an error
+    record)."""
+    samples_dir = samples_dir or checkout_root() / "samples"
     demo_dir = (state_dir or get_settings().state_dir).resolve() / DEMO_FOLDER_NAME
     _reset(demo_dir)
-    print(f"demo state: {demo_dir}")
+    print(f"demo state: {demo_dir}; samples: {samples_dir}")
     azurite = embedded.Azurite(demo_dir / "azurite")
     try:
         azurite.start()

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
 from azure.storage.blob import BlobServiceClient
 
 from localdev import blob_events, queues
@@ -71,6 +72,7 @@ from localdev.queues import BLOB_POISON_QUEUE as POISON_QUEUE
 from localdev.queues import QueueTriggers
 from localdev.timers import TimerTriggers
 from payout_core.adapters import storage
+from payout_core.errors import PayoutError
 from payout_core.settings import Settings, get_settings
 
 log = logging.getLogger("payout.host")
@@ -129,6 +131,8 @@ class LocalHost:
         self._sleep = sleep
         self.poisoned_count = 0
         self.completed_count = 0
+        self._last_failure = ""  # said once, however often the passes fail alike
+        self._failed_passes = 0  # in a row
 
     # -- blobs --
 
@@ -273,18 +277,52 @@ class LocalHost:
 
     # -- the loop --
 
-    def run_forever(self, stop: threading.Event) -> int:
-        next_due = self.timers.start(datetime.now(UTC))
+    def run_forever(
+        self, stop: threading.Event, services_up: Callable[[], bool] = lambda: True
+    ) -> int:
+        """Poll until `stop`. `services_up` is asked before each pass (localdev/host_services.py:
+        False skips the pass, an exception ends the host) and after a failed one."""
+        next_due: dict[str, datetime] | None = None
+        was_up = True
         while not stop.is_set():
-            try:
-                self.run_blob_pass()
-                self.queue_triggers.run_pass()
-                self.timers.run_due(next_due, datetime.now(UTC))
-            except Exception:
-                # Storage unreachable for a moment must not end the host; the next poll retries.
-                log.exception("host pass failed; retrying at the next poll")
+            up = services_up()
+            if up and not was_up:
+                # Storage answers again, perhaps an emulator restarted without its data.
+                self._containers_made.clear()
+            was_up = up
+            if up:
+                try:
+                    if next_due is None:  # in the loop: start-up reads storage too
+                        next_due = self.timers.start(datetime.now(UTC))
+                    self.run_blob_pass()
+                    self.queue_triggers.run_pass()
+                    self.timers.run_due(next_due, datetime.now(UTC))
+                    self._last_failure, self._failed_passes = "", 0
+                except Exception as error:
+                    self._pass_failed(error, services_up)
             stop.wait(self.settings.host_poll_interval_seconds)
         return EXIT_OK
+
+    def _pass_failed(self, error: Exception, services_up: Callable[[], bool]) -> None:
+        """Storage unreachable for a moment must not end the host; the next poll retries.
+        An outage the watch reports is said once, there; an app or SDK error in one line;
+        anything else is a bug, with its traceback."""
+        self._containers_made.clear()  # made again at the next pass, should one be gone
+        self._failed_passes += 1
+        if not services_up():
+            return
+        failure = str(error).splitlines()[0] if str(error) else type(error).__name__
+        # A connection lost once is most likely an outage beginning, which the watch names
+        # at the next poll; a failure said already is not said again.
+        lost_connection = isinstance(error, ServiceRequestError | ServiceResponseError)
+        if failure == self._last_failure or (lost_connection and self._failed_passes == 1):
+            log.debug("host pass failed: %s", failure)
+            return
+        self._last_failure = failure
+        if isinstance(error, PayoutError | AzureError):
+            log.warning("host pass failed: %s; retrying at every poll", failure)
+        else:
+            log.exception("host pass failed; retrying at every poll")
 
 
 def build_host(
@@ -322,6 +360,7 @@ def run_host(
     local_settings_path: Path | None = LOCAL_SETTINGS_PATH,
     host_json_path: Path = HOST_JSON_PATH,
     stop: threading.Event | None = None,
+    services_up: Callable[[], bool] = lambda: True,
 ) -> int:
     """Host function_app.app locally. `once`: drain blobs and queues, run no timer, exit."""
     host = build_host(
@@ -331,7 +370,7 @@ def run_host(
         return host.drain()
     log.info("host running; Ctrl-C stops it")
     try:
-        return host.run_forever(stop or threading.Event())
+        return host.run_forever(stop or threading.Event(), services_up)
     except KeyboardInterrupt:
         log.info("stopped")
         return EXIT_OK

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from payout_core.errors import PayoutError
-from payout_core.settings import PROJECT_ROOT, azurite_connection_string
+from payout_core.settings import PROJECT_ROOT, azurite_connection_string, checkout_root
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def postgres_server(state_dir: Path, cleanup_mode: PostgresCleanupMode = "stop")
                 # Its INFO lines echo every pg_ctl call: noise in an operator's terminal.
                 pgserver_log.setLevel(logging.WARNING)
             data_dir.parent.mkdir(parents=True, exist_ok=True)
-            log.info("starting embedded PostgreSQL in %s", data_dir)
+            log.debug("starting embedded PostgreSQL in %s", data_dir)
             server = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
             _postgres_servers[data_dir] = server
         return server
@@ -81,13 +81,21 @@ def postgres_url(state_dir: Path) -> str:
     return str(postgres_server(state_dir).get_uri())
 
 
+def started_postgres_data_dir(state_dir: Path) -> Path | None:
+    """The data folder of the embedded server under `state_dir`, if this process started
+    (or joined) it; None when the database is elsewhere."""
+    data_dir = (Path(state_dir) / "pgdata").resolve()
+    with _postgres_lock:
+        return data_dir if data_dir in _postgres_servers else None
+
+
 def stop_postgres(state_dir: Path) -> None:
     """Stop the embedded server under `state_dir` if this process started it."""
     data_dir = (Path(state_dir) / "pgdata").resolve()
     with _postgres_lock:
         server = _postgres_servers.pop(data_dir, None)
     if server is not None:
-        log.info("stopping embedded PostgreSQL in %s", data_dir)
+        log.debug("stopping embedded PostgreSQL in %s", data_dir)
         server.cleanup()
 
 
@@ -117,6 +125,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def azurite_root() -> Path:
+    """Whose `node_modules` has Azurite: the checkout the command runs in, else the app's."""
+    checkout = checkout_root()
+    installed = (checkout / "node_modules" / ".bin" / "azurite-blob").exists()
+    return checkout if installed else PROJECT_ROOT
+
+
 def _log_tail(path: Path) -> str:
     try:
         with path.open("rb") as log_file:
@@ -139,11 +154,11 @@ class Azurite:
         self,
         location: Path,
         *,
-        project_root: Path = PROJECT_ROOT,
+        project_root: Path | None = None,
         start_timeout_seconds: float = AZURITE_START_TIMEOUT_SECONDS,
     ) -> None:
         self.location = Path(location)
-        self.project_root = Path(project_root)
+        self.project_root = Path(project_root or azurite_root())
         self.start_timeout_seconds = start_timeout_seconds
         self.host = "127.0.0.1"
         self.blob_port = 0
@@ -239,7 +254,7 @@ class Azurite:
                 self.stop()
                 last_error = error
                 continue
-            log.info("Azurite blob on %d, queue on %d", self.blob_port, self.queue_port)
+            log.debug("Azurite blob on %d, queue on %d", self.blob_port, self.queue_port)
             return self
         raise last_error or EmbeddedServiceError("Azurite could not get two free ports")
 
@@ -255,6 +270,24 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=AZURITE_STOP_TIMEOUT_SECONDS)
+
+    def start_again(self) -> None:
+        """Start the services that stopped again, on their ports and with their data (an
+        outage ends), and return once they accept connections."""
+        ports = {"blob": self.blob_port, "queue": self.queue_port}
+        for index, (process, log_path) in enumerate(self._processes):
+            if process.poll() is not None:
+                service = log_path.stem.removeprefix("azurite-")
+                self._processes[index] = self._spawn(service, ports[service])
+        self._wait_until_ready()
+
+    def exit_codes(self) -> str:
+        """Which of the started services have exited, and how ("" while both run)."""
+        return ", ".join(
+            f"{log_path.stem} exited with code {process.returncode}"
+            for process, log_path in self._processes
+            if process.poll() is not None
+        )
 
     @property
     def pids(self) -> list[int]:

@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from payout_core.settings import PROJECT_ROOT, Settings
+from payout_core.settings import Settings, checkout_root
 
 log = logging.getLogger("payout.host")
 
-LOCAL_SETTINGS_PATH = PROJECT_ROOT / "local.settings.json"
-HOST_JSON_PATH = PROJECT_ROOT / "host.json"
+# Of the checkout `payout` runs in, as Core Tools reads them from the folder it starts in.
+LOCAL_SETTINGS_PATH = checkout_root() / "local.settings.json"
+HOST_JSON_PATH = checkout_root() / "host.json"
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
 DEFAULT_HOST_ID = "shiftpay-payout-local"
 

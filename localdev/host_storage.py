@@ -53,11 +53,8 @@ class HostStorage:
         return Receipt(metadata.get("status", RECEIPT_PENDING), int(metadata.get("attempts", "0")))
 
     def write_receipt(self, receipt_name: str, receipt: Receipt) -> None:
-        self._hosts.get_blob_client(receipt_name).upload_blob(
-            b"",
-            overwrite=True,
-            metadata={"status": receipt.status, "attempts": str(receipt.attempts)},
-        )
+        metadata = {"status": receipt.status, "attempts": str(receipt.attempts)}
+        self._write(receipt_name, b"", metadata=metadata)
 
     def timer_status_name(self, function_id: str) -> str:
         return f"{TIMERS_PREFIX}/{self.host_id}/{function_id}/status"
@@ -70,6 +67,14 @@ class HostStorage:
             return None
 
     def write_timer_status(self, function_id: str, status: Mapping[str, str]) -> None:
-        self._hosts.get_blob_client(self.timer_status_name(function_id)).upload_blob(
-            json.dumps(dict(status)).encode("utf-8"), overwrite=True
-        )
+        self._write(self.timer_status_name(function_id), json.dumps(dict(status)).encode("utf-8"))
+
+    def _write(self, blob_name: str, data: bytes, **options: object) -> None:
+        """Write a host blob; a container gone meanwhile (an emulator restarted without its
+        data) is made again."""
+        blob = self._hosts.get_blob_client(blob_name)
+        try:
+            blob.upload_blob(data, overwrite=True, **options)
+        except ResourceNotFoundError:
+            storage.ensure_containers(self.client, (HOSTS_CONTAINER,))
+            blob.upload_blob(data, overwrite=True, **options)

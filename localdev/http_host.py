@@ -9,7 +9,8 @@ Local development only. Two parts, each standing in for what Azure puts in front
   Core Tools, function keys are not enforced locally (authLevel is ignored).
 - App Service Authentication ("Easy Auth", localdev/easy_auth.py): `/.auth/login/dev` (and
   any other provider name, so links written for Entra ID's `/.auth/login/aad` work too) is
-  a form where a developer types a name and from then on acts as that person;
+  a form where a developer types a name and from then on acts as that person, landing on
+  the review page (where `/` leads too) unless the link names another destination;
   `/.auth/logout` ends it, `/.auth/me` shows it. Every function request loses the
   identity headers a client sent and carries the signed-in person's, as in Azure.
 
@@ -106,6 +107,16 @@ def discover_http_functions(app: func.FunctionApp, route_prefix: str) -> list[Ht
     return found
 
 
+def landing_path(functions: list[HttpFunction]) -> str:
+    """Where a sign-in without a destination lands, and where `/` leads: the first page a
+    browser can open (a GET function whose route needs no value; the review page)."""
+    for function in functions:
+        segments = [part for part in function.route.split("/") if not part.endswith("?}")]
+        if "GET" in function.methods and not any(part.startswith("{") for part in segments):
+            return "/" + "/".join(segments)
+    return "/"
+
+
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -121,6 +132,7 @@ class LocalHttpHost(ThreadingHTTPServer):
         super().__init__(address, _RequestHandler)
         self.functions = functions
         self.signer = signer
+        self.landing_path = landing_path(functions)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A browser that closes a connection early (a cancelled load) is no error of ours.
@@ -165,6 +177,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._sign_out()
         elif path.rstrip("/") == "/.auth/me":
             self._me(signed_in)
+        elif path == "/" and self.server.landing_path != "/":
+            self._send(HTTPStatus.FOUND, b"", extra={"Location": self.server.landing_path})
         else:
             self._invoke(path, body, signed_in)
 
@@ -176,7 +190,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _sign_in(self, body: bytes, signed_in: str | None) -> None:
         path = urlsplit(self.path).path
         if self.command == "GET":
-            redirect = easy_auth.safe_redirect(self._query().get("post_login_redirect_uri"))
+            redirect = easy_auth.safe_redirect(
+                self._query().get("post_login_redirect_uri"), default=self.server.landing_path
+            )
             self._send(
                 HTTPStatus.OK, easy_auth.sign_in_page(path, redirect, signed_in), html_page=True
             )
@@ -185,7 +201,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"GET or POST\n")
             return
         form = dict(parse_qsl(body.decode("utf-8", errors="replace")))
-        redirect = easy_auth.safe_redirect(form.get("post_login_redirect_uri"))
+        redirect = easy_auth.safe_redirect(
+            form.get("post_login_redirect_uri"), default=self.server.landing_path
+        )
         name = easy_auth.clean_name(form.get("name", ""))
         if name is None:
             page = easy_auth.sign_in_page(

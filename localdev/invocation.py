@@ -8,6 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from azure.core.exceptions import AzureError
+
+from payout_core.errors import PayoutError
+
 log = logging.getLogger("payout.host")
 
 
@@ -21,13 +25,16 @@ def invoke(
     try:
         user_function(**arguments)
     except Exception as error:
+        # The app's own errors and the Azure SDK's say what happened; a traceback is for
+        # anything else (a bug), or for --verbose.
+        expected = isinstance(error, PayoutError | AzureError)
         log.error(
             "Executed 'Functions.%s' (Failed, Id=%s, Duration=%.0fms): %s",
             name,
             invocation_id,
             (time.monotonic() - started) * 1000,
             error,
-            exc_info=True,
+            exc_info=not expected or log.isEnabledFor(logging.DEBUG),
         )
         return error
     log.info(

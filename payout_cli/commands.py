@@ -1,9 +1,8 @@
 """`payout`: the operator's commands. Each calls the same code the functions call.
 
 The `payout` program adds the local-development commands (host, demo, bench) on top of
-these, in localdev/cli.py; this module knows nothing of them.
-
-Heavy modules are imported inside each command so `payout --help` stays instant.
+these, in localdev/cli.py. Heavy modules are imported inside each command, so that
+`payout --help` answers at once.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,10 +20,17 @@ if TYPE_CHECKING:
     from payout_cli.local_outputs import LocalOutputs
     from payout_core.flows.unit_of_work import Context
 
-from payout_cli.common import EXIT_FAILED, EXIT_OK, with_ledger
+from payout_cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, with_ledger
+
+DESCRIPTION = """\
+ShiftPay payouts: load rules and leads, process MIS, remittance and wallet confirmation
+files, decide held payouts and send the iteration email, with the same code the Azure
+Functions app runs. Each command prints its result; --verbose adds progress and
+diagnostics. Settings come from the environment (README, "Settings"); locally, the
+database is an embedded PostgreSQL under .state/ unless PAYOUT_DATABASE_URL is set."""
 
 
-@with_ledger
+@partial(with_ledger, schema_checked=False)
 def _migrate(args: argparse.Namespace) -> int:
     from payout_core.ledger import db
 
@@ -133,7 +140,7 @@ def _summary(args: argparse.Namespace) -> int:
 
     sink = local_outputs.LocalOutputs(Path(args.output_dir)) if args.output_dir else None
     outcome = iteration.run_summary(context=args.context, credit_files=sink)
-    print(outcome)
+    print(json.dumps(outcome.to_json()) if args.json else outcome)
     return EXIT_OK
 
 
@@ -228,7 +235,7 @@ def _add_cycle_commands(commands: argparse._SubParsersAction) -> None:
         ("reject", "never pay held events (a reason is required)"),
     ):
         decide = holds_commands.add_parser(decision, help=help_text)
-        decide.add_argument("event_ids", nargs="+", type=int, metavar="EVENT_ID")
+        decide.add_argument("event_ids", nargs="+", type=int, metavar="EVENT_ID", help="held event")
         decide.add_argument("--by", required=True, help="the person deciding")
         decide.add_argument("--reason", help="why (required to reject)")
         decide.add_argument("--json", action="store_true", help="one JSON object per decision")
@@ -242,8 +249,14 @@ def _add_cycle_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="payout", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser = argparse.ArgumentParser(prog="payout", description=DESCRIPTION)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log progress and diagnostics (services starting, each file's stages, "
+        "the Azure SDK's requests)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     db_parser = commands.add_parser("db", help="database administration")
@@ -253,17 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="payin/payout rules")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
     rules_load = rules_commands.add_parser("load", help="load a rules CSV as the new version")
-    rules_load.add_argument("path")
+    rules_load.add_argument("path", help="the rules CSV (samples/payin_payout_rules.csv's columns)")
     rules_load.set_defaults(run=_load_rules)
 
     leads = commands.add_parser("leads", help="the leads table")
     leads_commands = leads.add_subparsers(dest="leads_command", required=True)
     leads_load = leads_commands.add_parser("load", help="upsert leads from a CSV export")
-    leads_load.add_argument("path")
+    leads_load.add_argument("path", help="the leads export CSV")
     leads_load.set_defaults(run=_load_leads)
 
     process = commands.add_parser("process", help="process local MIS files like the trigger")
-    process.add_argument("paths", nargs="+", metavar="PATH")
+    process.add_argument("paths", nargs="+", metavar="PATH", help="an MIS CSV")
     process.add_argument("--json", action="store_true", help="one JSON object per file")
     process.add_argument("--output-dir", help="also write the per-file CSVs here")
     process.set_defaults(run=_process)
@@ -288,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="send the iteration email now")
     summary.add_argument("--output-dir", help="also write the cycle's credits CSV here")
+    summary.add_argument("--json", action="store_true", help="one JSON object")
     summary.set_defaults(run=_summary)
     _add_cycle_commands(commands)
     from payout_cli import reconciliation_commands
@@ -300,29 +314,34 @@ def main(argv: list[str] | None = None) -> int:
     return run(build_parser().parse_args(argv))
 
 
-def configure_logging(verbose: bool) -> None:
-    """Quiet by default: the app's own lines at INFO, other libraries' at WARNING. `-v`
-    shows everything (DEBUG), the Azure SDK's HTTP requests and responses included."""
+def configure_logging(verbose: bool, quiet_level: int = logging.WARNING) -> None:
+    """Quiet by default: a command prints its result and logs warnings and errors only
+    (`quiet_level`; the host, whose log is its output, INFO). `-v` shows everything
+    (DEBUG), the Azure SDK's HTTP requests and responses included."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    logging.getLogger().setLevel(logging.DEBUG if verbose else quiet_level)
     # pgserver logs every pg_ctl call it makes at INFO; an operator needs none of it. The
     # Azure SDK logs every HTTP request with its headers at INFO (its HttpLoggingPolicy):
-    # a wall of headers for each blob touched.
+    # a wall of headers for each blob touched. The pool warns at each failed attempt to
+    # connect, while the command (or the host) says in one line that the database is down.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     logging.getLogger("azure").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("psycopg.pool").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command: logging set up, the app's own errors (and files that are not
     there) as one line, not a traceback."""
-    configure_logging(args.verbose)
-    from payout_core.errors import PayoutError
+    configure_logging(args.verbose, getattr(args, "quiet_level", logging.WARNING))
+    from payout_core.errors import PayoutError, SettingError
 
     try:
         return args.run(args)
+    except SettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except PayoutError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED

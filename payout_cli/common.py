@@ -11,15 +11,16 @@ from payout_core.settings import get_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # also a refused setting
 
 Command = Callable[[argparse.Namespace], int]
 
 
-def with_ledger(command: Command) -> Command:
+def with_ledger(command: Command, *, schema_checked: bool = True) -> Command:
     """A command that uses the ledger is an entry point: it reads the settings once, opens
     the ledger's database from them and hands both to the flows (`args.context`), and
-    closes the database when it is done."""
+    closes the database when it is done. A database older than the code is named as such
+    first, with `payout db migrate`, instead of failing mid-command."""
 
     @wraps(command)
     def run_with_ledger(args: argparse.Namespace) -> int:
@@ -27,6 +28,8 @@ def with_ledger(command: Command) -> Command:
 
         args.context = Context.open(get_settings())
         try:
+            if schema_checked:  # not for `db migrate`, which makes it so
+                args.context.database.check_schema()
             return command(args)
         finally:
             args.context.close()

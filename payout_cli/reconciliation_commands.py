@@ -89,14 +89,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     remittance = commands.add_parser(
         "remittance", help="reconcile banks' remittance files (money in) like the trigger"
     )
-    remittance.add_argument("paths", nargs="+", metavar="FILE")
+    remittance.add_argument("paths", nargs="+", metavar="FILE", help="a bank's remittance CSV")
     remittance.add_argument("--json", action="store_true", help="one JSON object per file")
     remittance.set_defaults(run=_remittance)
 
     confirmations = commands.add_parser(
         "confirmations", help="record the wallet team's confirmation files (money out)"
     )
-    confirmations.add_argument("paths", nargs="+", metavar="FILE")
+    confirmations.add_argument("paths", nargs="+", metavar="FILE", help="a confirmations CSV")
     confirmations.add_argument("--json", action="store_true", help="one JSON object per file")
     confirmations.set_defaults(run=_confirmations)
 

@@ -28,6 +28,15 @@ MIS_SIZE_SETTING = "PAYOUT_MIS_MAX_FILE_BYTES"
 RECONCILIATION_SIZE_SETTING = "PAYOUT_RECONCILIATION_MAX_FILE_BYTES"
 
 
+class SettingError(ConfigurationError):
+    """Settings whose values are refused: one sentence per setting, naming it, its value
+    and what is expected (`settings`: the names)."""
+
+    def __init__(self, settings: list[str], sentences: list[str]) -> None:
+        self.settings = settings
+        super().__init__("; ".join(sentences))
+
+
 __all__ = [
     "ERROR_LOG_HEADERS",
     "ERROR_TEXT_MAX_CHARS",
@@ -38,6 +47,7 @@ __all__ = [
     "MisFileTooLargeError",
     "PayoutError",
     "ReconciliationFileError",
+    "SettingError",
     "TerminalError",
     "TransientError",
     "check_mis_file_size",

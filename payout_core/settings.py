@@ -6,6 +6,10 @@ local.settings.json; the README explains each one.
 Running in Azure (the platform sets WEBSITE_INSTANCE_ID) the local conveniences are
 off: no Azurite default for storage, no outbox default for email, and a setting the
 deployment must give (`REQUIRED_IN_AZURE`) stops start-up with a message naming it.
+
+A value a setting cannot hold stops whatever reads the settings with one sentence per
+setting naming it, its value and what is expected (payout_core/setting_values.py: what
+each setting's type may hold); `payout` then exits with code 2.
 """
 
 from __future__ import annotations
@@ -17,11 +21,33 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payout_core.engine.amount_limits import LEDGER_AMOUNT_MAX
-from payout_core.errors import ConfigurationError
+from payout_core.errors import ConfigurationError, SettingError
+from payout_core.setting_values import (  # the review page reads the minimum here
+    REVIEW_SECRET_MIN_CHARS as REVIEW_SECRET_MIN_CHARS,
+)
+from payout_core.setting_values import (
+    AcsConnection,
+    AcsEndpoint,
+    ClientId,
+    ContainerName,
+    DatabaseUrl,
+    EmailAddress,
+    EmailAddresses,
+    ExistingFile,
+    Folder,
+    HoldLimit,
+    NcrontabSchedule,
+    PageAddress,
+    ReviewSecret,
+    ServiceUri,
+    StorageAccountName,
+    StorageConnection,
+    refusal,
+)
 
 if TYPE_CHECKING:
     from payout_core.engine.holds import HoldLimits
@@ -62,10 +88,26 @@ def blob_trigger_source(environ: Mapping[str, str] | None = None) -> str:
     value = (os.environ if environ is None else environ).get(BLOB_TRIGGER_SOURCE_SETTING)
     source = (value or "").strip() or BLOB_TRIGGER_SOURCES[0]
     if source not in BLOB_TRIGGER_SOURCES:
-        raise ConfigurationError(
-            f"{BLOB_TRIGGER_SOURCE_SETTING}={value!r}: use one of {', '.join(BLOB_TRIGGER_SOURCES)}"
-        )
+        raise SettingError(
+            [BLOB_TRIGGER_SOURCE_SETTING],
+            [f"{BLOB_TRIGGER_SOURCE_SETTING} is {value!r}: expected one of "
+             f"{', '.join(BLOB_TRIGGER_SOURCES)}"],
+        )  # fmt: skip
     return source
+
+
+def checkout_root(start: Path | None = None) -> Path:
+    """The checkout a command was started in: the nearest folder at or above the working
+    folder holding function_app.py and host.json, else the app's own folder. Local state,
+    samples and local.settings.json follow the checkout a person works in, not the one the
+    `payout` program happens to be installed from. In Azure: the app's folder."""
+    if running_in_azure():
+        return PROJECT_ROOT
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / marker).is_file() for marker in ("function_app.py", "host.json")):
+            return folder
+    return PROJECT_ROOT
 
 
 class Settings(BaseSettings):
@@ -75,7 +117,7 @@ class Settings(BaseSettings):
     )
 
     # --- PostgreSQL -------------------------------------------------------------
-    database_url: str | None = Field(None, alias="PAYOUT_DATABASE_URL")
+    database_url: DatabaseUrl | None = Field(None, alias="PAYOUT_DATABASE_URL")
     """libpq URL of the ledger database; unset means the embedded server under state_dir."""
     db_pool_max_size: int = Field(4, alias="PAYOUT_DB_POOL_MAX_SIZE", ge=2, le=50)
     """A file being processed holds two: its transaction, and its lookups."""
@@ -86,30 +128,37 @@ class Settings(BaseSettings):
     database_auth: Literal["password", "entra"] = Field("password", alias="PAYOUT_DATABASE_AUTH")
     """`entra`: the password is a Microsoft Entra access token, fetched for each new
     connection (tokens live about an hour); the URL names the Entra user, no password."""
-    database_client_id: str | None = Field(None, alias="PAYOUT_DATABASE_CLIENT_ID")
+    database_client_id: ClientId | None = Field(None, alias="PAYOUT_DATABASE_CLIENT_ID")
     """With `entra`: the client id of a user-assigned managed identity; unset means
     DefaultAzureCredential (the system-assigned identity in Azure, `az login` locally)."""
     db_pgbouncer: bool = Field(False, alias="PAYOUT_DB_PGBOUNCER")
     """Connected through PgBouncer in transaction mode (Flexible Server's port 6432): no
     startup `options`, session settings per transaction (SET LOCAL), no prepared statements."""
-    state_dir: Path = Field(PROJECT_ROOT / ".state", alias="PAYOUT_STATE_DIR")
-    """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure."""
+    state_dir: Folder = Field(
+        default_factory=lambda: checkout_root() / ".state", alias="PAYOUT_STATE_DIR"
+    )
+    """Local state: embedded PostgreSQL data, Azurite data, outbox. Never used in Azure.
+    `.state` of the checkout the command runs in, unless set."""
 
     # --- Blob Storage -----------------------------------------------------------
-    storage_connection_string: str | None = Field(None, alias=STORAGE_SETTING)
+    storage_connection_string: StorageConnection | None = Field(None, alias=STORAGE_SETTING)
     """A connection string; unset locally means Azurite, unset in Azure is an error unless
     the identity-based settings below are given."""
-    storage_blob_service_uri: str | None = Field(None, alias="MisStorage__blobServiceUri")
+    storage_blob_service_uri: ServiceUri | None = Field(None, alias="MisStorage__blobServiceUri")
     """Identity-based connection: https://ACCOUNT.blob.core.windows.net (with a managed
     identity holding Storage Blob Data Owner on the account)."""
-    storage_queue_service_uri: str | None = Field(None, alias="MisStorage__queueServiceUri")
+    storage_queue_service_uri: ServiceUri | None = Field(
+        None, alias="MisStorage__queueServiceUri"
+    )
     """Identity-based connection: https://ACCOUNT.queue.core.windows.net; the blob trigger's
     poison queue lives in this account (Storage Queue Data Contributor)."""
     # MisStorage__credential (`managedidentity`) is read by the Functions host itself.
-    storage_client_id: str | None = Field(None, alias="MisStorage__clientId")
-    mis_container: str = Field("mis-inbox", alias="MIS_CONTAINER")
-    output_container: str = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")
-    quarantine_container: str = Field("mis-quarantine", alias="PAYOUT_QUARANTINE_CONTAINER")
+    storage_client_id: ClientId | None = Field(None, alias="MisStorage__clientId")
+    mis_container: ContainerName = Field("mis-inbox", alias="MIS_CONTAINER")
+    output_container: ContainerName = Field("mis-outputs", alias="PAYOUT_OUTPUT_CONTAINER")
+    quarantine_container: ContainerName = Field(
+        "mis-quarantine", alias="PAYOUT_QUARANTINE_CONTAINER"
+    )
     storage_connect_timeout_seconds: int = Field(
         10, alias="PAYOUT_STORAGE_CONNECT_TIMEOUT_SECONDS", ge=1
     )
@@ -121,18 +170,29 @@ class Settings(BaseSettings):
     """Retries of one Storage request inside the SDK before the failure reaches our code."""
 
     # --- The Functions host's own storage ---------------------------------------
-    webjobs_storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
+    webjobs_storage_connection_string: StorageConnection | None = Field(
+        None, alias="AzureWebJobsStorage"
+    )
     """Where the host keeps blob receipts and timer status; unset = MisStorage for
     `payout host`. In Azure this or AzureWebJobsStorage__accountName is required."""
-    webjobs_storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
+    webjobs_storage_account_name: StorageAccountName | None = Field(
+        None, alias="AzureWebJobsStorage__accountName"
+    )
 
     # --- Local Functions host (`payout host`; never used in Azure) --------------
-    host_poll_interval_seconds: float = Field(2.0, alias="PAYOUT_HOST_POLL_INTERVAL_SECONDS", gt=0)
-    host_retry_delay_seconds: float = Field(2.0, alias="PAYOUT_HOST_RETRY_DELAY_SECONDS", ge=0)
+    host_poll_interval_seconds: float = Field(
+        2.0, alias="PAYOUT_HOST_POLL_INTERVAL_SECONDS", gt=0, allow_inf_nan=False
+    )
+    host_retry_delay_seconds: float = Field(
+        2.0, alias="PAYOUT_HOST_RETRY_DELAY_SECONDS", ge=0, allow_inf_nan=False
+    )
     """Wait before retrying a blob whose function failed (the real host backs off too)."""
 
     # --- MIS processing limits --------------------------------------------------
-    banks_file: Path = Field(PROJECT_ROOT / "config" / "banks.toml", alias="PAYOUT_BANKS_FILE")
+    banks_file: ExistingFile = Field(
+        default_factory=lambda: checkout_root() / "config" / "banks.toml",
+        alias="PAYOUT_BANKS_FILE",
+    )
     mis_max_file_bytes: int = Field(2 * 1024**3, alias="PAYOUT_MIS_MAX_FILE_BYTES", ge=1)
     mis_batch_rows: int = Field(400_000, alias="PAYOUT_MIS_BATCH_ROWS", ge=1)
     """At most this many rows per batch; a batch is otherwise one 4 MiB piece of the CSV."""
@@ -142,21 +202,25 @@ class Settings(BaseSettings):
     whole leads table instead, and hold more leads in memory."""
 
     # --- Review page (/api/review) -------------------------------------------------
-    review_secret: SecretStr | None = Field(None, alias="PAYOUT_REVIEW_SECRET")
+    review_secret: ReviewSecret | None = Field(None, alias="PAYOUT_REVIEW_SECRET")
     """Signs the review page's forms (CSRF tokens) and result messages. Required for the
     page to answer; at least 32 characters; the same on every instance (an app setting,
     ideally a Key Vault reference). `payout host` makes one up when it is unset."""
 
     # --- Iteration summary email ------------------------------------------------
-    summary_schedule: str = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")
+    summary_schedule: NcrontabSchedule = Field("0 0 * * * *", alias="SUMMARY_SCHEDULE")
     email_sender: Literal["outbox", "acs"] | None = Field(None, alias="PAYOUT_EMAIL_SENDER")
     """Unset means `outbox` locally; in Azure it must be set (no silent outbox)."""
-    outbox_dir: Path = Field(PROJECT_ROOT / ".state" / "outbox", alias="PAYOUT_OUTBOX_DIR")
-    email_from: str = Field("DoNotReply@shiftpay.example", alias="PAYOUT_EMAIL_FROM")
-    email_to: str = Field("finance@shiftpay.example", alias="PAYOUT_EMAIL_TO")
+    outbox_dir: Folder = Field(
+        default_factory=lambda validated: Path(validated["state_dir"]) / "outbox",
+        alias="PAYOUT_OUTBOX_DIR",
+    )
+    """The state folder's `outbox`, unless set."""
+    email_from: EmailAddress = Field("DoNotReply@shiftpay.example", alias="PAYOUT_EMAIL_FROM")
+    email_to: EmailAddresses = Field("finance@shiftpay.example", alias="PAYOUT_EMAIL_TO")
     """Comma-separated recipient addresses."""
-    acs_connection_string: str | None = Field(None, alias="ACS_CONNECTION_STRING")
-    acs_endpoint: str | None = Field(None, alias="ACS_ENDPOINT")
+    acs_connection_string: AcsConnection | None = Field(None, alias="ACS_CONNECTION_STRING")
+    acs_endpoint: AcsEndpoint | None = Field(None, alias="ACS_ENDPOINT")
     """ACS endpoint for managed identity (DefaultAzureCredential) when no connection string."""
     email_send_timeout_seconds: int = Field(120, alias="PAYOUT_EMAIL_SEND_TIMEOUT_SECONDS", ge=1)
     email_attachments_max_bytes: int = Field(
@@ -165,6 +229,14 @@ class Settings(BaseSettings):
     """Both CSV attachments together, counted as sent (base64). ACS refuses a message over
     10 MB, so a larger iteration's attachments hold the first rows and the email says where
     the rest are; the bodies get what is left of the 10 MB."""
+
+    @field_validator("state_dir", "outbox_dir", "banks_file", mode="before")
+    @classmethod
+    def _in_checkout(cls, value: object) -> object:
+        """A relative path is read from the checkout's folder, wherever the command runs."""
+        if not isinstance(value, str | Path) or Path(value).is_absolute():
+            return value
+        return checkout_root() / value
 
     @model_validator(mode="before")
     @classmethod
@@ -197,20 +269,17 @@ class Settings(BaseSettings):
             missing.append("AzureWebJobsStorage (or AzureWebJobsStorage__accountName)")
         if self.email_sender == "acs" and not (self.acs_connection_string or self.acs_endpoint):
             missing.append("ACS_ENDPOINT (or ACS_CONNECTION_STRING)")
-        secret = self.review_secret.get_secret_value() if self.review_secret else ""
-        if secret and len(secret) < REVIEW_SECRET_MIN_CHARS:
-            missing.append(f"PAYOUT_REVIEW_SECRET of at least {REVIEW_SECRET_MIN_CHARS} characters")
         return missing
 
     # --- Payout cycles: holds for a person's approval (SPEC §8) -------------------
-    hold_event_payout_above: Decimal | None = Field(None, alias="PAYOUT_HOLD_EVENT_ABOVE")
+    hold_event_payout_above: HoldLimit | None = Field(None, alias="PAYOUT_HOLD_EVENT_ABOVE")
     """An event whose payout is above this waits for approval. Blank: no limit."""
-    hold_sp_cycle_payout_above: Decimal | None = Field(None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE")
+    hold_sp_cycle_payout_above: HoldLimit | None = Field(None, alias="PAYOUT_HOLD_SP_CYCLE_ABOVE")
     """Every event of an SP whose cycle total would be above this waits. Blank: no limit."""
 
     @field_validator("hold_event_payout_above", "hold_sp_cycle_payout_above", mode="before")
     @classmethod
-    def _hold_limit(cls, value: object, info: Any) -> object:
+    def _hold_limit(cls, value: object) -> object:
         """An amount the ledger can hold: 1e309, NaN or a negative limit would pass here
         and fail every cycle close later (decimal.InvalidOperation)."""
         if value is None:
@@ -224,15 +293,10 @@ class Settings(BaseSettings):
             or not 0 <= amount <= LEDGER_AMOUNT_MAX
             or amount != amount.quantize(Decimal("0.01"))
         ):
-            alias = cls.model_fields[info.field_name].alias
-            raise ValueError(
-                f"{alias} is {str(value)[:40]!r}: expected an amount from 0 to "
-                f"{LEDGER_AMOUNT_MAX:,} (the largest the ledger stores) with at most 2 "
-                "decimals, or blank for no limit"
-            )
+            raise ValueError("not an amount the ledger can hold")  # HoldLimit's words say it
         return amount
 
-    review_url: str | None = Field(None, alias="PAYOUT_REVIEW_URL")
+    review_url: PageAddress | None = Field(None, alias="PAYOUT_REVIEW_URL")
     """Public address of the holds review page; the email links to it when something is held."""
 
     @property
@@ -245,9 +309,9 @@ class Settings(BaseSettings):
         )
 
     # --- Reconciliation (SPEC §9) ---------------------------------------------
-    remittance_container: str = Field("remittance-inbox", alias="REMITTANCE_CONTAINER")
+    remittance_container: ContainerName = Field("remittance-inbox", alias="REMITTANCE_CONTAINER")
     """Where banks' remittance files land (money in); a blob trigger watches it."""
-    wallet_confirmation_container: str = Field(
+    wallet_confirmation_container: ContainerName = Field(
         "wallet-confirmations", alias="WALLET_CONFIRMATION_CONTAINER"
     )
     """Where the wallet team's confirmation files land (money out); a blob trigger watches it."""
@@ -261,9 +325,6 @@ class Settings(BaseSettings):
     def email_recipients(self) -> list[str]:
         return [address.strip() for address in self.email_to.split(",") if address.strip()]
 
-
-# The review page's form-signing key: shorter is guessable (payout_core/review/forms.py).
-REVIEW_SECRET_MIN_CHARS = 32
 
 # Settings with a local default that would be wrong in Azure, or that a binding names
 # (`%MIS_CONTAINER%`: the real host fails indexing without it).
@@ -287,7 +348,8 @@ def get_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as error:
-        raise ConfigurationError("; ".join(_setting_problems(error))) from error
+        # Not chained: pydantic's own text repeats each value, secrets and keys included.
+        raise refused_settings(error) from None
     if running_in_azure():
         missing = settings.missing_in_azure()
         if missing:
@@ -297,16 +359,17 @@ def get_settings() -> Settings:
     return settings
 
 
-def _setting_problems(error: ValidationError) -> list[str]:
-    """Each refused setting as a sentence naming it, its value and what is expected."""
-    problems = []
+def refused_settings(error: ValidationError) -> SettingError:
+    """Each refused setting as one sentence naming it, its value and what is expected."""
+    fields = {field.alias or name: field for name, field in Settings.model_fields.items()}
+    fields.update(Settings.model_fields)  # settings given by name: Settings(state_dir=...)
+    refused: dict[str, str] = {}
     for detail in error.errors():
-        message = str(detail["msg"]).removeprefix("Value error, ")
-        name = ".".join(str(part) for part in detail["loc"])
-        if name and not message.startswith(name):
-            message = f"{name} is {str(detail.get('input'))[:40]!r}: {message}"
-        problems.append(message)
-    return problems
+        if detail["type"] == "default_factory_not_called":
+            continue  # a default made from a refused setting (the outbox from the state)
+        name, sentence = refusal(detail, fields)
+        refused.setdefault(name, sentence)  # one sentence per setting
+    return SettingError(list(refused), list(refused.values()))
 
 
 def check_deployment() -> None:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 import psycopg
 
@@ -77,6 +78,10 @@ class SummaryOutcome:
     def email_sent(self) -> bool:
         return self.iteration_number is not None
 
+    def to_json(self) -> dict[str, object]:
+        """`payout summary --json`: every field (the cycle's too), money as decimal text."""
+        return {"email_sent": self.email_sent, **_json_ready(asdict(self))}
+
     def __str__(self) -> str:
         if not self.email_sent:
             return "nothing new since the last report: no email sent"
@@ -99,6 +104,16 @@ class SummaryOutcome:
 
 
 NOTHING_NEW = SummaryOutcome(iteration_number=None)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if isinstance(value, Decimal) else value
 
 
 class CreditFileSink(Protocol):

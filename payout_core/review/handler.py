@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 
-from payout_core.errors import DecisionRefused, TransientError, clean_error_text
+from payout_core.errors import DecisionRefused, SettingError, TransientError, clean_error_text
 from payout_core.flows import review_decisions
 from payout_core.flows.process import PROCESS
 from payout_core.flows.unit_of_work import Context
@@ -115,7 +115,12 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
     reviewer = reviewer_from_headers(request.headers)
     if reviewer is None:
         return _page(html.render_sign_in_needed(path), 401)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingError as refused:  # the sentence goes to the log, the names to the page
+        log.error("review page: %s", refused)
+        text = f"The review page is not configured: the app refuses {', '.join(refused.settings)}."
+        return _page(html.render_problem("Review page not available", text), 503)
     secret = _secret(settings)
     if secret is None:
         log.error("review page: PAYOUT_REVIEW_SECRET is unset or shorter than 32 characters")
@@ -137,9 +142,10 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
             return _decide(context, request, reviewer, secret, path)
         if request.method in ("GET", "HEAD"):
             return _show(context, request, reviewer, secret, path)
-    except TransientError:
-        # Details (server names) go to the log, not to the browser.
-        log.exception("review page: database unavailable")
+    except TransientError as unavailable:
+        # Details (server names) go to the log, not to the browser; an outage is no bug,
+        # so one line, without a traceback.
+        log.warning("review page: %s", unavailable)
         text = "The ledger database did not answer; nothing was changed. Try again shortly."
         return _page(html.render_problem("Try again in a moment", text, path), 503)
     return func.HttpResponse(status_code=405, headers={"Allow": "GET, POST"})

@@ -42,6 +42,20 @@ def payout_program() -> str:
     return str(Path(sys.executable).with_name("payout"))
 
 
+def run_payout(environment: Mapping[str, str], *args: str) -> str:
+    """`payout ARGS` to its end in this checkout; its output (it must succeed)."""
+    completed = subprocess.run(
+        [payout_program(), *args],
+        cwd=PROJECT_ROOT,
+        env=dict(environment),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, f"payout {' '.join(args)}:\n{completed.stderr}"
+    return completed.stdout
+
+
 def browser_programs() -> tuple[str, str]:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"

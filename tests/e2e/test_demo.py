@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 
 from localdev import demo
-from payout_core.settings import PROJECT_ROOT
+from payout_core.settings import PROJECT_ROOT, Settings
+from tests.e2e.browser import payout_program
 
 pytestmark = pytest.mark.e2e
 
@@ -63,3 +67,37 @@ def test_demo_processes_the_samples_and_stops_what_it_started(
     assert len(emails) == 3  # three cycles; the second run started from a clean folder
     assert f"email: {emails[0]}" in second
     assert _children() <= children_before
+
+
+def test_payout_demo_works_in_the_checkout_it_is_started_in(tmp_path: Path) -> None:
+    """Issue 26: run from a second clone, `payout demo` read the first clone's samples/ and
+    wiped its .state/demo. The `payout` installed in this checkout's venv, run from another
+    checkout (whose samples hold one MIS file), reads and writes only that one."""
+    checkout = tmp_path / "second-clone"
+    (checkout / "samples" / "mis").mkdir(parents=True)
+    for marker in ("function_app.py", "host.json"):  # what makes a folder a checkout
+        shutil.copy(PROJECT_ROOT / marker, checkout)
+    shutil.copytree(PROJECT_ROOT / "config", checkout / "config")  # its bank profiles
+    mis_file = "mis/bank_e_savings_account_2023-10-03.csv"
+    for sample in ("payin_payout_rules.csv", "leads.csv", mis_file):
+        shutil.copy(PROJECT_ROOT / "samples" / sample, checkout / "samples" / sample)
+    this_demo = PROJECT_ROOT / ".state" / "demo"
+    before = this_demo.stat().st_mtime_ns if this_demo.exists() else None
+    settings = {field.alias for field in Settings.model_fields.values()}
+
+    finished = subprocess.run(
+        [payout_program(), "demo"],
+        cwd=checkout / "samples",  # anywhere inside the checkout
+        env={name: value for name, value in os.environ.items() if name not in settings},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    demo_dir = checkout / ".state" / "demo"
+    assert f"demo state: {demo_dir}; samples: {checkout / 'samples'}\n" in finished.stdout
+    assert "uploaded to mis-inbox: bank_e_savings_account_2023-10-03.csv\n" in finished.stdout
+    assert len(list((demo_dir / "outbox").glob("**/*.eml"))) == 1
+    assert (this_demo.stat().st_mtime_ns if this_demo.exists() else None) == before

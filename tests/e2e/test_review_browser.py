@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from payout_core.settings import PROJECT_ROOT, Settings
-from tests.e2e.browser import chromium, payout_host, payout_program
+from tests.e2e.browser import chromium, payout_host
+from tests.e2e.browser import run_payout as payout
 
 pytestmark = pytest.mark.e2e
 
@@ -84,19 +84,6 @@ def base_url(environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     with chromium(tmp_path / "chromium-profile") as driver:
         yield driver
-
-
-def payout(environment: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [payout_program(), *args],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 0, f"payout {' '.join(args)}:\n{completed.stderr}"
-    return completed.stdout
 
 
 def payout_json(environment: dict[str, str], *args: str) -> list[dict[str, object]]:

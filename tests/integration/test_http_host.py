@@ -195,3 +195,21 @@ def test_route_templates() -> None:
     assert match is not None and match.group("id") == "12" and match.group("line") is None
     assert http_host.route_pattern("", "review").match("/review")
     assert not http_host.route_pattern("api", "review").match("/api/reviews")
+
+
+def test_signing_in_without_a_destination_lands_on_the_page_and_slash_leads_there(
+    server: http_host.LocalHttpHost,
+) -> None:
+    """Issue 26: the sign-in used to land on `/`, which no function answers (404)."""
+    signed_in = request(
+        server,
+        "POST",
+        "/.auth/login/dev",
+        body=b"name=alice",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert signed_in.status == 302 and signed_in.getheader("Location") == "/api/echo"
+    form = request(server, "GET", "/.auth/login/dev")
+    assert b'name="post_login_redirect_uri" value="/api/echo"' in form.read_body  # type: ignore[attr-defined]
+    root = request(server, "GET", "/")
+    assert root.status == 302 and root.getheader("Location") == "/api/echo"

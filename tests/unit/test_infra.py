@@ -24,6 +24,7 @@ import pytest
 from payout_core import settings as app_settings
 from payout_core.adapters import telemetry
 from payout_core.errors import ConfigurationError
+from payout_core.setting_values import expected_of
 from payout_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,8 @@ def _app_settings() -> dict[str, str]:
 
 def _azure_environment(infra: dict[str, str]) -> dict[str, str]:
     """What the platform would hand the app: infra's settings, an expression standing for
-    a non-empty value where a text is expected and for "unset" where a number is."""
+    a non-empty value where a text is expected (of the setting's shape: its `Expected`
+    example) and for "unset" where a number is."""
     fields = {field.alias: field for field in Settings.model_fields.values() if field.alias}
     environment = {app_settings.AZURE_INSTANCE_SETTING: "instance"}
     for name, value in infra.items():
@@ -84,7 +86,9 @@ def _azure_environment(infra: dict[str, str]) -> dict[str, str]:
             numeric = field is not None and any(
                 kind in repr(field.annotation) for kind in ("int", "float", "Decimal", "bool")
             )
-            value = "" if numeric else "resolved-by-azure-resource-manager"
+            expected = expected_of(field) if field is not None else None
+            shaped = expected.example if expected is not None else ""
+            value = "" if numeric else shaped or "resolved-by-azure-resource-manager"
         environment[name] = value
     return environment
 

@@ -45,11 +45,12 @@ def test_a_hold_limit_the_ledger_can_hold_is_read_exactly(
     assert get_settings().hold_limits.event_payout_above == limit
 
 
-def test_holds_list_with_a_limit_of_1e309_says_why_and_exits_1(
+def test_holds_list_with_a_limit_of_1e309_says_why_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", "1e309")
-    assert commands.main(["holds", "list"]) == commands.EXIT_FAILED
+    # Exit code 2 since issue 26: a refused setting is a usage error, like any other.
+    assert commands.main(["holds", "list"]) == commands.EXIT_USAGE
     error = capsys.readouterr().err
     assert error.startswith("error: PAYOUT_HOLD_EVENT_ABOVE is '1e309': expected an amount")
     assert "Traceback" not in error

@@ -92,8 +92,6 @@ def event_rows(
     )
 
 
-
-
 def batch_record(
     classified: pl.DataFrame,
     handler: ProductHandler,

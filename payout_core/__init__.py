@@ -1,7 +1,8 @@
-"""ShiftPay payout engine: MIS file in, exactly-once payouts and a finance report out.
+"""ShiftPay payouts, what is deployed: MIS file in, exactly-once payouts and a finance report out.
 
-Stages, each its own module: mis (read) -> calculate (pure Polars) -> ledger (record)
--> report/mail (report). Storage, the local host and the CLI sit at the edges.
+Rooms (README, "Repository layout"): `engine` decides (pure Polars: read, calculate, every
+row it decides), `ledger` keeps rows (all SQL), `flows` join them in one unit of work per
+file, close or decision, `adapters` talk to Azure, `report` and `review` render for people.
 """
 
 import os

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from payout_core.report.formats import count_text, money
-from payout_core.report.tables import Table
+from payout_core.report.shapes import Table
 
 SECTION_TITLE = "Adjustments and KPIs earned late"
 NO_ADJUSTMENTS_SENTENCE = "No adjustments and no KPIs earned late in this iteration."

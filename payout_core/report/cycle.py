@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from payout_core.report.formats import count_text, money, plural, timestamp_text
 from payout_core.report.people_csv import csv_bytes
-from payout_core.report.tables import Block, Link, Table
+from payout_core.report.shapes import Block, Link, Table
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 DECISIONS_HEADERS = ("Event", "Lead", "SP", "KPI", "Kind", "Payout", "Decision", "By", "At", "Why")

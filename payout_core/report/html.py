@@ -7,12 +7,10 @@ from collections.abc import Sequence
 
 from payout_core.report import adjustments
 from payout_core.report.model import IterationReport
+from payout_core.report.shapes import Block, Link, Table
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
-    Block,
-    Link,
-    Table,
     accounting_table,
     errors_left_out_note,
     errors_table,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from payout_core.report.formats import count_text, money, plural
 from payout_core.report.people_csv import csv_bytes
-from payout_core.report.tables import Block, Table
+from payout_core.report.shapes import Block, Table
 
 DISCREPANCY_CSV_HEADERS = (
     "Flow",

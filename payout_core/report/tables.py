@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.report.formats import count_text, money, plural, timestamp_text
 from payout_core.report.model import IterationReport, SummaryLine
+from payout_core.report.shapes import Table
 
 NO_ERRORS_SENTENCE = "No errors were detected in this iteration."
 NO_PAID_LEADS_SENTENCE = "No leads were paid in this iteration."
 # The body lists this many errors; all of them are in the attached error log.
 BODY_ERRORS_MAX = 200
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table both renderers draw; `right_aligned` are the numeric columns."""
-
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    total: tuple[str, ...] | None
-    right_aligned: frozenset[int]
-
-
-@dataclass(frozen=True)
-class Link:
-    """A paragraph whose `url` is a link in HTML, spelled out in text."""
-
-    text: str
-    url: str
-
-
-Block = str | Table | Link
 
 
 SUMMARY_HEADERS = (

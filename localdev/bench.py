@@ -5,9 +5,9 @@ The same data, and for every measured run a fresh copy of one loaded database:
   (b) the floor: what any implementation must do, the best known way. Read the same CSV
       with Polars; COPY as many calculation rows as (a) paid, and as many event rows as
       (a) wrote (one per KPI earned), into tables with payout_calculations' and
-      payout_events' columns and indexes; flip as many leads to Success by index probes
-      in LeadId order; committed, in its own process. No lookups, no calculation, no
-      validation.
+      payout_events' columns, CHECK constraints and indexes; flip as many leads to
+      Success by index probes in LeadId order; committed, in its own process. No lookups,
+      no calculation, no validation.
 Each child's peak RSS comes from the kernel (wait4), not from sampling. With --repeat N,
 (a) and (b) alternate N times and the pair with the median ratio is reported: on a shared
 machine one pair can be off by 15 %.
@@ -227,7 +227,8 @@ def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
             conn.execute(f"DROP TABLE IF EXISTS floor_{table.removeprefix('payout_')}")
             conn.execute(
                 f"CREATE TABLE floor_{table.removeprefix('payout_')}"
-                f" (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)"
+                f" (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY"
+                " INCLUDING CONSTRAINTS INCLUDING INDEXES)"
             )
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", (mis_run.HASH_WORK_MEM,))

@@ -66,7 +66,8 @@ def event_arithmetic(
     if kind == "earned":
         if worth is not None and worth[0] == payout_amount:
             return worth[1]
-        return f"{number_text(payout_amount)}, the KPI's worth when earned (its facts were corrected since)"
+        corrected = "(its facts were corrected since)"
+        return f"{number_text(payout_amount)}, the KPI's worth when earned {corrected}"
     if payout_worth_amount is None:
         return f"an adjustment of {number_text(payout_amount)}"
     before = payout_worth_amount - payout_amount

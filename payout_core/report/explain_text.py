@@ -93,7 +93,8 @@ def lead_story_text(story: dict[str, Any]) -> str:
         why = f" ({payin['reason']})" if payin["reason"] else ""
         lines.append(
             f"  {payin['paid_on']}  {_money(payin['amount'])}  {payin['outcome']}{why}"
-            f"  reference {payin['reference']}, {payin['remittance_file']} row {payin['row_number']}"
+            f"  reference {payin['reference']},"
+            f" {payin['remittance_file']} row {payin['row_number']}"
         )
     totals, final = story["totals"], story["final_table"]
     lines += [

@@ -111,3 +111,28 @@ def sp_exists(conn: psycopg.Connection, sp_id: str) -> bool:
         (sp_id, sp_id),
     ).fetchone()
     return bool(row and row[0])
+
+
+def cycle_close_times(conn: psycopg.Connection, cycle_number: int) -> tuple[Any, Any] | None:
+    """(this cycle's close, the previous cycle's close or None); None: no such cycle."""
+    row = conn.execute(
+        """SELECT c.closed_at,
+                  (SELECT p.closed_at FROM payout_cycles p
+                   WHERE p.cycle_number < c.cycle_number
+                   ORDER BY p.cycle_number DESC LIMIT 1)
+           FROM payout_cycles c WHERE c.cycle_number = %s""",
+        (cycle_number,),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def statement_sp_ids(conn: psycopg.Connection, cycle_number: int) -> list[str]:
+    """The SPs with a statement for the cycle: credited in it, or carried over by it."""
+    rows = conn.execute(
+        """SELECT sp_id FROM wallet_credits
+           WHERE cycle_number = %(cycle)s AND replaces_credit_id IS NULL
+           UNION SELECT sp_id FROM cycle_carried_sps WHERE cycle_number = %(cycle)s
+           ORDER BY sp_id""",
+        {"cycle": cycle_number},
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -30,6 +30,7 @@ STATEMENT_CSV_HEADERS = (
     "CarriedOver",
 )
 ZERO = Decimal("0")
+CENTS = Decimal("0.01")
 
 
 def reason_in_words(event: dict[str, Any]) -> str:
@@ -51,12 +52,12 @@ def _csv_row(statement: Statement, event: dict[str, Any], part: str) -> tuple[ob
         event["kpi"],
         event["kind"],
         part,
-        f"{event['payout_amount']:.2f}",
+        event["payout_amount"].quantize(CENTS),
         reason_in_words(event),
         event["mis_file"] or "",
         event["rule_set_version"] if event["rule_set_version"] is not None else "",
         event["credit_id"] if paid_here else "",
-        f"{ZERO if paid_here else event['payout_amount']:.2f}",
+        (ZERO if paid_here else event["payout_amount"]).quantize(CENTS),
     )
 
 

@@ -159,3 +159,39 @@ def lead_story(context: Context, lead_id: str) -> Story | None:
             "total_payout": _plain(lead["total_payout"]),
         },
     }
+
+
+def sp_page(context: Context, sp_id: str) -> Story | None:
+    """An SP's cycles, each with its credits and the events each carried, and the events
+    not in a cycle yet; None when the ledger knows no such SP."""
+    with context.reading() as conn:
+        event_rows = lead_story_rows.sp_event_rows(conn, sp_id)
+        credit_rows = lead_story_rows.sp_credit_rows(conn, sp_id)
+        if not event_rows and not credit_rows and not lead_story_rows.sp_exists(conn, sp_id):
+            return None
+    events = [event_story(row, {}) for row in event_rows]
+    cycle_numbers = sorted(
+        {row["cycle_number"] for row in credit_rows}
+        | {e["credit"]["cycle_number"] for e in events if e["credit"]}
+    )
+    cycles = []
+    for number in cycle_numbers:
+        credits = [
+            {
+                "cycle_number": row["cycle_number"],
+                "credit_id": row["credit_id"],
+                "credit_amount": _plain(row["amount"]),
+                "confirmation": row["confirmation_status"] or "awaiting confirmation",
+                "sent_again_as": row["sent_again_as"],
+                "replaces_credit_id": row["replaces_credit_id"],
+            }
+            for row in credit_rows
+            if row["cycle_number"] == number
+        ]
+        in_cycle = [e for e in events if e["credit"] and e["credit"]["cycle_number"] == number]
+        cycles.append({"cycle_number": number, "credits": credits, "events": in_cycle})
+    return {
+        "sp_id": sp_id,
+        "cycles": cycles,
+        "not_in_a_cycle": [e for e in events if e["credit"] is None],
+    }

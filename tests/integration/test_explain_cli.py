@@ -85,3 +85,34 @@ def test_an_unknown_lead_is_a_clear_message_and_exit_2(
     code, out, err = explain(capsys, "NO-SUCH-LEAD")
     assert code == 2
     assert "no lead 'NO-SUCH-LEAD'" in err and "Traceback" not in err + out
+
+
+def test_a_savings_kpi_earned_later_and_a_recalculation_are_explained(
+    database_url: str, tmp_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from tests.integration.terminal import LEADS as OPERATOR_LEADS
+    from tests.integration.terminal import Operator
+
+    at = Operator(tmp_path, capsys)
+    at.rules()
+    (tmp_path / "leads.csv").write_text(OPERATOR_LEADS)
+    at.run("leads", "load", str(tmp_path / "leads.csv"))
+    at.savings("AT-SAVE1", "1000")  # KPI1 only: below the 2,000 bound
+    at.savings("AT-SAVE1", "2500")  # KPI2 earned in a later file
+    at.rules(savings_kpi1_payout="1200")
+    at.recalculate(by="Maya Maker")
+
+    [story] = at.run("explain", "AT-SAVE1", "--json")
+    kpi1, kpi2, recalculated = story["events"]
+    assert (kpi1["kpi"], kpi1["payout_amount"]) == ("KPI1", "1000.00")
+    assert kpi1["arithmetic"]["payout"] == "a flat 1,000 under this rule"
+    assert (kpi2["kpi"], kpi2["kind"], kpi2["payout_amount"]) == ("KPI2", "earned", "500.00")
+    assert kpi2["source"]["mis_file"] != kpi1["source"]["mis_file"]
+    assert recalculated["source"]["type"] == "recalculation"
+    assert recalculated["source"]["requested_by"] == "Maya Maker"
+    assert recalculated["payout_amount"] == "200.00"
+    assert recalculated["rule"]["rule_set_version"] == 2
+    assert recalculated["rule"]["parameters"]["KPI1PayoutAmount"] == "1200"
+    assert story["totals"]["payout"] == story["final_table"]["total_payout"] == "1700.00"
+    code, text, _ = explain(capsys, "AT-SAVE1")
+    assert "recalculation 1 requested by Maya Maker" in text

@@ -123,3 +123,26 @@ def test_every_statement_of_a_cycle_ties_out_to_the_paisa(
         assert "sent again as" in statement_html(a)
     finally:
         context.close()
+
+    # The same ledger, lead by lead, through `payout explain` (SPEC §10's cases).
+    [story] = at.run("explain", "AT-STA01", "--json")
+    earned = story["events"][0]
+    assert earned["credit"]["confirmation"] == "failed"
+    assert earned["credit"]["confirmation_reason"] == "account closed"
+    assert earned["credit"]["sent_again_as"] is not None  # the credit failed and was resent
+    [story] = at.run("explain", "AT-STB01", "--json")
+    rejected = story["events"][-1]
+    assert rejected["status"] == "rejected"
+    assert (rejected["hold"]["decision"], rejected["hold"]["decision_reason"]) == (
+        "rejected",
+        "bank error",
+    )
+    assert story["totals"]["payout"] == story["final_table"]["total_payout"] == "500.00"
+    at.remit("AT-STC02", "1000.00", "UTR-1")  # 2.5 % of 50,000 is 1,250: short by 250
+    [story] = at.run("explain", "AT-STC02", "--json")
+    [payin] = story["payins"]
+    assert (payin["outcome"], payin["amount"]) == ("short", "1000.00")
+    assert story["totals"]["payin_outstanding"] == "250.00"
+    [story] = at.run("explain", "AT-STB02", "--json")
+    assert story["events"][0]["status"] == "held"
+    assert story["totals"]["held_payout"] == "2000.00" and story["totals"]["payout"] == "0.00"

@@ -115,4 +115,5 @@ def test_a_savings_kpi_earned_later_and_a_recalculation_are_explained(
     assert recalculated["rule"]["parameters"]["KPI1PayoutAmount"] == "1200"
     assert story["totals"]["payout"] == story["final_table"]["total_payout"] == "1700.00"
     code, text, _ = explain(capsys, "AT-SAVE1")
+    assert code == commands.EXIT_OK
     assert "recalculation 1 requested by Maya Maker" in text

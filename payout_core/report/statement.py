@@ -124,8 +124,8 @@ td.amount{text-align:right;white-space:nowrap;}
 """
 
 
-def statement_html(statement: Statement) -> str:
-    """The printable statement of one SP for one cycle."""
+def statement_html(statement: Statement, back_href: str | None = None) -> str:
+    """The printable statement of one SP for one cycle (`back_href`: the SP's page)."""
     closing = statement.credit_total
     summary = [
         ("Carry-over brought in", statement.brought_in_total),
@@ -154,6 +154,11 @@ def statement_html(statement: Statement) -> str:
         f"<h2>Closing credit</h2>{_credit_lines(statement) or '<p>No credit: carried over.</p>'}"
         f"<h2>Held, not yet paid</h2>{_event_table(statement.held, 'hold')}"
         f"<h2>Rejected in this cycle (not paid)</h2>{_event_table(statement.rejected, 'hold')}"
-        '<p class=noprint><a href="javascript:window.print()">Print</a></p>'
-        "</body></html>"
+        + (
+            f'<p class=noprint><a id="back" href="{_e(back_href)}">Back to the SP</a>'
+            " · print with the browser (Ctrl+P); this line is left out of the print.</p>"
+            if back_href
+            else ""
+        )
+        + "</body></html>"
     )

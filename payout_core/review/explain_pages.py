@@ -247,4 +247,5 @@ def answer(
     if one is None:
         body = f'<p id="not-found">No cycle {escape(cycle_text)} for SP {escape(sp_id)}.</p>'
         return _frame("Statement not found", body, path, sp_id), 404, {}
-    return statement_html(one), 200, {"Content-Security-Policy": STATEMENT_CONTENT_SECURITY_POLICY}
+    page = statement_html(one, back_href=f"{path}?{urlencode({'view': 'sp', 'sp': sp_id})}")
+    return page, 200, {"Content-Security-Policy": STATEMENT_CONTENT_SECURITY_POLICY}

@@ -84,6 +84,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from localdev import bench
 
+    if args.explain:
+        from localdev import bench_explain
+
+        return bench_explain.run_bench(events=args.rows)
     if args.remittance:
         from localdev import bench_remittance
 
@@ -132,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--remittance", action="store_true", help="time a remittance file of --rows rows instead"
+    )
+    bench.add_argument(
+        "--explain",
+        action="store_true",
+        help="time `payout explain` and one SP's statement on a ledger of --rows events",
     )
     bench.set_defaults(run=_bench)
     return parser

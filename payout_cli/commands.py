@@ -307,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     from payout_cli import reconciliation_commands
 
     reconciliation_commands.add_commands(commands)
+    from payout_cli import explain_commands
+
+    explain_commands.add_commands(commands)
     return parser
 
 

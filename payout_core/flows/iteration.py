@@ -49,6 +49,7 @@ from payout_core.adapters.mail import (
 )
 from payout_core.adapters.storage import credits_blob_name
 from payout_core.flows import iteration_report as reports
+from payout_core.flows import statements
 from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import cycles, holds, iteration_rows, reconciliation_rows
 from payout_core.ledger.iteration_rows import Unreported
@@ -198,6 +199,7 @@ def publish_credits_file(context: Context, sink: CreditFileSink, cycle_number: i
     with context.reading() as conn:
         data = reports.credits_file(conn, cycle_number)
     sink.publish_credits_file(blob_name, data)
+    statements.publish_statements_file(context, sink, cycle_number)  # SPEC §10, beside it
     return blob_name
 
 

@@ -154,6 +154,17 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
             "cycle_events",
             plan.cycle_events.select("event_id", pl.lit(number).alias("cycle_number"), "credit_id"),
         )
+        if not plan.carried.is_empty():  # who gets a statement without a credit (SPEC §10)
+            copy_frame(
+                cursor,
+                "cycle_carried_sps",
+                plan.carried.select(
+                    pl.lit(number).alias("cycle_number"),
+                    "sp_id",
+                    minor_text(pl.col("amount_minor")).alias("amount"),
+                    "event_count",
+                ),
+            )
     _insert_resends(conn, number, prepared.resends, first_sequence=plan.credits.height + 1)
     # A credit that failed 3 times is held for a person instead (reconciliation, SPEC §9).
     confirmations.hold_credits_failed_too_often(conn, number)

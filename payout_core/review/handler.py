@@ -22,7 +22,7 @@ from payout_core.errors import DecisionRefused, SettingError, TransientError, cl
 from payout_core.flows import review_decisions
 from payout_core.flows.process import PROCESS
 from payout_core.flows.unit_of_work import Context
-from payout_core.review import forms, html
+from payout_core.review import explain_pages, forms, html
 from payout_core.review.signed_in import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
 from payout_core.settings import REVIEW_SECRET_MIN_CHARS, Settings, get_settings
@@ -154,6 +154,14 @@ def _answer(request: func.HttpRequest, path: str) -> func.HttpResponse:
 def _show(
     context: Context, request: func.HttpRequest, reviewer: Reviewer, secret: bytes, path: str
 ) -> func.HttpResponse:
+    if explain_pages.wants(request.params):  # SPEC §10: search, lead, SP, statement
+        answer = explain_pages.answer(context, dict(request.params), path)
+        if isinstance(answer, str):
+            return _redirect(answer)
+        body, status_code, headers = answer
+        response = _page(body, status_code)
+        response.headers.update(headers)
+        return response
     held, decided = review_decisions.waiting_and_decided(context)
     view = build_view(
         reviewer=reviewer,

@@ -311,7 +311,8 @@ def render_review_page(view: ReviewView, path: str) -> str:
     header = (
         f"<header><h1>Held payouts</h1>"
         f'<span class="who" id="signed-in-as">Signed in as <b>{escape(view.reviewer.name)}</b>'
-        f'{escape(provider)} · <a href="{escape(sign_out)}">Sign out</a></span></header>'
+        f'{escape(provider)} · <a id="find-link" href="{escape(path)}?view=find">Find a lead'
+        f' or SP</a> · <a href="{escape(sign_out)}">Sign out</a></span></header>'
     )
     filtered_note = ""
     if view.filters.active:

@@ -65,6 +65,15 @@ def _td(label: str, value: object, css: str = "") -> str:
     return f'<td data-label="{escape(label)}"{cls}>{escape(text)}</td>'
 
 
+def _lead_td(path: str, lead_id: object) -> str:
+    href = _link(path, view="lead", lead=lead_id)
+    return f'<td data-label="Lead"><a href="{href}">{escape(str(lead_id))}</a></td>'
+
+
+def _row(*cells: str) -> str:
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
 def _amount(label: str, value: object) -> str:
     amount = Decimal(str(value)) if value is not None else Decimal(0)
     return _td(label, money(amount), "amount negative" if amount < 0 else "amount")
@@ -177,14 +186,8 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
         credits = "; ".join(_credit_words(c) + f" ({money(Decimal(c['credit_amount']))})"
                             for c in cycle["credits"]) or "no credit (carried over)"  # fmt: skip
         rows = [
-            "<tr>"
-            + f'<td data-label="Lead"><a href="{_link(path, view="lead", lead=e["lead_id"])}">'
-            + f"{escape(str(e['lead_id']))}</a></td>"
-            + _td("KPI", e["kpi"])
-            + _td("Kind", e["kind"])
-            + _amount("Payout", e["payout_amount"])
-            + _td("Reason", e["reason"])
-            + "</tr>"
+            _row(_lead_td(path, e["lead_id"]), _td("KPI", e["kpi"]), _td("Kind", e["kind"]),
+                 _amount("Payout", e["payout_amount"]), _td("Reason", e["reason"]))
             for e in cycle["events"]
         ]
         sections.append(
@@ -194,14 +197,9 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
             + _table(("Lead", "KPI", "Kind", "Payout", "Reason"), rows, f"cycle-{number}-events")
         )
     waiting = [
-        "<tr>"
-        + f'<td data-label="Lead"><a href="{_link(path, view="lead", lead=e["lead_id"])}">'
-        + f"{escape(str(e['lead_id']))}</a></td>"
-        + _td("KPI", e["kpi"])
-        + _amount("Payout", e["payout_amount"])
-        + _td("Status", e["status"])
-        + _td("Why", _hold_words(e["hold"]) or e["reason"])
-        + "</tr>"
+        _row(_lead_td(path, e["lead_id"]), _td("KPI", e["kpi"]),
+             _amount("Payout", e["payout_amount"]), _td("Status", e["status"]),
+             _td("Why", _hold_words(e["hold"]) or e["reason"]))
         for e in page["not_in_a_cycle"]
     ]
     body = (

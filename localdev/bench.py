@@ -209,7 +209,7 @@ def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
         "kind": "earned", "outcome": "paid", "kpi_sequence": 1, "payin_amount": "1500.00",
         "payout_amount": "1000.00", "reason": "account opened in the window",
         "status": "released", "payin_worth_amount": "1500.00",
-        "payout_worth_amount": "1000.00",
+        "payout_worth_amount": "1000.00", "mis_row_number": 1,
     }  # fmt: skip
     calculations = lead_ids.with_columns(
         pl.lit(value).alias(name) for name, value in (lead | calculation).items()

@@ -354,6 +354,7 @@ EVENTS_SCHEMA = {
     "hold_reason": pl.String,
     "payin_worth_minor": pl.Int64,
     "payout_worth_minor": pl.Int64,
+    "mis_row_number": pl.Int64,
 }
 
 
@@ -400,6 +401,8 @@ def events(
                         ("event_payout_worth_minor", "payout_worth_minor"),
                     )
                 ),
+                # The MIS row that made it (SPEC §10); a recalculation has none.
+                _optional(classified, "row_number", pl.Int64).alias("mis_row_number"),
             )
         )
     if not per_kpi:

@@ -89,6 +89,7 @@ def event_rows(
         "hold_reason",
         minor_text(pl.col("payin_worth_minor")).alias("payin_worth_amount"),
         minor_text(pl.col("payout_worth_minor")).alias("payout_worth_amount"),
+        "mis_row_number",
     )
 
 

@@ -28,7 +28,12 @@ def _plain(value: object) -> object:
 
 def _source(row: dict[str, Any]) -> dict[str, object]:
     if row["mis_run_id"] is not None:
-        return {"type": "mis_file", "mis_file": row["mis_file"], "mis_run_id": row["mis_run_id"]}
+        return {
+            "type": "mis_file",
+            "mis_file": row["mis_file"],
+            "row_number": row["mis_row_number"],
+            "mis_run_id": row["mis_run_id"],
+        }
     return {
         "type": "recalculation",
         "recalculation_id": row["recalculation_id"],

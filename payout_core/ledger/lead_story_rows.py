@@ -16,7 +16,7 @@ _EVENT_COLUMNS = """
     s.reason, s.status_at_creation, s.effective_status, s.created_at,
     s.hold_reason, s.held_at, s.decision, s.decided_by, s.decided_at, s.decision_reason,
     s.cycle_number, s.credit_id,
-    s.mis_run_id, m.mis_file, s.recalculation_id,
+    s.mis_run_id, m.mis_file, e.mis_row_number, s.recalculation_id,
     coalesce(s.requested_by, rc.requested_by) AS requested_by,
     s.rule_id, p.rule_set_version, p.row_number AS rule_row_number, p.kpi_start_date,
     p.kpi_end_date, p.parameters::text AS rule_parameters, rs.source_file AS rules_file,
@@ -27,6 +27,7 @@ _EVENT_COLUMNS = """
 """
 _EVENT_JOINS = """
     FROM payout_event_states s
+    JOIN payout_events e ON e.event_id = s.event_id
     LEFT JOIN mis_runs m ON m.mis_run_id = s.mis_run_id
     LEFT JOIN recalculations rc ON rc.recalculation_id = s.recalculation_id
     LEFT JOIN payin_payout_rules p ON p.rule_id = s.rule_id

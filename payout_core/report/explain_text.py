@@ -12,9 +12,11 @@ def _money(text: object) -> str:
     return money(Decimal(str(text))) if text is not None else "-"
 
 
-def _source_text(source: dict[str, Any]) -> str:
+def source_words(source: dict[str, Any]) -> str:
+    """Where an event came from, in words: the MIS file and row, or the recalculation."""
     if source["type"] == "mis_file":
-        return f"MIS file {source['mis_file']} (run {source['mis_run_id']})"
+        row = f" row {source['row_number']}" if source["row_number"] is not None else ""
+        return f"MIS file {source['mis_file']}{row} (run {source['mis_run_id']})"
     who = source["requested_by"] or "someone unnamed"
     return f"recalculation {source['recalculation_id']} requested by {who}"
 
@@ -80,7 +82,7 @@ def lead_story_text(story: dict[str, Any]) -> str:
             f"    {event['reason']}",
             f"    payin: {event['arithmetic']['payin']}",
             f"    payout: {event['arithmetic']['payout']}",
-            f"    source: {_source_text(event['source'])}",
+            f"    source: {source_words(event['source'])}",
             f"    {_rule_text(event['rule'])}",
         ]
         if event["hold"]:

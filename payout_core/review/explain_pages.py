@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from payout_core.flows import statements
 from payout_core.flows.explain import lead_story, sp_page
 from payout_core.flows.unit_of_work import Context
+from payout_core.report.explain_text import source_words
 from payout_core.report.formats import money
 from payout_core.report.statement import STYLE as STATEMENT_STYLE
 from payout_core.report.statement import statement_html
@@ -109,12 +110,6 @@ def _hold_words(hold: dict[str, Any] | None) -> str:
     return words
 
 
-def _source_words(source: dict[str, Any]) -> str:
-    if source["type"] == "mis_file":
-        return f"MIS file {source['mis_file']}"
-    return f"recalculation {source['recalculation_id']} by {source['requested_by'] or '-'}"
-
-
 def _lead_page(context: Context, lead_id: str, path: str) -> tuple[str, int]:
     story = lead_story(context, lead_id)
     if story is None:
@@ -134,7 +129,7 @@ def _lead_page(context: Context, lead_id: str, path: str) -> tuple[str, int]:
             + _td("Status", event["status"])
             + _td("Arithmetic", f"payin {event['arithmetic']['payin']}; "
                   f"payout {event['arithmetic']['payout']}")
-            + _td("Source", _source_words(event["source"]))
+            + _td("Source", source_words(event["source"]))
             + _td("Rule", f"version {rule['rule_set_version']}, "
                   f"{rule['window'][0]} to {rule['window'][1]}")
             + _td("Hold", _hold_words(event["hold"]))

@@ -46,6 +46,7 @@ def test_a_corrected_held_and_approved_loan_is_explained(
     assert (earned["kind"], earned["payout_amount"]) == ("earned", "439.00")
     assert earned["arithmetic"]["payout"].startswith("439, the KPI's worth when earned")
     assert earned["source"]["mis_file"].endswith("day1.csv")
+    assert earned["source"]["row_number"] == 1  # SPEC §10: the MIS row that made it
     assert earned["rule"]["rule_set_version"] == 1
     assert earned["credit"]["cycle_number"] == 1
     assert (adjustment["kind"], adjustment["payout_amount"]) == ("adjustment", "-39.00")
@@ -63,6 +64,7 @@ def test_a_corrected_held_and_approved_loan_is_explained(
 
     code, out, _ = explain(capsys, "AT-CYC03", "--json")
     [untouched] = json.loads(out)["events"]
+    assert untouched["source"]["row_number"] == 2
     assert untouched["arithmetic"] == {
         "payin": "2.5 % × 500 = 12.5 → 13, halves away from zero",
         "payout": "1 % × 500 = 5 → 5, halves away from zero",
@@ -75,6 +77,7 @@ def test_a_corrected_held_and_approved_loan_is_explained(
     code, text, _ = explain(capsys, "AT-CYC01")
     assert code == commands.EXIT_OK
     assert "approved by Ravi" in text
+    assert "day2.csv row 1 (run" in text
     assert "paid in cycle 1" in text and "carried over" in text
     assert "Totals: payin" in text and "payout 400.00 (final table" in text
 
@@ -109,6 +112,7 @@ def test_a_savings_kpi_earned_later_and_a_recalculation_are_explained(
     assert (kpi2["kpi"], kpi2["kind"], kpi2["payout_amount"]) == ("KPI2", "earned", "500.00")
     assert kpi2["source"]["mis_file"] != kpi1["source"]["mis_file"]
     assert recalculated["source"]["type"] == "recalculation"
+    assert "row_number" not in recalculated["source"]
     assert recalculated["source"]["requested_by"] == "Maya Maker"
     assert recalculated["payout_amount"] == "200.00"
     assert recalculated["rule"]["rule_set_version"] == 2

@@ -60,7 +60,7 @@ def render_text(report: IterationReport) -> str:
         parts.append(NO_PAID_LEADS_SENTENCE)
     parts += ["", "Per-file accounting", ""]
     if report.runs:
-        parts += [text_table(accounting_table(report)), accounting_note()]
+        parts += [text_table(accounting_table(report)), "", accounting_note()]
     else:
         parts.append("No MIS files were processed in this iteration.")
     parts += report.same_content_notes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -280,3 +281,28 @@ def test_no_cap_note_when_every_row_is_attached():
     assert len(read_csv(built.success_csv)) == 1 + 8
     assert "capped" not in report.render_text(built) and "capped" not in report.render_html(built)
     assert "payout_calculations_iteration_7.csv: 8 rows" in report.render_text(built)
+
+
+def test_a_summary_that_does_not_meet_the_files_is_a_warning_at_the_top():
+    runs = (
+        MisRunAccounting(
+            1, "a.csv", PROCESSED_AT, 8, {"paid": 8}, total_payin=Decimal("1236759.50"),
+            total_payout=Decimal("1000878.25"),
+        ),
+    )  # fmt: skip
+    assert make_report(runs=runs).tie_out_breaks() == []
+    off_by_one = (replace(runs[0], total_payout=Decimal("1000879.25")),)
+    text = report.render_text(make_report(runs=off_by_one))
+    assert (
+        "WARNING: the per-file payin and payout do not equal the success summary's released"
+        " + held + rejected." in text
+    )
+
+
+def test_the_currency_is_a_setting_and_every_sentence_carries_its_symbol():
+    dollars = report.Currency("USD", "$")
+    assert dollars.amount(Decimal("-96")) == "-$96.00"
+    assert report.Currency().amount(Decimal("1504")) == "₹1,504.00"
+    text = report.render_text(replace(make_report(), currency=dollars))
+    assert "Amounts are in USD ($)." in text and "payin released $1,236,759.50" in text
+    assert "₹" not in text

@@ -14,7 +14,7 @@ SECTION_TITLE = "Adjustments and KPIs earned late"
 NO_ADJUSTMENTS_SENTENCE = "No adjustments and no KPIs earned late in this iteration."
 # The events' outcome (payout_events.outcome) -> what finance reads.
 WHAT = {"kpi_earned": "KPIs earned late", "adjusted": "Adjustments"}
-HEADERS = ("ProductType", "What", "Events", "Payin", "Payout")
+HEADERS = ("Product", "What", "Events", "Payin", "Payout")
 
 
 @dataclass(frozen=True)

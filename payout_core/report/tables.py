@@ -154,9 +154,14 @@ ACCOUNTING_NOTE = (
 )
 
 
+# The error log's columns (CreatedAt, MIS, ErrorType; the attachment keeps them) in words.
+ERRORS_HEADERS = ("When", "MIS file", "What went wrong")
+assert len(ERRORS_HEADERS) == len(ERROR_LOG_HEADERS)
+
+
 def errors_table(report: IterationReport) -> Table:
     return Table(
-        headers=ERROR_LOG_HEADERS,
+        headers=ERRORS_HEADERS,
         rows=tuple(
             (timestamp_text(error.created_at), error.mis, error.error_type)
             for error in report.errors[:BODY_ERRORS_MAX]

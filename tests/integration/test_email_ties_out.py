@@ -93,6 +93,7 @@ def test_every_total_of_the_iteration_email_ties_out(operator: Operator, tmp_sta
     # Iteration 2: the earlier hold approved; a clawback that waits; a KPI earned late; a
     # loan held and rejected before the email; a remittance with a discrepancy.
     [held_loan3] = operator.held()
+    assert held_loan3["requested_by"] is None and held_loan3["mis_file"] == "mis_3.csv"
     operator.decide("approve", [held_loan3["event_id"]], "--by", "Chen Checker")
     operator.loan("AT-LOAN1", "40000")  # adjusted: payin -96, payout -39, held
     operator.savings("AT-SAVE1", "2400")  # KPI2 earned late: payin 1,000, payout 500

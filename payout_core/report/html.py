@@ -141,7 +141,10 @@ def render_html(report: IterationReport) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_escape(report.subject())}</title></head>\n"
         '<body style="margin:0;padding:0;background-color:#ffffff;">\n'
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">'
+        # Fixed layout: the page is as wide as the client, never as wide as a table in it
+        # (each table scrolls in its own box), so a phone's mail app need not zoom out.
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"'
+        ' style="table-layout:fixed;width:100%;">'
         '<tr><td style="padding:16px;">\n'
         f"{content}\n"
         "</td></tr></table>\n</body></html>\n"

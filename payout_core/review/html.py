@@ -64,6 +64,9 @@ button.reject{background:var(--red);color:#fff;border-color:var(--red)}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{border-bottom:1px solid var(--line);padding:.45rem .5rem;text-align:left;
 vertical-align:top;overflow-wrap:break-word}
+#held th,#held td{padding:.45rem .35rem}
+td.long-names{overflow-wrap:anywhere;min-width:8.5rem}
+td.words{min-width:7rem}
 th{background:var(--soft);white-space:nowrap}
 td.amount,th.amount{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.negative{color:var(--red)}
@@ -75,7 +78,7 @@ margin:1rem 0;padding:.8rem;border:1px solid var(--line);border-radius:6px;
 position:sticky;bottom:0;background:#fff;box-shadow:0 -2px 6px rgba(31,35,40,.08)}
 .muted{color:var(--muted)}
 .select-links{margin:0 0 .5rem}
-td.reason-cell input{min-width:9rem}
+td.reason-cell input{min-width:6.5rem}
 .decide .reason p{margin:.3rem 0 0;font-size:.85rem}
 @media (max-width:720px){
 .decide{grid-template-columns:1fr 1fr}.decide .reason{grid-column:1/-1}
@@ -112,7 +115,7 @@ HELD_COLUMNS = (
     ("Why held", ""),
     ("Requested by", ""),
     ("Age", ""),
-    ("Reason (this row)", ""),
+    ("Own reason", ""),
 )
 DECIDED_COLUMNS = (
     ("Event", ""),
@@ -180,13 +183,13 @@ def _held_row(event: EventRow, view: ReviewView) -> str:
         + _cell("Lead", event.lead_id, "code")
         + _cell("Product", event.product_type)
         + _cell("KPI", event.kpi, "code")
-        + _cell("What", f"{event.kind}: {event.reason}")
+        + _cell("What", event.reason, "words")
         + _amount_cell("Payin", event.payin_amount)
         + _amount_cell("Payout", event.payout_amount)
-        + _cell("Why held", why_held(event, view.currency))
-        + _cell("Requested by", _requested_by(event, view))
+        + _cell("Why held", why_held(event, view.currency), "long-names")
+        + _cell("Requested by", _requested_by(event, view), "long-names")
         + _cell("Age", age_text(event.created_at, view.now), "code")
-        + f'<td data-label="Reason (this row)" class="reason-cell">{reason_box}</td>'
+        + f'<td data-label="Own reason" class="reason-cell">{reason_box}</td>'
         + "</tr>"
     )
 
@@ -278,7 +281,7 @@ def _held_section(view: ReviewView, path: str) -> str:
         "ticked row without a reason of its own (a rejection needs one)</label>"
         '<input type="text" id="reason" name="reason" maxlength="1000">'
         f'<p class="muted" id="reason-applies">{escape(ticked)}This reason applies to each '
-        "ticked row whose own Reason box is empty; a row's own reason is kept for that row."
+        "ticked row whose Own reason box is empty; a row's own reason is kept for that row."
         "</p></div>"
         '<button type="submit" name="action" value="approve" class="approve" id="approve">'
         "Approve ticked</button>"

@@ -197,7 +197,7 @@ def bridge_table(bridge: CreditBridge) -> Table:
     lines = [
         ("Payout released from this iteration's files (success summary)", bridge.files_released),
         ("− carried to a later cycle (their SP's net came to zero or less)", -bridge.files_carried),
-        ("+ held events of earlier iterations, approved since", bridge.approved_earlier),
+        ("+ held events approved since (not from this iteration's files)", bridge.approved_earlier),
         ("+ recalculations (payout recalculate)", bridge.recalculations),
         ("+ earlier events carried in (their SP's net is positive now)", bridge.carried_in),
         ("+ failed credits sent again", bridge.sent_again),

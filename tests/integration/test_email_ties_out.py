@@ -156,7 +156,7 @@ def test_every_total_of_the_iteration_email_ties_out(operator: Operator, tmp_sta
     assert lines["Payout released from this iteration's files (success summary)"] == (
         released_payout
     )
-    assert lines["+ held events of earlier iterations, approved since"] == D(1203)
+    assert lines["+ held events approved since (not from this iteration's files)"] == D(1203)
     credits_total = lines["= wallet credits of this cycle"]
     assert credits_total == released_payout + D(1203)
     assert f"total ₹{credits_total:,.2f}" in text

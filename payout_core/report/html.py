@@ -114,9 +114,14 @@ def render_html(report: IterationReport) -> str:
         ),
         *(_paragraph(note) for note in report.same_content_notes()),
         _heading(adjustments.SECTION_TITLE),
-        html_table(adjustments.adjustments_table(report.adjustment_lines))
-        if report.adjustment_lines
-        else _paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE),
+        *(
+            [
+                html_table(adjustments.adjustments_table(report.adjustment_lines)),
+                _paragraph(adjustments.NOTE),
+            ]
+            if report.adjustment_lines
+            else [_paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE)]
+        ),
         _heading("Errors"),
     ]
     if report.errors:

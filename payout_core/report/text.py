@@ -65,11 +65,11 @@ def render_text(report: IterationReport) -> str:
         parts.append("No MIS files were processed in this iteration.")
     parts += report.same_content_notes()
     parts += ["", adjustments.SECTION_TITLE, ""]
-    parts.append(
-        text_table(adjustments.adjustments_table(report.adjustment_lines))
-        if report.adjustment_lines
-        else adjustments.NO_ADJUSTMENTS_SENTENCE
-    )
+    if report.adjustment_lines:
+        parts += [text_table(adjustments.adjustments_table(report.adjustment_lines)), ""]
+        parts.append(adjustments.NOTE)
+    else:
+        parts.append(adjustments.NO_ADJUSTMENTS_SENTENCE)
     parts += ["", "Errors", ""]
     if report.errors:
         parts.append(text_table(errors_table(report)))

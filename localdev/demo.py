@@ -126,8 +126,13 @@ def describe_ledger(context: Context) -> str:
         if errors
         else "No errors were detected."
     )
+    # Not one email's numbers: the ledger after every iteration the demo ran, held events
+    # approved since (each email says what it included; samples/README.md shows how).
     return (
-        f"Per-file accounting\n{accounting}\n\nSuccess summary\n{success}\n\nErrors\n{error_lines}"
+        "The ledger after all the demo's iterations together (each email shows its own)\n\n"
+        f"Per-file accounting, every file\n{accounting}\n\n"
+        "Success summary, every iteration (released events; DateOfRevenue is the day a file "
+        f"was processed)\n{success}\n\nErrors, every iteration\n{error_lines}"
     )
 
 

@@ -146,6 +146,13 @@ AcsConnection = Annotated[str, Expected(
 )]  # fmt: skip
 AcsEndpoint = Annotated[str, _address("https://NAME.communication.azure.com")]
 PageAddress = Annotated[str, _address("https://APP.azurewebsites.net/api/review")]
+# The currency every amount is in (the ledger stores numbers; people read them in this).
+CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "AED": "AED ", "SGD": "S$"}
+CurrencyCode = Annotated[str, Expected(
+    f"a currency code, one of {', '.join(CURRENCY_SYMBOLS)}",
+    lambda code: code in CURRENCY_SYMBOLS,
+    "INR",
+)]  # fmt: skip
 # Checked by Settings._hold_limit (a bound the ledger sets), described here.
 HoldLimit = Annotated[Decimal, Expected(
     f"an amount from 0 to {LEDGER_AMOUNT_MAX:,} (the largest the ledger stores) with at "

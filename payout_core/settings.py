@@ -26,14 +26,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from payout_core.engine.amount_limits import LEDGER_AMOUNT_MAX
 from payout_core.errors import ConfigurationError, SettingError
-from payout_core.setting_values import (  # the review page reads the minimum here
-    REVIEW_SECRET_MIN_CHARS as REVIEW_SECRET_MIN_CHARS,
-)
 from payout_core.setting_values import (
+    CURRENCY_SYMBOLS,
     AcsConnection,
     AcsEndpoint,
     ClientId,
     ContainerName,
+    CurrencyCode,
     DatabaseUrl,
     EmailAddress,
     EmailAddresses,
@@ -47,6 +46,9 @@ from payout_core.setting_values import (
     StorageAccountName,
     StorageConnection,
     refusal,
+)
+from payout_core.setting_values import (  # the review page reads the minimum here
+    REVIEW_SECRET_MIN_CHARS as REVIEW_SECRET_MIN_CHARS,
 )
 
 if TYPE_CHECKING:
@@ -147,9 +149,7 @@ class Settings(BaseSettings):
     storage_blob_service_uri: ServiceUri | None = Field(None, alias="MisStorage__blobServiceUri")
     """Identity-based connection: https://ACCOUNT.blob.core.windows.net (with a managed
     identity holding Storage Blob Data Owner on the account)."""
-    storage_queue_service_uri: ServiceUri | None = Field(
-        None, alias="MisStorage__queueServiceUri"
-    )
+    storage_queue_service_uri: ServiceUri | None = Field(None, alias="MisStorage__queueServiceUri")
     """Identity-based connection: https://ACCOUNT.queue.core.windows.net; the blob trigger's
     poison queue lives in this account (Storage Queue Data Contributor)."""
     # MisStorage__credential (`managedidentity`) is read by the Functions host itself.
@@ -298,6 +298,13 @@ class Settings(BaseSettings):
 
     review_url: PageAddress | None = Field(None, alias="PAYOUT_REVIEW_URL")
     """Public address of the holds review page; the email links to it when something is held."""
+    currency: CurrencyCode = Field("INR", alias="PAYOUT_CURRENCY")
+    """The currency of every amount (ISO code); the email and the review page show its
+    symbol (INR: ₹). The ledger's numbers do not change with it."""
+
+    @property
+    def currency_symbol(self) -> str:
+        return CURRENCY_SYMBOLS[self.currency]
 
     @property
     def hold_limits(self) -> HoldLimits:

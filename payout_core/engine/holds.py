@@ -19,6 +19,7 @@ person approved is never held again: its decision is final.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -58,6 +59,38 @@ def sp_cycle_limit_reason(total: Decimal, limit: Decimal) -> str:
         f"the SP's cycle total of {total:.2f} is above the limit of {limit:.2f} "
         f"({SP_CYCLE_LIMIT_SETTING})"
     )
+
+
+@dataclass(frozen=True)
+class LimitCrossed:
+    """What a hold reason written by this module says about the limit an event crossed:
+    which limit (its setting), its value and, for the SP cycle limit, the total that
+    crossed it (for the per-event limit it is the event's own payout)."""
+
+    setting: str
+    limit: Decimal
+    total: Decimal | None = None
+
+
+_EVENT_LIMIT_WORDS = re.compile(
+    r"payout above the per-event limit of (\d+\.\d{2}) \(" + EVENT_LIMIT_SETTING + r"\)"
+)
+_SP_CYCLE_LIMIT_WORDS = re.compile(
+    r"the SP's cycle total of (-?\d+\.\d{2}) is above the limit of (\d+\.\d{2}) \("
+    + SP_CYCLE_LIMIT_SETTING
+    + r"\)"
+)
+
+
+def limit_crossed(hold_reason: str | None) -> LimitCrossed | None:
+    """The limit in a reason made by `event_limit_reason` or `sp_cycle_limit_reason`
+    (the reverse of those two, kept beside them); None for any other reason."""
+    text = (hold_reason or "").strip()
+    if match := _EVENT_LIMIT_WORDS.fullmatch(text):
+        return LimitCrossed(EVENT_LIMIT_SETTING, Decimal(match[1]))
+    if match := _SP_CYCLE_LIMIT_WORDS.fullmatch(text):
+        return LimitCrossed(SP_CYCLE_LIMIT_SETTING, Decimal(match[2]), Decimal(match[1]))
+    return None
 
 
 def credit_too_large_reason(total: Decimal) -> str:

@@ -74,6 +74,14 @@ class SummaryOutcome:
     message_id: str | None = None
     """Where the email went: the ACS operation id, or the .eml path of the outbox."""
     cycle: cycles.CycleClose | None = None
+    credit_count: int = 0
+    """Wallet credits of the cycle, failed ones sent again included."""
+    credited_total: Decimal = Decimal(0)
+    waiting_count: int = 0
+    """Held events waiting for a decision after the close: all of them, not only new."""
+    waiting_payout_amount: Decimal = Decimal(0)
+    reconciliation_file_count: int = 0
+    discrepancy_count: int = 0
 
     @property
     def email_sent(self) -> bool:
@@ -92,15 +100,24 @@ class SummaryOutcome:
             if self.error_count == 0
             else f"{self.error_count} error" + ("" if self.error_count == 1 else "s")
         )
+        recon = (
+            f", {self.reconciliation_file_count} recon file(s) with "
+            f"{self.discrepancy_count} discrepancy(ies)"
+            if self.reconciliation_file_count
+            else ""
+        )
         cycle = ""
-        if self.cycle is not None and (self.cycle.credit_count or self.cycle.held_now_count):
+        if self.cycle is not None:
             cycle = (
-                f"; cycle {self.cycle.cycle_number}: {self.cycle.credit_count} credit(s), "
-                f"total {self.cycle.credit_total:.2f}, {self.cycle.held_now_count} held now"
+                f"; cycle {self.cycle.cycle_number}: {self.credit_count} credit(s), "
+                f"total {self.credited_total:.2f}, {self.cycle.held_now_count} newly held at "
+                f"this close, {self.waiting_count} waiting for a decision"
+                + (f" (payout {self.waiting_payout_amount:.2f})" if self.waiting_count else "")
             )
         return (
             f"iteration {self.iteration_number} reported: {files}, "
-            f"{self.paid_lead_count} paid, {errors}{cycle}; email: {self.message_id}"
+            f"{self.paid_lead_count} leads paid{recon}, {errors}{cycle}; "
+            f"email: {self.message_id}"
         )
 
 
@@ -187,10 +204,34 @@ def run_summary(
         error_count=len(iteration_report.errors),
         message_id=message_id,
         cycle=closed,
+        **_cycle_and_reconciliation_counts(iteration_report),
     )
     telemetry.iteration_reported(iteration_report)
     log.info("%s", outcome)
     return outcome
+
+
+def _cycle_and_reconciliation_counts(
+    iteration_report: report.IterationReport,
+) -> dict[str, Any]:
+    """The operator's line says what the email says: credits (resent ones included), all
+    that waits, reconciliation files and discrepancies."""
+    counts: dict[str, Any] = {}
+    cycle = iteration_report.cycle
+    if cycle is not None:
+        counts.update(
+            credit_count=cycle.credit_count,
+            credited_total=cycle.credit_total,
+            waiting_count=cycle.awaiting_count,
+            waiting_payout_amount=cycle.awaiting_payout_amount,
+        )
+    reconciliation = iteration_report.reconciliation
+    if reconciliation is not None:
+        counts.update(
+            reconciliation_file_count=reconciliation.file_count,
+            discrepancy_count=reconciliation.discrepancy_count,
+        )
+    return counts
 
 
 def publish_credits_file(context: Context, sink: CreditFileSink, cycle_number: int) -> str:
@@ -232,6 +273,7 @@ def _report_and_email(
     idempotency_key = iteration_idempotency_key(
         iteration_rows.ledger_created_at(conn), iteration_number
     )
+    currency = report.Currency(settings.currency, settings.currency_symbol)
     while True:
         iteration_report = reports.gather_report(
             conn,
@@ -239,6 +281,7 @@ def _report_and_email(
             iteration_number=iteration_number,
             report_date=report_date,
             attachments_max_bytes=attachments_max_bytes,
+            currency=currency,
         )
         closed, decisions = cycle_parts
         cycle_report = reports.gather_cycle_report(
@@ -248,6 +291,8 @@ def _report_and_email(
             credits_blob_name=credits_blob_name(iteration_number),
             attachments_max_bytes=attachments_max_bytes,
             review_url=settings.review_url,
+            unreported=unreported,
+            currency=currency,
         )
         reconciliation_report = reports.gather_reconciliation_report(
             conn,
@@ -256,6 +301,7 @@ def _report_and_email(
             report_date=report_date,
             sent_again_count=closed.resent_count,
             attachments_max_bytes=attachments_max_bytes,
+            iteration_unreported=unreported,
         )
         iteration_report = replace(
             iteration_report, cycle=cycle_report, reconciliation=reconciliation_report

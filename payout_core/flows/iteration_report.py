@@ -14,12 +14,19 @@ import psycopg
 from payout_core import report
 from payout_core.engine import confirmations, remittance
 from payout_core.errors import clean_error_text
-from payout_core.ledger import cycles, iteration_rows, reconciliation_rows, remittances
+from payout_core.ledger import (
+    cycles,
+    iteration_money,
+    iteration_rows,
+    reconciliation_rows,
+    remittances,
+)
 from payout_core.ledger.holds import HeldEvent
 from payout_core.ledger.iteration_rows import Unreported
 from payout_core.ledger.reconciliation_rows import UnreportedReconciliation
 from payout_core.report.adjustments import AdjustmentLine
-from payout_core.report.cycle import CycleReport, DecisionLine, credits_csv
+from payout_core.report.cycle import CreditBridge, CycleReport, DecisionLine, credits_csv
+from payout_core.report.formats import INR, Currency
 from payout_core.report.model import ErrorRecord, MisRunAccounting, SummaryLine
 from payout_core.report.reconciliation import (
     BankLine,
@@ -36,11 +43,12 @@ def gather_report(
     iteration_number: int,
     report_date: date,
     attachments_max_bytes: int,
+    currency: Currency = INR,
 ) -> report.IterationReport:
     """The report of exactly the runs and errors in `unreported`; must run inside a
     transaction (the success rows come through a server-side cursor)."""
     run_ids = list(unreported.mis_run_ids)
-    summary = iteration_rows.summary_rows(conn, run_ids)
+    summary = iteration_money.summary_rows(conn, run_ids)
     with iteration_rows.success_rows(conn, run_ids) as success_rows:
         return report.build_report(
             iteration_number=iteration_number,
@@ -50,18 +58,19 @@ def gather_report(
                 _error(row)
                 for row in iteration_rows.error_rows(conn, list(unreported.error_log_ids))
             ],
-            summary_lines=[SummaryLine(*row[:8]) for row in summary if not row[8]],
-            summary_total=next(SummaryLine(*row[:8]) for row in summary if row[8]),
+            summary_lines=[SummaryLine(*row[:-1]) for row in summary if not row[-1]],
+            summary_total=next(SummaryLine(*row[:-1]) for row in summary if row[-1]),
             success_rows=success_rows,
             attachments_max_bytes=attachments_max_bytes,
             adjustment_lines=[
                 AdjustmentLine(*row) for row in iteration_rows.adjustment_rows(conn, unreported)
             ],
+            currency=currency,
         )
 
 
 def _run(row: tuple) -> MisRunAccounting:
-    mis_run_id, mis_file, finished_at, rows_read, counts, same_as, same_on = row
+    mis_run_id, mis_file, finished_at, rows_read, counts, same_as, same_on, payin, payout = row
     return MisRunAccounting(
         mis_run_id=mis_run_id,
         mis_file=mis_file,
@@ -70,6 +79,8 @@ def _run(row: tuple) -> MisRunAccounting:
         outcome_counts={str(key): int(value) for key, value in (counts or {}).items()},
         same_content_as=same_as,
         same_content_received_on=same_on,
+        total_payin=payin,
+        total_payout=payout,
     )
 
 
@@ -92,8 +103,28 @@ def gather_cycle_report(
     credits_blob_name: str,
     attachments_max_bytes: int,
     review_url: str | None,
+    unreported: Unreported | None = None,
+    currency: Currency = INR,
 ) -> CycleReport:
+    """The cycle's part; with `unreported` it also says where the credits come from and
+    how much of what waits the iteration's files made."""
     credits = cycles.list_credits(conn, closed.cycle_number)
+    bridge = None
+    if unreported is not None:
+        sources = iteration_money.credit_sources(conn, unreported, closed.cycle_number)
+        bridge = CreditBridge(
+            files_released=sources.from_files_released,
+            files_carried=sources.from_files_carried,
+            approved_earlier=sources.approved_earlier,
+            recalculations=sources.recalculations,
+            carried_in=sources.carried_in,
+            sent_again=sources.sent_again,
+        )
+    files_held_count, files_held_payout = (
+        iteration_money.held_from_runs(conn, list(unreported.mis_run_ids))
+        if unreported is not None
+        else (0, Decimal(0))
+    )
     csv_data, rows_in_csv = credits_csv(
         [credit.csv_row() for credit in credits], attachments_max_bytes
     )
@@ -128,6 +159,10 @@ def gather_cycle_report(
         credits_rows_in_csv=rows_in_csv,
         credits_blob_name=credits_blob_name,
         review_url=review_url,
+        bridge=bridge,
+        files_held_count=files_held_count,
+        files_held_payout=files_held_payout,
+        currency=currency,
     )
 
 
@@ -146,9 +181,15 @@ def gather_reconciliation_report(
     report_date: date,
     sent_again_count: int,
     attachments_max_bytes: int,
+    iteration_unreported: Unreported | None = None,
 ) -> ReconciliationReport:
     per_bank, discrepancy_count, rows, reused_references = reconciliation_rows.discrepancy_rows(
         conn, unreported
+    )
+    new_payin = (
+        iteration_money.payin_by_bank(conn, iteration_unreported)
+        if iteration_unreported is not None
+        else {}
     )
     banks = [
         BankLine(
@@ -161,6 +202,7 @@ def gather_reconciliation_report(
             outstanding_over_60=bank.outstanding_over_60,
             over_received=bank.over_received,
             discrepancies=int(per_bank.get(bank.source_type, 0)),
+            this_iteration_payin=new_payin.get(bank.source_type, Decimal(0)),
         )
         for bank in remittances.receivables_by_bank(conn, report_date)
     ]

@@ -8,7 +8,7 @@ that the other decision may still take back or waive; its decision's reason says
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import psycopg
@@ -36,8 +36,10 @@ def decide(
     decision: Literal["approve", "reject"],
     decided_by: str,
     reason: str | None,
+    reasons_by_event: Mapping[int, str] | None = None,
 ) -> list[Decision]:
-    """Approve or reject held events, all or none.
+    """Approve or reject held events, all or none. `reasons_by_event`: an event's own
+    reason (the review page's reason per row); the others take `reason`.
 
     Raises DecisionRefused naming every problem: no event named, an unknown id, an event
     not held or already decided, an unreadable or blank `decided_by`, a rejection without
@@ -49,6 +51,11 @@ def decide(
     recorded_decision = DECISIONS.get(decision)
     reason = clean_error_text(reason or "").strip() or None
     unique_ids = list(dict.fromkeys(int(event_id) for event_id in event_ids))
+    own_reasons = {
+        int(event_id): cleaned
+        for event_id, text in (reasons_by_event or {}).items()
+        if int(event_id) in unique_ids and (cleaned := clean_error_text(text or "").strip())
+    }
     problems = []
     try:
         decided_by = person_name(decided_by, role="person deciding (--by)")
@@ -58,8 +65,15 @@ def decide(
         problems.append(f"unknown decision {decision!r}: approve or reject")
     if not unique_ids:
         problems.append("no event named")
-    if recorded_decision == "rejected" and reason is None:
-        problems.append("a rejection needs a reason (--reason)")
+    without_reason = [event_id for event_id in unique_ids if event_id not in own_reasons]
+    if recorded_decision == "rejected" and reason is None and without_reason:
+        problems.append(
+            "a rejection needs a reason (--reason)"
+            if not own_reasons
+            else "a rejection needs a reason: events "
+            + ", ".join(map(str, without_reason))
+            + " have none of their own and no reason was given for the rest"
+        )
     if problems:
         raise DecisionRefused(problems)
     try:
@@ -75,7 +89,9 @@ def decide(
                 raise DecisionRefused(problems)
             made = holds.insert_decisions(
                 uow.conn,
-                _decision_rows(group, set(unique_ids), recorded_decision, decided_by, reason),
+                _decision_rows(
+                    group, set(unique_ids), recorded_decision, decided_by, reason, own_reasons
+                ),
             )
             uow.commit()
     except psycopg.errors.UniqueViolation as error:
@@ -130,9 +146,12 @@ def _decision_rows(
     decision: str,
     decided_by: str,
     reason: str | None,
+    own_reasons: Mapping[int, str] | None = None,
 ) -> tuple[list[int], list[str], list[str], list[str | None]]:
-    """Columns of the decisions to insert: the named events with `reason`; the events
-    decided with them say with which."""
+    """Columns of the decisions to insert: the named events with their own reason or
+    `reason`; the events decided with them take the reason of the first named event of
+    their KPI and say with which."""
+    own_reasons = own_reasons or {}
     named_of_kpi: dict[tuple[str, str], list[int]] = {}
     for event in group:
         if event.event_id in named_ids:
@@ -140,11 +159,13 @@ def _decision_rows(
     reasons = []
     for event in group:
         if event.event_id in named_ids:
-            reasons.append(reason)
+            reasons.append(own_reasons.get(event.event_id, reason))
             continue
-        together = ", ".join(str(i) for i in named_of_kpi[(event.lead_id, event.kpi)])
+        named = named_of_kpi[(event.lead_id, event.kpi)]
+        together = ", ".join(str(i) for i in named)
         note = f"decided together with event(s) {together}: the same KPI of the same lead"
-        reasons.append(f"{reason} ({note})" if reason else note)
+        their_reason = own_reasons.get(named[0], reason)
+        reasons.append(f"{their_reason} ({note})" if their_reason else note)
     return (
         [event.event_id for event in group],
         [decision] * len(group),

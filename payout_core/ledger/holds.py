@@ -22,7 +22,8 @@ HELD_EVENT_COLUMNS = """
     CASE s.decision WHEN 'approved' THEN 'approved' WHEN 'rejected' THEN 'rejected'
          ELSE 'held' END,
     s.requested_by, s.created_at, s.decided_by, s.decided_at, s.decision_reason,
-    s.held_at, s.decision_id, s.cycle_number
+    s.held_at, s.decision_id, s.cycle_number,
+    (SELECT r.mis_file FROM mis_runs r WHERE r.mis_run_id = s.mis_run_id)
 """
 # Events ever held: written held (a small partial index) or held later (event_holds).
 EVER_HELD = """
@@ -55,6 +56,8 @@ class HeldEvent:
     decision_id: int | None = None
     cycle_number: int | None = None
     """The cycle that paid it (approved events, once a cycle closed after the approval)."""
+    mis_file: str | None = None
+    """The MIS file that made it (None: a recalculation, which names its requester)."""
 
     def to_json(self) -> dict[str, object]:
         """The `payout holds list --json` line: amounts as exact decimal strings."""
@@ -71,6 +74,7 @@ class HeldEvent:
             "hold_reason": self.hold_reason,
             "status": self.status,
             "requested_by": self.requested_by,
+            "mis_file": self.mis_file,
             "held_at": self.held_at.isoformat() if self.held_at else None,
             "decided_by": self.decided_by,
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,

@@ -116,7 +116,7 @@ def success_rows(conn: psycopg.Connection, run_ids: list[int]) -> Iterator[psyco
 # A re-delivery (the same name and content again) is not flagged: it changed nothing.
 RUNS_OF_ITERATION = """
 SELECT r.mis_run_id, r.mis_file, r.finished_at, r.rows_read, r.outcome_counts,
-       p.mis_file, (p.started_at AT TIME ZONE 'UTC')::date
+       p.mis_file, (p.started_at AT TIME ZONE 'UTC')::date, r.total_payin, r.total_payout
 FROM mis_runs r
 LEFT JOIN LATERAL (
     SELECT p.mis_file, p.started_at FROM mis_runs p
@@ -134,7 +134,8 @@ ORDER BY r.mis_run_id
 
 def run_rows(conn: psycopg.Connection, run_ids: list[int]) -> list[tuple]:
     """(mis_run_id, MIS file, finished, rows read, outcome counts, the earlier file with
-    the same content and the day it came, or nulls) per run."""
+    the same content and the day it came, or nulls, the payin and payout of every event
+    the run made) per run."""
     return conn.execute(RUNS_OF_ITERATION, (run_ids,)).fetchall()
 
 
@@ -147,26 +148,6 @@ def error_rows(conn: psycopg.Connection, error_log_ids: list[int]) -> list[tuple
         " left(error_type, %(chars)s), length(error_type) FROM error_logs"
         " WHERE error_log_id = ANY(%(ids)s) ORDER BY created_at, error_log_id",
         {"ids": error_log_ids, "chars": ERROR_TEXT_MAX_CHARS},
-    ).fetchall()
-
-
-def summary_rows(conn: psycopg.Connection, run_ids: list[int]) -> list[tuple]:
-    """The success summary (SPEC §7) of these runs: one row per (DateOfRevenue, SourceType,
-    MediumType, ProductType) and a last row, is_total, for all of them."""
-    # GROUPING SETS gives the groups and the total in one pass; the total's UniqueSP counts
-    # each SP once across groups, which summing the groups would not.
-    return conn.execute(
-        """
-        SELECT date_of_revenue, source_type, medium_type, product_type,
-               count(DISTINCT sp_id), count(*),
-               coalesce(sum(total_payin), 0), coalesce(sum(total_payout), 0),
-               GROUPING(date_of_revenue) = 1 AS is_total
-        FROM payout_calculations
-        WHERE mis_run_id = ANY(%s)
-        GROUP BY GROUPING SETS ((date_of_revenue, source_type, medium_type, product_type), ())
-        ORDER BY is_total, date_of_revenue, source_type, medium_type, product_type
-        """,
-        (run_ids,),
     ).fetchall()
 
 

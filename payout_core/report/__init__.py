@@ -10,7 +10,7 @@ value is HTML-escaped, and CSV text cells that a spreadsheet would run as a form
 prefixed with `'`.
 """
 
-from payout_core.report.formats import money
+from payout_core.report.formats import Currency, money
 from payout_core.report.html import render_html
 from payout_core.report.model import (
     SUCCESS_CSV_HEADERS,
@@ -32,6 +32,7 @@ __all__ = [
     "NO_ERRORS_SENTENCE",
     "NO_PAID_LEADS_SENTENCE",
     "SUCCESS_CSV_HEADERS",
+    "Currency",
     "ErrorRecord",
     "IterationReport",
     "MisRunAccounting",

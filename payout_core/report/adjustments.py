@@ -14,7 +14,12 @@ SECTION_TITLE = "Adjustments and KPIs earned late"
 NO_ADJUSTMENTS_SENTENCE = "No adjustments and no KPIs earned late in this iteration."
 # The events' outcome (payout_events.outcome) -> what finance reads.
 WHAT = {"kpi_earned": "KPIs earned late", "adjusted": "Adjustments"}
-HEADERS = ("ProductType", "What", "Events", "Payin", "Payout")
+HEADERS = ("Product", "What", "Events", "Payin", "Payout")
+NOTE = (
+    "Every event of this iteration's files and recalculations that is not a lead's first "
+    "payment, released, held or rejected (a negative amount takes money back); the files' "
+    "ones are also in the success summary and the per-file payin and payout."
+)
 
 
 @dataclass(frozen=True)

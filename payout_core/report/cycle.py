@@ -9,12 +9,41 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from payout_core.report.formats import count_text, money, plural, timestamp_text
+from payout_core.report.formats import INR, Currency, money, plural, timestamp_text
 from payout_core.report.people_csv import csv_bytes
 from payout_core.report.shapes import Block, Link, Table
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 DECISIONS_HEADERS = ("Event", "Lead", "SP", "KPI", "Kind", "Payout", "Decision", "By", "At", "Why")
+BRIDGE_HEADERS = ("Where this cycle's wallet credits come from", "Payout")
+
+
+@dataclass(frozen=True)
+class CreditBridge:
+    """The cycle's credits by where their money came from (ledger/iteration_money.py):
+    released from the iteration's files − carried to a later cycle + approved holds of
+    earlier iterations + recalculations + earlier events carried in + failed credits sent
+    again = the credits total."""
+
+    files_released: Decimal
+    files_carried: Decimal
+    approved_earlier: Decimal
+    recalculations: Decimal
+    carried_in: Decimal
+    sent_again: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return (
+            self.files_released
+            - self.files_carried
+            + self.approved_earlier
+            + self.recalculations
+            + self.carried_in
+            + self.sent_again
+        )
+
+
 # The body lists this many decisions; `payout holds list --all` has every one.
 BODY_DECISIONS_MAX = 200
 
@@ -50,6 +79,11 @@ class CycleReport:
     credits_rows_in_csv: int
     credits_blob_name: str
     review_url: str | None = None
+    bridge: CreditBridge | None = None
+    files_held_count: int = 0
+    """Of the events waiting: those the iteration's files made (the summary's held)."""
+    files_held_payout: Decimal = Decimal(0)
+    currency: Currency = INR
 
     @property
     def credits_file_name(self) -> str:
@@ -77,10 +111,13 @@ class CycleReport:
     def blocks(self) -> list[Block]:
         """The section's paragraphs and tables, in order (its title is `title`)."""
         blocks: list[Block] = [self._credits_sentence()]
+        if self.bridge is not None and self.credit_count:
+            blocks.append(bridge_table(self.bridge))
         if self.carried_sp_count:
             blocks.append(
                 f"{plural(self.carried_sp_count, 'SP', 'SPs')} came to zero or less "
-                f"(net {money(self.carried_total)}): not sent, carried to their next cycle."
+                f"(net {self.currency.amount(self.carried_total)}): not sent, carried to "
+                "their next cycle."
             )
         blocks.append(self._held_sentence())
         if self.awaiting_count and self.review_url:
@@ -105,27 +142,30 @@ class CycleReport:
         if self.credit_count == 0:
             return "No wallet credits in this cycle."
         return (
-            f"{plural(self.credit_count, 'wallet credit', 'wallet credits')} to "
-            f"{plural(self.credit_count, 'SP', 'SPs')}, total {money(self.credit_total)} "
+            "Credited in this cycle: "
+            f"{plural(self.credit_count, 'wallet credit', 'wallet credits')}, "
+            f"total {self.currency.amount(self.credit_total)} "
             f"({plural(self.event_count, 'payout event', 'payout events')})."
         )
 
     def _held_sentence(self) -> str:
+        """All that waits, not only what this close held; and how much of it the summary's
+        "Payout held" is."""
         if self.awaiting_count == 0:
-            return "Nothing is held for approval."
+            return "Nothing is held: no event waits for a decision."
         oldest = (
-            f", oldest held since {timestamp_text(self.awaiting_oldest_held_at)}"
+            f", the oldest held since {timestamp_text(self.awaiting_oldest_held_at)}"
             if self.awaiting_oldest_held_at
             else ""
         )
-        held_now = (
-            f" ({count_text(self.held_now_count)} held at this cycle's close)"
-            if self.held_now_count
-            else ""
-        )
         return (
-            f"Held for approval: {plural(self.awaiting_count, 'event', 'events')}, payout "
-            f"{money(self.awaiting_payout_amount)}{oldest}{held_now}."
+            f"Waiting for a decision: {plural(self.awaiting_count, 'event', 'events')}, payout "
+            f"{self.currency.amount(self.awaiting_payout_amount)}{oldest}. Of these, "
+            f"{plural(self.held_now_count, 'event was', 'events were')} newly held at this "
+            f"cycle's close, and {plural(self.files_held_count, 'event', 'events')} (payout "
+            f"{self.currency.amount(self.files_held_payout)}) came from this iteration's "
+            "files: the success summary's payout held. Held payout is not in the credits "
+            "until a person approves it."
         )
 
 
@@ -149,6 +189,29 @@ def decisions_table(decisions: Sequence[DecisionLine]) -> Table:
         ),
         total=None,
         right_aligned=frozenset({0, 5}),
+    )
+
+
+def bridge_table(bridge: CreditBridge) -> Table:
+    """The credits total built up line by line; a line with nothing in it is left out."""
+    lines = [
+        ("Payout released from this iteration's files (success summary)", bridge.files_released),
+        ("− carried to a later cycle (their SP's net came to zero or less)", -bridge.files_carried),
+        ("+ held events approved since (not from this iteration's files)", bridge.approved_earlier),
+        ("+ recalculations (payout recalculate)", bridge.recalculations),
+        ("+ earlier events carried in (their SP's net is positive now)", bridge.carried_in),
+        ("+ failed credits sent again", bridge.sent_again),
+    ]
+    rows = tuple(
+        (label, money(amount))
+        for position, (label, amount) in enumerate(lines)
+        if position == 0 or amount
+    )
+    return Table(
+        headers=BRIDGE_HEADERS,
+        rows=rows,
+        total=("= wallet credits of this cycle", money(bridge.total)),
+        right_aligned=frozenset({1}),
     )
 
 

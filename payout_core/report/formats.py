@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -23,3 +24,24 @@ def timestamp_text(moment: datetime) -> str:
 
 def plural(count: int, singular: str, plural: str) -> str:
     return f"{count:,} {singular if count == 1 else plural}"
+
+
+@dataclass(frozen=True)
+class Currency:
+    """The currency amounts are read in (PAYOUT_CURRENCY): its code and symbol. Tables say
+    it once in their headers; sentences put the symbol before each amount."""
+
+    code: str = "INR"
+    symbol: str = "₹"
+
+    def amount(self, value: Decimal) -> str:
+        """`₹1,504.00`, `-₹96.00`."""
+        sign = "-" if value < 0 else ""
+        return f"{sign}{self.symbol}{money(abs(value))}"
+
+    @property
+    def note(self) -> str:
+        return f"Amounts are in {self.code} ({self.symbol.strip()})."
+
+
+INR = Currency()

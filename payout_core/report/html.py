@@ -11,10 +11,12 @@ from payout_core.report.shapes import Block, Link, Table
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
+    accounting_note,
     accounting_table,
     errors_left_out_note,
     errors_table,
     headline,
+    summary_notes,
     summary_table,
 )
 
@@ -23,7 +25,7 @@ from payout_core.report.tables import (
 # clients. So: tables for layout, inline styles only, `align` attributes as a fallback.
 
 FONT = "font-family:Segoe UI,Arial,Helvetica,sans-serif;"
-TABLE_STYLE = FONT + "border-collapse:collapse;font-size:13px;color:#1f2328;margin:0 0 16px 0;"
+TABLE_STYLE = FONT + "border-collapse:collapse;font-size:13px;color:#1f2328;margin:0;"
 HEADER_CELL_STYLE = (
     "background-color:#f0f3f6;border:1px solid #d0d7de;padding:6px 10px;font-weight:bold;"
 )
@@ -32,7 +34,10 @@ TOTAL_CELL_STYLE = CELL_STYLE + "font-weight:bold;border-top:2px solid #1f2328;"
 AMOUNT_STYLE = "text-align:right;white-space:nowrap;"
 TEXT_STYLE = "text-align:left;"
 HEADING_STYLE = FONT + "font-size:16px;color:#1f2328;margin:20px 0 8px 0;"
-PARAGRAPH_STYLE = FONT + "font-size:13px;color:#1f2328;margin:0 0 12px 0;"
+PARAGRAPH_STYLE = (
+    FONT + "font-size:13px;color:#1f2328;margin:0 0 12px 0;max-width:720px;overflow-wrap:anywhere;"
+)
+SCROLL_STYLE = "max-width:100%;overflow-x:auto;-webkit-overflow-scrolling:touch;margin:0 0 16px 0;"
 WARNING_STYLE = FONT + "font-size:13px;color:#9a1c1c;font-weight:bold;margin:0 0 12px 0;"
 
 
@@ -57,10 +62,13 @@ def html_table(table: Table) -> str:
     body = [row_html(row, "td", CELL_STYLE) for row in table.rows]
     if table.total:
         body.append(row_html(table.total, "td", TOTAL_CELL_STYLE))
+    # A wide table scrolls inside its own box on a narrow mail client (a phone's 400 px)
+    # instead of widening the whole message; clients that drop overflow still show it whole.
     return (
+        f'<div style="{SCROLL_STYLE}">'
         f'<table role="table" cellpadding="0" cellspacing="0" border="0" style="{TABLE_STYLE}">'
         f"<thead>{row_html(table.headers, 'th', HEADER_CELL_STYLE)}</thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -93,18 +101,27 @@ def render_html(report: IterationReport) -> str:
         _paragraph(headline(report)),
         *(_paragraph(f"Warning: {warning}", WARNING_STYLE) for warning in report.warnings()),
         _heading("Success summary"),
-        html_table(summary_table(report))
-        if report.summary_lines
-        else _paragraph(NO_PAID_LEADS_SENTENCE),
+        *(
+            [html_table(summary_table(report)), *map(_paragraph, summary_notes(report))]
+            if report.summary_lines
+            else [_paragraph(NO_PAID_LEADS_SENTENCE)]
+        ),
         _heading("Per-file accounting"),
-        html_table(accounting_table(report))
-        if report.runs
-        else _paragraph("No MIS files were processed in this iteration."),
+        *(
+            [html_table(accounting_table(report)), _paragraph(accounting_note())]
+            if report.runs
+            else [_paragraph("No MIS files were processed in this iteration.")]
+        ),
         *(_paragraph(note) for note in report.same_content_notes()),
         _heading(adjustments.SECTION_TITLE),
-        html_table(adjustments.adjustments_table(report.adjustment_lines))
-        if report.adjustment_lines
-        else _paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE),
+        *(
+            [
+                html_table(adjustments.adjustments_table(report.adjustment_lines)),
+                _paragraph(adjustments.NOTE),
+            ]
+            if report.adjustment_lines
+            else [_paragraph(adjustments.NO_ADJUSTMENTS_SENTENCE)]
+        ),
         _heading("Errors"),
     ]
     if report.errors:
@@ -129,7 +146,10 @@ def render_html(report: IterationReport) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_escape(report.subject())}</title></head>\n"
         '<body style="margin:0;padding:0;background-color:#ffffff;">\n'
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">'
+        # Fixed layout: the page is as wide as the client, never as wide as a table in it
+        # (each table scrolls in its own box), so a phone's mail app need not zoom out.
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"'
+        ' style="table-layout:fixed;width:100%;">'
         '<tr><td style="padding:16px;">\n'
         f"{content}\n"
         "</td></tr></table>\n</body></html>\n"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
-from payout_core.report.formats import plural
+from payout_core.report.formats import INR, Currency, plural
 from payout_core.report.people_csv import base64_size_bytes, csv_bytes
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ class MisRunAccounting:
     same_content_as: str | None = None
     """An earlier file, under another name, with exactly this file's content."""
     same_content_received_on: date | None = None
+    total_payin: Decimal | None = None
+    """The payin of every event the file made (released, held or rejected)."""
+    total_payout: Decimal | None = None
 
     @property
     def same_content_note(self) -> str | None:
@@ -91,7 +94,11 @@ class ErrorRecord:
 
 @dataclass(frozen=True)
 class SummaryLine:
-    """One (date, SourceType, MediumType, ProductType) group, or the total when they are None."""
+    """One (date, SourceType, MediumType, ProductType) group, or the total when they are
+    None: the events the iteration's files made, by their state when the email is built.
+    `total_payin`/`total_payout` are the released ones (in the final table, credited to
+    wallets); held ones wait for a decision; rejected ones are never paid to the SP (their
+    payin is still owed by the bank, SPEC §8)."""
 
     date_of_revenue: date | None
     source_type: str | None
@@ -101,10 +108,24 @@ class SummaryLine:
     lead_count: int
     total_payin: Decimal
     total_payout: Decimal
+    held_payin: Decimal = Decimal(0)
+    held_payout: Decimal = Decimal(0)
+    rejected_payin: Decimal = Decimal(0)
+    rejected_payout: Decimal = Decimal(0)
 
     @property
     def revenue(self) -> Decimal:
+        """Revenue of the released events: TotalPayin − TotalPayout (SPEC §7)."""
         return self.total_payin - self.total_payout
+
+    @property
+    def payin_all(self) -> Decimal:
+        """Every event's payin: what the files made, equal to the per-file payin."""
+        return self.total_payin + self.held_payin + self.rejected_payin
+
+    @property
+    def payout_all(self) -> Decimal:
+        return self.total_payout + self.held_payout + self.rejected_payout
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -128,6 +149,7 @@ class IterationReport:
     """The payout cycle closed with this iteration (SPEC §8); set by the summary job."""
     reconciliation: ReconciliationReport | None = None
     """Money in and money out (SPEC §9); set by the summary job."""
+    currency: Currency = INR
 
     @property
     def paid_lead_count(self) -> int:
@@ -146,12 +168,47 @@ class IterationReport:
         return tuple(run for run in self.runs if not run.counts_add_up)
 
     def subject(self) -> str:
-        errors = "no errors" if not self.errors else plural(len(self.errors), "error", "errors")
+        """What happened, in the order finance asks: files, leads paid, money credited,
+        what waits for a decision (all of it), reconciliation, errors."""
         return (
             f"ShiftPay payouts — iteration {self.iteration_number} "
-            f"({self.report_date.isoformat()}): {plural(len(self.runs), 'file', 'files')}, "
-            f"{self.paid_lead_count:,} paid, {errors}"
+            f"({self.report_date.isoformat()}): " + ", ".join(self.happenings(short=True))
         )
+
+    def happenings(self, *, short: bool = False) -> list[str]:
+        """The subject's facts; `short` for the subject, else the body's first sentence."""
+        file_words = ("file", "files") if short else ("MIS file", "MIS files")
+        parts = [
+            plural(len(self.runs), *file_words),
+            plural(self.paid_lead_count, "lead paid", "leads paid"),
+        ]
+        cycle = self.cycle
+        if cycle is not None:
+            parts.append(
+                f"{self.currency.amount(cycle.credit_total)} credited"
+                + ("" if short else f" to {plural(cycle.credit_count, 'SP', 'SPs')}")
+            )
+            parts.append(
+                f"{plural(cycle.awaiting_count, 'event', 'events')} held for a decision"
+                f" ({self.currency.amount(cycle.awaiting_payout_amount)})"
+                if cycle.awaiting_count
+                else "nothing held"
+            )
+        reconciliation = self.reconciliation
+        if reconciliation is not None and reconciliation.file_count:
+            parts.append(
+                f"{plural(reconciliation.file_count, 'recon file', 'recon files')}, "
+                f"{plural(reconciliation.discrepancy_count, 'discrepancy', 'discrepancies')}"
+            )
+        if reconciliation is not None and reconciliation.sent_again_count:
+            parts.append(
+                plural(reconciliation.sent_again_count, "failed credit", "failed credits")
+                + " sent again"
+            )
+        parts.append(
+            "no errors" if not self.errors else plural(len(self.errors), "error", "errors")
+        )
+        return parts
 
     def attachment_notes(self) -> list[str]:
         notes = [
@@ -189,7 +246,33 @@ class IterationReport:
         return [
             f"{run.mis_file}: the outcome counts do not add up to the {run.rows_read:,} rows read."
             for run in self.runs_not_adding_up
-        ]
+        ] + self.tie_out_breaks()
+
+    def tie_out_breaks(self) -> list[str]:
+        """The email's identities, checked on the numbers it shows: each one that fails is
+        a warning at the top (it never should; a failure is a ledger inconsistency)."""
+        total = self.summary_total
+        breaks = []
+        runs_payin = sum((run.total_payin or Decimal(0) for run in self.runs), Decimal(0))
+        runs_payout = sum((run.total_payout or Decimal(0) for run in self.runs), Decimal(0))
+        if all(run.total_payin is not None for run in self.runs) and (
+            (runs_payin, runs_payout) != (total.payin_all, total.payout_all)
+        ):
+            breaks.append(
+                "the per-file payin and payout do not equal the success summary's released"
+                " + held + rejected."
+            )
+        cycle = self.cycle
+        if cycle is not None and cycle.bridge is not None:
+            if cycle.bridge.total != cycle.credit_total:
+                breaks.append("the cycle's credits do not add up from where they come from.")
+            if cycle.bridge.files_released != total.total_payout:
+                breaks.append(
+                    "the files' released payout in the cycle differs from the success summary's."
+                )
+            if cycle.files_held_payout != total.held_payout:
+                breaks.append("the files' held payout differs from the success summary's.")
+        return breaks
 
 
 def build_report(
@@ -203,6 +286,7 @@ def build_report(
     success_rows: Iterable[Sequence[object]],
     attachments_max_bytes: int,
     adjustment_lines: Sequence[AdjustmentLine] = (),
+    currency: Currency = INR,
 ) -> IterationReport:
     """Pure: rows in, report out. `success_rows` are SUCCESS_COLUMNS tuples, consumed lazily
     and only as far as the attachments hold: both CSVs together stay within
@@ -231,4 +315,5 @@ def build_report(
         error_rows_attached=error_rows_attached,
         attachments_max_bytes=attachments_max_bytes,
         adjustment_lines=tuple(adjustment_lines),
+        currency=currency,
     )

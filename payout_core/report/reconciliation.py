@@ -25,8 +25,9 @@ DISCREPANCY_CSV_HEADERS = (
     "Reason",
 )
 RECEIVABLES_HEADERS = (
-    "SourceType",
-    "Expected",
+    "Bank",
+    "Expected to date",
+    "New this iteration",
     "Received",
     "Outstanding",
     "0–30 days",
@@ -36,6 +37,12 @@ RECEIVABLES_HEADERS = (
     "Discrepancies",
 )
 FILES_HEADERS = ("File", "Rows", "Outcomes", "Received")
+RECEIVABLES_NOTE = (
+    "Expected to date: the payin of every event so far, held and rejected ones included "
+    "(the bank owes payin whatever the holds, SPEC §8). New this iteration: the payin of "
+    "this iteration's events, that is the success summary's payin released + held (+ "
+    "rejected) for the bank, plus any recalculation's."
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class BankLine:
     outstanding_over_60: Decimal
     over_received: Decimal
     discrepancies: int
+    this_iteration_payin: Decimal = Decimal(0)
+    """The payin of this iteration's events for this bank (its files' and recalculations')."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +91,21 @@ class ReconciliationReport:
     def discrepancy_file_name(self) -> str:
         return f"reconciliation_discrepancies_iteration_{self.iteration_number}.csv"
 
+    @property
+    def file_count(self) -> int:
+        return len(self.remittance_files) + len(self.confirmation_files)
+
     def confirmations(self, outcome: str) -> int:
         """Confirmation rows of this iteration's files with this outcome."""
         return sum(file.outcome_counts.get(outcome, 0) for file in self.confirmation_files)
 
     def blocks(self) -> list[Block]:
-        blocks: list[Block] = ["Money in, per bank (outstanding by days since DateOfRevenue):"]
+        blocks: list[Block] = [
+            "Money in, per bank (outstanding by days since the date of revenue):"
+        ]
         blocks.append(_receivables_table(self.banks) if self.banks else "No payin is owed.")
+        if self.banks:
+            blocks.append(RECEIVABLES_NOTE)
         if self.remittance_files:
             blocks += ["Remittance files of this iteration:", _files_table(self.remittance_files)]
         blocks.append(
@@ -134,6 +151,7 @@ def _receivables_table(banks: Sequence[BankLine]) -> Table:
                 money(amount)
                 for amount in (
                     line.expected,
+                    line.this_iteration_payin,
                     line.received,
                     line.outstanding,
                     line.outstanding_0_30,

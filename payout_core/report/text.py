@@ -10,10 +10,12 @@ from payout_core.report.shapes import Block, Link, Table
 from payout_core.report.tables import (
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
+    accounting_note,
     accounting_table,
     errors_left_out_note,
     errors_table,
     headline,
+    summary_notes,
     summary_table,
 )
 
@@ -51,22 +53,23 @@ def render_text(report: IterationReport) -> str:
     for warning in report.warnings():
         parts += ["", f"WARNING: {warning}"]
     parts += ["", "Success summary", ""]
-    parts.append(
-        text_table(summary_table(report)) if report.summary_lines else NO_PAID_LEADS_SENTENCE
-    )
+    if report.summary_lines:
+        parts.append(text_table(summary_table(report)))
+        parts += ["", *summary_notes(report)]
+    else:
+        parts.append(NO_PAID_LEADS_SENTENCE)
     parts += ["", "Per-file accounting", ""]
-    parts.append(
-        text_table(accounting_table(report))
-        if report.runs
-        else "No MIS files were processed in this iteration."
-    )
+    if report.runs:
+        parts += [text_table(accounting_table(report)), "", accounting_note()]
+    else:
+        parts.append("No MIS files were processed in this iteration.")
     parts += report.same_content_notes()
     parts += ["", adjustments.SECTION_TITLE, ""]
-    parts.append(
-        text_table(adjustments.adjustments_table(report.adjustment_lines))
-        if report.adjustment_lines
-        else adjustments.NO_ADJUSTMENTS_SENTENCE
-    )
+    if report.adjustment_lines:
+        parts += [text_table(adjustments.adjustments_table(report.adjustment_lines)), ""]
+        parts.append(adjustments.NOTE)
+    else:
+        parts.append(adjustments.NO_ADJUSTMENTS_SENTENCE)
     parts += ["", "Errors", ""]
     if report.errors:
         parts.append(text_table(errors_table(report)))

@@ -22,6 +22,7 @@ from payout_core.errors import DecisionRefused, SettingError, TransientError, cl
 from payout_core.flows import review_decisions
 from payout_core.flows.process import PROCESS
 from payout_core.flows.unit_of_work import Context
+from payout_core.report.formats import Currency
 from payout_core.review import explain_pages, forms, html
 from payout_core.review.signed_in import Reviewer, easy_auth_problem, reviewer_from_headers
 from payout_core.review.view import Filters, build_view
@@ -171,6 +172,8 @@ def _show(
         decided=decided,
         form_token=forms.form_token(secret, reviewer.name, time.time()),
         message=forms.read_message(secret, reviewer.name, request.params.get("result")),
+        currency=Currency(context.settings.currency, context.settings.currency_symbol),
+        all_selected=request.params.get("select") == "all",
     )
     return _page(html.render_review_page(view, path))
 
@@ -195,11 +198,27 @@ def _decide(
         log.warning("review page: POST by %s with a missing or wrong form token", reviewer.name)
         return _refused_form(path, "This form is out of date or was not made for you.")
     filters = Filters.from_params({"product": form.get("product", ""), "sp": form.get("sp", "")})
+    row_reasons = {
+        name.removeprefix("reason_"): form.get(name, "")
+        for name in form
+        if name.startswith("reason_") and form.get(name, "").strip()
+    }
     message = _decision_message(
-        context, reviewer, form.get("action", ""), form.getlist("event_id"), form.get("reason", "")
+        context,
+        reviewer,
+        form.get("action", ""),
+        form.getlist("event_id"),
+        form.get("reason", ""),
+        row_reasons,
     )
     query = dict(filters.as_params(), result=forms.sign_message(secret, reviewer.name, message))
     return _redirect(f"{path}?{urlencode(query)}")
+
+
+def _reason(text: str) -> str | None:
+    """Kept in the audit trail: control characters (a NUL, which PostgreSQL text refuses)
+    replaced, at most MAX_REASON_CHARS, saying what was cut."""
+    return clean_error_text(" ".join(text.split()), MAX_REASON_CHARS) or None
 
 
 def _is_event_number(text: str) -> bool:
@@ -208,7 +227,12 @@ def _is_event_number(text: str) -> bool:
 
 
 def _decision_message(
-    context: Context, reviewer: Reviewer, action: str, event_id_texts: list[str], reason_text: str
+    context: Context,
+    reviewer: Reviewer,
+    action: str,
+    event_id_texts: list[str],
+    reason_text: str,
+    row_reason_texts: dict[str, str] | None = None,
 ) -> forms.Message:
     if action not in ("approve", "reject"):
         return forms.Message(False, "Choose Approve or Reject.")
@@ -221,14 +245,29 @@ def _decision_message(
         return forms.Message(
             False, f"At most {MAX_EVENTS_PER_DECISION} events at once; nothing was decided."
         )
-    # Kept in the audit trail: control characters (a NUL, which PostgreSQL text refuses)
-    # replaced, at most MAX_REASON_CHARS, saying what was cut.
-    reason = clean_error_text(" ".join(reason_text.split()), MAX_REASON_CHARS) or None
-    if action == "reject" and reason is None:
-        return forms.Message(False, "A rejection needs a reason; nothing was decided.")
+    reason = _reason(reason_text)
+    # A ticked row's own reason box; an unticked row's text is not a decision.
+    row_reasons = {
+        int(key): cleaned
+        for key, text in (row_reason_texts or {}).items()
+        if _is_event_number(key) and int(key) in event_ids and (cleaned := _reason(text))
+    }
+    without_reason = [event_id for event_id in event_ids if event_id not in row_reasons]
+    if action == "reject" and reason is None and without_reason:
+        numbers = ", ".join(f"#{event_id}" for event_id in without_reason)
+        return forms.Message(
+            False,
+            f"A rejection needs a reason: {numbers} have none of their own and the reason "
+            "for every ticked row is empty; nothing was decided.",
+        )
     try:
         decisions = review_decisions.decide(
-            context, event_ids, decision=action, decided_by=reviewer.name, reason=reason
+            context,
+            event_ids,
+            decision=action,
+            decided_by=reviewer.name,
+            reason=reason,
+            reasons_by_event=row_reasons,
         )
     except DecisionRefused as refused:
         log.info("review page: %s's decision refused: %s", reviewer.name, refused.problems)

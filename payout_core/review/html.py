@@ -15,7 +15,15 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from payout_core.report.formats import money, plural, timestamp_text
-from payout_core.review.view import EventRow, Filters, ReviewView, Totals, age_text
+from payout_core.review.view import (
+    EventRow,
+    Filters,
+    ReviewView,
+    Totals,
+    age_text,
+    requested_by,
+    why_held,
+)
 
 TITLE = "Held payouts · ShiftPay"
 SIGN_IN_PATH = "/.auth/login/aad"
@@ -56,6 +64,9 @@ button.reject{background:var(--red);color:#fff;border-color:var(--red)}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{border-bottom:1px solid var(--line);padding:.45rem .5rem;text-align:left;
 vertical-align:top;overflow-wrap:break-word}
+#held th,#held td{padding:.45rem .35rem}
+td.long-names{overflow-wrap:anywhere;min-width:8.5rem}
+td.words{min-width:7rem}
 th{background:var(--soft);white-space:nowrap}
 td.amount,th.amount{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.negative{color:var(--red)}
@@ -66,6 +77,9 @@ tfoot td{font-weight:600;border-top:2px solid var(--ink)}
 margin:1rem 0;padding:.8rem;border:1px solid var(--line);border-radius:6px;
 position:sticky;bottom:0;background:#fff;box-shadow:0 -2px 6px rgba(31,35,40,.08)}
 .muted{color:var(--muted)}
+.select-links{margin:0 0 .5rem}
+td.reason-cell input{min-width:6.5rem}
+.decide .reason p{margin:.3rem 0 0;font-size:.85rem}
 @media (max-width:720px){
 .decide{grid-template-columns:1fr 1fr}.decide .reason{grid-column:1/-1}
 table.cards thead{display:none}
@@ -95,12 +109,13 @@ HELD_COLUMNS = (
     ("Lead", ""),
     ("Product", ""),
     ("KPI", ""),
-    ("Kind", ""),
+    ("What", ""),
     ("Payin", "amount"),
     ("Payout", "amount"),
     ("Why held", ""),
     ("Requested by", ""),
     ("Age", ""),
+    ("Own reason", ""),
 )
 DECIDED_COLUMNS = (
     ("Event", ""),
@@ -140,9 +155,10 @@ def _amount_cell(label: str, amount: Decimal) -> str:
     return _cell(label, money(amount), "amount negative" if amount < 0 else "amount")
 
 
-def _head(columns: Sequence[tuple[str, str]]) -> str:
+def _head(columns: Sequence[tuple[str, str]], symbol: str) -> str:
+    """The header row; amount columns name the currency (PAYOUT_CURRENCY) once."""
     cells = "".join(
-        f'<th scope="col" class="{css}">{escape(name)}</th>'
+        f'<th scope="col" class="{css}">{escape(f"{name} ({symbol.strip()})")}</th>'
         if css
         else f'<th scope="col">{escape(name)}</th>'
         for name, css in columns
@@ -151,9 +167,14 @@ def _head(columns: Sequence[tuple[str, str]]) -> str:
 
 
 def _held_row(event: EventRow, view: ReviewView) -> str:
+    checked = " checked" if view.all_selected else ""
     checkbox = (
         f'<input type="checkbox" name="event_id" value="{event.event_id}" '
-        f'id="event-{event.event_id}" aria-label="Select event {event.event_id}">'
+        f'id="event-{event.event_id}" aria-label="Select event {event.event_id}"{checked}>'
+    )
+    reason_box = (
+        f'<input type="text" name="reason_{event.event_id}" id="reason-{event.event_id}" '
+        f'maxlength="1000" aria-label="Reason for event {event.event_id}">'
     )
     return (
         f'<tr id="held-{event.event_id}"><td data-label="Select">{checkbox}</td>'
@@ -162,22 +183,23 @@ def _held_row(event: EventRow, view: ReviewView) -> str:
         + _cell("Lead", event.lead_id, "code")
         + _cell("Product", event.product_type)
         + _cell("KPI", event.kpi, "code")
-        + _cell("Kind", event.kind)
+        + _cell("What", event.reason, "words")
         + _amount_cell("Payin", event.payin_amount)
         + _amount_cell("Payout", event.payout_amount)
-        + _cell("Why held", f"{event.hold_reason} ({event.reason})")
-        + _cell("Requested by", _requested_by(event, view))
+        + _cell("Why held", why_held(event, view.currency), "long-names")
+        + _cell("Requested by", _requested_by(event, view), "long-names")
         + _cell("Age", age_text(event.created_at, view.now), "code")
+        + f'<td data-label="Own reason" class="reason-cell">{reason_box}</td>'
         + "</tr>"
     )
 
 
 def _requested_by(event: EventRow, view: ReviewView) -> str:
-    if not event.requested_by:
-        return "MIS file"
-    if event.requested_by.strip().casefold() == view.reviewer.name.strip().casefold():
+    if event.requested_by and (
+        event.requested_by.strip().casefold() == view.reviewer.name.strip().casefold()
+    ):
         return f"{event.requested_by} (you: someone else must decide)"
-    return event.requested_by
+    return requested_by(event)
 
 
 def _totals_row(totals: Totals) -> str:
@@ -188,7 +210,7 @@ def _totals_row(totals: Totals) -> str:
         + "</td>"
         + _amount_cell("Payin", totals.payin_amount)
         + _amount_cell("Payout", totals.payout_amount)
-        + '<td colspan="3" class="filler"></td></tr></tfoot>'
+        + '<td colspan="4" class="filler"></td></tr></tfoot>'
     )
 
 
@@ -199,8 +221,8 @@ def _totals_summary(view: ReviewView) -> str:
     )
     items = [
         ("Held events", f"{everywhere.event_count:,}"),
-        ("Payout held", money(everywhere.payout_amount)),
-        ("Payin of them", money(everywhere.payin_amount)),
+        ("Payout held", view.currency.amount(everywhere.payout_amount)),
+        ("Payin of them", view.currency.amount(everywhere.payin_amount)),
         ("Oldest waits", oldest),
     ]
     listed = "".join(f"<li>{escape(name)}<b>{escape(value)}</b></li>" for name, value in items)
@@ -249,21 +271,51 @@ def _held_section(view: ReviewView, path: str) -> str:
     hidden = _hidden("form_token", view.form_token) + "".join(
         _hidden(name, value) for name, value in view.filters.as_params().items()
     )
-    decide = (
-        '<div class="decide"><div class="reason"><label for="reason">Reason '
-        "(needed to reject)</label>"
-        '<input type="text" id="reason" name="reason" maxlength="1000"></div>'
-        '<button type="submit" name="action" value="approve" class="approve" id="approve">'
-        "Approve selected</button>"
-        '<button type="submit" name="action" value="reject" class="reject" id="reject">'
-        "Reject selected</button></div>"
+    ticked = (
+        f"All {len(view.held_shown):,} rows shown are ticked. "
+        if view.all_selected
+        else ""
     )
+    decide = (
+        '<div class="decide"><div class="reason"><label for="reason">Reason for every '
+        "ticked row without a reason of its own (a rejection needs one)</label>"
+        '<input type="text" id="reason" name="reason" maxlength="1000">'
+        f'<p class="muted" id="reason-applies">{escape(ticked)}This reason applies to each '
+        "ticked row whose Own reason box is empty; a row's own reason is kept for that row."
+        "</p></div>"
+        '<button type="submit" name="action" value="approve" class="approve" id="approve">'
+        "Approve ticked</button>"
+        '<button type="submit" name="action" value="reject" class="reject" id="reject">'
+        "Reject ticked</button></div>"
+    )
+    head = _head(HELD_COLUMNS, view.currency.symbol)
     return (
+        f"{_select_links(view, path)}"
         f'<form method="post" action="{escape(path)}" id="decide-form">{hidden}'
-        f'<div class="table-wrap"><table class="cards" id="held">{_head(HELD_COLUMNS)}'
+        f'<div class="table-wrap"><table class="cards" id="held">{head}'
         f"<tbody>{rows}</tbody>{_totals_row(view.held_matching)}</table></div>"
         f"{left_out}{decide}</form>"
     )
+
+
+def _select_links(view: ReviewView, path: str) -> str:
+    """Select all, per filter, without a script (the page runs none): a link to this view
+    with every row shown ticked, and one back."""
+    params = view.filters.as_params()
+    shown = len(view.held_shown)
+    what = "shown" if not view.filters.active else "matching these filters"
+    if view.all_selected:
+        link = f'<a id="select-none" href="{escape(_url(path, params))}">Clear the ticks</a>'
+    else:
+        link = (
+            f'<a id="select-all" href="{escape(_url(path, dict(params, select="all")))}">'
+            f"Select all {shown:,} {what}</a>"
+        )
+    return f'<p class="select-links">{link}</p>'
+
+
+def _url(path: str, params: dict[str, str]) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
 
 
 def _decided_row(event: EventRow) -> str:
@@ -291,7 +343,7 @@ def _decided_section(view: ReviewView) -> str:
     rows = "".join(_decided_row(event) for event in view.decided)
     return (
         heading + f'<div class="table-wrap"><table class="cards" id="decided">'
-        f"{_head(DECIDED_COLUMNS)}<tbody>{rows}</tbody></table></div>"
+        f"{_head(DECIDED_COLUMNS, view.currency.symbol)}<tbody>{rows}</tbody></table></div>"
     )
 
 

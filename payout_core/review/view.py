@@ -13,6 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from payout_core.engine.holds import (
+    EVENT_LIMIT_SETTING,
+    NEGATIVE_ADJUSTMENT_REASON,
+    limit_crossed,
+)
+from payout_core.report.formats import INR, Currency
 from payout_core.review.forms import Message
 from payout_core.review.signed_in import Reviewer
 
@@ -40,6 +46,7 @@ class EventRow(Protocol):
     decided_by: str | None
     decided_at: datetime | None
     decision_reason: str | None
+    mis_file: str | None
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class ReviewView:
     decided: list[EventRow]
     form_token: str
     message: Message | None = None
+    currency: Currency = INR
+    all_selected: bool = False
+    """Every row shown is ticked (the page's "Select all" link, per filter)."""
 
     @property
     def rows_left_out(self) -> int:
@@ -114,6 +124,8 @@ def build_view(
     decided: Sequence[EventRow],
     form_token: str,
     message: Message | None = None,
+    currency: Currency = INR,
+    all_selected: bool = False,
 ) -> ReviewView:
     matching = [event for event in held if filters.keeps(event)]
     return ReviewView(
@@ -130,7 +142,48 @@ def build_view(
         ],
         form_token=form_token,
         message=message,
+        currency=currency,
+        all_selected=all_selected,
     )
+
+
+def why_held(event: EventRow, currency: Currency = INR) -> str:
+    """Why an event waits, once: the limit's value and the amount that crossed it (the
+    event's own reason, what the KPI came to, is its own column)."""
+    amount = currency.amount
+    crossed = limit_crossed(event.hold_reason)
+    if crossed is not None and crossed.total is None:
+        return (
+            f"Payout {amount(event.payout_amount)} is above the per-event limit of "
+            f"{amount(crossed.limit)} ({crossed.setting}) by "
+            f"{amount(event.payout_amount - crossed.limit)}."
+        )
+    if crossed is not None and crossed.total is not None:
+        return (
+            f"The SP's cycle total {amount(crossed.total)} is above the SP cycle limit of "
+            f"{amount(crossed.limit)} ({crossed.setting}) by "
+            f"{amount(crossed.total - crossed.limit)}; this payout of "
+            f"{amount(event.payout_amount)} is part of it."
+        )
+    if event.hold_reason == NEGATIVE_ADJUSTMENT_REASON:
+        return (
+            f"Money taken back from the SP ({amount(event.payout_amount)}): every "
+            "clawback waits for a person."
+        )
+    if EVENT_LIMIT_SETTING in event.hold_reason:  # held before the limit's value was kept
+        return (
+            f"Payout {amount(event.payout_amount)} is above the per-event limit "
+            f"({EVENT_LIMIT_SETTING}) as it was then; its value was not recorded."
+        )
+    return event.hold_reason
+
+
+def requested_by(event: EventRow) -> str:
+    """Who asked for the change that made the event: the person who ran a
+    recalculation, or the MIS file that paid it."""
+    if event.requested_by:
+        return event.requested_by
+    return f"MIS file {event.mis_file}" if event.mis_file else "an MIS file"
 
 
 def age_text(since: datetime, now: datetime) -> str:

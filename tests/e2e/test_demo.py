@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import shutil
 import subprocess
+from email import policy
 from pathlib import Path
 
 import psutil
@@ -66,6 +68,17 @@ def test_demo_processes_the_samples_and_stops_what_it_started(
     emails = sorted((tmp_path / "demo" / "outbox").glob("**/*.eml"))
     assert len(emails) == 3  # three cycles; the second run started from a clean folder
     assert f"email: {emails[0]}" in second
+    # The first email ties out as samples/README.md shows: the held event beside the
+    # released ones, the files' totals, and the credits.
+    first_email = email.message_from_bytes(emails[0].read_bytes(), policy=policy.default)
+    text = first_email.get_body(("plain",)).get_content()
+    assert "WARNING" not in text
+    assert (
+        "Ties out: payin released ₹32,914.00 + held ₹3,609.00 = ₹36,523.00; payout released "
+        "₹18,651.00 + held ₹1,504.00 = ₹20,155.00" in text
+    )
+    assert "= wallet credits of this cycle                                 18,651.00" in text
+    assert "1 event held for a decision (₹1,504.00)" in str(first_email["Subject"])
     assert _children() <= children_before
 
 

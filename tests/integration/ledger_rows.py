@@ -30,12 +30,17 @@ def insert_rule(conn: psycopg.Connection, source_type: str, product_type: str) -
 
 
 def insert_mis_run(
-    conn: psycopg.Connection, mis_file: str, outcome_counts: dict[str, int], product_type: str
+    conn: psycopg.Connection,
+    mis_file: str,
+    outcome_counts: dict[str, int],
+    product_type: str,
+    totals: tuple[str, str] = ("0", "0"),
 ) -> int:
+    """A finished run; `totals` (payin, payout) are those of the events it made."""
     row = conn.execute(
         "INSERT INTO mis_runs (mis_file, content_sha256, product_type, started_at, rows_read,"
         " outcome_counts, total_payin, total_payout)"
-        " VALUES (%s, md5(%s), %s, %s, %s, %s, 0, 0) RETURNING mis_run_id",
+        " VALUES (%s, md5(%s), %s, %s, %s, %s, %s, %s) RETURNING mis_run_id",
         (
             mis_file,
             mis_file,
@@ -43,6 +48,7 @@ def insert_mis_run(
             PROCESSED_AT,
             sum(outcome_counts.values()),
             json.dumps(outcome_counts),
+            *(Decimal(amount) for amount in totals),
         ),
     ).fetchone()
     assert row is not None
@@ -61,9 +67,24 @@ def insert_calculation(
     date_of_revenue: date,
     kpi1: tuple[str, str],
     kpi2: tuple[str, str] = ("0", "0"),
+    with_events: bool = False,
 ) -> None:
+    """The final table's row of a lead paid by `mis_run_id`; `with_events`: and the
+    released earned events it sums, as the app writes them (a KPI worth 0 has none)."""
     kpi1_payin, kpi1_payout = (Decimal(amount) for amount in kpi1)
     kpi2_payin, kpi2_payout = (Decimal(amount) for amount in kpi2)
+    kpis = (("KPI1", kpi1_payin, kpi1_payout), ("KPI2", kpi2_payin, kpi2_payout))
+    for kpi, payin, payout in kpis:
+        if with_events and (payin or payout):
+            conn.execute(
+                "INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type,"
+                " product_type, kpi, kind, outcome, kpi_sequence, payin_amount, payout_amount,"
+                " reason, mis_run_id, rule_id, status)"
+                " VALUES (%s, %s, %s, 'Medium_A', %s, %s, 'earned', 'paid', 1, %s, %s,"
+                " %s, %s, %s, 'released')",
+                (lead_id, sp_id, source_type, product_type, kpi, payin, payout,
+                 f"{kpi} earned", mis_run_id, rule_id),
+            )  # fmt: skip
     conn.execute(
         "INSERT INTO payout_calculations (created_at, source_type, medium_type, product_type,"
         " sp_id, lead_id, status, sub_status, date_of_sale, date_of_revenue,"

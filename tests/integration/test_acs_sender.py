@@ -112,7 +112,7 @@ def test_the_sdk_sends_the_report_with_every_field(acs_server: FakeAcsEmailServe
         {"address": "ops@shiftpay.example"},
     ]
     assert payload["content"] == {
-        "subject": "ShiftPay payouts — iteration 3 (2026-11-21): 1 file, 1 paid, 1 error",
+        "subject": "ShiftPay payouts — iteration 3 (2026-11-21): 1 file, 1 lead paid, 1 error",
         "plainText": message.text_body,
         "html": message.html_body,
     }

@@ -344,8 +344,10 @@ def test_the_email_reports_kpis_earned_late_and_adjustments_per_product_once(
     outcome = iteration.run_summary(sender, context=context)
     assert outcome.email_sent
     text = sender.messages[-1].text_body
-    section = text[text.index(adjustments.SECTION_TITLE) : text.index("\nErrors\n")]
-    lines = [line.split() for line in section.splitlines()[4:] if not line.startswith("-")]
+    section = text[text.index(adjustments.SECTION_TITLE) : text.index(adjustments.NOTE)]
+    lines = [
+        line.split() for line in section.splitlines()[4:] if line and not line.startswith("-")
+    ]
     assert lines == [
         ["Personal", "Loan", "Adjustments", "2", "104.00", "-39.00"],
         ["Savings", "Account", "KPIs", "earned", "late", "1", "1,000.00", "500.00"],

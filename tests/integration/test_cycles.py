@@ -85,7 +85,7 @@ def test_one_credit_per_sp_nets_a_clawback_and_a_retried_tick_credits_nothing(
         (1, "CR-000001-0002", "SP-2", "250.00", 1, "sent"),
     ]  # fmt: skip
     [message] = sender.messages
-    assert "2 wallet credits to 2 SPs, total 2,189.00" in message.text_body
+    assert "Credited in this cycle: 2 wallet credits, total ₹2,189.00" in message.text_body
     attachment = next(a for a in message.attachments if a.file_name.startswith("wallet_credits"))
     assert b"CR-000001-0001,1,SP-1,1939.00,3" in attachment.content
 

@@ -266,7 +266,8 @@ def test_the_iteration_email_reports_money_in_with_the_discrepancies_attached(
     text = message.get_body(("plain",)).get_content()
     section = text.split("Money in and money out", 1)[1]
     bank_a = next(line for line in section.splitlines() if line.startswith("Bank_A"))
-    assert bank_a.split()[1:5] == ["2,500.00", "2,000.00", "500.00", "500.00"]
+    # Expected to date, new this iteration, received, outstanding, 0–30 days.
+    assert bank_a.split()[1:6] == ["2,500.00", "0.00", "2,000.00", "500.00", "500.00"]
     assert "bank_a_remittance.csv" in section
     [attachment] = [
         part

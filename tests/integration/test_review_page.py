@@ -273,3 +273,47 @@ def test_a_database_outage_shows_try_again_and_decides_nothing(
     response = get(identity("bob"))
     assert response.status_code == 503
     assert "Try again" in text(response) and "127.0.0.1" not in text(response)
+
+
+def reasons() -> dict[int, str | None]:
+    with this_tests_database() as conn:
+        return {
+            event.event_id: event.decision_reason
+            for event in holds.list_holds(conn, include_decided=True)
+        }
+
+
+def test_a_rejection_keeps_each_rows_own_reason_and_the_common_one_for_the_rest(
+    ledger: dict[str, int],
+) -> None:
+    alice, carol = ledger["alice"], ledger["carol"]
+    redirect = decide(
+        "bob@shiftpay.example",
+        "reject",
+        [alice, carol],
+        "the bank corrected it",
+        **{f"reason_{alice}": "SP disputes the clawback"},
+    )
+    page = result_page("bob@shiftpay.example", redirect)
+    assert "Rejected 2 event(s)" in page
+    assert reasons() == {alice: "SP disputes the clawback", carol: "the bank corrected it"}
+
+
+def test_a_rejection_with_a_row_left_without_any_reason_decides_nothing(
+    ledger: dict[str, int],
+) -> None:
+    alice, carol = ledger["alice"], ledger["carol"]
+    redirect = decide(
+        "bob@shiftpay.example", "reject", [alice, carol], "", **{f"reason_{alice}": "disputed"}
+    )
+    page = result_page("bob@shiftpay.example", redirect)
+    assert f"#{carol} have none of their own" in page
+    assert states() == {alice: ("held", None), carol: ("held", None)}
+
+
+def test_the_page_says_the_currency_and_select_all_ticks_every_row(
+    ledger: dict[str, int],
+) -> None:
+    page = text(get(identity("bob@shiftpay.example"), "select=all"))
+    assert page.count(' checked>') == 2
+    assert "Payout (₹)" in page and "₹" in re.search(r'id="totals">(.*?)</ul>', page).group(1)

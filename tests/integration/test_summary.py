@@ -52,12 +52,14 @@ def ledger(database_url: str) -> str:
             "bank_a_2026-11-20.csv",
             {"invalid": 1, "duplicate": 1, "not_shiftpay_lead": 1, "paid": 3},
             "Savings Account",
+            totals=("5500", "3500"),
         )
         loan_run = ledger_rows.insert_mis_run(
             conn,
             "bank_b_2026-11-20.csv",
             {"already_paid": 1, "no_active_rule": 1, "paid": 2},
             "Personal Loan",
+            totals=("1235663", "1000439"),
         )
         savings = {"source_type": "Bank_A", "product_type": "Savings Account"}
         loan = {"source_type": "Bank_B", "product_type": "Personal Loan"}
@@ -75,6 +77,7 @@ def ledger(database_url: str) -> str:
                 date_of_revenue=FIRST_REVENUE_DAY,
                 kpi1=("1500", "1000"),
                 kpi2=kpi2,
+                with_events=True,
                 **savings,
             )
         for lead_id, sp_id, kpi1 in [
@@ -89,11 +92,14 @@ def ledger(database_url: str) -> str:
                 sp_id=sp_id,
                 date_of_revenue=SECOND_REVENUE_DAY,
                 kpi1=kpi1,
+                with_events=True,
                 **loan,
             )
         ledger_rows.insert_error(conn, "broken.csv", "required columns missing: TrackingId")
         # Already reported by iteration 4: must not appear again, numbering continues.
-        old_run = ledger_rows.insert_mis_run(conn, "old.csv", {"paid": 1}, "Savings Account")
+        old_run = ledger_rows.insert_mis_run(
+            conn, "old.csv", {"paid": 1}, "Savings Account", totals=("1500", "1000")
+        )
         ledger_rows.insert_calculation(
             conn,
             mis_run_id=old_run,
@@ -197,10 +203,14 @@ def test_summary_sends_once_and_marks_exactly_those_rows_reported(ledger: str, c
 
     assert (outcome.iteration_number, outcome.mis_file_count) == (5, 2)
     assert (outcome.paid_lead_count, outcome.error_count) == (5, 1)
-    assert str(outcome) == ("iteration 5 reported: 2 files, 5 paid, 1 error; email: recorded-1")
+    assert str(outcome) == (
+        "iteration 5 reported: 2 files, 5 leads paid, 1 error; cycle 5: 3 credit(s), total "
+        "1003939.00, 0 newly held at this close, 0 waiting for a decision; email: recorded-1"
+    )
     [message] = sender.messages
     assert message.subject == (
-        "ShiftPay payouts — iteration 5 (2026-11-21): 2 files, 5 paid, 1 error"
+        "ShiftPay payouts — iteration 5 (2026-11-21): 2 files, 5 leads paid, "
+        "₹1,003,939.00 credited, nothing held, 1 error"
     )
     assert (
         "broken.csv" in message.html_body
@@ -258,7 +268,9 @@ def test_a_new_error_alone_is_its_own_iteration(ledger: str, context: Context):
     outcome = iteration.run_summary(sender, clock=clock, context=context)
 
     assert (outcome.iteration_number, outcome.mis_file_count, outcome.error_count) == (6, 0, 1)
-    assert sender.messages[-1].subject.endswith(": 0 files, 0 paid, 1 error")
+    assert sender.messages[-1].subject.endswith(
+        ": 0 files, 0 leads paid, ₹0.00 credited, nothing held, 1 error"
+    )
     assert "No MIS files were processed in this iteration." in sender.messages[-1].text_body
 
 
@@ -341,7 +353,8 @@ def test_outbox_sender_writes_a_standard_eml_with_attachments(
     assert str(eml_path) in str(outcome)
     parsed = email.message_from_bytes(eml_path.read_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == (
-        "ShiftPay payouts — iteration 5 (2026-11-21): 2 files, 5 paid, 1 error"
+        "ShiftPay payouts — iteration 5 (2026-11-21): 2 files, 5 leads paid, "
+        "₹1,003,939.00 credited, nothing held, 1 error"
     )
     assert parsed["From"] == "DoNotReply@shiftpay.example"
     assert parsed["To"] == "finance@shiftpay.example"
@@ -353,6 +366,7 @@ def test_outbox_sender_writes_a_standard_eml_with_attachments(
     assert set(attachments) == {
         "payout_calculations_iteration_5.csv",
         "error_logs_iteration_5.csv",
+        "wallet_credits_cycle_5.csv",  # the fixture's events are released: cycle 5 credits them
     }
     success_part = attachments["payout_calculations_iteration_5.csv"]
     assert success_part.get_content_type() == "text/csv"

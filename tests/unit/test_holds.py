@@ -246,10 +246,10 @@ def test_the_email_says_credits_holds_and_decisions_and_links_the_review_page():
     iteration = replace(make_report(), cycle=cycle_report())
     text = render_text(iteration)
     assert "Payout cycle 7: wallet credits and holds" in text
-    assert "2 wallet credits to 2 SPs, total 1,939.00 (3 payout events)." in text
+    assert "Credited in this cycle: 2 wallet credits, total ₹1,939.00 (3 payout events)." in text
     assert (
-        "Held for approval: 2 events, payout -39.00, oldest held since 2026-11-20 08:00:00 UTC"
-        in text
+        "Waiting for a decision: 2 events, payout -₹39.00, the oldest held since "
+        "2026-11-20 08:00:00 UTC" in text
     )
     assert "https://review.shiftpay.example/holds" in text
     assert "Decided since the last email: 1 event." in text
@@ -262,7 +262,7 @@ def test_the_email_says_credits_holds_and_decisions_and_links_the_review_page():
 def test_no_link_when_nothing_is_held_and_a_large_credits_file_is_not_attached():
     quiet = cycle_report(awaiting_count=0, decisions=(), credits_rows_in_csv=1, credit_count=5)
     blocks = [block for block in quiet.blocks() if isinstance(block, str)]
-    assert "Nothing is held for approval." in blocks
+    assert "Nothing is held: no event waits for a decision." in blocks
     assert "No hold was decided since the last email." in blocks
     assert not quiet.credits_attached
     assert "credits/wallet_credits_cycle_7.csv" in quiet.attachment_note()

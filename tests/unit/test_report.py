@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from payout_core.report import (
     SummaryLine,
     build_report,
 )
+from payout_core.report.tables import OUTCOME_LABELS
 
 REPORT_DATE = date(2026, 11, 21)
 PROCESSED_AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
@@ -105,15 +107,15 @@ def read_csv(content: bytes) -> list[list[str]]:
 
 def test_subject_names_iteration_date_files_paid_and_no_errors():
     assert make_report().subject() == (
-        "ShiftPay payouts — iteration 7 (2026-11-21): 2 files, 8 paid, no errors"
+        "ShiftPay payouts — iteration 7 (2026-11-21): 2 files, 8 leads paid, no errors"
     )
 
 
 def test_subject_counts_errors():
     one = (ErrorRecord(1, PROCESSED_AT, "x.csv", "unreadable"),)
     two = (*one, ErrorRecord(2, PROCESSED_AT, "y.csv", "not CSV"))
-    assert make_report(errors=one).subject().endswith(": 2 files, 8 paid, 1 error")
-    assert make_report(errors=two).subject().endswith(": 2 files, 8 paid, 2 errors")
+    assert make_report(errors=one).subject().endswith(": 2 files, 8 leads paid, 1 error")
+    assert make_report(errors=two).subject().endswith(": 2 files, 8 leads paid, 2 errors")
 
 
 def test_summary_amounts_have_thousands_separators_and_revenue_in_text_and_html():
@@ -130,23 +132,27 @@ def test_summary_amounts_have_thousands_separators_and_revenue_in_text_and_html(
 
 def test_text_tables_are_aligned_with_right_aligned_amounts():
     lines = report.render_text(make_report()).splitlines()
-    header = next(line for line in lines if line.startswith("Date"))
+    header = next(line for line in lines if line.startswith("Date of revenue"))
     rows = [line for line in lines if line.startswith(("2026-11-21", "Total"))][:3]
-    revenue_end = header.index("Revenue") + len("Revenue")
+    revenue_end = header.index("Revenue released") + len("Revenue released")
     assert all(len(row) == revenue_end for row in rows), rows  # amounts end in one column
     assert rows[-1].startswith("Total") and rows[-1].endswith("235,881.25")
 
 
 def test_per_file_accounting_shows_every_outcome_in_order_with_zeros():
     text = report.render_text(make_report())
-    header = next(line for line in text.splitlines() if line.startswith("MIS "))
-    assert header.split() == ["MIS", "Rows", "read", *OUTCOMES]
+    header = next(line for line in text.splitlines() if line.startswith("MIS file"))
+    labels = [OUTCOME_LABELS[outcome] for outcome in OUTCOMES]  # finance's words, SPEC's order
+    assert [cell.strip() for cell in header.split("  ") if cell.strip()] == [
+        "MIS file", "Rows read", "Invalid", "Duplicate", "Not our lead", "Not payable",
+        "No rule", "Paid", "KPI later", "Adjusted", "Already paid", "Payin", "Payout",
+    ]  # fmt: skip
     first_file = next(line for line in text.splitlines() if line.startswith("bank_a_"))
-    assert first_file.split()[1:] == ["10", "1", "1", "2", "0", "0", "6", "0", "0", "0"]
-    total = [line for line in text.splitlines() if line.startswith("Total")][-1]
-    assert total.split()[1:] == ["13", "1", "1", "2", "0", "0", "8", "0", "0", "1"]
+    assert first_file.split()[1:11] == ["10", "1", "1", "2", "0", "0", "6", "0", "0", "0"]
+    total = [line for line in text.splitlines() if line.startswith("Total")][1]
+    assert total.split()[1:11] == ["13", "1", "1", "2", "0", "0", "8", "0", "0", "1"]
     html = report.render_html(make_report())
-    positions = [html.index(f">{outcome}</th>") for outcome in OUTCOMES]
+    positions = [html.index(f">{label}</th>") for label in labels]
     assert positions == sorted(positions)
 
 
@@ -275,3 +281,28 @@ def test_no_cap_note_when_every_row_is_attached():
     assert len(read_csv(built.success_csv)) == 1 + 8
     assert "capped" not in report.render_text(built) and "capped" not in report.render_html(built)
     assert "payout_calculations_iteration_7.csv: 8 rows" in report.render_text(built)
+
+
+def test_a_summary_that_does_not_meet_the_files_is_a_warning_at_the_top():
+    runs = (
+        MisRunAccounting(
+            1, "a.csv", PROCESSED_AT, 8, {"paid": 8}, total_payin=Decimal("1236759.50"),
+            total_payout=Decimal("1000878.25"),
+        ),
+    )  # fmt: skip
+    assert make_report(runs=runs).tie_out_breaks() == []
+    off_by_one = (replace(runs[0], total_payout=Decimal("1000879.25")),)
+    text = report.render_text(make_report(runs=off_by_one))
+    assert (
+        "WARNING: the per-file payin and payout do not equal the success summary's released"
+        " + held + rejected." in text
+    )
+
+
+def test_the_currency_is_a_setting_and_every_sentence_carries_its_symbol():
+    dollars = report.Currency("USD", "$")
+    assert dollars.amount(Decimal("-96")) == "-$96.00"
+    assert report.Currency().amount(Decimal("1504")) == "₹1,504.00"
+    text = report.render_text(replace(make_report(), currency=dollars))
+    assert "Amounts are in USD ($)." in text and "payin released $1,236,759.50" in text
+    assert "₹" not in text

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html import unescape
 
 from payout_core.ledger.holds import HeldEvent
 from payout_core.review import forms, html
@@ -156,6 +157,7 @@ def render(
     reviewer: str = "bob@shiftpay.example",
     filters: Filters | None = None,
     message: forms.Message | None = None,
+    all_selected: bool = False,
 ) -> str:
     view = build_view(
         reviewer=Reviewer(reviewer, "aad"),
@@ -165,6 +167,7 @@ def render(
         decided=decided or [],
         form_token="token-123",
         message=message,
+        all_selected=all_selected,
     )
     return html.render_review_page(view, "/api/review")
 
@@ -179,10 +182,12 @@ def test_the_page_lists_each_held_event_with_what_finance_needs() -> None:
     assert shown["Lead"] == "AT-91961"
     assert shown["Product"] == "Personal Loan"
     assert shown["KPI"] == "KPI1"
-    assert shown["Kind"] == "adjustment"
+    assert shown["What"] == "KPI1 adjusted: disbursed 43850 -&gt; 40000"
     assert shown["Payin"] == "-96.00"
     assert shown["Payout"] == "-39.00"
-    assert "negative adjustment" in shown["Why held"]
+    assert shown["Why held"] == (
+        "Money taken back from the SP (-₹39.00): every clawback waits for a person."
+    )
     assert shown["Requested by"] == "alice@shiftpay.example"
     assert shown["Age"] == "2 d 3 h"
     assert 'name="event_id" value="7"' in row.group(1)
@@ -233,8 +238,8 @@ def test_totals_say_how_much_is_held_overall_and_in_the_filter() -> None:
     totals = dict(re.findall(r"<li>([^<]+)<b>([^<]+)</b></li>", page))
     assert totals == {
         "Held events": "2",
-        "Payout held": "1,461.00",
-        "Payin of them": "2,404.00",
+        "Payout held": "₹1,461.00",
+        "Payin of them": "₹2,404.00",
         "Oldest waits": "5 d",
     }
     assert 'id="held-1"' in page and 'id="held-2"' not in page
@@ -280,3 +285,57 @@ def test_ages_read_in_the_largest_unit() -> None:
     assert age_text(NOW - timedelta(hours=3, minutes=2), NOW) == "3 h 2 min"
     assert age_text(NOW - timedelta(days=1), NOW) == "1 d"
     assert age_text(NOW + timedelta(minutes=5), NOW) == "0 min"
+
+
+def test_why_held_says_the_limit_and_the_amount_that_crossed_it_once() -> None:
+    over_event_limit = held_event(
+        kind="earned",
+        payout_amount=Decimal("1504.00"),
+        reason="KPI1 earned: 1.25 % of 120300",
+        hold_reason="payout above the per-event limit of 1500.00 (PAYOUT_HOLD_EVENT_ABOVE)",
+    )
+    page = render([over_event_limit])
+    why = re.search(r'<td data-label="Why held"[^>]*>(.*?)</td>', page, re.S)
+    assert why is not None
+    assert why.group(1) == (
+        "Payout ₹1,504.00 is above the per-event limit of ₹1,500.00 "
+        "(PAYOUT_HOLD_EVENT_ABOVE) by ₹4.00."
+    )
+    assert page.count("KPI1 earned: 1.25 % of 120300") == 1  # in What, not again in Why held
+    over_sp_limit = held_event(
+        kind="earned",
+        payout_amount=Decimal("800.00"),
+        hold_reason="the SP's cycle total of 2300.00 is above the limit of 2000.00"
+        " (PAYOUT_HOLD_SP_CYCLE_ABOVE)",
+    )
+    assert (
+        "The SP's cycle total ₹2,300.00 is above the SP cycle limit of ₹2,000.00 "
+        "(PAYOUT_HOLD_SP_CYCLE_ABOVE) by ₹300.00; this payout of ₹800.00 is part of it."
+    ) in unescape(render([over_sp_limit]))
+
+
+def test_an_mis_made_event_names_its_file_as_the_requester() -> None:
+    page = render([held_event(requested_by=None, mis_file="bank_b_personal_loan_2023-10-03.csv")])
+    assert ">MIS file bank_b_personal_loan_2023-10-03.csv</td>" in page
+
+
+def test_select_all_per_filter_ticks_every_row_shown_without_a_script() -> None:
+    events = [held_event(1), held_event(2, sp_id="SP-002"), held_event(3)]
+    page = render(events, filters=Filters(sp_id="SP-001"))
+    link = re.search(r'<a id="select-all" href="([^"]+)">([^<]+)</a>', page)
+    assert link is not None
+    assert link.group(1) == "/api/review?sp=SP-001&amp;select=all"
+    assert link.group(2) == "Select all 2 matching these filters"
+    assert "checked" not in page
+    ticked = render(events, filters=Filters(sp_id="SP-001"), all_selected=True)
+    assert ticked.count(" checked>") == 2 and 'id="select-none"' in ticked
+    assert "All 2 rows shown are ticked." in ticked
+    assert "<script" not in ticked
+
+
+def test_each_row_has_its_own_reason_box_and_the_common_reason_says_where_it_applies() -> None:
+    page = render([held_event(1), held_event(2)])
+    assert 'name="reason_1"' in page and 'name="reason_2"' in page
+    assert (
+        "This reason applies to each ticked row whose Own reason box is empty" in page
+    )

@@ -109,6 +109,11 @@ INSERT INTO remittance_receipts (remittance_run_id, row_number, source_type, ref
 SELECT 1, i, 'Bank_A', 'UTR-H' || i, 'KYC_new_H' || i, 'H' || i, 2500, date '2025-02-01',
        'matched', 2500
 FROM history_params p, generate_series(0, p.events / 2 - 1, 2) i;
+INSERT INTO closed_event_batches (batch_id, cycle_number)
+SELECT batch_id, p.cycles FROM event_batches, history_params p;
+INSERT INTO events_outside_cycles (event_id)
+SELECT event_id FROM payout_event_states
+WHERE cycle_number IS NULL AND effective_status <> 'rejected';
 INSERT INTO reported_mis_runs (mis_run_id, iteration_number)
 SELECT c, c FROM history_params p, generate_series(1, p.cycles) c;
 INSERT INTO iterations (iteration_number, sent_at, subject, recipients, mis_run_count,

@@ -50,8 +50,16 @@ SELECT b.batch_id, b.first_event_id, b.last_event_id FROM event_batches b
 WHERE NOT EXISTS (SELECT 1 FROM closed_event_batches c WHERE c.batch_id = b.batch_id)
 """
 # What the close looks at: the events left out of earlier cycles and the new batches'
-# events, each with its state, read through primary keys. `candidate`: released and in no
-# cycle; `outside`: in no cycle and not rejected (it may still be paid, later).
+# events (a temporary table, analyzed, so that the planner reads their states through the
+# primary keys instead of hashing the whole ledger), each with its state. `candidate`:
+# released and in no cycle; `outside`: in no cycle and not rejected (it may be paid later).
+SNAPSHOT_SCOPE_IDS = """
+CREATE TEMP TABLE cycle_scope ON COMMIT DROP AS
+SELECT o.event_id FROM events_outside_cycles o
+UNION
+SELECT e.event_id FROM cycle_new_batches b
+JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
+"""
 SNAPSHOT_SCOPE = f"""
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
 SELECT s.event_id, s.lead_id, s.sp_id, s.kind,
@@ -60,12 +68,7 @@ SELECT s.event_id, s.lead_id, s.sp_id, s.kind,
        s.effective_status = 'released' AND s.cycle_number IS NULL AS candidate,
        s.effective_status <> 'rejected' AND s.cycle_number IS NULL AS outside
 FROM payout_event_states s
-WHERE s.event_id IN (
-    SELECT o.event_id FROM events_outside_cycles o
-    UNION
-    SELECT e.event_id FROM cycle_new_batches b
-    JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
-)
+WHERE s.event_id IN (SELECT x.event_id FROM cycle_scope x)
 """
 
 # Every credit of the cycle is the sum and count of its events, every event of the cycle
@@ -129,6 +132,8 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
     """Snapshot the candidates and plan the cycle; writes nothing but a temporary table."""
     conn.execute(SNAPSHOT_NEW_BATCHES)
     conn.execute("ANALYZE cycle_new_batches")
+    conn.execute(SNAPSHOT_SCOPE_IDS)
+    conn.execute("ANALYZE cycle_scope")
     conn.execute(SNAPSHOT_SCOPE)
     with conn.cursor() as cursor:
         candidates = copy_out(
@@ -242,8 +247,15 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
 def _remember_what_was_read(
     conn: psycopg.Connection, *, left_out: pl.DataFrame, cycle_number: int
 ) -> None:
-    """The batches this close read are closed; the events it left out are the ones the next
-    close reads again with the next batches (009_periodic_work_reads_what_is_new.sql)."""
+    """The batches this close read are closed (their leads' payin balances kept up to date);
+    the events it left out are the ones the next close reads again with the next batches
+    (009_periodic_work_reads_what_is_new.sql)."""
+    # What the banks owe, kept up to date for the leads of these batches (SPEC §9).
+    conn.execute(
+        "SELECT refresh_lead_payin_balances(array(SELECT DISTINCT e.lead_id"
+        " FROM cycle_new_batches b JOIN payout_events e"
+        " ON e.event_id BETWEEN b.first_event_id AND b.last_event_id))"
+    )
     conn.execute(
         "INSERT INTO closed_event_batches (batch_id, cycle_number)"
         " SELECT batch_id, %s FROM cycle_new_batches",

@@ -80,3 +80,208 @@ CREATE TRIGGER payout_events_batch_recorded
 INSERT INTO events_outside_cycles (event_id)
 SELECT s.event_id FROM payout_event_states s
 WHERE s.cycle_number IS NULL AND s.effective_status <> 'rejected';
+
+-- --- Receivables kept up to date (SPEC §9) --------------------------------------------
+--
+-- lead_receivables (004) aggregates every event and every receipt of the ledger on each
+-- read: the iteration email read it twice. What a lead's bank owes and has paid is kept
+-- instead, per lead and per bank, by whoever changes it: a cycle close for the leads of
+-- the event batches it reads (not the MIS file's transaction: a million-row file would pay
+-- for it), a remittance file for its leads (a trigger), a leads reload for a lead whose
+-- bank changed or that a receipt named before it existed (triggers). A lead's row is
+-- recomputed from its events and receipts, never added to, so recomputing twice is
+-- harmless; the bank's totals move by the difference. The leads of batches no close has
+-- read yet are computed live by the readers (outstanding_receivables, payin_totals_by_bank).
+
+CREATE TABLE lead_payin_balances (
+    lead_id         text PRIMARY KEY,
+    source_type     text NOT NULL,
+    expected_payin  numeric(18, 2) NOT NULL,
+    received        numeric(18, 2) NOT NULL,
+    counted         boolean NOT NULL   -- has events or a receipt from its bank: lead_receivables has it
+);
+-- The receivables read only the leads whose payin is not settled: few, however old the ledger.
+CREATE INDEX lead_payin_balances_unsettled ON lead_payin_balances (source_type, lead_id)
+    WHERE expected_payin <> received;
+
+CREATE TABLE bank_payin_totals (
+    source_type     text PRIMARY KEY,
+    expected_payin  numeric(24, 2) NOT NULL,
+    received        numeric(24, 2) NOT NULL,
+    lead_count      bigint NOT NULL   -- counted leads: a bank with none is not shown
+);
+
+-- These leads' payin as lead_receivables (004, 005) computes it, from the source tables
+-- (the readers' few pending leads; refresh_lead_payin_balances below is the same, in bulk).
+CREATE FUNCTION lead_payin_balances_of(lead_ids text[])
+RETURNS TABLE (lead_id text, source_type text, expected_payin numeric, received numeric,
+               counted boolean)
+LANGUAGE sql STABLE AS $$
+    WITH wanted AS (SELECT DISTINCT unnest(lead_ids) AS lead_id),
+    expected AS (
+        SELECT e.lead_id, sum(e.payin_amount) AS expected_payin
+        FROM payout_events e JOIN wanted w ON w.lead_id = e.lead_id
+        GROUP BY e.lead_id
+    ), received AS (
+        SELECT r.lead_id, sum(r.amount) AS received
+        FROM remittance_receipts r JOIN wanted w ON w.lead_id = r.lead_id
+        JOIN leads l ON l.lead_id = r.lead_id AND l.source_type = r.source_type
+        GROUP BY r.lead_id
+    )
+    SELECT l.lead_id, l.source_type, coalesce(e.expected_payin, 0), coalesce(r.received, 0),
+           e.lead_id IS NOT NULL OR r.lead_id IS NOT NULL
+    FROM wanted w
+    JOIN leads l ON l.lead_id = w.lead_id
+    LEFT JOIN expected e ON e.lead_id = w.lead_id
+    LEFT JOIN received r ON r.lead_id = w.lead_id
+$$;
+
+-- Recompute these leads' rows and move their banks' totals by the difference. One writer at
+-- a time (an advisory lock held to the commit; its statements read after taking it), so two
+-- writers never both add a difference measured from the same old row.
+CREATE FUNCTION refresh_lead_payin_balances(lead_ids text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(cardinality(lead_ids), 0) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('payout.payin_balances'));
+    -- Temporary tables, analyzed: a first close after a million-row file refreshes a
+    -- million leads, and hash joins them where a dozen leads take index probes.
+    CREATE TEMP TABLE IF NOT EXISTS payin_balances_wanted (lead_id text) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS payin_balances_fresh (
+        lead_id text, source_type text, expected_payin numeric, received numeric,
+        counted boolean) ON COMMIT DROP;
+    TRUNCATE payin_balances_wanted, payin_balances_fresh;
+    INSERT INTO payin_balances_wanted SELECT DISTINCT unnest(lead_ids);
+    ANALYZE payin_balances_wanted;
+    INSERT INTO payin_balances_fresh
+    WITH expected AS (
+        SELECT e.lead_id, sum(e.payin_amount) AS expected_payin
+        FROM payout_events e JOIN payin_balances_wanted w ON w.lead_id = e.lead_id
+        GROUP BY e.lead_id
+    ), received AS (
+        SELECT r.lead_id, sum(r.amount) AS received
+        FROM remittance_receipts r JOIN payin_balances_wanted w ON w.lead_id = r.lead_id
+        JOIN leads l ON l.lead_id = r.lead_id AND l.source_type = r.source_type
+        GROUP BY r.lead_id
+    )
+    SELECT l.lead_id, l.source_type, coalesce(e.expected_payin, 0), coalesce(r.received, 0),
+           e.lead_id IS NOT NULL OR r.lead_id IS NOT NULL
+    FROM payin_balances_wanted w
+    JOIN leads l ON l.lead_id = w.lead_id
+    LEFT JOIN expected e ON e.lead_id = w.lead_id
+    LEFT JOIN received r ON r.lead_id = w.lead_id;
+    ANALYZE payin_balances_fresh;
+    INSERT INTO bank_payin_totals AS t (source_type, expected_payin, received, lead_count)
+    SELECT d.source_type, sum(d.expected_payin), sum(d.received), sum(d.lead_count)
+    FROM (
+        SELECT f.source_type, f.expected_payin, f.received, f.counted::int AS lead_count
+        FROM payin_balances_fresh f
+        UNION ALL
+        SELECT b.source_type, -b.expected_payin, -b.received, -b.counted::int
+        FROM lead_payin_balances b JOIN payin_balances_fresh f ON f.lead_id = b.lead_id
+    ) d
+    GROUP BY d.source_type
+    ON CONFLICT (source_type) DO UPDATE SET
+        expected_payin = t.expected_payin + EXCLUDED.expected_payin,
+        received = t.received + EXCLUDED.received,
+        lead_count = t.lead_count + EXCLUDED.lead_count;
+    INSERT INTO lead_payin_balances AS b (lead_id, source_type, expected_payin, received, counted)
+    SELECT lead_id, source_type, expected_payin, received, counted FROM payin_balances_fresh
+    ON CONFLICT (lead_id) DO UPDATE SET
+        source_type = EXCLUDED.source_type, expected_payin = EXCLUDED.expected_payin,
+        received = EXCLUDED.received, counted = EXCLUDED.counted
+    WHERE (b.source_type, b.expected_payin, b.received, b.counted)
+          IS DISTINCT FROM (EXCLUDED.source_type, EXCLUDED.expected_payin, EXCLUDED.received,
+                            EXCLUDED.counted);
+END;
+$$;
+
+CREATE FUNCTION refresh_payin_balances_of_new_receipts() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM refresh_lead_payin_balances(array(SELECT DISTINCT lead_id FROM new_receipts));
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER remittance_receipts_payin_balances
+    AFTER INSERT ON remittance_receipts REFERENCING NEW TABLE AS new_receipts
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_payin_balances_of_new_receipts();
+
+-- A lead's bank decides which receipts count for it: a reload that changes it (only a lead
+-- without events may change bank, SPEC §3.3), or a lead that arrives after a receipt named it.
+CREATE FUNCTION refresh_payin_balance_of_lead() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM refresh_lead_payin_balances(ARRAY[NEW.lead_id]);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER leads_bank_changed_payin_balance
+    AFTER UPDATE OF source_type ON leads FOR EACH ROW
+    WHEN (OLD.source_type IS DISTINCT FROM NEW.source_type)
+    EXECUTE FUNCTION refresh_payin_balance_of_lead();
+CREATE FUNCTION refresh_payin_balances_of_new_leads() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM remittance_receipts) THEN
+        PERFORM refresh_lead_payin_balances(array(
+            SELECT DISTINCT r.lead_id FROM new_leads n
+            JOIN remittance_receipts r ON r.lead_id = n.lead_id));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER leads_named_by_receipts_payin_balance
+    AFTER INSERT ON leads REFERENCING NEW TABLE AS new_leads
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_payin_balances_of_new_leads();
+
+-- The leads of event batches no close has read yet: the readers compute them live.
+CREATE VIEW payin_pending_leads AS
+SELECT DISTINCT e.lead_id
+FROM event_batches b
+JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
+WHERE NOT EXISTS (SELECT 1 FROM closed_event_batches c WHERE c.batch_id = b.batch_id);
+
+-- The leads not settled (outstanding > 0, or over-received < 0), with lead_receivables'
+-- columns: the kept rows, through the partial index, and the pending leads live.
+CREATE VIEW outstanding_receivables AS
+WITH pending AS (SELECT array(SELECT lead_id FROM payin_pending_leads) AS lead_ids),
+unsettled AS (
+    SELECT b.lead_id, b.source_type, b.expected_payin, b.received
+    FROM lead_payin_balances b, pending p
+    WHERE b.expected_payin <> b.received AND NOT (b.lead_id = ANY(p.lead_ids))
+    UNION ALL
+    SELECT f.lead_id, f.source_type, f.expected_payin, f.received
+    FROM pending p, lead_payin_balances_of(p.lead_ids) f
+    WHERE f.expected_payin <> f.received
+)
+SELECT u.lead_id, u.source_type, u.expected_payin, u.received,
+       u.expected_payin - u.received AS outstanding,
+       coalesce(c.date_of_revenue,
+                (SELECT (min(e.created_at) AT TIME ZONE 'UTC')::date
+                 FROM payout_events e WHERE e.lead_id = u.lead_id)) AS date_of_revenue
+FROM unsettled u
+LEFT JOIN payout_calculations c ON c.lead_id = u.lead_id;
+
+-- Each bank's expected and received payin and how many leads count: the kept totals, with
+-- the pending leads' kept rows swapped for their live ones.
+CREATE VIEW payin_totals_by_bank AS
+WITH pending AS (SELECT array(SELECT lead_id FROM payin_pending_leads) AS lead_ids),
+moves AS (
+    SELECT t.source_type, t.expected_payin, t.received, t.lead_count FROM bank_payin_totals t
+    UNION ALL
+    SELECT b.source_type, -b.expected_payin, -b.received, -b.counted::int
+    FROM lead_payin_balances b, pending p WHERE b.lead_id = ANY(p.lead_ids)
+    UNION ALL
+    SELECT f.source_type, f.expected_payin, f.received, f.counted::int
+    FROM pending p, lead_payin_balances_of(p.lead_ids) f
+)
+SELECT source_type, sum(expected_payin) AS expected_payin, sum(received) AS received,
+       sum(lead_count) AS lead_count
+FROM moves GROUP BY source_type;
+
+-- A ledger migrated with history: every lead with events or receipts, once.
+SELECT refresh_lead_payin_balances(array(
+    SELECT lead_id FROM payout_events UNION SELECT lead_id FROM remittance_receipts));

@@ -264,3 +264,34 @@ def run_bench(events: int) -> int:
             f" {over / seconds:>6.2f}x"
         )
     return 0
+
+
+def run_first_close(rows: int, leads: int) -> int:
+    """`payout bench --first-close`: a fresh ledger (the `payout bench` template: rules and
+    leads), `payout process` of the ROWS-row file, then the first `payout summary` (the
+    close of the cycle that pays it, its email to a local outbox, its credits CSV to a
+    folder), each in its own process, committed."""
+    folder = bench._workload(rows, leads)
+    [mis_file] = sorted(folder.glob("mis_*.csv"))
+    server_url = bench._server_url()
+    bench._load_template(server_url, folder, leads)
+    url = bench._recreate_database(server_url, bench.RUN_DATABASE, template=bench.TEMPLATE_DATABASE)
+    with tempfile.TemporaryDirectory(prefix="payout-bench-first-close-") as out:
+        environment = {
+            **os.environ,
+            "PAYOUT_DATABASE_URL": url,
+            "PAYOUT_OUTBOX_DIR": str(Path(out) / "outbox"),
+        }
+        processed = bench.run_measured(
+            "payout process", [*bench.PAYOUT, "process", str(mis_file)], environment
+        )
+        closed = bench.run_measured(
+            "payout summary (first close)",
+            [*bench.PAYOUT, "summary", "--output-dir", str(Path(out) / "credits")],
+            environment,
+        )
+    print(f"\nworkload: {rows:,} MIS rows, {leads:,} leads; {bench._count_events(url):,} events")
+    print(processed.line(rows))
+    print(closed.line())
+    print(f"first close / processing: {closed.seconds / processed.seconds:.2f}")
+    return 0

@@ -175,6 +175,8 @@ SMALL_TABLES = {
 
 
 def test_the_close_and_the_receivables_read_through_indexes(database_url: str, ledger: Ledger):
+    from payout_core.ledger import lead_story_rows
+
     ledger.event("LEAD-1", "SP-1", "100")
     with psycopg.connect(database_url) as conn:
         conn.execute("SET enable_seqscan = off")
@@ -194,8 +196,38 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
                 {"remittance": [1], "confirmation": [1]},
             ),
             ("SELECT * FROM payin_totals_by_bank", None),
+            (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1}),
         ]
         for query, params in queries:
             [[plan]] = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
             scans = set(seq_scans(plan["Plan"])) - SMALL_TABLES
             assert scans == set(), (scans, query)
+
+
+def test_a_cycles_statements_in_one_read_are_each_sps_statement(
+    database_url: str, ledger: Ledger, context: Context
+):
+    from payout_cli import commands
+    from payout_core.flows import statements
+    from payout_core.ledger import lead_story_rows
+
+    ledger.event("LEAD-1", "SP-1", "100")
+    clawback = ledger.event("LEAD-1", "SP-1", "-40", kind="adjustment", requested_by="Asha")
+    ledger.event("LEAD-2", "SP-2", "0")  # carried
+    ledger.event("LEAD-3", "SP-3", "70")
+    tick(context)
+    assert commands.main(["holds", "reject", str(clawback), "--by", "Bea", "--reason", "no"]) == 0
+    late = ledger.event("LEAD-1", "SP-1", "-10", kind="adjustment", requested_by="Asha")
+    ledger.event("LEAD-2", "SP-2", "30", kpi="KPI2")
+    ledger.event("LEAD-4", "SP-3", "5")
+    tick(context)
+    assert commands.main(["holds", "approve", str(late), "--by", "Bea"]) == 0
+    ledger.event("LEAD-5", "SP-1", "50")
+    tick(context)
+    with psycopg.connect(database_url) as conn:
+        for cycle in (1, 2, 3):
+            one_by_one = [
+                statements._statement(conn, sp_id, cycle)
+                for sp_id in lead_story_rows.statement_sp_ids(conn, cycle)
+            ]
+            assert one_by_one and list(statements._cycle_statements(conn, cycle)) == one_by_one

@@ -285,3 +285,11 @@ FROM moves GROUP BY source_type;
 -- A ledger migrated with history: every lead with events or receipts, once.
 SELECT refresh_lead_payin_balances(array(
     SELECT lead_id FROM payout_events UNION SELECT lead_id FROM remittance_receipts));
+
+-- --- A cycle's statements, for all of its SPs in one read (SPEC §10) --------------------
+-- Events written rejected (a KPI whose earned event a person rejected): few, so partial.
+CREATE INDEX payout_events_written_rejected ON payout_events (event_id) WHERE status = 'rejected';
+-- A cycle's credits, resent ones included (010's index has the first credits only).
+CREATE INDEX wallet_credits_by_cycle ON wallet_credits (cycle_number);
+-- Events a person rejected (a statement shows them in the cycle they were rejected in).
+CREATE INDEX hold_decisions_rejected ON hold_decisions (event_id) WHERE decision = 'rejected';

@@ -99,11 +99,13 @@ class Decision:
         }
 
 
-def _held_events(conn: psycopg.Connection, where: str, params: Sequence[object]) -> list[HeldEvent]:
+def _held_events(
+    conn: psycopg.Connection, where: str, params: Sequence[object], limit: int | None = None
+) -> list[HeldEvent]:
     rows = conn.execute(
         f"SELECT {HELD_EVENT_COLUMNS} FROM payout_event_states s WHERE {EVER_HELD} AND {where}"
-        " ORDER BY s.held_at, s.event_id",
-        params,
+        " ORDER BY s.held_at, s.event_id LIMIT %s",
+        (*params, limit),
     ).fetchall()
     return [HeldEvent(*row) for row in rows]
 
@@ -114,14 +116,21 @@ def list_holds(
     include_decided: bool = False,
     product_type: str | None = None,
     sp_id: str | None = None,
+    limit: int | None = None,
+    after_event_id: int | None = None,
 ) -> list[HeldEvent]:
     """Events awaiting a decision, oldest hold first; with `include_decided`, every event
-    ever held, decided ones included."""
+    ever held, decided ones included. A page: at most `limit` of them, those listed after
+    event `after_event_id` (the last of the previous page) in that order."""
     return _held_events(
         conn,
         "(%s OR s.decision_id IS NULL) AND (%s::text IS NULL OR s.product_type = %s)"
-        " AND (%s::text IS NULL OR s.sp_id = %s)",
-        (include_decided, product_type, product_type, sp_id, sp_id),
+        " AND (%s::text IS NULL OR s.sp_id = %s)"
+        " AND (%s::bigint IS NULL OR (s.held_at, s.event_id) >"
+        "      (SELECT a.held_at, a.event_id FROM payout_event_states a WHERE a.event_id = %s))",
+        (include_decided, product_type, product_type, sp_id, sp_id, after_event_id,
+         after_event_id),
+        limit,
     )
 
 

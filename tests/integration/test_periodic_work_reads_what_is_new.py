@@ -231,3 +231,24 @@ def test_a_cycles_statements_in_one_read_are_each_sps_statement(
                 for sp_id in lead_story_rows.statement_sp_ids(conn, cycle)
             ]
             assert one_by_one and list(statements._cycle_statements(conn, cycle)) == one_by_one
+
+
+def test_the_holds_list_comes_in_pages(ledger: Ledger, capsys: pytest.CaptureFixture[str]):
+    import json
+
+    from payout_cli import commands
+
+    held = [
+        ledger.event(f"LEAD-{n}", "SP-1", "-5", kind="adjustment", requested_by="Asha")
+        for n in range(5)
+    ]
+
+    def page(*arguments: str) -> list[int]:
+        capsys.readouterr()
+        assert commands.main(["holds", "list", "--json", *arguments]) == 0
+        return [json.loads(line)["event_id"] for line in capsys.readouterr().out.splitlines()]
+
+    assert page() == held
+    assert page("--limit", "2") == held[:2]
+    assert page("--limit", "2", "--after", str(held[1])) == held[2:4]
+    assert page("--limit", "2", "--after", str(held[3])) == held[4:]

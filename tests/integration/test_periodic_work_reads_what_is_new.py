@@ -5,6 +5,7 @@ exactly what reading the whole ledger did."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -252,3 +253,16 @@ def test_the_holds_list_comes_in_pages(ledger: Ledger, capsys: pytest.CaptureFix
     assert page("--limit", "2") == held[:2]
     assert page("--limit", "2", "--after", str(held[1])) == held[2:4]
     assert page("--limit", "2", "--after", str(held[3])) == held[4:]
+
+
+def test_a_recalculation_reads_its_window_through_the_sale_date_ranges(database_url: str):
+    from payout_core.ledger import recalculation
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        [[plan]] = conn.execute(
+            f"EXPLAIN (FORMAT JSON) {recalculation.PAID_LEADS}",
+            {"product_type": "Personal Loan", "date_from": AS_OF, "date_to": AS_OF},
+        ).fetchone()
+    assert seq_scans(plan["Plan"]) == []
+    assert "payout_calculations_sale_ranges" in json.dumps(plan)

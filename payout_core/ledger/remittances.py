@@ -180,40 +180,26 @@ class RemittanceLedger:
 
 # --- receivables ------------------------------------------------------------------------
 
-# Each bank's totals are kept (bank_payin_totals); only its unsettled leads are read, for
-# the ages (009_periodic_work_reads_what_is_new.sql): the same figures lead_receivables
-# gives, without reading every event and receipt of the ledger.
+# Read from the totals kept per bank and DateOfRevenue (payin_totals_now, migration 009),
+# a row per bank and day: the same figures lead_receivables gives lead by lead, without
+# reading every event and receipt of the ledger.
 RECEIVABLES_BY_BANK = """
-WITH unsettled AS (
-    SELECT source_type, outstanding, %(as_of)s::date - date_of_revenue AS age_days
-    FROM outstanding_receivables
-), by_bank AS (
-    SELECT source_type,
-           sum(greatest(outstanding, 0)) AS outstanding,
-           sum(greatest(outstanding, 0)) FILTER (WHERE age_days <= 30) AS outstanding_0_30,
-           sum(greatest(outstanding, 0)) FILTER (WHERE age_days BETWEEN 31 AND 60)
-               AS outstanding_31_60,
-           sum(greatest(outstanding, 0)) FILTER (WHERE age_days > 60) AS outstanding_over_60,
-           sum(greatest(-outstanding, 0)) AS over_received,
-           count(*) FILTER (WHERE outstanding > 0) AS leads_outstanding,
-           count(*) FILTER (WHERE outstanding < 0) AS leads_over_received
-    FROM unsettled
-    GROUP BY source_type
-)
-SELECT t.source_type,
-       t.expected_payin::numeric(18, 2),
-       t.received::numeric(18, 2),
-       coalesce(u.outstanding, 0)::numeric(18, 2),
-       coalesce(u.outstanding_0_30, 0)::numeric(18, 2),
-       coalesce(u.outstanding_31_60, 0)::numeric(18, 2),
-       coalesce(u.outstanding_over_60, 0)::numeric(18, 2),
-       coalesce(u.over_received, 0)::numeric(18, 2),
-       coalesce(u.leads_outstanding, 0),
-       coalesce(u.leads_over_received, 0)
-FROM payin_totals_by_bank t
-LEFT JOIN by_bank u ON u.source_type = t.source_type
-WHERE t.lead_count > 0
-ORDER BY t.source_type
+SELECT source_type,
+       sum(expected_payin)::numeric(18, 2),
+       sum(received)::numeric(18, 2),
+       sum(outstanding)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days <= 30), 0)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days BETWEEN 31 AND 60), 0)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days > 60), 0)::numeric(18, 2),
+       sum(over_received)::numeric(18, 2),
+       sum(leads_outstanding)::bigint,
+       sum(leads_over_received)::bigint
+FROM (
+    SELECT *, %(as_of)s::date - date_of_revenue AS age_days FROM payin_totals_now
+) t
+GROUP BY source_type
+HAVING sum(lead_count) > 0
+ORDER BY source_type
 """
 
 

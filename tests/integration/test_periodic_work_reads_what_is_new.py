@@ -104,8 +104,7 @@ def assert_receivables_as_every_row_says(url: str) -> list[remittances.BankRecei
         kept = remittances.receivables_by_bank(conn, AS_OF)
         reference = conn.execute(RECEIVABLES_FROM_EVERY_ROW, {"as_of": AS_OF}).fetchall()
         over_kept = conn.execute(
-            "SELECT lead_id, outstanding FROM outstanding_receivables WHERE outstanding < 0"
-            " ORDER BY 1"
+            "SELECT lead_id, outstanding FROM over_received_leads ORDER BY 1"
         ).fetchall()
         over_reference = conn.execute(
             "SELECT lead_id, outstanding FROM lead_receivables WHERE outstanding < 0 ORDER BY 1"
@@ -164,10 +163,10 @@ def seq_scans(plan: dict[str, Any]) -> list[str]:
     return found
 
 
-# Read whole on purpose: one row per bank, per statement that appended events, per closed
+# Read whole on purpose: one row per bank and day, per statement that appended events, per closed
 # batch, and the close's own temporary tables.
 SMALL_TABLES = {
-    "bank_payin_totals",
+    "payin_totals",
     "event_batches",
     "closed_event_batches",
     "cycle_new_batches",
@@ -196,7 +195,7 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
                 reconciliation_rows.DISCREPANCIES,
                 {"remittance": [1], "confirmation": [1]},
             ),
-            ("SELECT * FROM payin_totals_by_bank", None),
+            ("SELECT * FROM payin_totals_now", None),
             (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1}),
         ]
         for query, params in queries:

@@ -5,9 +5,9 @@ Two databases get the same rules, the same leads and the same 300-row MIS file (
 as `payout bench` does). One of them first gets N events of history, written in SQL
 (generate_series: a ledger of 10M events written the app's way would take an hour):
 leads and their calculations, MIS runs all reported, cycles that paid every event (one
-credit per SP per cycle, all confirmed), a few events held (half of them decided), and
-the payin of all but the last two cycles remitted. Then, on both, the tick of 300 new rows
-is measured:
+credit per SP per cycle, all confirmed), a few events held (all decided but the last two
+cycles'), and the payin of all but the last two cycles remitted. Then, on both, the tick of
+300 new rows is measured:
 
   cycle close        lock, the unreported ids, prepare + close the cycle (rolled back)
   iteration email    the close, then the email's report gathered (rolled back)
@@ -43,7 +43,8 @@ REPEAT = 5
 HOLDS_PAGE = 50
 
 # N events: two per lead (KPI1, KPI2), over CYCLES runs and cycles, every one paid by its
-# cycle's credit to its SP; 1 in 1,000 written held (half of those decided); the payin of
+# cycle's credit to its SP; 1 in 1,000 written held, those of every cycle but the last two
+# decided (half approved, half rejected: people decide within a cycle or two); the payin of
 # the leads of every cycle but the last two remitted in full (banks pay after weeks).
 HISTORY = """
 CREATE TEMP TABLE history_params AS
@@ -84,7 +85,8 @@ FROM history_params p, generate_series(0, p.events - 1) i;
 INSERT INTO hold_decisions (event_id, decision, decided_by, decision_reason, decided_at)
 SELECT event_id, CASE WHEN event_id %% 4 = 0 THEN 'approved' ELSE 'rejected' END,
        'finance@example.com', 'history', created_at
-FROM payout_events WHERE status = 'held' AND event_id %% 2 = 0;
+FROM payout_events, history_params p
+WHERE status = 'held' AND mis_run_id <= p.cycles - 2;
 INSERT INTO reported_decisions (decision_id, iteration_number)
 SELECT decision_id, 1 FROM hold_decisions;
 INSERT INTO payout_cycles (cycle_number, closed_at)

@@ -40,7 +40,7 @@ from payout_core.engine.holds import (
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import confirmations
 from payout_core.ledger.copying import copy_frame, copy_out
-from payout_core.ledger.holds import EVER_HELD
+from payout_core.ledger.holds import AWAITING_DECISION
 
 # The batches of events no close has read yet (009_periodic_work_reads_what_is_new.sql):
 # one row per statement that appended events, a small table.
@@ -360,7 +360,7 @@ class HoldsAwaiting:
 def holds_awaiting(conn: psycopg.Connection) -> HoldsAwaiting:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(s.payout_amount), 0), min(s.held_at)"
-        f" FROM payout_event_states s WHERE {EVER_HELD} AND s.effective_status = 'held'"
+        f" FROM payout_event_states s WHERE {AWAITING_DECISION} AND s.effective_status = 'held'"
     ).fetchone()
     assert row is not None  # an aggregate always returns one row
     return HoldsAwaiting(int(row[0]), row[1], row[2])

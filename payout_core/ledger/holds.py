@@ -29,6 +29,16 @@ EVER_HELD = """
     s.event_id IN (SELECT event_id FROM payout_events WHERE status = 'held'
                    UNION ALL SELECT event_id FROM event_holds)
 """
+# Events ever held and not decided yet: the ids come from the indexes alone (the decided
+# ones are left out by hold_decisions' unique index), and only these few are looked up in
+# payout_event_states, however many holds were decided before.
+AWAITING_DECISION = """
+    s.event_id IN (SELECT h.event_id
+                   FROM (SELECT event_id FROM payout_events WHERE status = 'held'
+                         UNION ALL SELECT event_id FROM event_holds) h
+                   WHERE NOT EXISTS (SELECT 1 FROM hold_decisions d
+                                     WHERE d.event_id = h.event_id))
+"""
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,14 @@ class Decision:
 
 
 def _held_events(
-    conn: psycopg.Connection, where: str, params: Sequence[object], limit: int | None = None
+    conn: psycopg.Connection,
+    where: str,
+    params: Sequence[object],
+    limit: int | None = None,
+    among: str = EVER_HELD,
 ) -> list[HeldEvent]:
     rows = conn.execute(
-        f"SELECT {HELD_EVENT_COLUMNS} FROM payout_event_states s WHERE {EVER_HELD} AND {where}"
+        f"SELECT {HELD_EVENT_COLUMNS} FROM payout_event_states s WHERE {among} AND {where}"
         " ORDER BY s.held_at, s.event_id LIMIT %s",
         (*params, limit),
     ).fetchall()
@@ -131,6 +145,7 @@ def list_holds(
         (include_decided, product_type, product_type, sp_id, sp_id, after_event_id,
          after_event_id),
         limit,
+        EVER_HELD if include_decided else AWAITING_DECISION,
     )
 
 

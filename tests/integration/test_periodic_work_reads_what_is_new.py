@@ -175,7 +175,7 @@ SMALL_TABLES = {
 
 
 def test_the_close_and_the_receivables_read_through_indexes(database_url: str, ledger: Ledger):
-    from payout_core.ledger import lead_story_rows
+    from payout_core.ledger import holds, lead_story_rows
 
     ledger.event("LEAD-1", "SP-1", "100")
     with psycopg.connect(database_url) as conn:
@@ -197,6 +197,11 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
             ),
             ("SELECT * FROM payin_totals_now", None),
             (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1}),
+            (  # the holds awaiting a decision: the email's summary and the list's page
+                f"SELECT s.event_id FROM payout_event_states s WHERE {holds.AWAITING_DECISION}"
+                " ORDER BY s.held_at, s.event_id LIMIT 50",
+                None,
+            ),
         ]
         for query, params in queries:
             [[plan]] = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()

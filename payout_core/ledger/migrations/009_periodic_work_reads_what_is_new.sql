@@ -40,7 +40,9 @@ CREATE TABLE events_outside_cycles (
 
 -- The range of ids a statement draws: the sequence's last value before it (every id it
 -- draws is larger; inclusive, for a sequence never drawn from) and this session's last
--- value after it. Two statement triggers: no per-row cost on a million-row COPY.
+-- value after it. Two statement triggers: no per-row cost on a million-row COPY. This holds
+-- while the sequence hands out one id at a time (CACHE 1, the default): with a cache, a
+-- session could draw ids below the sequence's last value from a block it fetched earlier.
 CREATE FUNCTION note_event_batch_start() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -88,6 +88,14 @@ def _bench(args: argparse.Namespace) -> int:
         from localdev import bench_explain
 
         return bench_explain.run_bench(events=args.rows)
+    if args.first_close:
+        from localdev import bench_history
+
+        return bench_history.run_first_close(rows=args.rows, leads=args.leads)
+    if args.history is not None:
+        from localdev import bench_history
+
+        return bench_history.run_bench(events=args.history)
     if args.remittance:
         from localdev import bench_remittance
 
@@ -141,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--explain",
         action="store_true",
         help="time `payout explain` and one SP's statement on a ledger of --rows events",
+    )
+    bench.add_argument(
+        "--history",
+        type=int,
+        metavar="EVENTS",
+        help="time the periodic work (close, email, holds, receivables, explain) of a "
+        "300-row tick over a ledger of EVENTS events against an empty one",
+    )
+    bench.add_argument(
+        "--first-close",
+        action="store_true",
+        help="time the first `payout summary` after processing a file of --rows rows",
     )
     bench.set_defaults(run=_bench)
     return parser

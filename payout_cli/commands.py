@@ -156,7 +156,9 @@ def _holds_list(args: argparse.Namespace) -> int:
     from payout_core.ledger import holds
 
     with args.context.reading() as conn:
-        events = holds.list_holds(conn, include_decided=args.all)
+        events = holds.list_holds(
+            conn, include_decided=args.all, limit=args.limit, after_event_id=args.after
+        )
     if args.json:
         for event in events:
             print(json.dumps(event.to_json()), flush=True)
@@ -229,6 +231,10 @@ def _add_cycle_commands(commands: argparse._SubParsersAction) -> None:
     holds_list = holds_commands.add_parser("list", help="events awaiting a decision")
     holds_list.add_argument("--all", action="store_true", help="decided events too")
     holds_list.add_argument("--json", action="store_true", help="one JSON object per event")
+    holds_list.add_argument("--limit", type=int, help="a page: at most this many events")
+    holds_list.add_argument(
+        "--after", type=int, metavar="EVENT_ID", help="the next page: those listed after this one"
+    )
     holds_list.set_defaults(run=_holds_list)
     for decision, help_text in (
         ("approve", "release held events into the next cycle"),

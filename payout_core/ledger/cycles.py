@@ -20,7 +20,7 @@ credit, and "credits sum to the released events" holds per cycle and per SP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -40,15 +40,35 @@ from payout_core.engine.holds import (
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 from payout_core.ledger import confirmations
 from payout_core.ledger.copying import copy_frame, copy_out
-from payout_core.ledger.holds import EVER_HELD
+from payout_core.ledger.holds import AWAITING_DECISION
 
-SNAPSHOT_CANDIDATES = f"""
+# The batches of events no close has read yet (009_periodic_work_reads_what_is_new.sql):
+# one row per statement that appended events, a small table.
+SNAPSHOT_NEW_BATCHES = """
+CREATE TEMP TABLE cycle_new_batches ON COMMIT DROP AS
+SELECT b.batch_id, b.first_event_id, b.last_event_id FROM event_batches b
+WHERE NOT EXISTS (SELECT 1 FROM closed_event_batches c WHERE c.batch_id = b.batch_id)
+"""
+# What the close looks at: the events left out of earlier cycles and the new batches'
+# events (a temporary table, analyzed, so that the planner reads their states through the
+# primary keys instead of hashing the whole ledger), each with its state. `candidate`:
+# released and in no cycle; `outside`: in no cycle and not rejected (it may be paid later).
+SNAPSHOT_SCOPE_IDS = """
+CREATE TEMP TABLE cycle_scope ON COMMIT DROP AS
+SELECT o.event_id FROM events_outside_cycles o
+UNION
+SELECT e.event_id FROM cycle_new_batches b
+JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
+"""
+SNAPSHOT_SCOPE = f"""
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
-SELECT event_id, lead_id, sp_id, kind,
-       (payout_amount * {MINOR_UNITS_PER_UNIT})::bigint AS payout_amount_minor,
-       decision_id IS NOT NULL AS approved
-FROM payout_event_states
-WHERE effective_status = 'released' AND cycle_number IS NULL
+SELECT s.event_id, s.lead_id, s.sp_id, s.kind,
+       (s.payout_amount * {MINOR_UNITS_PER_UNIT})::bigint AS payout_amount_minor,
+       s.decision_id IS NOT NULL AS approved,
+       s.effective_status = 'released' AND s.cycle_number IS NULL AS candidate,
+       s.effective_status <> 'rejected' AND s.cycle_number IS NULL AS outside
+FROM payout_event_states s
+WHERE s.event_id IN (SELECT x.event_id FROM cycle_scope x)
 """
 
 # Every credit of the cycle is the sum and count of its events, every event of the cycle
@@ -84,6 +104,10 @@ class PreparedCycle:
     cycle_number: int
     plan: CyclePlan
     resends: tuple[CreditResend, ...]
+    left_out: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"event_id": pl.Int64})
+    )
+    """(event_id) of the events looked at and not in this cycle that may still be paid."""
 
     @property
     def is_empty(self) -> bool:
@@ -106,7 +130,11 @@ class CycleClose:
 
 def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimits) -> PreparedCycle:
     """Snapshot the candidates and plan the cycle; writes nothing but a temporary table."""
-    conn.execute(SNAPSHOT_CANDIDATES)
+    conn.execute(SNAPSHOT_NEW_BATCHES)
+    conn.execute("ANALYZE cycle_new_batches")
+    conn.execute(SNAPSHOT_SCOPE_IDS)
+    conn.execute("ANALYZE cycle_scope")
+    conn.execute(SNAPSHOT_SCOPE)
     with conn.cursor() as cursor:
         candidates = copy_out(
             cursor,
@@ -114,13 +142,32 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
                 # CSV booleans as Polars reads them (PostgreSQL writes t/f).
                 "SELECT event_id, sp_id, kind, payout_amount_minor,"
                 " CASE WHEN approved THEN 'true' ELSE 'false' END"
-                " FROM cycle_candidates ORDER BY event_id"
+                " FROM cycle_candidates WHERE candidate ORDER BY event_id"
             ),
             CANDIDATES_SCHEMA,
         )
+        waiting = copy_out(
+            cursor,
+            sql.SQL(
+                "SELECT event_id FROM cycle_candidates WHERE outside AND NOT candidate"
+                " ORDER BY event_id"
+            ),
+            {"event_id": pl.Int64},
+        )
+    plan = plan_cycle(candidates, limits, cycle_number)
     return PreparedCycle(
         cycle_number=cycle_number,
-        plan=plan_cycle(candidates, limits, cycle_number),
+        plan=plan,
+        # Left out of this cycle, to be read again by the next: held or carried now, and
+        # the events that wait for a decision.
+        left_out=pl.concat(
+            [
+                candidates.select("event_id").join(
+                    plan.cycle_events.select("event_id"), on="event_id", how="anti"
+                ),
+                waiting,
+            ]
+        ),
         # The failed credits this cycle sends again, as new credits naming the one they
         # replace (reconciliation: ledger/confirmations.py).
         resends=tuple(CreditResend(*row) for row in confirmations.credits_to_send_again(conn)),
@@ -166,6 +213,7 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
                 ),
             )
     _insert_resends(conn, number, prepared.resends, first_sequence=plan.credits.height + 1)
+    _remember_what_was_read(conn, left_out=prepared.left_out, cycle_number=number)
     # A credit that failed 3 times is held for a person instead (reconciliation, SPEC §9).
     confirmations.hold_credits_failed_too_often(conn, number)
     if not plan.holds.is_empty():
@@ -193,6 +241,36 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
             int(plan.carried["amount_minor"].cast(pl.Int128).sum() or 0)
         ),
         resent_count=len(prepared.resends),
+    )
+
+
+def _remember_what_was_read(
+    conn: psycopg.Connection, *, left_out: pl.DataFrame, cycle_number: int
+) -> None:
+    """The batches this close read are closed (their leads' payin balances kept up to date);
+    the events it left out are the ones the next close reads again with the next batches
+    (009_periodic_work_reads_what_is_new.sql)."""
+    # What the banks owe, kept up to date for the leads of these batches (SPEC §9).
+    conn.execute(
+        "SELECT refresh_lead_payin_balances(array(SELECT DISTINCT e.lead_id"
+        " FROM cycle_new_batches b JOIN payout_events e"
+        " ON e.event_id BETWEEN b.first_event_id AND b.last_event_id))"
+    )
+    conn.execute(
+        "INSERT INTO closed_event_batches (batch_id, cycle_number)"
+        " SELECT batch_id, %s FROM cycle_new_batches",
+        (cycle_number,),
+    )
+    conn.execute("CREATE TEMP TABLE cycle_left_out (event_id bigint) ON COMMIT DROP")
+    with conn.cursor() as cursor:
+        copy_frame(cursor, "cycle_left_out", left_out)
+    conn.execute(
+        "DELETE FROM events_outside_cycles o"
+        " WHERE NOT EXISTS (SELECT 1 FROM cycle_left_out x WHERE x.event_id = o.event_id)"
+    )
+    conn.execute(
+        "INSERT INTO events_outside_cycles (event_id) SELECT DISTINCT event_id FROM cycle_left_out"
+        " ON CONFLICT (event_id) DO NOTHING"
     )
 
 
@@ -282,7 +360,7 @@ class HoldsAwaiting:
 def holds_awaiting(conn: psycopg.Connection) -> HoldsAwaiting:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(s.payout_amount), 0), min(s.held_at)"
-        f" FROM payout_event_states s WHERE {EVER_HELD} AND s.effective_status = 'held'"
+        f" FROM payout_event_states s WHERE {AWAITING_DECISION} AND s.effective_status = 'held'"
     ).fetchone()
     assert row is not None  # an aggregate always returns one row
     return HoldsAwaiting(int(row[0]), row[1], row[2])

@@ -30,6 +30,16 @@ EVER_HELD = """
     s.event_id IN (SELECT event_id FROM payout_events WHERE status = 'held'
                    UNION ALL SELECT event_id FROM event_holds)
 """
+# Events ever held and not decided yet: the ids come from the indexes alone (the decided
+# ones are left out by hold_decisions' unique index), and only these few are looked up in
+# payout_event_states, however many holds were decided before.
+AWAITING_DECISION = """
+    s.event_id IN (SELECT h.event_id
+                   FROM (SELECT event_id FROM payout_events WHERE status = 'held'
+                         UNION ALL SELECT event_id FROM event_holds) h
+                   WHERE NOT EXISTS (SELECT 1 FROM hold_decisions d
+                                     WHERE d.event_id = h.event_id))
+"""
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,17 @@ class Decision:
         }
 
 
-def _held_events(conn: psycopg.Connection, where: str, params: Sequence[object]) -> list[HeldEvent]:
+def _held_events(
+    conn: psycopg.Connection,
+    where: str,
+    params: Sequence[object],
+    limit: int | None = None,
+    among: str = EVER_HELD,
+) -> list[HeldEvent]:
     rows = conn.execute(
-        f"SELECT {HELD_EVENT_COLUMNS} FROM payout_event_states s WHERE {EVER_HELD} AND {where}"
-        " ORDER BY s.held_at, s.event_id",
-        params,
+        f"SELECT {HELD_EVENT_COLUMNS} FROM payout_event_states s WHERE {among} AND {where}"
+        " ORDER BY s.held_at, s.event_id LIMIT %s",
+        (*params, limit),
     ).fetchall()
     return [HeldEvent(*row) for row in rows]
 
@@ -118,14 +134,22 @@ def list_holds(
     include_decided: bool = False,
     product_type: str | None = None,
     sp_id: str | None = None,
+    limit: int | None = None,
+    after_event_id: int | None = None,
 ) -> list[HeldEvent]:
     """Events awaiting a decision, oldest hold first; with `include_decided`, every event
-    ever held, decided ones included."""
+    ever held, decided ones included. A page: at most `limit` of them, those listed after
+    event `after_event_id` (the last of the previous page) in that order."""
     return _held_events(
         conn,
         "(%s OR s.decision_id IS NULL) AND (%s::text IS NULL OR s.product_type = %s)"
-        " AND (%s::text IS NULL OR s.sp_id = %s)",
-        (include_decided, product_type, product_type, sp_id, sp_id),
+        " AND (%s::text IS NULL OR s.sp_id = %s)"
+        " AND (%s::bigint IS NULL OR (s.held_at, s.event_id) >"
+        "      (SELECT a.held_at, a.event_id FROM payout_event_states a WHERE a.event_id = %s))",
+        (include_decided, product_type, product_type, sp_id, sp_id, after_event_id,
+         after_event_id),
+        limit,
+        EVER_HELD if include_decided else AWAITING_DECISION,
     )
 
 

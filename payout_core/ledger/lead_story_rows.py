@@ -3,6 +3,7 @@ sp_id or credit_id, through indexes (migration 010), never a scan of the history
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -137,3 +138,51 @@ def statement_sp_ids(conn: psycopg.Connection, cycle_number: int) -> list[str]:
         {"cycle": cycle_number},
     ).fetchall()
     return [row[0] for row in rows]
+
+
+# The events a cycle's statements can show, for all of its SPs at once (a cycle of a
+# million-row file has ~100k SPs: one query each took minutes): every event a statement
+# does not skip, i.e. all but those an earlier cycle paid. Paid by this cycle or a later
+# one (cycle_events_by_cycle), in no cycle (events_outside_cycles and the batches no close
+# read yet, 009), or rejected (decided so, or written so: a partial index).
+CYCLE_STATEMENT_EVENTS = f"""
+SELECT {_EVENT_COLUMNS} {_EVENT_JOINS}
+WHERE s.event_id IN (
+    SELECT c.event_id FROM cycle_events c WHERE c.cycle_number >= %(cycle)s
+    UNION SELECT o.event_id FROM events_outside_cycles o
+    UNION SELECT e.event_id FROM event_batches b
+          JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
+          WHERE NOT EXISTS (SELECT 1 FROM closed_event_batches x WHERE x.batch_id = b.batch_id)
+    UNION SELECT d.event_id FROM hold_decisions d WHERE d.decision = 'rejected'
+    UNION SELECT r.event_id FROM payout_events r WHERE r.status = 'rejected'
+)
+AND s.sp_id IN (SELECT w.sp_id FROM wallet_credits w
+                WHERE w.cycle_number = %(cycle)s AND w.replaces_credit_id IS NULL
+                UNION SELECT p.sp_id FROM cycle_carried_sps p WHERE p.cycle_number = %(cycle)s)
+ORDER BY s.sp_id, s.event_id
+"""
+
+
+def cycle_statement_event_rows(conn: psycopg.Connection, cycle_number: int) -> Iterator[Row]:
+    """CYCLE_STATEMENT_EVENTS, in SP and event order, through a server-side cursor (a few
+    thousand rows in memory at a time). Inside a transaction."""
+    with conn.cursor(name="cycle_statement_events", row_factory=dict_row) as cursor:
+        cursor.itersize = 5_000
+        cursor.execute(CYCLE_STATEMENT_EVENTS, {"cycle": cycle_number})
+        yield from cursor
+
+
+def cycle_credit_rows(conn: psycopg.Connection, cycle_number: int) -> list[Row]:
+    """The cycle's credits (sp_credit_rows' columns and the SP), in SP order."""
+    return _rows(
+        conn,
+        """SELECT w.sp_id, w.credit_id, w.cycle_number, w.amount, w.event_count,
+                  w.replaces_credit_id, w.created_at, wc.status AS confirmation_status,
+                  wc.reference AS confirmation_reference, wc.reason AS confirmation_reason,
+                  (SELECT again.credit_id FROM wallet_credits again
+                   WHERE again.replaces_credit_id = w.credit_id) AS sent_again_as
+           FROM wallet_credits w
+           LEFT JOIN wallet_confirmations wc ON wc.credit_id = w.credit_id
+           WHERE w.cycle_number = %s ORDER BY w.sp_id, w.cycle_number, w.created_at""",
+        (cycle_number,),
+    )

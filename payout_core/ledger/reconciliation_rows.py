@@ -68,7 +68,7 @@ SELECT 'money in', NULL, NULL, source_type, lead_id, NULL, (-outstanding)::text,
        'over_received',
        format('payin %%s, received %%s: %%s received more than owed',
               expected_payin, received, -outstanding)
-FROM lead_receivables WHERE outstanding < 0
+FROM over_received_leads
 UNION ALL
 SELECT 'money out', r.confirmation_file, c.row_number, NULL, c.credit_id, c.reference,
        w.amount::text, 'failed', coalesce(c.reason, 'failed, no reason given')

@@ -180,22 +180,25 @@ class RemittanceLedger:
 
 # --- receivables ------------------------------------------------------------------------
 
+# Read from the totals kept per bank and DateOfRevenue (payin_totals_now, migration 009),
+# a row per bank and day: the same figures lead_receivables gives lead by lead, without
+# reading every event and receipt of the ledger.
 RECEIVABLES_BY_BANK = """
 SELECT source_type,
        sum(expected_payin)::numeric(18, 2),
        sum(received)::numeric(18, 2),
-       sum(greatest(outstanding, 0))::numeric(18, 2),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days <= 30), 0)::numeric(18, 2),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days BETWEEN 31 AND 60), 0)
-           ::numeric(18, 2),
-       coalesce(sum(greatest(outstanding, 0)) FILTER (WHERE age_days > 60), 0)::numeric(18, 2),
-       sum(greatest(-outstanding, 0))::numeric(18, 2),
-       count(*) FILTER (WHERE outstanding > 0),
-       count(*) FILTER (WHERE outstanding < 0)
+       sum(outstanding)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days <= 30), 0)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days BETWEEN 31 AND 60), 0)::numeric(18, 2),
+       coalesce(sum(outstanding) FILTER (WHERE age_days > 60), 0)::numeric(18, 2),
+       sum(over_received)::numeric(18, 2),
+       sum(leads_outstanding)::bigint,
+       sum(leads_over_received)::bigint
 FROM (
-    SELECT *, %(as_of)s::date - date_of_revenue AS age_days FROM lead_receivables
-) r
+    SELECT *, %(as_of)s::date - date_of_revenue AS age_days FROM payin_totals_now
+) t
 GROUP BY source_type
+HAVING sum(lead_count) > 0
 ORDER BY source_type
 """
 

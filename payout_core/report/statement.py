@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -70,7 +70,7 @@ def statement_rows(statement: Statement) -> Iterable[tuple[object, ...]]:
         yield _csv_row(statement, event, "line")
 
 
-def statements_csv(statements: Sequence[Statement]) -> bytes:
+def statements_csv(statements: Iterable[Statement]) -> bytes:
     rows = (row for statement in statements for row in statement_rows(statement))
     data, _ = csv_bytes(STATEMENT_CSV_HEADERS, rows, sys.maxsize)  # all of them
     return data

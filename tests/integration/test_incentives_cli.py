@@ -1,0 +1,142 @@
+"""Period incentives through the operator's CLI (SPEC §11): rules loaded and versioned,
+true-ups appended at each close, held when negative, shown by `payout incentives show`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from payout_core.settings import get_settings
+from tests.integration.terminal import Operator
+
+pytestmark = pytest.mark.integration
+D = Decimal
+INCENTIVES_HEADER = (
+    "IncentiveId,SourceType,ProductType,PeriodStart,PeriodEnd,Measure,Threshold,Kind,"
+    "PayoutAmount,PayoutRate,ExclusivityGroup"
+)
+SLABS = [
+    "PL-SLAB-1,,Personal Loan,1 10 2023,31 10 2023,disbursed_amount,100000,rate,,0.5,PL",
+    "PL-SLAB-2,,Personal Loan,1 10 2023,31 10 2023,disbursed_amount,200000,rate,,1,PL",
+]
+LEADS = """LeadCreatedAt,SPId,LeadId,SourceType,MediumType,ProductType,Status,SubStatus
+2023-09-28 10:00:00,SP-A,AT-LOAN1,Bank_B,Medium_A,Personal Loan,Pending,
+2023-09-28 10:00:00,SP-A,AT-LOAN2,Bank_B,Medium_A,Personal Loan,Pending,
+2023-09-28 10:00:00,SP-A,AT-LOAN3,Bank_B,Medium_A,Personal Loan,Pending,
+2023-09-28 10:00:00,SP-B,AT-LOAN4,Bank_B,Medium_A,Personal Loan,Pending,
+2023-09-28 10:00:00,SP-C,AT-SAVE1,Bank_A,Medium_A,Savings Account,Pending,
+2023-09-28 10:00:00,SP-C,AT-SAVE2,Bank_A,Medium_A,Savings Account,Pending,
+2023-09-28 10:00:00,SP-C,AT-SAVE3,Bank_A,Medium_A,Savings Account,Pending,
+2023-09-28 10:00:00,SP-C,AT-SAVE4,Bank_A,Medium_A,Savings Account,Pending,
+"""
+
+
+@pytest.fixture
+def operator(
+    database_url: str,
+    tmp_state: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch,
+) -> Operator:
+    # October 2023 is long past: a grace period of 100,000 days keeps it open here.
+    monkeypatch.setenv("PAYOUT_INCENTIVE_GRACE_DAYS", "100000")
+    get_settings.cache_clear()
+    operator = Operator(tmp_path, capsys)
+    operator.rules(window=("1 10 2023", "31 10 2023"))
+    leads = tmp_path / "leads.csv"
+    leads.write_text(LEADS)
+    operator.run("leads", "load", str(leads))
+    return operator
+
+
+def load_incentives(operator: Operator, *rows: str) -> None:
+    operator.files += 1
+    path = operator.folder / f"incentives_{operator.files}.csv"
+    path.write_text("\n".join([INCENTIVES_HEADER, *rows]) + "\n")
+    operator.run("incentives", "load", str(path))
+
+
+def incentive_events(database_url: str, sp_id: str | None = None) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT e.incentive_id, e.payout_amount, s.effective_status, e.reason"
+            " FROM payout_events e JOIN payout_event_states s ON s.event_id = e.event_id"
+            " WHERE e.kind = 'incentive' AND (%s::text IS NULL OR e.sp_id = %s)"
+            " ORDER BY e.event_id",
+            (sp_id, sp_id),
+        ).fetchall()
+
+
+def shown(operator: Operator, sp_id: str) -> dict[str, dict]:
+    return {
+        line["incentive_id"]: line
+        for line in operator.run("incentives", "show", "--sp", sp_id, "--json")
+    }
+
+
+def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
+    operator: Operator, database_url: str
+):
+    load_incentives(operator, *SLABS)
+    operator.loan("AT-LOAN1", "43850")
+    operator.loan("AT-LOAN2", "60000")
+    operator.close_cycle()
+    [first] = incentive_events(database_url)
+    assert first[:3] == ("PL-SLAB-1", D("519.00"), "released")
+    assert "October 2023 disbursals 103,850 ≥ 100,000: 0.5 % = 519; paid before 0; +519" in first[3]
+    assert operator.credited("SP-A") == D(439 + 600 + 519)
+
+    operator.loan("AT-LOAN3", "100000")
+    operator.close_cycle()
+    second = incentive_events(database_url)[1]
+    assert second[:3] == ("PL-SLAB-2", D("1520.00"), "released")
+    assert (
+        "October 2023 disbursals 203,850 ≥ 200,000: 1 % = 2,039; paid before 519; +1,520"
+        in second[3]
+    )
+    lines = shown(operator, "SP-A")
+    assert (lines["PL-SLAB-2"]["worth"], lines["PL-SLAB-2"]["paid"]) == ("2039", "2039.00")
+    assert lines["PL-SLAB-1"]["worth"] == "0"  # no longer counts: one of group PL pays
+    assert lines["PL-SLAB-2"]["measure"] == "203850.00" and lines["PL-SLAB-2"]["final"] is False
+
+    operator.loan("AT-LOAN3", "90000")  # corrected: 193,850
+    operator.close_cycle()
+    third = incentive_events(database_url)[2]
+    assert third[:3] == ("PL-SLAB-1", D("-1070.00"), "held")
+    [clawback] = [h for h in operator.held() if h["kind"] == "incentive"]
+    assert clawback["payout_amount"] == "-1070.00"
+    assert shown(operator, "SP-A")["PL-SLAB-1"]["worth"] == "969"
+
+    operator.close_cycle()  # nothing new: nothing appended
+    assert len(incentive_events(database_url)) == 3
+
+
+def test_a_bonus_is_paid_once_and_taken_back_only_below_the_threshold(
+    operator: Operator, database_url: str
+):
+    load_incentives(operator, "SA-3,,Savings Account,1 10 2023,31 10 2023,paid_leads,3,bonus,700,,")
+    for lead in ("AT-SAVE1", "AT-SAVE2"):
+        operator.savings(lead, "2616")
+    operator.close_cycle()
+    assert incentive_events(database_url) == []  # 2 < 3
+    operator.savings("AT-SAVE3", "2616")
+    operator.close_cycle()
+    assert [e[:3] for e in incentive_events(database_url)] == [("SA-3", D("700.00"), "released")]
+    operator.savings("AT-SAVE4", "2616")  # a fourth: still one bonus
+    operator.close_cycle()
+    operator.close_cycle()
+    assert len(incentive_events(database_url)) == 1
+    assert shown(operator, "SP-C")["SA-3"] == {
+        "sp_id": "SP-C",
+        "incentive_id": "SA-3",
+        "period_start": "2023-10-01",
+        "period_end": "2023-10-31",
+        "measure": "4",
+        "worth": "700",
+        "paid": "700.00",
+        "final": False,
+    }

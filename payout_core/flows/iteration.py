@@ -319,9 +319,16 @@ def iteration_email(
 
 def _cycle_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:
     cycle = iteration_report.cycle
-    if cycle is None or not cycle.credits_attached:
+    if cycle is None:
         return ()
-    return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv),)
+    incentives_file = (
+        (Attachment(cycle.incentives_file_name, "text/csv", cycle.incentives_csv),)
+        if cycle.incentives
+        else ()
+    )
+    if not cycle.credits_attached:
+        return incentives_file
+    return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv), *incentives_file)
 
 
 def _reconciliation_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:

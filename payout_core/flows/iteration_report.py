@@ -15,11 +15,13 @@ from payout_core import report
 from payout_core.engine import confirmations, remittance
 from payout_core.errors import clean_error_text
 from payout_core.ledger import cycles, iteration_rows, reconciliation_rows, remittances
+from payout_core.ledger import incentives as incentive_rows
 from payout_core.ledger.holds import HeldEvent
 from payout_core.ledger.iteration_rows import Unreported
 from payout_core.ledger.reconciliation_rows import UnreportedReconciliation
 from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.cycle import CycleReport, DecisionLine, credits_csv
+from payout_core.report.incentives import IncentiveEventLine, incentives_csv
 from payout_core.report.model import ErrorRecord, MisRunAccounting, SummaryLine
 from payout_core.report.reconciliation import (
     BankLine,
@@ -128,7 +130,19 @@ def gather_cycle_report(
         credits_rows_in_csv=rows_in_csv,
         credits_blob_name=credits_blob_name,
         review_url=review_url,
+        **_incentive_parts(conn, closed.cycle_number, attachments_max_bytes),
     )
+
+
+def _incentive_parts(
+    conn: psycopg.Connection, cycle_number: int, attachments_max_bytes: int
+) -> dict[str, object]:
+    """The close's period incentive true-ups (SPEC §11) for the email and its attachment."""
+    lines = tuple(
+        IncentiveEventLine(*row) for row in incentive_rows.events_of_cycle(conn, cycle_number)
+    )
+    data, _ = incentives_csv(lines, attachments_max_bytes) if lines else (b"", 0)
+    return {"incentives": lines, "incentives_csv": data}
 
 
 def credits_file(conn: psycopg.Connection, cycle_number: int) -> bytes:

@@ -322,22 +322,13 @@ def record_evaluation(
     )
 
 
-@dataclass(frozen=True)
-class IncentiveEventRow:
-    """An incentive event of a cycle, for the email (per incentive: SPs and payout)."""
-
-    incentive_id: str
-    sp_id: str
-    payout_amount: Decimal
-    status: str
-
-
-def events_of_cycle(conn: psycopg.Connection, cycle_number: int) -> list[IncentiveEventRow]:
-    """The incentive events a close appended, with their state now."""
-    rows = conn.execute(
-        "SELECT e.incentive_id, e.sp_id, e.payout_amount, s.effective_status"
+def events_of_cycle(conn: psycopg.Connection, cycle_number: int) -> list[tuple]:
+    """The incentive events a close appended, with their state now: (SPId, IncentiveId,
+    period start and end, measure, worth, payout, state, reason), in the order written."""
+    return conn.execute(
+        "SELECT e.sp_id, e.incentive_id, e.period_start, e.period_end, e.measure_amount,"
+        " e.payout_worth_amount, e.payout_amount, s.effective_status, e.reason"
         " FROM payout_events e JOIN payout_event_states s ON s.event_id = e.event_id"
         " WHERE e.kind = 'incentive' AND e.evaluated_in_cycle = %s ORDER BY e.event_id",
         (cycle_number,),
     ).fetchall()
-    return [IncentiveEventRow(*row) for row in rows]

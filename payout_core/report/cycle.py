@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from payout_core.report import incentives
 from payout_core.report.formats import count_text, money, plural, timestamp_text
 from payout_core.report.people_csv import csv_bytes
 from payout_core.report.shapes import Block, Link, Table
@@ -50,6 +51,13 @@ class CycleReport:
     credits_rows_in_csv: int
     credits_blob_name: str
     review_url: str | None = None
+    incentives: tuple[incentives.IncentiveEventLine, ...] = ()
+    """The period incentives' true-ups this close appended (SPEC §11)."""
+    incentives_csv: bytes = b""
+
+    @property
+    def incentives_file_name(self) -> str:
+        return incentives.file_name(self.cycle_number)
 
     @property
     def credits_file_name(self) -> str:
@@ -95,6 +103,7 @@ class CycleReport:
                 blocks.append(f"…and {left_out:,} more: `payout holds list --all` has them all.")
         else:
             blocks.append("No hold was decided since the last email.")
+        blocks.extend(incentives.blocks(self.incentives))
         return blocks
 
     @property

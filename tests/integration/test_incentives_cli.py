@@ -3,6 +3,8 @@ true-ups appended at each close, held when negative, shown by `payout incentives
 
 from __future__ import annotations
 
+import email
+import email.policy
 from decimal import Decimal
 from pathlib import Path
 
@@ -78,8 +80,13 @@ def shown(operator: Operator, sp_id: str) -> dict[str, dict]:
     }
 
 
+def latest_email(state: Path) -> email.message.EmailMessage:
+    eml = sorted((state / "outbox").glob("**/*.eml"), key=lambda path: path.stat().st_mtime)[-1]
+    return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+
+
 def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
-    operator: Operator, database_url: str
+    operator: Operator, database_url: str, tmp_state: Path
 ):
     load_incentives(operator, *SLABS)
     operator.loan("AT-LOAN1", "43850")
@@ -91,7 +98,7 @@ def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
     assert operator.credited("SP-A") == D(439 + 600 + 519)
 
     operator.loan("AT-LOAN3", "100000")
-    operator.close_cycle()
+    operator.run("summary", "--output-dir", str(operator.folder / "out"))
     second = incentive_events(database_url)[1]
     assert second[:3] == ("PL-SLAB-2", D("1520.00"), "released")
     assert (
@@ -102,6 +109,23 @@ def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
     assert (lines["PL-SLAB-2"]["worth"], lines["PL-SLAB-2"]["paid"]) == ("2039", "2039.00")
     assert lines["PL-SLAB-1"]["worth"] == "0"  # no longer counts: one of group PL pays
     assert lines["PL-SLAB-2"]["measure"] == "203850.00" and lines["PL-SLAB-2"]["final"] is False
+
+    # Shown where people look: the email (per incentive, SPs and payout), its attachment,
+    # and the SP's statement, in words.
+    message = latest_email(tmp_state)
+    text = message.get_body(("plain",)).get_content()
+    section = text.split("Period incentives: 1 true-up for 1 SP, net payout 1,520.00", 1)[1]
+    assert section.split("PL-SLAB-2", 1)[1].split()[:4] == ["1", "1", "1,520.00", "0.00"]
+    [attachment] = [
+        part
+        for part in message.iter_attachments()
+        if part.get_filename() == "incentives_cycle_2.csv"
+    ]
+    rows = attachment.get_content().lstrip("\ufeff").splitlines()
+    assert rows[0] == "SPId,IncentiveId,PeriodStart,PeriodEnd,Measure,Worth,Payout,Status,Why"
+    assert rows[1].startswith("SP-A,PL-SLAB-2,2023-10-01,2023-10-31,203850.00,2039.00,1520.00,")
+    statement = (operator.folder / "out" / "statements" / "cycle_2.csv").read_text("utf-8-sig")
+    assert "paid before 519; +1,520" in statement
 
     operator.loan("AT-LOAN3", "90000")  # corrected: 193,850
     operator.close_cycle()

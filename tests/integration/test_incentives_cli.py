@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,3 +165,143 @@ def test_a_bonus_is_paid_once_and_taken_back_only_below_the_threshold(
         "paid": "700.00",
         "final": False,
     }
+
+
+def test_one_exclusivity_group_pays_one_incentive_per_sp_and_period(
+    operator: Operator, database_url: str
+):
+    load_incentives(operator, *SLABS)
+    for lead, amount in (("AT-LOAN1", "43850"), ("AT-LOAN2", "60000"), ("AT-LOAN3", "100000")):
+        operator.loan(lead, amount)
+    operator.loan("AT-LOAN4", "150000")  # SP-B: slab 1 only
+    operator.close_cycle()
+    events = incentive_events(database_url)
+    assert sorted(e[:2] for e in events) == [
+        ("PL-SLAB-1", D("750.00")),  # SP-B: 0.5 % of 150,000
+        ("PL-SLAB-2", D("2039.00")),  # SP-A: 1 % of 203,850, never slab 1 as well
+    ]
+    lines = operator.run("incentives", "show", "--json")
+    assert [(x["sp_id"], x["incentive_id"], x["worth"]) for x in lines] == [
+        ("SP-A", "PL-SLAB-1", "0"),
+        ("SP-A", "PL-SLAB-2", "2039"),
+        ("SP-B", "PL-SLAB-1", "750"),
+        ("SP-B", "PL-SLAB-2", "0"),
+    ]
+
+
+def test_racing_closes_append_one_true_up(operator: Operator, database_url: str):
+    from payout_core.flows import iteration
+    from payout_core.flows.unit_of_work import Context
+    from tests.fakes.email_senders import RecordingEmailSender
+
+    load_incentives(operator, *SLABS)
+    operator.loan("AT-LOAN1", "43850")
+    operator.loan("AT-LOAN2", "60000")
+    context = Context.open(get_settings())
+    sender = RecordingEmailSender(send_delay_seconds=0.5)
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def close() -> None:
+        start.wait()
+        try:
+            iteration.run_summary(sender, context=context)
+        except BaseException as error:  # surfaced by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=close) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        context.close()
+    assert failures == []
+    assert [e[:2] for e in incentive_events(database_url)] == [("PL-SLAB-1", D("519.00"))]
+    assert len(sender.messages) == 1
+
+
+def test_a_held_lead_counts_once_approved_and_a_rejected_one_never(
+    operator: Operator, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    load_incentives(operator, "SA-3,,Savings Account,1 10 2023,31 10 2023,paid_leads,3,bonus,700,,")
+    operator.limit_events_above("1200", monkeypatch)  # KPI1 1000 + KPI2 500: KPI1 released
+    operator.rules(window=("1 10 2023", "31 10 2023"), savings_kpi1_payout="1500")
+    operator.savings("AT-SAVE1", "100")
+    operator.savings("AT-SAVE2", "100")
+    operator.savings("AT-SAVE3", "100")  # all three KPI1 (1500) held: above 1200
+    operator.close_cycle()
+    assert incentive_events(database_url) == []  # no released lead: nothing counts
+    held = {h["lead_id"]: h["event_id"] for h in operator.held()}
+    operator.decide("approve", [held["AT-SAVE1"], held["AT-SAVE2"]], "--by", "Ravi")
+    operator.decide("reject", [held["AT-SAVE3"]], "--by", "Ravi", "--reason", "duplicate")
+    operator.close_cycle()
+    assert incentive_events(database_url) == []  # 2 < 3: the rejected lead never counts
+    operator.savings("AT-SAVE4", "100")
+    held = {h["lead_id"]: h["event_id"] for h in operator.held()}
+    operator.decide("approve", [held["AT-SAVE4"]], "--by", "Ravi")
+    operator.close_cycle()
+    assert [e[:3] for e in incentive_events(database_url)] == [("SA-3", D("700.00"), "released")]
+
+
+def test_after_the_grace_period_the_worth_is_final(
+    operator: Operator, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    load_incentives(operator, *SLABS)
+    operator.loan("AT-LOAN1", "43850")
+    operator.loan("AT-LOAN2", "60000")
+    operator.close_cycle()
+    monkeypatch.setenv("PAYOUT_INCENTIVE_GRACE_DAYS", "45")  # October 2023 is long past now
+    get_settings.cache_clear()
+    operator.loan("AT-LOAN2", "50000")  # corrected below the threshold: too late to matter
+    operator.close_cycle()
+    assert [e[:2] for e in incentive_events(database_url)] == [("PL-SLAB-1", D("519.00"))]
+    [line] = [x for x in operator.run("incentives", "show", "--json") if x["worth"] != "0"]
+    assert (line["incentive_id"], line["worth"], line["paid"], line["final"]) == (
+        "PL-SLAB-1",
+        "519.00",
+        "519.00",
+        True,
+    )
+
+
+def test_a_new_version_of_the_rules_trues_up_every_sp_in_its_periods(
+    operator: Operator, database_url: str
+):
+    load_incentives(operator, *SLABS)
+    operator.loan("AT-LOAN1", "43850")
+    operator.loan("AT-LOAN2", "60000")
+    operator.close_cycle()
+    same = operator.folder / "same.csv"
+    same.write_text("\n".join([INCENTIVES_HEADER, *SLABS]) + "\n")
+    operator.run("incentives", "load", str(same))  # the same content: unchanged
+    load_incentives(operator, SLABS[0].replace(",0.5,", ",0.6,"), SLABS[1])
+    operator.close_cycle()  # nothing else new: the new version alone re-weighs SP-A
+    assert [e[:2] for e in incentive_events(database_url)] == [
+        ("PL-SLAB-1", D("519.00")),
+        ("PL-SLAB-1", D("104.00")),  # 0.6 % of 103,850 = 623.1 -> 623
+    ]
+
+
+def test_a_bad_incentives_file_is_refused_naming_rows_and_nothing_is_loaded(
+    operator: Operator, database_url: str
+):
+    path = operator.folder / "bad.csv"
+    path.write_text(
+        "\n".join(
+            [
+                INCENTIVES_HEADER,
+                *SLABS,
+                "PL-SLAB-1,,Personal Loan,20 10 2023,5 11 2023,disbursed_amount,1,rate,,2,PL",
+                "SA-X,,Savings Account,1 10 2023,31 10 2023,paid_leads,3,bonus,,,",
+            ]
+        )
+        + "\n"
+    )
+    message = operator.refused("incentives", "load", str(path))
+    assert "bad.csv: refused, nothing loaded" in message
+    assert "rows 1 and 3: periods overlap for IncentiveId PL-SLAB-1" in message
+    assert "row 4: PayoutAmount is blank" in message
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM incentive_rules").fetchone()[0] == 0

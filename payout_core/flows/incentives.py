@@ -27,6 +27,8 @@ from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import incentives as ledger
 from payout_core.ledger.iteration_rows import Unreported
 
+CENTS = Decimal("0.01")
+
 
 def load_incentives_file(context: Context, path: Path) -> str:
     """The file becomes the new version in force (or stays, when it is the same)."""
@@ -115,8 +117,8 @@ class IncentiveLine:
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
             "measure": str(self.measure),
-            "worth": str(self.worth),
-            "paid": str(self.paid),
+            "worth": str(self.worth.quantize(CENTS)),
+            "paid": str(self.paid.quantize(CENTS)),
             "final": self.final,
         }
 

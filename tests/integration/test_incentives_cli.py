@@ -107,8 +107,8 @@ def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
         in second[3]
     )
     lines = shown(operator, "SP-A")
-    assert (lines["PL-SLAB-2"]["worth"], lines["PL-SLAB-2"]["paid"]) == ("2039", "2039.00")
-    assert lines["PL-SLAB-1"]["worth"] == "0"  # no longer counts: one of group PL pays
+    assert (lines["PL-SLAB-2"]["worth"], lines["PL-SLAB-2"]["paid"]) == ("2039.00", "2039.00")
+    assert lines["PL-SLAB-1"]["worth"] == "0.00"  # no longer counts: one of group PL pays
     assert lines["PL-SLAB-2"]["measure"] == "203850.00" and lines["PL-SLAB-2"]["final"] is False
 
     # Shown where people look: the email (per incentive, SPs and payout), its attachment,
@@ -134,7 +134,7 @@ def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
     assert third[:3] == ("PL-SLAB-1", D("-1070.00"), "held")
     [clawback] = [h for h in operator.held() if h["kind"] == "incentive"]
     assert clawback["payout_amount"] == "-1070.00"
-    assert shown(operator, "SP-A")["PL-SLAB-1"]["worth"] == "969"
+    assert shown(operator, "SP-A")["PL-SLAB-1"]["worth"] == "969.00"
 
     operator.close_cycle()  # nothing new: nothing appended
     assert len(incentive_events(database_url)) == 3
@@ -161,7 +161,7 @@ def test_a_bonus_is_paid_once_and_taken_back_only_below_the_threshold(
         "period_start": "2023-10-01",
         "period_end": "2023-10-31",
         "measure": "4",
-        "worth": "700",
+        "worth": "700.00",
         "paid": "700.00",
         "final": False,
     }
@@ -182,11 +182,20 @@ def test_one_exclusivity_group_pays_one_incentive_per_sp_and_period(
     ]
     lines = operator.run("incentives", "show", "--json")
     assert [(x["sp_id"], x["incentive_id"], x["worth"]) for x in lines] == [
-        ("SP-A", "PL-SLAB-1", "0"),
-        ("SP-A", "PL-SLAB-2", "2039"),
-        ("SP-B", "PL-SLAB-1", "750"),
-        ("SP-B", "PL-SLAB-2", "0"),
+        ("SP-A", "PL-SLAB-1", "0.00"),
+        ("SP-A", "PL-SLAB-2", "2039.00"),
+        ("SP-B", "PL-SLAB-1", "750.00"),
+        ("SP-B", "PL-SLAB-2", "0.00"),
     ]
+    # The next close weighs only the SP with something new.
+    operator.loan("AT-LOAN4", "160000")
+    operator.close_cycle()
+    with psycopg.connect(database_url) as conn:
+        evaluated = conn.execute(
+            "SELECT evaluated_sp_count FROM incentive_evaluations ORDER BY cycle_number"
+        ).fetchall()
+    assert [row[0] for row in evaluated] == [2, 1]
+    assert incentive_events(database_url, "SP-B")[-1][:2] == ("PL-SLAB-1", D("50.00"))
 
 
 def test_racing_closes_append_one_true_up(operator: Operator, database_url: str):
@@ -257,7 +266,7 @@ def test_after_the_grace_period_the_worth_is_final(
     operator.loan("AT-LOAN2", "50000")  # corrected below the threshold: too late to matter
     operator.close_cycle()
     assert [e[:2] for e in incentive_events(database_url)] == [("PL-SLAB-1", D("519.00"))]
-    [line] = [x for x in operator.run("incentives", "show", "--json") if x["worth"] != "0"]
+    [line] = [x for x in operator.run("incentives", "show", "--json") if x["worth"] != "0.00"]
     assert (line["incentive_id"], line["worth"], line["paid"], line["final"]) == (
         "PL-SLAB-1",
         "519.00",

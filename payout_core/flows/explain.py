@@ -29,6 +29,8 @@ def _plain(value: object) -> object:
 def _source(row: dict[str, Any]) -> dict[str, object]:
     if row["mis_run_id"] is not None:
         return {"type": "mis_file", "mis_file": row["mis_file"], "mis_run_id": row["mis_run_id"]}
+    if row["kind"] == "incentive":  # SPEC §11: appended by a cycle close, its words say why
+        return {"type": "period_incentive", "evaluated_by": "a cycle close"}
     return {
         "type": "recalculation",
         "recalculation_id": row["recalculation_id"],

@@ -165,6 +165,16 @@ def _lead_page(context: Context, lead_id: str, path: str) -> tuple[str, int]:
     return _frame(f"Lead {lead_id}", body, path, lead_id), 200
 
 
+def _lead_cell(path: str, event: dict) -> str:
+    """The event's lead, linked to its story; a period incentive's slot (SPEC §11) is no
+    lead: its words say what it counted."""
+    lead_id = escape(str(event["lead_id"]))
+    if event.get("kind") == "incentive":
+        return f'<td data-label="Lead">{lead_id}</td>'
+    link = _link(path, view="lead", lead=event["lead_id"])
+    return f'<td data-label="Lead"><a href="{link}">{lead_id}</a></td>'
+
+
 def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
     page = sp_page(context, sp_id)
     if page is None:
@@ -178,8 +188,7 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
                             for c in cycle["credits"]) or "no credit (carried over)"  # fmt: skip
         rows = [
             "<tr>"
-            + f'<td data-label="Lead"><a href="{_link(path, view="lead", lead=e["lead_id"])}">'
-            + f"{escape(str(e['lead_id']))}</a></td>"
+            + _lead_cell(path, e)
             + _td("KPI", e["kpi"])
             + _td("Kind", e["kind"])
             + _amount("Payout", e["payout_amount"])
@@ -195,8 +204,7 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
         )
     waiting = [
         "<tr>"
-        + f'<td data-label="Lead"><a href="{_link(path, view="lead", lead=e["lead_id"])}">'
-        + f"{escape(str(e['lead_id']))}</a></td>"
+        + _lead_cell(path, e)
         + _td("KPI", e["kpi"])
         + _amount("Payout", e["payout_amount"])
         + _td("Status", e["status"])

@@ -314,3 +314,26 @@ def test_a_bad_incentives_file_is_refused_naming_rows_and_nothing_is_loaded(
     assert "row 4: PayoutAmount is blank" in message
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM incentive_rules").fetchone()[0] == 0
+
+
+def test_the_sp_page_shows_the_incentive_line_in_words(operator: Operator):
+    from payout_core.flows.explain import sp_page
+    from payout_core.flows.unit_of_work import Context
+    from payout_core.review.explain_pages import _sp_page
+
+    load_incentives(operator, *SLABS)
+    operator.loan("AT-LOAN1", "43850")
+    operator.loan("AT-LOAN2", "60000")
+    operator.close_cycle()
+    context = Context.open(get_settings())
+    try:
+        page = sp_page(context, "SP-A")
+        html, status = _sp_page(context, "SP-A", "/api/review")
+    finally:
+        context.close()
+    [event] = [e for e in page["cycles"][0]["events"] if e["kind"] == "incentive"]
+    assert event["source"]["type"] == "period_incentive"
+    assert event["payout_amount"] == "519.00"
+    assert status == 200
+    assert "October 2023 disbursals 103,850 ≥ 100,000: 0.5 % = 519; paid before 0; +519" in html
+    assert "view=lead&amp;lead=INC" not in html and "lead=INC" not in html

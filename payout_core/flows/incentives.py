@@ -135,9 +135,7 @@ def show(
         chosen = [sp_id] if sp_id is not None else None
         measured = ledger.measure(conn, rules, chosen)
         balances = ledger.balances(conn, chosen)
-        sp_ids = {sp for sp, _ in measured} | {
-            key.rsplit(":", 3)[0].removeprefix("INC:") for key in balances
-        }
+        sp_ids = {sp for sp, _ in measured} | ledger.sps_with_incentive_events(conn)
         if sp_id is not None:
             sp_ids &= {sp_id}
     lines = []

@@ -194,3 +194,16 @@ def test_a_period_is_final_after_its_grace_days():
 def test_periods_in_words():
     assert period_words(dt.date(2023, 10, 1), dt.date(2023, 10, 31)) == "October 2023"
     assert period_words(dt.date(2023, 10, 1), dt.date(2023, 10, 14)) == "1 Oct 2023 – 14 Oct 2023"
+
+
+def test_the_sample_file_loads():
+    from payout_core.engine.incentive_rules import parse_incentive_rules_file
+    from payout_core.settings import PROJECT_ROOT
+
+    loaded = parse_incentive_rules_file(PROJECT_ROOT / "samples" / "incentive_rules.csv")
+    assert [rule.incentive_id for rule in loaded] == [
+        "PL-SLAB-1",
+        "PL-SLAB-2",
+        "SA-20-ACCOUNTS",
+        "CC-FORTNIGHT",
+    ]

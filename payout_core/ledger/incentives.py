@@ -181,32 +181,37 @@ def measure(
     """(SP, rule id) -> the SP's paid leads the rule counts: how many, and the sum of the
     rule's amount fact in their latest facts. A lead counts when its KPI1 earned event is
     released (held ones wait for a person, rejected ones never count). `sp_ids` None: every
-    SP (the operator's `payout incentives show`)."""
+    SP (the operator's `payout incentives show`).
+
+    Read from the SPs' KPI1 events (payout_events_by_sp) with the effective status spelled
+    out over the small hold tables, then each lead's calculation by its key: every join an
+    equality, so a close right after a million-row file (statistics not yet gathered)
+    cannot fall into a nested loop over the ledger."""
     if not rules or (sp_ids is not None and not sp_ids):
         return {}
     ordered = sorted(rules.items())
-    leads_of_sps = (
-        "AND c.sp_id = ANY(%(sps)s) AND c.lead_id IN (SELECT e.lead_id FROM payout_events e"
-        " WHERE e.sp_id = ANY(%(sps)s) AND e.kind = 'earned' AND e.kpi_sequence = 1)"
-        if sp_ids is not None
-        else ""
-    )
+    of_sps = "AND e.sp_id = ANY(%(sps)s)" if sp_ids is not None else ""
     rows = conn.execute(
         f"""
         WITH r AS (
             SELECT * FROM unnest(%(ids)s::bigint[], %(sources)s::text[], %(products)s::text[],
                                  %(starts)s::date[], %(ends)s::date[], %(facts)s::text[])
                 AS r(rule_id, source_type, product_type, period_start, period_end, fact)
-        ), counted AS (
+        ), counted AS MATERIALIZED (
             SELECT c.sp_id, c.source_type, c.product_type, c.date_of_sale, c.basis_facts,
                    c.basis_amount
-            FROM payout_calculations c
-            WHERE c.product_type = ANY(%(products)s)
+            FROM payout_events e
+            LEFT JOIN event_holds h ON h.event_id = e.event_id
+            LEFT JOIN hold_decisions d ON d.event_id = e.event_id
+            JOIN payout_calculations c ON c.lead_id = e.lead_id
+            WHERE e.kind = 'earned' AND e.kpi = 'KPI1' AND e.kpi_sequence = 1 {of_sps}
+              AND e.product_type = ANY(%(products)s)
+              -- effectively released (payout_event_states' rule): approved by a person, or
+              -- written released and never held since
+              AND e.status <> 'rejected'
+              AND (d.decision = 'approved'
+                   OR (d.decision IS NULL AND e.status = 'released' AND h.event_id IS NULL))
               AND c.date_of_sale BETWEEN %(first_day)s AND %(last_day)s
-              {leads_of_sps}
-              AND EXISTS (SELECT 1 FROM payout_event_states s
-                          WHERE s.lead_id = c.lead_id AND s.kpi = 'KPI1'
-                            AND s.kind = 'earned' AND s.effective_status = 'released')
         )
         SELECT l.sp_id, r.rule_id, count(*),
                coalesce(sum(CASE WHEN r.fact IS NULL THEN 0

@@ -54,6 +54,7 @@ class CycleReport:
     incentives: tuple[incentives.IncentiveEventLine, ...] = ()
     """The period incentives' true-ups this close appended (SPEC §11)."""
     incentives_csv: bytes = b""
+    incentives_rows_in_csv: int = 0
 
     @property
     def incentives_file_name(self) -> str:
@@ -103,7 +104,11 @@ class CycleReport:
                 blocks.append(f"…and {left_out:,} more: `payout holds list --all` has them all.")
         else:
             blocks.append("No hold was decided since the last email.")
-        blocks.extend(incentives.blocks(self.incentives))
+        blocks.extend(
+            incentives.blocks(
+                self.incentives, self.incentives_file_name, self.incentives_rows_in_csv
+            )
+        )
         return blocks
 
     @property

@@ -60,18 +60,26 @@ def summary_table(lines: Sequence[IncentiveEventLine]) -> Table:
     return Table(SUMMARY_HEADERS, tuple(rows), None, frozenset({1, 2, 3, 4}))
 
 
-def blocks(lines: Sequence[IncentiveEventLine]) -> list[Block]:
+def blocks(
+    lines: Sequence[IncentiveEventLine], attached_name: str = "", rows_attached: int = 0
+) -> list[Block]:
     """Nothing when the close appended no incentive event."""
     if not lines:
         return []
     total = sum((line.payout_amount for line in lines), Decimal(0))
     sps = len({line.sp_id for line in lines})
-    return [
+    said: list[Block] = [
         f"Period incentives: {plural(len(lines), 'true-up', 'true-ups')} for "
         f"{plural(sps, 'SP', 'SPs')}, net payout {money(total)} (a negative one is held "
         "as a clawback).",
         summary_table(lines),
     ]
+    if attached_name and rows_attached < len(lines):
+        said.append(
+            f"{attached_name} holds the first {rows_attached:,} of the {len(lines):,} "
+            "true-ups (the email's size limit); `payout incentives show` lists every SP."
+        )
+    return said
 
 
 def incentives_csv(

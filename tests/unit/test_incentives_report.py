@@ -44,3 +44,10 @@ def test_the_csv_has_one_row_per_true_up_with_formulas_neutralised():
     assert rows == 1
     assert text[0] == "SPId,IncentiveId,PeriodStart,PeriodEnd,Measure,Worth,Payout,Status,Why"
     assert text[1] == "SP-A,PL-SLAB-2,2023-10-01,2023-10-31,203850,2039,1520,released,'=words"
+
+
+def test_an_attachment_cut_to_the_email_size_says_so():
+    lines = [line(f"SP-{n}", "SA-10", "500") for n in range(3)]
+    *_, note = incentives.blocks(lines, "incentives_cycle_4.csv", 2)
+    assert note.startswith("incentives_cycle_4.csv holds the first 2 of the 3 true-ups")
+    assert len(incentives.blocks(lines, "incentives_cycle_4.csv", 3)) == 2

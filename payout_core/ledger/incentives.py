@@ -270,22 +270,26 @@ def sps_with_incentive_events(conn: psycopg.Connection) -> set[str]:
     }
 
 
+EVENT_COLUMNS = (
+    "lead_id", "sp_id", "source_type", "medium_type", "product_type", "kpi", "kind", "outcome",
+    "kpi_sequence", "payin_amount", "payout_amount", "reason", "rule_id", "status",
+    "hold_reason", "payin_worth_amount", "payout_worth_amount", "incentive_rule_id",
+    "incentive_id", "period_start", "period_end", "measure_amount", "evaluated_in_cycle",
+)  # fmt: skip
+
+
 def append_events(
     conn: psycopg.Connection, events: Sequence[IncentiveEvent], cycle_number: int
 ) -> None:
-    """Append the true-ups, held or released as the engine decided. Two closes that saw the
-    same history claim the same (key, position): the unique index lets one of them have it."""
+    """Append the true-ups (COPY: a close after a big file may append one per SP), held or
+    released as the engine decided. Two closes that saw the same history claim the same
+    (key, position): the unique index lets one of them have it."""
     if not events:
         return
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO payout_events (lead_id, sp_id, source_type, medium_type, product_type,"
-            " kpi, kind, outcome, kpi_sequence, payin_amount, payout_amount, reason, rule_id,"
-            " status, hold_reason, payin_worth_amount, payout_worth_amount, incentive_rule_id,"
-            " incentive_id, period_start, period_end, measure_amount, evaluated_in_cycle)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, 0, %s, %s, 0, %s, %s, %s,"
-            " %s, %s, %s, %s)",
-            [
+    statement = f"COPY payout_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for event in events:
+            copy.write_row(
                 (
                     event.key,
                     event.sp_id,
@@ -296,10 +300,13 @@ def append_events(
                     INCENTIVE_KIND,
                     INCENTIVE_KIND,
                     event.sequence,
+                    0,
                     event.payout_amount,
                     event.reason,
+                    0,
                     "held" if event.hold_reason else "released",
                     event.hold_reason,
+                    0,
                     event.worth_amount,
                     event.incentive_rule_id,
                     event.rule.incentive_id,
@@ -308,9 +315,7 @@ def append_events(
                     event.measure_amount,
                     cycle_number,
                 )
-                for event in events
-            ],
-        )
+            )
 
 
 def record_evaluation(

@@ -141,8 +141,9 @@ def _incentive_parts(
     lines = tuple(
         IncentiveEventLine(*row) for row in incentive_rows.events_of_cycle(conn, cycle_number)
     )
-    # A quarter of the budget, as the error log: the credits and success rows come first.
-    data, rows = incentives_csv(lines, attachments_max_bytes // 4) if lines else (b"", 0)
+    # An eighth of the budget: the success rows and the credits come first, and the email
+    # must stay under ACS's 10 MB without a second pass.
+    data, rows = incentives_csv(lines, attachments_max_bytes // 8) if lines else (b"", 0)
     return {"incentives": lines, "incentives_csv": data, "incentives_rows_in_csv": rows}
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
@@ -223,8 +223,7 @@ def _with_holds(events: list[IncentiveEvent], limits: HoldLimits) -> list[Incent
         .to_list()
     )
     return [
-        IncentiveEvent(**{**event.__dict__, "hold_reason": reason})
-        for event, reason in zip(events, reasons, strict=True)
+        replace(event, hold_reason=reason) for event, reason in zip(events, reasons, strict=True)
     ]
 
 

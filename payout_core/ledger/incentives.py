@@ -87,22 +87,8 @@ def rules_in_force(conn: psycopg.Connection) -> tuple[int | None, dict[int, Ince
 
 
 def _rule(row: Sequence[object]) -> IncentiveRule:
-    (row_number, incentive_id, source_type, product_type, start, end, measure, threshold, kind,
-     payout_amount, payout_rate, group) = row  # fmt: skip
-    return IncentiveRule(
-        row_number=row_number,  # type: ignore[arg-type]
-        incentive_id=incentive_id,  # type: ignore[arg-type]
-        source_type=source_type,  # type: ignore[arg-type]
-        product_type=product_type,  # type: ignore[arg-type]
-        period_start=start,  # type: ignore[arg-type]
-        period_end=end,  # type: ignore[arg-type]
-        measure=measure,  # type: ignore[arg-type]
-        threshold=threshold,  # type: ignore[arg-type]
-        kind=kind,  # type: ignore[arg-type]
-        payout_amount=payout_amount,  # type: ignore[arg-type]
-        payout_rate=payout_rate,  # type: ignore[arg-type]
-        exclusivity_group=group,  # type: ignore[arg-type]
-    )
+    """A stored rule (RULE_COLUMNS after its id: the dataclass's fields, in order)."""
+    return IncentiveRule(*row)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

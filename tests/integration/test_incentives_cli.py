@@ -139,6 +139,13 @@ def test_the_worked_example_pays_519_then_1520_then_holds_minus_1070(
     operator.close_cycle()  # nothing new: nothing appended
     assert len(incentive_events(database_url)) == 3
 
+    # Approved like any clawback (the close that made it asked nobody: anyone may decide).
+    operator.decide("approve", [clawback["event_id"]], "--by", "Ravi")
+    operator.close_cycle()
+    assert len(incentive_events(database_url)) == 3  # the decision changed no worth
+    lines = shown(operator, "SP-A")
+    assert (lines["PL-SLAB-1"]["worth"], lines["PL-SLAB-1"]["paid"]) == ("969.00", "969.00")
+
 
 def test_a_bonus_is_paid_once_and_taken_back_only_below_the_threshold(
     operator: Operator, database_url: str

@@ -17,7 +17,7 @@ from itertools import combinations
 from pathlib import Path
 
 from payout_core.engine.amounts import AMOUNT_MAX_INTEGER_DIGITS
-from payout_core.engine.csv_records import repeated_columns_problem
+from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason, repeated_columns_problem
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_date
 from payout_core.engine.errors import InputFileError
 from payout_core.engine.products import all_handlers
@@ -252,9 +252,16 @@ def parse_incentive_rules(text: str, source: str) -> list[IncentiveRule]:
 
 def parse_incentive_rules_file(path: Path) -> list[IncentiveRule]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        data = path.read_bytes()
+    except OSError as error:
         raise InputFileError(str(path), [f"cannot read the file: {error}"]) from error
+    not_csv = not_csv_reason(data[:HEAD_BYTES])  # a spreadsheet, binary, not UTF-8: said so
+    if not_csv:
+        raise InputFileError(str(path), [not_csv])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputFileError(str(path), [f"not UTF-8 text at byte {error.start}"]) from error
     return parse_incentive_rules(text, str(path))
 
 

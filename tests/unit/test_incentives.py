@@ -207,3 +207,12 @@ def test_the_sample_file_loads():
         "SA-20-ACCOUNTS",
         "CC-FORTNIGHT",
     ]
+
+
+def test_a_spreadsheet_or_binary_file_is_refused_as_not_csv(tmp_path):
+    from payout_core.engine.incentive_rules import parse_incentive_rules_file
+
+    workbook = tmp_path / "incentive_rules.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 a zipped workbook")
+    with pytest.raises(InputFileError, match="ZIP archive"):
+        parse_incentive_rules_file(workbook)

@@ -96,6 +96,10 @@ def _bench(args: argparse.Namespace) -> int:
         from localdev import bench_history
 
         return bench_history.run_bench(events=args.history)
+    if args.incentives:
+        from localdev import bench_incentives
+
+        return bench_incentives.run_bench(rows=args.rows, leads=args.leads)
     if args.remittance:
         from localdev import bench_remittance
 
@@ -144,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--remittance", action="store_true", help="time a remittance file of --rows rows instead"
+    )
+    bench.add_argument(
+        "--incentives",
+        action="store_true",
+        help="time a cycle close with period incentives after a file of --rows rows",
     )
     bench.add_argument(
         "--explain",

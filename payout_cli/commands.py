@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     from payout_cli import explain_commands
 
     explain_commands.add_commands(commands)
+    from payout_cli import incentive_commands
+
+    incentive_commands.add_commands(commands)
     return parser
 
 

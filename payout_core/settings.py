@@ -296,6 +296,10 @@ class Settings(BaseSettings):
             raise ValueError("not an amount the ledger can hold")  # HoldLimit's words say it
         return amount
 
+    incentive_grace_days: int = Field(45, alias="PAYOUT_INCENTIVE_GRACE_DAYS", ge=0, le=1_000_000)
+    """Days after a period's end during which each cycle close still re-weighs its incentives
+    (SPEC §11); after them the worth is final."""
+
     review_url: PageAddress | None = Field(None, alias="PAYOUT_REVIEW_URL")
     """Public address of the holds review page; the email links to it when something is held."""
     currency: CurrencyCode = Field("INR", alias="PAYOUT_CURRENCY")

@@ -30,6 +30,7 @@ from payout_core.engine.amounts import minor_to_decimal
 from payout_core.engine.products import MINOR_UNITS_PER_UNIT
 
 NEGATIVE_ADJUSTMENT_REASON = "negative adjustment: money taken back from the SP"
+INCENTIVE_CLAWBACK_REASON = "negative incentive: money taken back from the SP (volume fell)"
 EVENT_LIMIT_SETTING = "PAYOUT_HOLD_EVENT_ABOVE"
 SP_CYCLE_LIMIT_SETTING = "PAYOUT_HOLD_SP_CYCLE_ABOVE"
 
@@ -110,12 +111,16 @@ def hold_reason_expression(
     payout_amount_minor: str = "payout_amount_minor",
     kind: str = "kind",
 ) -> pl.Expr:
-    """Why each event of a frame (payout in integer minor units, kind 'earned' or
-    'adjustment') must wait for a person: a String expression, null where the event is
-    released, named `hold_reason`. A negative adjustment is held whatever the limits."""
+    """Why each event of a frame (payout in integer minor units, kind 'earned',
+    'adjustment' or 'incentive') must wait for a person: a String expression, null where the
+    event is released, named `hold_reason`. A negative adjustment, and a negative period
+    incentive (SPEC §11: volume fell), is held whatever the limits."""
     payout = pl.col(payout_amount_minor)
-    reason = pl.when((pl.col(kind) == "adjustment") & (payout < 0)).then(
-        pl.lit(NEGATIVE_ADJUSTMENT_REASON)
+    reason = (
+        pl.when((pl.col(kind) == "adjustment") & (payout < 0))
+        .then(pl.lit(NEGATIVE_ADJUSTMENT_REASON))
+        .when((pl.col(kind) == "incentive") & (payout < 0))
+        .then(pl.lit(INCENTIVE_CLAWBACK_REASON))
     )
     if limits.event_payout_above is not None:
         reason = reason.when(payout > _to_minor(limits.event_payout_above)).then(

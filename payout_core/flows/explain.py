@@ -34,6 +34,8 @@ def _source(row: dict[str, Any]) -> dict[str, object]:
             "row_number": row["mis_row_number"],
             "mis_run_id": row["mis_run_id"],
         }
+    if row["kind"] == "incentive":  # SPEC §11: appended by a cycle close, its words say why
+        return {"type": "period_incentive", "evaluated_by": "a cycle close"}
     return {
         "type": "recalculation",
         "recalculation_id": row["recalculation_id"],

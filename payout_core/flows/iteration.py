@@ -48,8 +48,8 @@ from payout_core.adapters.mail import (
     sender_from_settings,
 )
 from payout_core.adapters.storage import credits_blob_name
+from payout_core.flows import incentives, statements
 from payout_core.flows import iteration_report as reports
-from payout_core.flows import statements
 from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import cycles, holds, iteration_rows, reconciliation_rows
 from payout_core.ledger.iteration_rows import Unreported
@@ -160,13 +160,24 @@ def run_summary(
         unreported = iteration_rows.select_unreported(conn)
         reconciliation_unreported = reconciliation_rows.select_unreported(conn)
         iteration_number = iteration_rows.next_iteration_number(conn)
-        cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
         decisions = holds.decisions_since_last_iteration(conn)
+        # SPEC §11: the period incentives' true-ups first, so that they join this cycle.
+        incentive_close = incentives.evaluate_at_close(
+            conn,
+            cycle_number=iteration_number,
+            today=clock().date(),
+            grace_days=settings.incentive_grace_days,
+            limits=settings.hold_limits,
+            unreported=unreported,
+            decided_event_ids=[event.event_id for event in decisions],
+        )
+        cycle = cycles.prepare_cycle(conn, iteration_number, settings.hold_limits)
         if (
             unreported.is_empty
             and cycle.is_empty
             and not decisions
             and reconciliation_unreported.is_empty
+            and not incentive_close.events
         ):
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
@@ -354,9 +365,16 @@ def iteration_email(
 
 def _cycle_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:
     cycle = iteration_report.cycle
-    if cycle is None or not cycle.credits_attached:
+    if cycle is None:
         return ()
-    return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv),)
+    incentives_file = (
+        (Attachment(cycle.incentives_file_name, "text/csv", cycle.incentives_csv),)
+        if cycle.incentives
+        else ()
+    )
+    if not cycle.credits_attached:
+        return incentives_file
+    return (Attachment(cycle.credits_file_name, "text/csv", cycle.credits_csv), *incentives_file)
 
 
 def _reconciliation_attachments(iteration_report: report.IterationReport) -> tuple[Attachment, ...]:

@@ -21,12 +21,14 @@ from payout_core.ledger import (
     reconciliation_rows,
     remittances,
 )
+from payout_core.ledger import incentives as incentive_rows
 from payout_core.ledger.holds import HeldEvent
 from payout_core.ledger.iteration_rows import Unreported
 from payout_core.ledger.reconciliation_rows import UnreportedReconciliation
 from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.cycle import CreditBridge, CycleReport, DecisionLine, credits_csv
 from payout_core.report.formats import INR, Currency
+from payout_core.report.incentives import IncentiveEventLine, incentives_csv
 from payout_core.report.model import ErrorRecord, MisRunAccounting, SummaryLine
 from payout_core.report.reconciliation import (
     BankLine,
@@ -163,7 +165,21 @@ def gather_cycle_report(
         files_held_count=files_held_count,
         files_held_payout=files_held_payout,
         currency=currency,
+        **_incentive_parts(conn, closed.cycle_number, attachments_max_bytes),
     )
+
+
+def _incentive_parts(
+    conn: psycopg.Connection, cycle_number: int, attachments_max_bytes: int
+) -> dict[str, object]:
+    """The close's period incentive true-ups (SPEC §11) for the email and its attachment."""
+    lines = tuple(
+        IncentiveEventLine(*row) for row in incentive_rows.events_of_cycle(conn, cycle_number)
+    )
+    # An eighth of the budget: the success rows and the credits come first, and the email
+    # must stay under ACS's 10 MB without a second pass.
+    data, rows = incentives_csv(lines, attachments_max_bytes // 8) if lines else (b"", 0)
+    return {"incentives": lines, "incentives_csv": data, "incentives_rows_in_csv": rows}
 
 
 def credits_file(conn: psycopg.Connection, cycle_number: int) -> bytes:

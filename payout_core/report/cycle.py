@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from payout_core.report import incentives
 from payout_core.report.formats import INR, Currency, money, plural, timestamp_text
 from payout_core.report.people_csv import csv_bytes
 from payout_core.report.shapes import Block, Link, Table
@@ -84,6 +85,14 @@ class CycleReport:
     """Of the events waiting: those the iteration's files made (the summary's held)."""
     files_held_payout: Decimal = Decimal(0)
     currency: Currency = INR
+    incentives: tuple[incentives.IncentiveEventLine, ...] = ()
+    """The period incentives' true-ups this close appended (SPEC §11)."""
+    incentives_csv: bytes = b""
+    incentives_rows_in_csv: int = 0
+
+    @property
+    def incentives_file_name(self) -> str:
+        return incentives.file_name(self.cycle_number)
 
     @property
     def credits_file_name(self) -> str:
@@ -132,6 +141,11 @@ class CycleReport:
                 blocks.append(f"…and {left_out:,} more: `payout holds list --all` has them all.")
         else:
             blocks.append("No hold was decided since the last email.")
+        blocks.extend(
+            incentives.blocks(
+                self.incentives, self.incentives_file_name, self.incentives_rows_in_csv
+            )
+        )
         return blocks
 
     @property

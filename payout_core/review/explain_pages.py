@@ -66,11 +66,6 @@ def _td(label: str, value: object, css: str = "") -> str:
     return f'<td data-label="{escape(label)}"{cls}>{escape(text)}</td>'
 
 
-def _lead_td(path: str, lead_id: object) -> str:
-    href = _link(path, view="lead", lead=lead_id)
-    return f'<td data-label="Lead"><a href="{href}">{escape(str(lead_id))}</a></td>'
-
-
 def _row(*cells: str) -> str:
     return "<tr>" + "".join(cells) + "</tr>"
 
@@ -169,6 +164,16 @@ def _lead_page(context: Context, lead_id: str, path: str) -> tuple[str, int]:
     return _frame(f"Lead {lead_id}", body, path, lead_id), 200
 
 
+def _lead_cell(path: str, event: dict) -> str:
+    """The event's lead, linked to its story; a period incentive's slot (SPEC §11) is no
+    lead: its words say what it counted."""
+    lead_id = escape(str(event["lead_id"]))
+    if event.get("kind") == "incentive":
+        return f'<td data-label="Lead">{lead_id}</td>'
+    link = _link(path, view="lead", lead=event["lead_id"])
+    return f'<td data-label="Lead"><a href="{link}">{lead_id}</a></td>'
+
+
 def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
     page = sp_page(context, sp_id)
     if page is None:
@@ -181,7 +186,7 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
         credits = "; ".join(_credit_words(c) + f" ({money(Decimal(c['credit_amount']))})"
                             for c in cycle["credits"]) or "no credit (carried over)"  # fmt: skip
         rows = [
-            _row(_lead_td(path, e["lead_id"]), _td("KPI", e["kpi"]), _td("Kind", e["kind"]),
+            _row(_lead_cell(path, e), _td("KPI", e["kpi"]), _td("Kind", e["kind"]),
                  _amount("Payout", e["payout_amount"]), _td("Reason", e["reason"]))
             for e in cycle["events"]
         ]
@@ -192,7 +197,7 @@ def _sp_page(context: Context, sp_id: str, path: str) -> tuple[str, int]:
             + _table(("Lead", "KPI", "Kind", "Payout", "Reason"), rows, f"cycle-{number}-events")
         )
     waiting = [
-        _row(_lead_td(path, e["lead_id"]), _td("KPI", e["kpi"]),
+        _row(_lead_cell(path, e), _td("KPI", e["kpi"]),
              _amount("Payout", e["payout_amount"]), _td("Status", e["status"]),
              _td("Why", _hold_words(e["hold"]) or e["reason"]))
         for e in page["not_in_a_cycle"]

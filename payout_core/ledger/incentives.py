@@ -19,6 +19,7 @@ from payout_core.engine.incentives import (
     Measured,
     SlotBalance,
 )
+from payout_core.ledger.rules import new_version
 
 EVERY_BANK = "(every bank)"
 EVERY_CHANNEL = "(every channel)"
@@ -32,19 +33,15 @@ def load_incentive_rules(
     conn: psycopg.Connection, loaded: list[IncentiveRule], source: str, content_sha256: str
 ) -> str:
     """The file becomes the new version in force; earlier versions stay for history."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('payout.incentive_rules'))")
-    current = conn.execute(
-        "SELECT incentive_set_version, content_sha256 FROM incentive_rule_sets"
-        " ORDER BY incentive_set_version DESC LIMIT 1"
-    ).fetchone()
-    if current and current[1] == content_sha256:
-        return f"incentives: unchanged, version {current[0]} stays in force"
-    version = (current[0] if current else 0) + 1
-    conn.execute(
-        "INSERT INTO incentive_rule_sets (incentive_set_version, source_file, content_sha256)"
-        " VALUES (%s, %s, %s)",
-        (version, source, content_sha256),
+    version, is_new = new_version(
+        conn,
+        "incentive_rule_sets",
+        "incentive_set_version",
+        source=source,
+        content_sha256=content_sha256,
     )
+    if not is_new:
+        return f"incentives: unchanged, version {version} stays in force"
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO incentive_rules (incentive_set_version, row_number, incentive_id,"

@@ -21,24 +21,44 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
+def new_version(
+    conn: psycopg.Connection,
+    sets_table: str,
+    version_column: str,
+    *,
+    source: str,
+    content_sha256: str,
+) -> tuple[int, bool]:
+    """The version in force after loading a rules file (`sets_table`: rule_sets or
+    incentive_rule_sets) and whether it is new: a file whose content is the newest
+    version's stays that version.
+    Loads of one kind wait for each other, so two never take the same number."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"payout.{sets_table}",))
+    current = conn.execute(
+        f"SELECT {version_column}, content_sha256 FROM {sets_table}"
+        f" ORDER BY {version_column} DESC LIMIT 1"
+    ).fetchone()
+    if current and current[1] == content_sha256:
+        return current[0], False
+    version = (current[0] if current else 0) + 1
+    conn.execute(
+        f"INSERT INTO {sets_table} ({version_column}, source_file, content_sha256)"
+        " VALUES (%s, %s, %s)",
+        (version, source, content_sha256),
+    )
+    return version, True
+
+
 def load_rules(
     conn: psycopg.Connection, loaded: list[rules.PayinPayoutRule], source: str, content_sha256: str
 ) -> str:
     """The file becomes the new version in force; earlier versions stay for history."""
+    version, is_new = new_version(
+        conn, "rule_sets", "rule_set_version", source=source, content_sha256=content_sha256
+    )
+    if not is_new:
+        return f"rules: unchanged, version {version} stays in force"
     with conn.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('payout.rules'))")
-        current = cursor.execute(
-            "SELECT rule_set_version, content_sha256 FROM rule_sets "
-            "ORDER BY rule_set_version DESC LIMIT 1"
-        ).fetchone()
-        if current and current[1] == content_sha256:
-            return f"rules: unchanged, version {current[0]} stays in force"
-        version = (current[0] if current else 0) + 1
-        cursor.execute(
-            "INSERT INTO rule_sets (rule_set_version, source_file, content_sha256) "
-            "VALUES (%s, %s, %s)",
-            (version, source, content_sha256),
-        )
         cursor.executemany(
             INSERT_RULE,
             [

@@ -79,6 +79,10 @@ class EmailMessage:
     """The same for every attempt to send the same report (ACS `operation_id`), so a send
     retried after a timeout is not delivered twice."""
 
+    def largest_attachment_bytes(self) -> int:
+        """The largest attachment as sent (base64); 0 without attachments."""
+        return max((base64_size_bytes(len(item.content)) for item in self.attachments), default=0)
+
     def size_bytes(self) -> int:
         """About what ACS counts against its 10 MB: both bodies and the attachments as
         sent (base64), plus the JSON around them."""

@@ -28,7 +28,7 @@ from payout_core.ledger.reconciliation_rows import UnreportedReconciliation
 from payout_core.report.adjustments import AdjustmentLine
 from payout_core.report.cycle import CreditBridge, CycleReport, DecisionLine, credits_csv
 from payout_core.report.formats import INR, Currency
-from payout_core.report.incentives import IncentiveEventLine, incentives_csv
+from payout_core.report.incentives import IncentiveEventLine, attachment_share, incentives_csv
 from payout_core.report.model import ErrorRecord, MisRunAccounting, SummaryLine
 from payout_core.report.reconciliation import (
     BankLine,
@@ -176,9 +176,8 @@ def _incentive_parts(
     lines = tuple(
         IncentiveEventLine(*row) for row in incentive_rows.events_of_cycle(conn, cycle_number)
     )
-    # An eighth of the budget: the success rows and the credits come first, and the email
-    # must stay under ACS's 10 MB without a second pass.
-    data, rows = incentives_csv(lines, attachments_max_bytes // 8) if lines else (b"", 0)
+    share = attachment_share(attachments_max_bytes)
+    data, rows = incentives_csv(lines, share) if lines else (b"", 0)
     return {"incentives": lines, "incentives_csv": data, "incentives_rows_in_csv": rows}
 
 

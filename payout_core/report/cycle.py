@@ -5,13 +5,13 @@ wallet team. Pure: rows in, blocks out; text.py and html.py draw the blocks."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from payout_core.report import incentives
 from payout_core.report.formats import INR, Currency, money, plural, timestamp_text
-from payout_core.report.people_csv import csv_bytes
+from payout_core.report.people_csv import csv_bytes, recut_csv
 from payout_core.report.shapes import Block, Link, Table
 
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
@@ -89,6 +89,21 @@ class CycleReport:
     """The period incentives' true-ups this close appended (SPEC §11)."""
     incentives_csv: bytes = b""
     incentives_rows_in_csv: int = 0
+
+    def within(self, attachments_max_bytes: int) -> CycleReport:
+        """The same cycle with its attachments cut to a smaller budget (the same shares of
+        it as `gather_cycle_report` gives them)."""
+        credits_data, credits_rows = recut_csv(self.credits_csv, attachments_max_bytes)
+        incentives_data, incentives_rows = recut_csv(
+            self.incentives_csv, incentives.attachment_share(attachments_max_bytes)
+        )
+        return replace(
+            self,
+            credits_csv=credits_data,
+            credits_rows_in_csv=credits_rows,
+            incentives_csv=incentives_data,
+            incentives_rows_in_csv=incentives_rows,
+        )
 
     @property
     def incentives_file_name(self) -> str:

@@ -82,6 +82,12 @@ def blocks(
     return said
 
 
+def attachment_share(attachments_max_bytes: int) -> int:
+    """An eighth of the email's attachment budget: the success rows and the credits come
+    first."""
+    return attachments_max_bytes // 8
+
+
 def incentives_csv(
     lines: Sequence[IncentiveEventLine], max_encoded_bytes: int
 ) -> tuple[bytes, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from payout_core.engine.calculate import OUTCOMES
 from payout_core.errors import ERROR_LOG_HEADERS
 from payout_core.report.formats import INR, Currency, plural
-from payout_core.report.people_csv import base64_size_bytes, csv_bytes
+from payout_core.report.people_csv import base64_size_bytes, csv_bytes, recut_csv
 
 if TYPE_CHECKING:
     from payout_core.report.adjustments import AdjustmentLine
@@ -151,6 +151,29 @@ class IterationReport:
     """Money in and money out (SPEC §9); set by the summary job."""
     currency: Currency = INR
 
+    def within(self, attachments_max_bytes: int) -> IterationReport:
+        """The same report with every attachment cut to a smaller budget, shared out as
+        `build_report` and the cycle and reconciliation parts share it: the email's second
+        pass, without reading the ledger again."""
+        error_csv, error_rows_attached = recut_csv(
+            self.error_csv, error_log_share(attachments_max_bytes)
+        )
+        success_csv, success_rows_attached = recut_csv(
+            self.success_csv, attachments_max_bytes - base64_size_bytes(len(error_csv))
+        )
+        return replace(
+            self,
+            success_csv=success_csv,
+            success_rows_attached=success_rows_attached,
+            error_csv=error_csv,
+            error_rows_attached=error_rows_attached,
+            attachments_max_bytes=attachments_max_bytes,
+            cycle=self.cycle.within(attachments_max_bytes) if self.cycle else None,
+            reconciliation=(
+                self.reconciliation.within(attachments_max_bytes) if self.reconciliation else None
+            ),
+        )
+
     @property
     def paid_lead_count(self) -> int:
         return self.summary_total.lead_count
@@ -275,6 +298,12 @@ class IterationReport:
         return breaks
 
 
+def error_log_share(attachments_max_bytes: int) -> int:
+    """The error log's part of the attachment budget (at most a quarter); the success rows
+    get what it leaves."""
+    return attachments_max_bytes // 4
+
+
 def build_report(
     *,
     iteration_number: int,
@@ -295,7 +324,7 @@ def build_report(
     error_csv, error_rows_attached = csv_bytes(
         ERROR_LOG_HEADERS,
         ((error.created_at, error.mis, error.error_type) for error in errors),
-        attachments_max_bytes // 4,
+        error_log_share(attachments_max_bytes),
     )
     success_csv, success_rows_attached = csv_bytes(
         SUCCESS_CSV_HEADERS,

@@ -80,3 +80,13 @@ def csv_bytes(
         size_bytes += len(encoded_row)
         rows_written += 1
     return b"".join(parts), rows_written
+
+
+def recut_csv(data: bytes, max_encoded_bytes: int) -> tuple[bytes, int]:
+    """A CSV `csv_bytes` wrote, cut to as many of its whole rows as fit in
+    `max_encoded_bytes`: the email's attachments made smaller without reading the ledger
+    again. Its cells are written back as they are (already neutralised)."""
+    if not data:
+        return data, 0
+    headers, *rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    return csv_bytes(headers, rows, max_encoded_bytes, neutralised=False)

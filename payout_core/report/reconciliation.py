@@ -6,11 +6,11 @@ text.py and html.py draw the blocks."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from payout_core.report.formats import count_text, money, plural
-from payout_core.report.people_csv import csv_bytes
+from payout_core.report.people_csv import csv_bytes, recut_csv
 from payout_core.report.shapes import Block, Table
 
 DISCREPANCY_CSV_HEADERS = (
@@ -86,6 +86,11 @@ class ReconciliationReport:
     """Confirmations not recorded: their Reference already confirms another credit."""
 
     title = "Money in and money out"
+
+    def within(self, attachments_max_bytes: int) -> ReconciliationReport:
+        """The same report with its discrepancy rows cut to a smaller attachment budget."""
+        csv, attached = recut_csv(self.discrepancy_csv, attachments_max_bytes)
+        return replace(self, discrepancy_csv=csv, discrepancy_rows_attached=attached)
 
     @property
     def discrepancy_file_name(self) -> str:

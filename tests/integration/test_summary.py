@@ -292,6 +292,40 @@ def test_failed_send_leaves_everything_unreported_and_the_next_run_sends_it(
     assert unreported_counts(ledger) == (0, 0)
 
 
+def test_an_email_over_the_acs_limit_goes_out_once_with_fewer_rows_attached(
+    ledger: str, context: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """ACS refuses a message over its limit: the attachments are cut (the rows a CSV holds
+    are its first ones), the bodies still count every lead, and one email goes out."""
+
+    class RecordThenRefuse(RecordingEmailSender):
+        def send(self, message: EmailMessage) -> str:
+            super().send(message)
+            raise EmailSendError("refused (test)")
+
+    probe = RecordThenRefuse()
+    with pytest.raises(EmailSendError):
+        iteration.run_summary(probe, clock=clock, context=context)
+    [whole] = probe.messages
+    whole_rows = list(csv.reader(io.StringIO(whole.attachments[0].content.decode("utf-8-sig"))))
+    assert len(whole_rows) == 1 + 5
+    limit_bytes = whole.size_bytes() - 1
+    monkeypatch.setattr(iteration, "ACS_MESSAGE_MAX_BYTES", limit_bytes)
+    monkeypatch.setattr(iteration, "ATTACHMENTS_MIN_BYTES", 0)
+    caplog.set_level(logging.WARNING, logger="payout_core.flows.iteration")
+
+    sender = RecordingEmailSender()
+    outcome = iteration.run_summary(sender, clock=clock, context=context)
+
+    [sent] = sender.messages
+    assert sent.size_bytes() <= limit_bytes
+    sent_rows = list(csv.reader(io.StringIO(sent.attachments[0].content.decode("utf-8-sig"))))
+    assert 1 < len(sent_rows) < len(whole_rows) and sent_rows == whole_rows[: len(sent_rows)]
+    assert f"holds the first {len(sent_rows) - 1} of 5 rows" in sent.text_body
+    assert outcome.paid_lead_count == 5 and "attachments cut to" in caplog.text
+    assert unreported_counts(ledger) == (0, 0)
+
+
 def test_two_concurrent_runs_send_exactly_one_email(ledger: str, context: Context):
     # The send is held open long enough that, without the lock, both runs would have
     # read the same unreported rows before either committed.

@@ -263,6 +263,37 @@ def test_forty_thousand_realistic_rows_make_a_message_acs_accepts():
     assert 20_000 < attached < 40_000  # the rest is in the table, as the note says
 
 
+def test_an_email_too_large_is_cut_to_fewer_of_the_same_rows_without_a_second_read():
+    """The second pass re-cuts the attachments it has: the same leading rows, byte for byte
+    (quoted commas and line breaks, neutralised formulas, negative amounts), fewer of them,
+    and the note says how many."""
+    rows = [
+        success_row(f"AT-{number:05d}", sp_id=HOSTILE_FORMULA if number % 3 else 'SP "a",\r\nb')
+        for number in range(200)
+    ] + [success_row("AT-NEG", payin="-5.00", payout="-2.50")]
+    errors = tuple(
+        ErrorRecord(number, PROCESSED_AT, f"bank_{number}.csv", "bad, row\nthree")
+        for number in range(40)
+    )
+    full = make_report(success_rows=rows, errors=errors, attachments_max_bytes=1_000_000)
+    assert len(read_csv(full.success_csv)) - 1 == len(rows)
+
+    cut = full.within(8_000)
+
+    success_lines, error_lines = read_csv(cut.success_csv), read_csv(cut.error_csv)
+    assert 1 <= cut.success_rows_attached == len(success_lines) - 1 < len(rows)
+    assert success_lines == read_csv(full.success_csv)[: len(success_lines)]
+    assert error_lines == read_csv(full.error_csv)[: len(error_lines)]
+    assert cut.success_csv.startswith("\ufeff".encode()) and full.success_csv.startswith(
+        cut.success_csv
+    )
+    sent_bytes = len(base64.b64encode(cut.success_csv)) + len(base64.b64encode(cut.error_csv))
+    assert sent_bytes <= 8_000
+    said = report.render_text(cut)
+    assert f"holds the first {cut.error_rows_attached} of 40 errors" in said
+    assert "-5.00" in full.success_csv.decode() and "'-5.00" not in full.success_csv.decode()
+
+
 def test_counts_that_do_not_add_up_are_flagged_not_hidden():
     broken = (MisRunAccounting(1, "odd.csv", PROCESSED_AT, 5, {"paid": 4}),)
     text = report.render_text(make_report(runs=broken))

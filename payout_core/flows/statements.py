@@ -4,17 +4,21 @@ for the review page. Reads only the cycle's SPs and each SP's own rows, by index
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import groupby
-from operator import itemgetter
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import polars as pl
 import psycopg
 
-from payout_core.engine.statements import Statement, statement
+from payout_core.engine.statements import Statement, statement, statement_file_lines
 from payout_core.flows.unit_of_work import Context
 from payout_core.ledger import lead_story_rows
-from payout_core.report.statement import statements_csv
+from payout_core.report.statement import statements_file_csv
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# SPs whose statement lines are read and written at a time: about 16 events each after a
+# million-row file, so a slice is some 300,000 rows in memory, whatever the cycle's size.
+STATEMENT_SPS_PER_READ = 20_000
 
 
 class StatementFileSink(Protocol):
@@ -46,49 +50,44 @@ def sp_statement(context: Context, sp_id: str, cycle_number: int) -> Statement |
         return _statement(conn, sp_id, cycle_number)
 
 
-def cycle_statements(context: Context, cycle_number: int) -> list[Statement]:
-    with context.reading() as conn:
-        return list(_cycle_statements(conn, cycle_number))
-
-
-def _cycle_statements(conn: psycopg.Connection, cycle_number: int) -> Iterator[Statement]:
-    """Every statement of the cycle, one SP at a time, from one streamed read of the events
-    they show (lead_story_rows.CYCLE_STATEMENT_EVENTS): the same statements as `_statement`
-    per SP, which reads all of an SP's events and skips those an earlier cycle paid."""
-    times = lead_story_rows.cycle_close_times(conn, cycle_number)
-    if times is None:
-        return
-    closed_at, previous_closed_at = times
-    credits = {  # sp_credit_rows' rows: without the SP they are grouped by
-        sp_id: [{name: value for name, value in row.items() if name != "sp_id"} for row in rows]
-        for sp_id, rows in groupby(
-            lead_story_rows.cycle_credit_rows(conn, cycle_number), key=itemgetter("sp_id")
-        )
-    }
-    events = groupby(
-        lead_story_rows.cycle_statement_event_rows(conn, cycle_number), key=itemgetter("sp_id")
-    )
-    pending = next(events, None)
-    for sp_id in lead_story_rows.statement_sp_ids(conn, cycle_number):
-        sp_events: list = []
-        # Both in the server's order of the same SPs: an SP's events, if any, come next.
-        if pending is not None and pending[0] == sp_id:
-            sp_events = list(pending[1])
-            pending = next(events, None)
-        yield statement(
-            sp_id,
-            cycle_number,
-            closed_at,
-            previous_closed_at,
-            sp_events,
-            credits.get(sp_id, []),
-        )
-
-
 def publish_statements_file(context: Context, sink: StatementFileSink, cycle_number: int) -> str:
     """Write the cycle's statements CSV next to its credits CSV; returns its name."""
     blob_name = statements_blob_name(cycle_number)
     with context.reading() as conn:
-        data = statements_csv(_cycle_statements(conn, cycle_number))
+        data = cycle_statements_file(conn, cycle_number)
     sink.publish_credits_file(blob_name, data)
     return blob_name
+
+
+def cycle_statements_file(conn: psycopg.Connection, cycle_number: int) -> bytes:
+    """Every statement line of the cycle: for each of its SPs (in id order), the lines
+    `_statement` gives it (report.statement_rows), read STATEMENT_SPS_PER_READ SPs at a
+    time so that memory holds one slice, not the cycle. A cycle that never closed has a
+    file of headers only."""
+    times = lead_story_rows.cycle_close_times(conn, cycle_number)
+    if times is None:
+        empty = pl.DataFrame(schema=lead_story_rows.CYCLE_STATEMENT_EVENTS_SCHEMA)
+        return statements_file_csv([statement_file_lines(empty, cycle_number, 0, None)])
+    closed_at, previous_closed_at = times
+    closed_at_us = epoch_microseconds(closed_at)
+    previous_closed_at_us = (
+        epoch_microseconds(previous_closed_at) if previous_closed_at is not None else None
+    )
+    # Code point order, as the frames sort their SPs: the file is in one order throughout.
+    sp_ids = sorted(lead_story_rows.statement_sp_ids(conn, cycle_number))
+    return statements_file_csv(
+        statement_file_lines(
+            lead_story_rows.cycle_statement_events(
+                conn, cycle_number, sp_ids[first : first + STATEMENT_SPS_PER_READ]
+            ),
+            cycle_number,
+            closed_at_us,
+            previous_closed_at_us,
+        )
+        for first in range(0, max(len(sp_ids), 1), STATEMENT_SPS_PER_READ)
+    )
+
+
+def epoch_microseconds(moment: datetime) -> int:
+    """Exact: PostgreSQL keeps microseconds, and so does the frame's comparison."""
+    return (moment - EPOCH) // timedelta(microseconds=1)

@@ -5,14 +5,16 @@ came from a file is escaped."""
 from __future__ import annotations
 
 import html
-import sys
+import io
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
+
 from payout_core.engine.statements import Statement
 from payout_core.report.formats import money, timestamp_text
-from payout_core.report.people_csv import csv_bytes
+from payout_core.report.people_csv import spreadsheet_safe
 
 STATEMENT_CSV_HEADERS = (
     "CycleNumber",
@@ -70,10 +72,63 @@ def statement_rows(statement: Statement) -> Iterable[tuple[object, ...]]:
         yield _csv_row(statement, event, "line")
 
 
-def statements_csv(statements: Iterable[Statement]) -> bytes:
-    rows = (row for statement in statements for row in statement_rows(statement))
-    data, _ = csv_bytes(STATEMENT_CSV_HEADERS, rows, sys.maxsize)  # all of them
-    return data
+def statements_file_csv(line_slices: Iterable[pl.DataFrame]) -> bytes:
+    """The cycle's statements file from slices of engine/statements.statement_file_lines
+    (at least one, empty or not), in order: for each SP the rows `statement_rows` gives
+    its statement (`reason_in_words` included), written by Polars. Text neutralised as
+    `csv_cell` does; amounts as exact text."""
+    buffer = io.BytesIO()
+    buffer.write("\ufeff".encode())  # as csv_bytes writes it: Excel reads non-ASCII right
+    for number, lines in enumerate(line_slices):
+        _statement_file_rows(lines).write_csv(
+            buffer, include_header=number == 0, line_terminator="\r\n"
+        )
+    return buffer.getvalue()
+
+
+def _statement_file_rows(lines: pl.DataFrame) -> pl.DataFrame:
+    approved = pl.col("decision") == "approved"
+    recalculated = pl.col("recalculation_id").is_not_null()
+    reason_words = pl.concat_str(
+        pl.col("reason"),
+        pl.when(approved)
+        .then(pl.format("; held ({}), approved by {}", "hold_reason", "decided_by"))
+        .otherwise(pl.lit("")),
+        pl.when(recalculated)
+        .then(
+            pl.format(
+                "; recalculation {} by {}",
+                "recalculation_id",
+                pl.col("requested_by").fill_null("-"),
+            )
+        )
+        .otherwise(pl.lit("")),
+    )
+    paid_here = pl.col("paid_here")
+    columns = dict(
+        zip(
+            STATEMENT_CSV_HEADERS,
+            (
+                pl.col("statement_cycle"),
+                spreadsheet_safe("sp_id"),
+                spreadsheet_safe("lead_id"),
+                spreadsheet_safe("product_type"),
+                spreadsheet_safe("kpi"),
+                spreadsheet_safe("kind"),
+                spreadsheet_safe("part"),
+                pl.col("payout_amount"),
+                spreadsheet_safe("reason_words"),
+                spreadsheet_safe("mis_file"),
+                pl.col("rule_set_version"),
+                pl.when(paid_here).then(spreadsheet_safe("credit_id")),
+                pl.when(paid_here).then(pl.lit("0.00")).otherwise(pl.col("payout_amount")),
+            ),
+            strict=True,
+        )
+    )
+    return lines.with_columns(reason_words=reason_words).select(
+        expression.alias(header) for header, expression in columns.items()
+    )
 
 
 def _e(value: object) -> str:

@@ -4,7 +4,9 @@ exactly what reading the whole ledger did."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -196,7 +198,7 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
                 {"remittance": [1], "confirmation": [1]},
             ),
             ("SELECT * FROM payin_totals_now", None),
-            (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1}),
+            (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1, "sp_ids": ["SP-1"]}),
             (  # the holds awaiting a decision: the email's summary and the list's page
                 f"SELECT s.event_id FROM payout_event_states s WHERE {holds.AWAITING_DECISION}"
                 " ORDER BY s.held_at, s.event_id LIMIT 50",
@@ -215,6 +217,8 @@ def test_a_cycles_statements_in_one_read_are_each_sps_statement(
     from payout_cli import commands
     from payout_core.flows import statements
     from payout_core.ledger import lead_story_rows
+    from payout_core.report.people_csv import csv_cell
+    from payout_core.report.statement import STATEMENT_CSV_HEADERS, statement_rows
 
     ledger.event("LEAD-1", "SP-1", "100")
     clawback = ledger.event("LEAD-1", "SP-1", "-40", kind="adjustment", requested_by="Asha")
@@ -232,10 +236,17 @@ def test_a_cycles_statements_in_one_read_are_each_sps_statement(
     with psycopg.connect(database_url) as conn:
         for cycle in (1, 2, 3):
             one_by_one = [
-                statements._statement(conn, sp_id, cycle)
+                [csv_cell(value) for value in row]
                 for sp_id in lead_story_rows.statement_sp_ids(conn, cycle)
+                for row in statement_rows(statements._statement(conn, sp_id, cycle))
             ]
-            assert one_by_one and list(statements._cycle_statements(conn, cycle)) == one_by_one
+            header, *in_one_read = csv.reader(
+                io.StringIO(statements.cycle_statements_file(conn, cycle).decode("utf-8-sig"))
+            )
+            assert header == list(STATEMENT_CSV_HEADERS)
+            assert one_by_one and in_one_read == one_by_one
+        # A cycle that never closed: headers only.
+        assert statements.cycle_statements_file(conn, 99).decode("utf-8-sig").count("\n") == 1
 
 
 def test_the_holds_list_comes_in_pages(ledger: Ledger, capsys: pytest.CaptureFixture[str]):

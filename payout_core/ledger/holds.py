@@ -15,6 +15,7 @@ from typing import Literal
 import psycopg
 
 from payout_core.ledger.events import check_release_invariant
+from payout_core.ledger.iteration_rows import LAST_ITERATION_HORIZON
 
 HELD_EVENT_COLUMNS = """
     s.event_id, s.lead_id, s.sp_id, s.product_type, s.kpi, s.kind, s.payin_amount,
@@ -153,14 +154,18 @@ def list_holds(
     )
 
 
+# Decided, and no email reported it: among the decisions recorded at or past the last
+# iteration's horizon (an index range, 014), not every decision ever taken.
+DECIDED_SINCE_LAST_ITERATION = (
+    "s.decision_id IN (SELECT d.decision_id FROM hold_decisions d"
+    f" WHERE d.recorded_xact >= {LAST_ITERATION_HORIZON})"
+    " AND NOT EXISTS (SELECT 1 FROM reported_decisions r WHERE r.decision_id = s.decision_id)"
+)
+
+
 def decisions_since_last_iteration(conn: psycopg.Connection) -> list[HeldEvent]:
     """Decided events whose decision no iteration email has reported yet."""
-    return _held_events(
-        conn,
-        "s.decision_id IS NOT NULL AND NOT EXISTS"
-        " (SELECT 1 FROM reported_decisions r WHERE r.decision_id = s.decision_id)",
-        (),
-    )
+    return _held_events(conn, DECIDED_SINCE_LAST_ITERATION, ())
 
 
 def record_decisions_reported(

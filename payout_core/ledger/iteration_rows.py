@@ -31,12 +31,13 @@ class Unreported:
 
 # The runs no email reported: those written at or past the last iteration's horizon (the
 # oldest transaction still running when it read them; 006_append_only_mis_runs.sql), an
-# index range, less those in reported_mis_runs.
-UNREPORTED_MIS_RUNS = """
-SELECT r.mis_run_id FROM mis_runs r
-WHERE r.recorded_xact >= coalesce(
+# index range, less those in reported_mis_runs. Decisions are read the same way (014).
+LAST_ITERATION_HORIZON = """coalesce(
         (SELECT i.mis_runs_horizon FROM iterations i WHERE i.mis_runs_horizon IS NOT NULL
-         ORDER BY i.iteration_number DESC LIMIT 1), '0')
+         ORDER BY i.iteration_number DESC LIMIT 1), '0')"""
+UNREPORTED_MIS_RUNS = f"""
+SELECT r.mis_run_id FROM mis_runs r
+WHERE r.recorded_xact >= {LAST_ITERATION_HORIZON}
   AND NOT EXISTS (SELECT 1 FROM reported_mis_runs x WHERE x.mis_run_id = r.mis_run_id)
 ORDER BY r.mis_run_id
 """

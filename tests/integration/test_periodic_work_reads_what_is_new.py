@@ -177,7 +177,7 @@ SMALL_TABLES = {
 
 
 def test_the_close_and_the_receivables_read_through_indexes(database_url: str, ledger: Ledger):
-    from payout_core.ledger import holds, lead_story_rows
+    from payout_core.ledger import confirmations, holds, lead_story_rows
 
     ledger.event("LEAD-1", "SP-1", "100")
     with psycopg.connect(database_url) as conn:
@@ -199,6 +199,13 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
             ),
             ("SELECT * FROM payin_totals_now", None),
             (lead_story_rows.CYCLE_STATEMENT_EVENTS, {"cycle": 1, "sp_ids": ["SP-1"]}),
+            (  # the decisions no email reported yet
+                "SELECT s.event_id FROM payout_event_states s"
+                f" WHERE {holds.DECIDED_SINCE_LAST_ITERATION}",
+                None,
+            ),
+            (confirmations.CREDITS_TO_SEND_AGAIN, {"failures": 3}),
+            (confirmations.HOLD_EVENTS_OF_FAILED_CREDITS, {"failures": 3, "cycle": 1}),
             (  # the holds awaiting a decision: the email's summary and the list's page
                 f"SELECT s.event_id FROM payout_event_states s WHERE {holds.AWAITING_DECISION}"
                 " ORDER BY s.held_at, s.event_id LIMIT 50",
@@ -209,6 +216,19 @@ def test_the_close_and_the_receivables_read_through_indexes(database_url: str, l
             [[plan]] = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
             scans = set(seq_scans(plan["Plan"])) - SMALL_TABLES
             assert scans == set(), (scans, query)
+        # Not a scan of a whole index either: the failed confirmations and the recent
+        # decisions are found through their own indexes (014).
+        for query, params, index in [
+            (confirmations.CREDITS_TO_SEND_AGAIN, {"failures": 3}, "wallet_confirmations_failed"),
+            (
+                "SELECT s.event_id FROM payout_event_states s"
+                f" WHERE {holds.DECIDED_SINCE_LAST_ITERATION}",
+                None,
+                "hold_decisions_recorded_xact",
+            ),
+        ]:
+            [[plan]] = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
+            assert f'"Index Name": "{index}"' in json.dumps(plan), query
 
 
 def test_a_cycles_statements_in_one_read_are_each_sps_statement(

@@ -138,7 +138,15 @@ CANDIDATES_SCHEMA = {
     "kind": pl.String,
     "payout_amount_minor": pl.Int64,
     "approved": pl.Boolean,
+    "lead_id": pl.String,
+    "kpi": pl.String,
 }
+
+
+def held_together_reason(event_id: pl.Expr) -> pl.Expr:
+    return pl.format(
+        "waits with event {} of its KPI, held at this close: decided together", event_id
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,29 @@ def plan_cycle(candidates: pl.DataFrame, limits: HoldLimits, cycle_number: int) 
         .then(pl.lit(None, dtype=pl.String))
         .otherwise(creation_rule)
         .alias("hold_reason")
+    )
+    # A lead's KPI is decided as one (SPEC §8): when the close holds one of its events (a
+    # limit set after they were written), the others it would pay wait with it. Else an
+    # adjustment is paid while the earned event it corrects waits, and a rejection of that
+    # leaves the SP paid for a KPI worth nothing.
+    held_keys = (
+        marked.filter(pl.col("hold_reason").is_not_null())
+        .group_by("lead_id", "kpi")
+        .agg(pl.col("event_id").min().alias("held_with"))
+    )
+    marked = (
+        marked.join(held_keys, on=["lead_id", "kpi"], how="left")
+        .with_columns(
+            pl.when(
+                pl.col("hold_reason").is_null()
+                & ~pl.col("approved")
+                & pl.col("held_with").is_not_null()
+            )
+            .then(held_together_reason(pl.col("held_with")))
+            .otherwise(pl.col("hold_reason"))
+            .alias("hold_reason")
+        )
+        .drop("held_with")
     )
     held_now = [marked.filter(pl.col("hold_reason").is_not_null())]
     remaining = marked.filter(pl.col("hold_reason").is_null())

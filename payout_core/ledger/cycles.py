@@ -62,7 +62,7 @@ JOIN payout_events e ON e.event_id BETWEEN b.first_event_id AND b.last_event_id
 """
 SNAPSHOT_SCOPE = f"""
 CREATE TEMP TABLE cycle_candidates ON COMMIT DROP AS
-SELECT s.event_id, s.lead_id, s.sp_id, s.kind,
+SELECT s.event_id, s.lead_id, s.kpi, s.sp_id, s.kind,
        (s.payout_amount * {MINOR_UNITS_PER_UNIT})::bigint AS payout_amount_minor,
        s.decision_id IS NOT NULL AS approved,
        s.effective_status = 'released' AND s.cycle_number IS NULL AS candidate,
@@ -141,7 +141,7 @@ def prepare_cycle(conn: psycopg.Connection, cycle_number: int, limits: HoldLimit
             sql.SQL(
                 # CSV booleans as Polars reads them (PostgreSQL writes t/f).
                 "SELECT event_id, sp_id, kind, payout_amount_minor,"
-                " CASE WHEN approved THEN 'true' ELSE 'false' END"
+                " CASE WHEN approved THEN 'true' ELSE 'false' END, lead_id, kpi"
                 " FROM cycle_candidates WHERE candidate ORDER BY event_id"
             ),
             CANDIDATES_SCHEMA,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from payout_core.engine.holds import HoldLimits, plan_cycle
+from payout_core.engine.holds import CANDIDATES_SCHEMA, HoldLimits, plan_cycle
 
 HUGE = "60000000000000.00"  # fits one event (numeric(16, 2)); two of them fit no credit
 
@@ -15,10 +15,9 @@ HUGE = "60000000000000.00"  # fits one event (numeric(16, 2)); two of them fit n
 def candidates(*events: tuple[int, str, str, bool]) -> pl.DataFrame:
     """(event_id, sp_id, payout, approved), every one an earned event."""
     return pl.DataFrame(
-        [(event_id, sp, "earned", int(Decimal(payout) * 100), approved)
+        [(event_id, sp, "earned", int(Decimal(payout) * 100), approved, f"L{event_id}", "KPI1")
          for event_id, sp, payout, approved in events],
-        schema={"event_id": pl.Int64, "sp_id": pl.String, "kind": pl.String,
-                "payout_amount_minor": pl.Int64, "approved": pl.Boolean},
+        schema=CANDIDATES_SCHEMA,
         orient="row",
     )  # fmt: skip
 

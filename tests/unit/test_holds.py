@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from payout_cli import commands, common
 from payout_core.engine.holds import (
+    CANDIDATES_SCHEMA,
     NEGATIVE_ADJUSTMENT_REASON,
     HoldLimits,
     credit_id,
@@ -37,14 +38,10 @@ def candidates(*events: tuple[int, str, str, str, bool]) -> pl.DataFrame:
             "kind": [event[2] for event in events],
             "payout_amount_minor": [int(Decimal(event[3]) * 100) for event in events],
             "approved": [event[4] for event in events],
+            "lead_id": [f"LEAD-{event[0]}" for event in events],  # a KPI each
+            "kpi": ["KPI1" for _ in events],
         },
-        schema={
-            "event_id": pl.Int64,
-            "sp_id": pl.String,
-            "kind": pl.String,
-            "payout_amount_minor": pl.Int64,
-            "approved": pl.Boolean,
-        },
+        schema=CANDIDATES_SCHEMA,
     )
 
 
@@ -289,3 +286,23 @@ def test_holds_and_credits_arguments():
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(wrong)
         assert exit_info.value.code == common.EXIT_USAGE
+
+
+def test_a_kpi_held_at_the_close_keeps_its_other_events_waiting_with_it():
+    """A limit set after a payment and its correction were written: the close holds the
+    payment, and the correction of the same lead's KPI waits with it (a rejection of the
+    payment must not leave the correction paid); another KPI and an approved event go on."""
+    frame = candidates(
+        (1, "SP-1", "earned", "400", False),
+        (2, "SP-1", "adjustment", "39", False),
+        (3, "SP-1", "earned", "200", False),
+        (4, "SP-1", "adjustment", "10", True),
+    ).with_columns(
+        lead_id=pl.Series(["AT-1", "AT-1", "AT-1", "AT-1"]),
+        kpi=pl.Series(["KPI1", "KPI1", "KPI2", "KPI1"]),
+    )
+    plan = plan_cycle(frame, HoldLimits(event_payout_above=Decimal("300")), cycle_number=2)
+    held = dict(plan.holds.select("event_id", "hold_reason").iter_rows())
+    assert set(held) == {1, 2}
+    assert held[2] == "waits with event 1 of its KPI, held at this close: decided together"
+    assert plan.cycle_events["event_id"].to_list() == [3, 4]

@@ -116,6 +116,7 @@ FROM history_params p, generate_series(0, p.events / 2 - 1) i
 WHERE i %% p.cycles < p.cycles - 2;
 INSERT INTO closed_event_batches (batch_id, cycle_number)
 SELECT batch_id, p.cycles FROM event_batches, history_params p;
+INSERT INTO payin_kept_batches (batch_id) SELECT batch_id FROM event_batches;
 INSERT INTO events_outside_cycles (event_id)
 SELECT event_id FROM payout_event_states
 WHERE cycle_number IS NULL AND effective_status <> 'rejected';

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -51,7 +53,7 @@ from payout_core.adapters.storage import credits_blob_name
 from payout_core.flows import incentives, statements
 from payout_core.flows import iteration_report as reports
 from payout_core.flows.unit_of_work import Context
-from payout_core.ledger import cycles, holds, iteration_rows, reconciliation_rows
+from payout_core.ledger import cycles, holds, iteration_rows, reconciliation_rows, remittances
 from payout_core.ledger.iteration_rows import Unreported
 from payout_core.settings import Settings
 
@@ -154,7 +156,7 @@ def run_summary(
     after the commit.
     """
     settings = context.settings
-    with context.unit_of_work() as uow:
+    with context.unit_of_work() as uow, _payin_balances_kept_beside(context) as payin_kept:
         conn = uow.conn
         iteration_rows.lock_iteration(conn)
         unreported = iteration_rows.select_unreported(conn)
@@ -182,6 +184,7 @@ def run_summary(
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW
         closed = cycles.close_cycle(conn, cycle)
+        payin_kept.result()  # the email's money in reads what the banks owe, kept now
         iteration_report, message = _report_and_email(
             conn,
             unreported,
@@ -220,6 +223,25 @@ def run_summary(
     telemetry.iteration_reported(iteration_report)
     log.info("%s", outcome)
     return outcome
+
+
+@contextmanager
+def _payin_balances_kept_beside(context: Context) -> Iterator[Future[int]]:
+    """What the banks owe brought up to date on a second connection, in its own
+    transaction, while the close runs on the first (migration 015): after a million-row
+    file that is 8 s of work the close no longer waits for. Its error, if any, is raised
+    when the summary's own work is done."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="payin-balances") as pool:
+        kept = pool.submit(_keep_payin_balances, context)
+        yield kept
+        kept.result()
+
+
+def _keep_payin_balances(context: Context) -> int:
+    with context.unit_of_work() as uow:
+        batch_count = remittances.keep_payin_balances(uow.conn)
+        uow.commit()
+    return batch_count
 
 
 def _cycle_and_reconciliation_counts(

@@ -247,15 +247,9 @@ def close_cycle(conn: psycopg.Connection, prepared: PreparedCycle) -> CycleClose
 def _remember_what_was_read(
     conn: psycopg.Connection, *, left_out: pl.DataFrame, cycle_number: int
 ) -> None:
-    """The batches this close read are closed (their leads' payin balances kept up to date);
-    the events it left out are the ones the next close reads again with the next batches
-    (009_periodic_work_reads_what_is_new.sql)."""
-    # What the banks owe, kept up to date for the leads of these batches (SPEC §9).
-    conn.execute(
-        "SELECT refresh_lead_payin_balances(array(SELECT DISTINCT e.lead_id"
-        " FROM cycle_new_batches b JOIN payout_events e"
-        " ON e.event_id BETWEEN b.first_event_id AND b.last_event_id))"
-    )
+    """The batches this close read are closed; the events it left out are the ones the
+    next close reads again with the next batches (009_periodic_work_reads_what_is_new.sql).
+    What the banks owe is kept beside the close (`keep_payin_balances`, 015)."""
     conn.execute(
         "INSERT INTO closed_event_batches (batch_id, cycle_number)"
         " SELECT batch_id, %s FROM cycle_new_batches",

@@ -234,3 +234,10 @@ class BankReceivables:
 def receivables_by_bank(conn: psycopg.Connection, as_of: dt.date) -> list[BankReceivables]:
     rows = conn.execute(RECEIVABLES_BY_BANK, {"as_of": as_of}).fetchall()
     return [BankReceivables(*row) for row in rows]
+
+
+def keep_payin_balances(conn: psycopg.Connection) -> int:
+    """Bring what the banks owe up to date for the leads of every event batch not kept yet
+    (migration 015); returns how many batches. Its own transaction: the caller commits."""
+    row = conn.execute("SELECT keep_payin_balances()").fetchone()
+    return int(row[0]) if row else 0

@@ -4,8 +4,9 @@ The same data, and for every measured run a fresh copy of one loaded database:
   (a) `payout process FILE` end to end, committed, in its own process;
   (b) the floor: what any implementation must do, the best known way. Read the same CSV
       with Polars; COPY as many calculation rows as (a) paid, and as many event rows as
-      (a) wrote (one per KPI earned), into tables with payout_calculations' and
-      payout_events' columns, CHECK constraints and indexes; flip as many leads to
+      (a) wrote (one per KPI earned), each lead with an SP spread as the workload's are,
+      into tables with payout_calculations' and payout_events' columns, CHECK
+      constraints and indexes, each table's rows sorted by LeadId; flip as many leads to
       Success by index probes in LeadId order; committed, in its own process. No lookups,
       no calculation, no validation.
 Each child's peak RSS comes from the kernel (wait4), not from sampling. With --repeat N,
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from localdev.generate import LEADS_PER_SP
 from payout_core.settings import PROJECT_ROOT, checkout_root, get_settings
 
 TEMPLATE_DATABASE = "payout_bench_template"  # leads and rules loaded once
@@ -142,7 +144,8 @@ def run_bench(rows: int, leads: int, batch_rows: int | None = None, repeat: int 
         floor = run_measured(
             "(b) floor: read + COPY + update",
             [sys.executable, "-m", "localdev.bench", "floor", str(mis_file),
-             str(result["outcomes"]["paid"]), str(event_count)],
+             str(result["outcomes"]["paid"]), str(event_count),
+             str(max(1, leads // LEADS_PER_SP))],
             {**environment, "PAYOUT_DATABASE_URL": url},
         )  # fmt: skip
         print(f"{processed.line(rows)}\n{floor.line(rows)}", flush=True)
@@ -174,11 +177,11 @@ def run_bench(rows: int, leads: int, batch_rows: int | None = None, repeat: int 
 # --- the floor, run as its own process --------------------------------------------------
 
 
-def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
+def floor(mis_file: Path, paid_rows: int, event_rows: int, sp_count: int) -> None:
     """What any implementation must do: parse the file; write `paid_rows` calculation rows
-    and `event_rows` event rows (the first leads' KPI1, then KPI2) into tables with the
-    ledger's columns and indexes; move as many leads to Success by index probes in LeadId
-    order (the cheapest way known, mis_run.mark_leads_paid's); committed."""
+    and `event_rows` event rows (the first leads' KPI1, then KPI2; `sp_count` SPs) into
+    tables with the ledger's columns and indexes; move as many leads to Success by index
+    probes in LeadId order (the cheapest way known, mis_run.mark_leads_paid's); committed."""
     import polars as pl
     import psycopg
 
@@ -195,8 +198,17 @@ def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
     )
     lead = {
         "source_type": "Bank_A", "medium_type": "Medium_A", "product_type": "Savings Account",
-        "sp_id": "SP", "rule_id": 1, "mis_run_id": 1,
+        "rule_id": 1, "mis_run_id": 1,
     }  # fmt: skip
+    # Each lead's SP, spread as the workload spreads them (`sp_count` SPs, in no order):
+    # the events' indexes on the SP (explain, statements, incentives) take them as they
+    # come. One SP for every row (as this floor first had it) made them append-only.
+    lead_ids = lead_ids.with_columns(
+        sp_id=pl.concat_str(
+            pl.lit("SP"),
+            (pl.col("lead_id").hash(seed=0) % sp_count + 1).cast(pl.String).str.zfill(6),
+        )
+    )
     calculation = {
         "created_at": "2026-11-21 00:00:00+00", "status": "Success",
         "sub_status": "Account Opened", "date_of_sale": "2023-10-02",
@@ -235,7 +247,7 @@ def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
         cursor.execute("CREATE TEMP TABLE paid_lead_ids (lead_id text) ON COMMIT DROP")
         copy_frame(cursor, "floor_calculations", calculations.sort("lead_id"))
         copy_frame(cursor, "floor_events", events.sort("lead_id", "kpi"))
-        copy_frame(cursor, "paid_lead_ids", lead_ids)
+        copy_frame(cursor, "paid_lead_ids", lead_ids.select("lead_id"))
         cursor.execute("ANALYZE paid_lead_ids")
         cursor.execute(mis_run.PROBE_JOINS_ONLY)
         cursor.execute(mis_run.MARK_LEADS_PAID, {"sub_status": "Account Opened"})
@@ -244,4 +256,4 @@ def floor(mis_file: Path, paid_rows: int, event_rows: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["floor"]:
-        floor(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        floor(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))

@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 BASETEMP ?= /tmp/pytest-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 PYTEST := $(BIN)/python -m pytest -q --basetemp=$(BASETEMP)
 
-.PHONY: setup browser demo test test-unit test-integration test-e2e lint bench package check-azure clean
+.PHONY: setup browser demo test test-unit test-integration test-e2e screenshots lint bench package check-azure clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -51,6 +51,10 @@ test-integration: setup
 
 test-e2e: setup browser
 	$(PYTEST) tests/e2e
+
+# The screenshots in docs/, taken again from what the code renders now.
+screenshots: setup browser
+	PAYOUT_UPDATE_SCREENSHOTS=1 $(PYTEST) tests/e2e/test_screenshots.py
 
 lint: setup
 	$(BIN)/ruff check .

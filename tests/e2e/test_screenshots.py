@@ -1,4 +1,5 @@
-"""The screenshots in docs/ are what the code renders, taken here by headless chromium: the
+"""The screenshots in docs/ are what the code renders, taken here by headless chromium (into
+docs/ with `make screenshots`, else into each test's own folder): the
 iteration email (its HTML body, as a mail client shows it) and the review page (served by
 `payout host`, signed in), each at 1200 px and at a phone's 400 px. At 400 px neither may
 scroll sideways as a whole: wide tables scroll inside their own box (the email) or become
@@ -11,6 +12,7 @@ over 1,000 held, so both show released and held money side by side.
 from __future__ import annotations
 
 import email
+import os
 import re
 from email import policy
 from pathlib import Path
@@ -75,10 +77,19 @@ def page_width(browser: webdriver.Chrome) -> int:  # noqa: F811
     return browser.execute_script("return document.documentElement.scrollWidth")
 
 
-def shoot(browser: webdriver.Chrome, name: str, width_px: int) -> Path:  # noqa: F811
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the screenshots go: docs/ when asked (`make screenshots`), else the test's own
+    folder, so that a test run leaves the tree as it found it."""
+    if os.environ.get("PAYOUT_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        return DOCS
+    return tmp_path
+
+
+def shoot(browser: webdriver.Chrome, folder: Path, name: str, width_px: int) -> Path:  # noqa: F811
     fit_window(browser, width_px)
-    DOCS.mkdir(exist_ok=True)
-    path = DOCS / f"{name}.png"
+    path = folder / f"{name}.png"
     assert browser.save_screenshot(str(path))
     return path
 
@@ -87,6 +98,7 @@ def test_the_email_reads_at_1200_and_at_400_px(
     samples_with_holds: Path,
     browser: webdriver.Chrome,  # noqa: F811
     tmp_path: Path,
+    shots: Path,
 ) -> None:
     message = email.message_from_bytes(samples_with_holds.read_bytes(), policy=policy.default)
     body = tmp_path / "iteration-email.html"
@@ -96,10 +108,10 @@ def test_the_email_reads_at_1200_and_at_400_px(
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "Payin held" in text and "Payout held" in text and "Amounts are in INR (₹)." in text
     assert "Where this cycle's wallet credits come from" in text
-    shoot(browser, "email-1200", DESKTOP_PX)
+    shoot(browser, shots, "email-1200", DESKTOP_PX)
     assert page_width(browser) <= DESKTOP_PX + WIDTH_SLACK_PX
 
-    shoot(browser, "email-400", PHONE_PX)
+    shoot(browser, shots, "email-400", PHONE_PX)
     assert page_width(browser) <= PHONE_PX + WIDTH_SLACK_PX  # the tables scroll, not the mail
     summary = browser.find_element(By.XPATH, "//h2[.='Success summary']/following::table[1]")
     assert summary.size["width"] > PHONE_PX  # still whole: it scrolls inside its own box
@@ -109,6 +121,7 @@ def test_the_review_page_reads_at_1200_and_at_400_px(
     samples_with_holds: Path,
     base_url: str,  # noqa: F811
     browser: webdriver.Chrome,  # noqa: F811
+    shots: Path,
 ) -> None:
     browser.get(f"{base_url}/api/review")
     sign_in(browser, "bob@shiftpay.example")
@@ -122,7 +135,7 @@ def test_the_review_page_reads_at_1200_and_at_400_px(
     assert requester.startswith("MIS file bank_") and requester.endswith(".csv")
     assert browser.find_element(By.ID, "select-all").text.startswith("Select all ")
 
-    shoot(browser, "review-page", DESKTOP_PX)
+    shoot(browser, shots, "review-page", DESKTOP_PX)
     assert page_width(browser) <= DESKTOP_PX + WIDTH_SLACK_PX
     # Every column in sight on a laptop: the held table does not scroll in its box.
     overflow_px = browser.execute_script(
@@ -130,7 +143,7 @@ def test_the_review_page_reads_at_1200_and_at_400_px(
         "return wrap.scrollWidth - wrap.clientWidth"
     )
     assert overflow_px <= WIDTH_SLACK_PX
-    shoot(browser, "review-page-phone", PHONE_PX)
+    shoot(browser, shots, "review-page-phone", PHONE_PX)
     assert page_width(browser) <= PHONE_PX + WIDTH_SLACK_PX
     # On a phone each held row is a card: its cells stack, each with its column's name.
     card = browser.find_element(By.CSS_SELECTOR, "#held tbody tr")

@@ -8,19 +8,18 @@ are numbered from 1 for the first data row after the header.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import combinations
 from pathlib import Path
 
 from payout_core.engine.amounts import AMOUNT_MAX_INTEGER_DIGITS
-from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason, repeated_columns_problem
+from payout_core.engine.csv_records import HEAD_BYTES, not_csv_reason
 from payout_core.engine.dates import STANDARD_DATE_FORMAT, parse_date
 from payout_core.engine.errors import InputFileError
 from payout_core.engine.products import all_handlers
+from payout_core.engine.rules import RuleRowError, parse_rule_rows
 
 COLUMNS = (
     "IncentiveId",
@@ -98,6 +97,8 @@ def _cell(row: dict[str, str | None], column: str) -> str:
 
 
 def _parse_row(row_number: int, row: dict[str, str | None]) -> IncentiveRule:
+    if None in row and any((cell or "").strip() for cell in row[None]):  # type: ignore[index]
+        raise RuleRowError([f"row {row_number}: more cells than the header has columns"])
     problems: list[str] = []
 
     def check(column: str, parse):
@@ -199,7 +200,7 @@ def _parse_row(row_number: int, row: dict[str, str | None]) -> IncentiveRule:
             f"{handler.product_type} leads do not have"
         )
     if problems:
-        raise _RowError(problems)
+        raise RuleRowError(problems)
     return IncentiveRule(
         row_number=row_number,
         source_type=_cell(row, "SourceType") or None,
@@ -211,43 +212,17 @@ def _parse_row(row_number: int, row: dict[str, str | None]) -> IncentiveRule:
     )
 
 
-class _RowError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 def parse_incentive_rules(text: str, source: str) -> list[IncentiveRule]:
     """Every row valid and no overlapping versions, or InputFileError listing each problem."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    repeated = repeated_columns_problem(header)
-    if repeated:
-        raise InputFileError(source, [repeated])
-    missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
-    if missing:
-        raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
-    reader.fieldnames = header
-    loaded: list[IncentiveRule] = []
-    problems: list[str] = []
-    for row_number, row in enumerate(reader, start=1):
-        if row_number > MAX_INCENTIVE_ROWS:
-            raise InputFileError(source, [f"more than {MAX_INCENTIVE_ROWS} incentive rules"])
-        if None in row and any((cell or "").strip() for cell in row[None]):  # type: ignore[index]
-            problems.append(f"row {row_number}: more cells than the header has columns")
-            continue
-        if not any((value or "").strip() for key, value in row.items() if key is not None):
-            continue  # a blank row (Excel's `,,,,`) is no rule
-        try:
-            loaded.append(_parse_row(row_number, row))
-        except _RowError as error:
-            problems.extend(error.problems)
-    problems.extend(overlapping_versions(loaded))
-    if problems:
-        raise InputFileError(source, problems)
-    if not loaded:
-        raise InputFileError(source, ["the file holds no incentive rules"])
-    return loaded
+    return parse_rule_rows(
+        text,
+        source,
+        required_columns=[c for c in COLUMNS if c not in OPTIONAL_COLUMNS],
+        max_rows=MAX_INCENTIVE_ROWS,
+        what="incentive rules",
+        parse_row=lambda row_number, row, _header: _parse_row(row_number, row),
+        clashes=overlapping_versions,
+    )
 
 
 def parse_incentive_rules_file(path: Path) -> list[IncentiveRule]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import combinations
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
@@ -179,34 +180,63 @@ class RuleRowError(ValueError):
         self.problems = problems
 
 
+Rule = TypeVar("Rule")
+
+
 def parse_rules(text: str, source: str) -> list[PayinPayoutRule]:
     """Every row valid and no clashing windows, or InputFileError listing each problem."""
+    return parse_rule_rows(
+        text,
+        source,
+        required_columns=KEY_AND_WINDOW_COLUMNS,
+        max_rows=MAX_RULE_ROWS,
+        what="rules",
+        parse_row=_parse_row,
+        clashes=overlapping_windows,
+    )
+
+
+def parse_rule_rows(
+    text: str,
+    source: str,
+    *,
+    required_columns: Sequence[str],
+    max_rows: int,
+    what: str,
+    parse_row: Callable[[int, dict[str, str | None], set[str]], Rule],
+    clashes: Callable[[list[Rule]], list[str]],
+) -> list[Rule]:
+    """A versioned rules file (the KPI rules, the incentive rules) read the same way: its
+    header (a BOM, a column twice, one missing), then each row numbered from 1 (blank rows
+    skipped, `parse_row` raising RuleRowError with every problem of its row), then the
+    rows against each other (`clashes`). Every row valid, or InputFileError listing each
+    problem; `what` names the rows in its sentences."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     repeated = repeated_columns_problem(header)
     if repeated:
         raise InputFileError(source, [repeated])
-    missing = [column for column in KEY_AND_WINDOW_COLUMNS if column not in header]
+    missing = [column for column in required_columns if column not in header]
     if missing:
         raise InputFileError(source, [f"required column(s) missing: {', '.join(missing)}"])
     reader.fieldnames = header
-    rules: list[PayinPayoutRule] = []
+    parsed: list[Rule] = []
     problems: list[str] = []
     for row_number, row in enumerate(reader, start=1):
-        if row_number > MAX_RULE_ROWS:
-            raise InputFileError(source, [f"more than {MAX_RULE_ROWS} rules"])
+        if row_number > max_rows:
+            raise InputFileError(source, [f"more than {max_rows} {what}"])
         if not any((value or "").strip() for value in _cells(row)):
             continue  # a blank row (Excel's `,,,,`) is no rule
         try:
-            rules.append(_parse_row(row_number, row, set(header)))
+            parsed.append(parse_row(row_number, row, set(header)))
         except RuleRowError as error:
             problems.extend(error.problems)
-    problems.extend(overlapping_windows(rules))
+    problems.extend(clashes(parsed))
     if problems:
         raise InputFileError(source, problems)
-    if not rules:
-        raise InputFileError(source, ["the file holds no rules"])
-    return rules
+    if not parsed:
+        raise InputFileError(source, [f"the file holds no {what}"])
+    return parsed
 
 
 def _cells(row: dict[str | None, str | list[str] | None]) -> list[str | None]:

@@ -150,6 +150,33 @@ def held_together_reason(event_id: pl.Expr) -> pl.Expr:
 
 
 @dataclass(frozen=True)
+class CreditBridge:
+    """The cycle's credits by where their money came from, payout by payout (SPEC §8;
+    read by ledger/iteration_money.credit_sources, shown by report/cycle.bridge_table):
+    released from the iteration's files − carried to a later cycle + approved holds of
+    earlier iterations + recalculations + earlier events carried in + failed credits sent
+    again = the credits total."""
+
+    files_released: Decimal
+    files_carried: Decimal
+    approved_earlier: Decimal
+    recalculations: Decimal
+    carried_in: Decimal
+    sent_again: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return (
+            self.files_released
+            - self.files_carried
+            + self.approved_earlier
+            + self.recalculations
+            + self.carried_in
+            + self.sent_again
+        )
+
+
+@dataclass(frozen=True)
 class CyclePlan:
     """What closing one cycle does with its candidate events.
 

@@ -26,7 +26,7 @@ from payout_core.ledger.holds import HeldEvent
 from payout_core.ledger.iteration_rows import Unreported
 from payout_core.ledger.reconciliation_rows import UnreportedReconciliation
 from payout_core.report.adjustments import AdjustmentLine
-from payout_core.report.cycle import CreditBridge, CycleReport, DecisionLine, credits_csv
+from payout_core.report.cycle import CycleReport, DecisionLine, credits_csv
 from payout_core.report.formats import INR, Currency
 from payout_core.report.incentives import IncentiveEventLine, attachment_share, incentives_csv
 from payout_core.report.model import ErrorRecord, MisRunAccounting, SummaryLine
@@ -111,17 +111,11 @@ def gather_cycle_report(
     """The cycle's part; with `unreported` it also says where the credits come from and
     how much of what waits the iteration's files made."""
     credits = cycles.list_credits(conn, closed.cycle_number)
-    bridge = None
-    if unreported is not None:
-        sources = iteration_money.credit_sources(conn, unreported, closed.cycle_number)
-        bridge = CreditBridge(
-            files_released=sources.from_files_released,
-            files_carried=sources.from_files_carried,
-            approved_earlier=sources.approved_earlier,
-            recalculations=sources.recalculations,
-            carried_in=sources.carried_in,
-            sent_again=sources.sent_again,
-        )
+    bridge = (
+        iteration_money.credit_sources(conn, unreported, closed.cycle_number)
+        if unreported is not None
+        else None
+    )
     files_held_count, files_held_payout = (
         iteration_money.held_from_runs(conn, list(unreported.mis_run_ids))
         if unreported is not None

@@ -5,11 +5,11 @@ turns them into the email's tie-out (SPEC §7, §8)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 import psycopg
 
+from payout_core.engine.holds import CreditBridge
 from payout_core.ledger.iteration_rows import Unreported
 
 # One row per (DateOfRevenue, SourceType, MediumType, ProductType) and a total row
@@ -66,39 +66,6 @@ def payin_by_bank(conn: psycopg.Connection, unreported: Unreported) -> dict[str,
     return {source_type: amount for source_type, amount in rows}
 
 
-@dataclass(frozen=True)
-class CreditSources:
-    """What a cycle's wallet credits are made of, payout by payout (SPEC §8):
-    credits total = from_files_in_cycle + approved_earlier + recalculations
-                    + carried_in + sent_again."""
-
-    from_files_in_cycle: Decimal
-    """Released payout of the iteration's files' events paid in this cycle."""
-    from_files_carried: Decimal
-    """Released payout of the iteration's files' events not in this cycle: their SP's net
-    came to zero or less (with from_files_in_cycle: the success summary's released)."""
-    approved_earlier: Decimal
-    """Events of earlier iterations held, approved since, paid in this cycle."""
-    recalculations: Decimal
-    carried_in: Decimal
-    """Events of earlier iterations carried until their SP's net was positive."""
-    sent_again: Decimal
-
-    @property
-    def from_files_released(self) -> Decimal:
-        return self.from_files_in_cycle + self.from_files_carried
-
-    @property
-    def credits_total(self) -> Decimal:
-        return (
-            self.from_files_in_cycle
-            + self.approved_earlier
-            + self.recalculations
-            + self.carried_in
-            + self.sent_again
-        )
-
-
 # Each event of the cycle counted once, in this order: the iteration's files, an approval,
 # a recalculation, else an earlier event carried in.
 CYCLE_EVENT_SOURCES = """
@@ -124,7 +91,7 @@ WHERE mis_run_id = ANY(%(runs)s) AND effective_status = 'released'
 
 def credit_sources(
     conn: psycopg.Connection, unreported: Unreported, cycle_number: int
-) -> CreditSources:
+) -> CreditBridge:
     """The cycle's credits by where their money came from."""
     params = {"runs": list(unreported.mis_run_ids), "cycle": cycle_number}
     in_cycle = conn.execute(CYCLE_EVENT_SOURCES, params).fetchone()
@@ -135,9 +102,10 @@ def credit_sources(
         (cycle_number,),
     ).fetchone()
     assert in_cycle is not None and carried is not None and sent_again is not None  # aggregates
-    return CreditSources(
-        from_files_in_cycle=in_cycle[0],
-        from_files_carried=carried[0],
+    # Released by the files: paid in this cycle (in_cycle[0]) or carried to a later one.
+    return CreditBridge(
+        files_released=in_cycle[0] + carried[0],
+        files_carried=carried[0],
         approved_earlier=in_cycle[1],
         recalculations=in_cycle[2],
         carried_in=in_cycle[3],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from payout_core.engine.holds import CreditBridge
 from payout_core.report import incentives
 from payout_core.report.formats import INR, Currency, money, plural, timestamp_text
 from payout_core.report.people_csv import csv_bytes, recut_csv
@@ -17,32 +18,6 @@ from payout_core.report.shapes import Block, Link, Table
 CREDITS_CSV_HEADERS = ("CreditId", "Cycle", "SPId", "Amount", "Events")
 DECISIONS_HEADERS = ("Event", "Lead", "SP", "KPI", "Kind", "Payout", "Decision", "By", "At", "Why")
 BRIDGE_HEADERS = ("Where this cycle's wallet credits come from", "Payout")
-
-
-@dataclass(frozen=True)
-class CreditBridge:
-    """The cycle's credits by where their money came from (ledger/iteration_money.py):
-    released from the iteration's files − carried to a later cycle + approved holds of
-    earlier iterations + recalculations + earlier events carried in + failed credits sent
-    again = the credits total."""
-
-    files_released: Decimal
-    files_carried: Decimal
-    approved_earlier: Decimal
-    recalculations: Decimal
-    carried_in: Decimal
-    sent_again: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return (
-            self.files_released
-            - self.files_carried
-            + self.approved_earlier
-            + self.recalculations
-            + self.carried_in
-            + self.sent_again
-        )
 
 
 # The body lists this many decisions; `payout holds list --all` has every one.

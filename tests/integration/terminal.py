@@ -57,6 +57,12 @@ class Operator:
         assert exit_code != commands.EXIT_OK
         return self.capsys.readouterr().err
 
+    def leads(self, csv_text: str) -> None:
+        """`payout leads load` of these leads, written as leads.csv in the folder."""
+        path = self.folder / "leads.csv"
+        path.write_text(csv_text)
+        self.run("leads", "load", str(path))
+
     def limit_events_above(self, amount: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("PAYOUT_HOLD_EVENT_ABOVE", amount)
         get_settings.cache_clear()

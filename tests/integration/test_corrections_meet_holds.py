@@ -25,9 +25,7 @@ def operator(
 ) -> Operator:
     at = Operator(tmp_path, capsys)
     at.rules()
-    leads = tmp_path / "leads.csv"
-    leads.write_text(LEADS)
-    at.run("leads", "load", str(leads))
+    at.leads(LEADS)
     return at
 
 

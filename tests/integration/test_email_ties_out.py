@@ -74,9 +74,7 @@ def operator(
     at = Operator(tmp_path, capsys)
     at.limit_events_above("1000", monkeypatch)
     at.rules()
-    leads = tmp_path / "leads.csv"
-    leads.write_text(LEADS)
-    at.run("leads", "load", str(leads))
+    at.leads(LEADS)
     return at
 
 

@@ -98,8 +98,7 @@ def test_a_savings_kpi_earned_later_and_a_recalculation_are_explained(
 
     at = Operator(tmp_path, capsys)
     at.rules()
-    (tmp_path / "leads.csv").write_text(OPERATOR_LEADS)
-    at.run("leads", "load", str(tmp_path / "leads.csv"))
+    at.leads(OPERATOR_LEADS)
     at.savings("AT-SAVE1", "1000")  # KPI1 only: below the 2,000 bound
     at.savings("AT-SAVE1", "2500")  # KPI2 earned in a later file
     at.rules(savings_kpi1_payout="1200")

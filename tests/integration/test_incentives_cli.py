@@ -50,9 +50,7 @@ def operator(
     get_settings.cache_clear()
     operator = Operator(tmp_path, capsys)
     operator.rules(window=("1 10 2023", "31 10 2023"))
-    leads = tmp_path / "leads.csv"
-    leads.write_text(LEADS)
-    operator.run("leads", "load", str(leads))
+    operator.leads(LEADS)
     return operator
 
 

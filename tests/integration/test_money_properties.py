@@ -328,8 +328,7 @@ def test_money_stays_right_over_any_interleaving(
     folder.mkdir()
     operator = Operator(folder, capsys)
     operator.rules()
-    (folder / "leads.csv").write_text(LEADS)
-    operator.run("leads", "load", str(folder / "leads.csv"))
+    operator.leads(LEADS)
     told = Story(operator, url, monkeypatch)
     for step in story:
         told.do(step)

@@ -65,8 +65,7 @@ def test_every_statement_of_a_cycle_ties_out_to_the_paisa(
 ):
     at = Operator(tmp_path, capsys)
     at.rules()
-    (tmp_path / "leads.csv").write_text(LEADS)
-    at.run("leads", "load", str(tmp_path / "leads.csv"))
+    at.leads(LEADS)
     out = tmp_path / "out"
 
     at.loan("AT-STA01", "43850")  # SP-A 439

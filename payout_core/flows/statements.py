@@ -61,7 +61,7 @@ def publish_statements_file(context: Context, sink: StatementFileSink, cycle_num
 
 def cycle_statements_file(conn: psycopg.Connection, cycle_number: int) -> bytes:
     """Every statement line of the cycle: for each of its SPs (in id order), the lines
-    `_statement` gives it (report.statement_rows), read STATEMENT_SPS_PER_READ SPs at a
+    `_statement` gives it (brought in, then lines), read STATEMENT_SPS_PER_READ SPs at a
     time so that memory holds one slice, not the cycle. A cycle that never closed has a
     file of headers only."""
     times = lead_story_rows.cycle_close_times(conn, cycle_number)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -31,8 +30,6 @@ STATEMENT_CSV_HEADERS = (
     "CreditId",
     "CarriedOver",
 )
-ZERO = Decimal("0")
-CENTS = Decimal("0.01")
 
 
 def reason_in_words(event: dict[str, Any]) -> str:
@@ -44,38 +41,11 @@ def reason_in_words(event: dict[str, Any]) -> str:
     return words
 
 
-def _csv_row(statement: Statement, event: dict[str, Any], part: str) -> tuple[object, ...]:
-    paid_here = event["cycle_number"] == statement.cycle_number
-    return (
-        statement.cycle_number,
-        statement.sp_id,
-        event["lead_id"],
-        event["product_type"],
-        event["kpi"],
-        event["kind"],
-        part,
-        event["payout_amount"].quantize(CENTS),
-        reason_in_words(event),
-        event["mis_file"] or "",
-        event["rule_set_version"] if event["rule_set_version"] is not None else "",
-        event["credit_id"] if paid_here else "",
-        (ZERO if paid_here else event["payout_amount"]).quantize(CENTS),
-    )
-
-
-def statement_rows(statement: Statement) -> Iterable[tuple[object, ...]]:
-    """Brought-in events first, then the cycle's lines. Per SP: the sum of Payout equals
-    the credit sent in the cycle plus the sum of CarriedOver."""
-    for event in statement.brought_in:
-        yield _csv_row(statement, event, "brought in")
-    for event in statement.lines:
-        yield _csv_row(statement, event, "line")
-
-
 def statements_file_csv(line_slices: Iterable[pl.DataFrame]) -> bytes:
     """The cycle's statements file from slices of engine/statements.statement_file_lines
-    (at least one, empty or not), in order: for each SP the rows `statement_rows` gives
-    its statement (`reason_in_words` included), written by Polars. Text neutralised as
+    (at least one, empty or not), in order: for each SP the lines of its statement
+    (`reason_in_words` included; tests/support/statement_oracle.py writes the same row by
+    row), written by Polars. Text neutralised as
     `csv_cell` does; amounts as exact text."""
     buffer = io.BytesIO()
     buffer.write("\ufeff".encode())  # as csv_bytes writes it: Excel reads non-ASCII right

@@ -238,7 +238,8 @@ def test_a_cycles_statements_in_one_read_are_each_sps_statement(
     from payout_core.flows import statements
     from payout_core.ledger import lead_story_rows
     from payout_core.report.people_csv import csv_cell
-    from payout_core.report.statement import STATEMENT_CSV_HEADERS, statement_rows
+    from payout_core.report.statement import STATEMENT_CSV_HEADERS
+    from tests.support.statement_oracle import statement_rows
 
     ledger.event("LEAD-1", "SP-1", "100")
     clawback = ledger.event("LEAD-1", "SP-1", "-40", kind="adjustment", requested_by="Asha")

@@ -122,7 +122,8 @@ def test_the_file_writes_each_line_as_the_statement_rows_do():
     the credit only where this cycle paid, blanks for what is not known."""
     from payout_core.engine.statements import Statement
     from payout_core.report.people_csv import csv_cell
-    from payout_core.report.statement import statement_rows, statements_file_csv
+    from payout_core.report.statement import statements_file_csv
+    from tests.support.statement_oracle import statement_rows
 
     common = {
         "product_type": "Savings Account", "kpi": "KPI1", "kind": "earned",

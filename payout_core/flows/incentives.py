@@ -39,18 +39,6 @@ def load_incentives_file(context: Context, path: Path) -> str:
     return summary
 
 
-@dataclass(frozen=True)
-class IncentiveClose:
-    """What a close's evaluation did."""
-
-    evaluated_sp_count: int
-    events: tuple[incentives.IncentiveEvent, ...]
-
-    @property
-    def payout_total(self) -> Decimal:
-        return sum((event.payout_amount for event in self.events), Decimal(0))
-
-
 def evaluate_at_close(
     conn: psycopg.Connection,
     *,
@@ -60,9 +48,10 @@ def evaluate_at_close(
     limits: HoldLimits,
     unreported: Unreported,
     decided_event_ids: Sequence[int],
-) -> IncentiveClose:
+) -> tuple[incentives.IncentiveEvent, ...]:
     """Append each changed slot's true-up for the SPs with something new; record the
-    evaluation. Call inside the close's transaction, after its lock."""
+    evaluation; return the true-ups appended. Call inside the close's transaction, after
+    its lock."""
     version, rules = ledger.rules_in_force(conn)
     open_rules = {
         rule_id: rule
@@ -93,7 +82,7 @@ def evaluate_at_close(
         events = incentives.true_ups(standings, limits)
         ledger.append_events(conn, events, cycle_number)
     ledger.record_evaluation(conn, cycle_number, version, len(sp_ids), len(events))
-    return IncentiveClose(len(sp_ids), tuple(events))
+    return tuple(events)
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def run_summary(
         iteration_number = iteration_rows.next_iteration_number(conn)
         decisions = holds.decisions_since_last_iteration(conn)
         # SPEC §11: the period incentives' true-ups first, so that they join this cycle.
-        incentive_close = incentives.evaluate_at_close(
+        incentive_events = incentives.evaluate_at_close(
             conn,
             cycle_number=iteration_number,
             today=clock().date(),
@@ -179,7 +179,7 @@ def run_summary(
             and cycle.is_empty
             and not decisions
             and reconciliation_unreported.is_empty
-            and not incentive_close.events
+            and not incentive_events
         ):
             log.info("nothing new since the last report: no email sent")
             return NOTHING_NEW

@@ -9,9 +9,9 @@ from payout_core.report import adjustments
 from payout_core.report.model import IterationReport
 from payout_core.report.shapes import Block, Link, Table
 from payout_core.report.tables import (
+    ACCOUNTING_NOTE,
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
-    accounting_note,
     accounting_table,
     errors_left_out_note,
     errors_table,
@@ -108,7 +108,7 @@ def render_html(report: IterationReport) -> str:
         ),
         _heading("Per-file accounting"),
         *(
-            [html_table(accounting_table(report)), _paragraph(accounting_note())]
+            [html_table(accounting_table(report)), _paragraph(ACCOUNTING_NOTE)]
             if report.runs
             else [_paragraph("No MIS files were processed in this iteration.")]
         ),

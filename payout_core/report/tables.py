@@ -144,10 +144,6 @@ def accounting_table(report: IterationReport) -> Table:
     )
 
 
-def accounting_note() -> str:
-    return ACCOUNTING_NOTE
-
-
 ACCOUNTING_NOTE = (
     "Payin and payout per file: every event the file made (first payments, KPIs earned "
     "later, adjustments), released, held or rejected."

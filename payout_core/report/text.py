@@ -8,9 +8,9 @@ from payout_core.report import adjustments
 from payout_core.report.model import IterationReport
 from payout_core.report.shapes import Block, Link, Table
 from payout_core.report.tables import (
+    ACCOUNTING_NOTE,
     NO_ERRORS_SENTENCE,
     NO_PAID_LEADS_SENTENCE,
-    accounting_note,
     accounting_table,
     errors_left_out_note,
     errors_table,
@@ -60,7 +60,7 @@ def render_text(report: IterationReport) -> str:
         parts.append(NO_PAID_LEADS_SENTENCE)
     parts += ["", "Per-file accounting", ""]
     if report.runs:
-        parts += [text_table(accounting_table(report)), "", accounting_note()]
+        parts += [text_table(accounting_table(report)), "", ACCOUNTING_NOTE]
     else:
         parts.append("No MIS files were processed in this iteration.")
     parts += report.same_content_notes()
